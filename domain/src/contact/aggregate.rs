@@ -1,0 +1,205 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ContactCommand, ContactError, ContactEvent, ContactPatch, FieldValue, NewContact, MAX_FIELDS,
+    MAX_TAGS,
+};
+
+/// The write model of a contact: only what its rules need.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub exists: bool,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub fields: BTreeMap<String, FieldValue>,
+    pub tags: BTreeSet<String>,
+}
+
+impl Aggregate for Contact {
+    const TYPE: &'static str = "contact";
+    type Command = ContactCommand;
+    type Event = ContactEvent;
+    type Error = ContactError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            ContactCommand::Create(new) => self.create(new)?,
+            ContactCommand::Update(patch) => self.update(patch)?,
+            ContactCommand::AddTags(tags) => {
+                self.require_exists()?;
+                let added: Vec<String> = tags
+                    .into_iter()
+                    .map(|t| t.as_str().to_owned())
+                    .filter(|t| !self.tags.contains(t))
+                    .collect();
+                if self.tags.len() + added.len() > MAX_TAGS {
+                    return Err(ContactError::TooManyTags { max: MAX_TAGS });
+                }
+                (!added.is_empty()).then_some(ContactEvent::ContactTagsAdded { tags: added })
+            }
+            ContactCommand::RemoveTag(tag) => {
+                self.require_exists()?;
+                self.tags
+                    .contains(tag.as_str())
+                    .then(|| ContactEvent::ContactTagRemoved {
+                        tag: tag.as_str().to_owned(),
+                    })
+            }
+        };
+        if let Some(event) = event {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ContactEvent::ContactCreated {
+                email,
+                first_name,
+                last_name,
+                fields,
+                tags,
+            } => {
+                self.exists = true;
+                self.email = email;
+                self.first_name = first_name;
+                self.last_name = last_name;
+                self.fields = fields;
+                self.tags = tags.into_iter().collect();
+            }
+            ContactEvent::ContactUpdated {
+                email,
+                first_name,
+                last_name,
+                fields_set,
+                fields_unset,
+                ..
+            } => {
+                self.email = email;
+                self.first_name = first_name;
+                self.last_name = last_name;
+                self.fields.extend(fields_set);
+                for k in fields_unset {
+                    self.fields.remove(&k);
+                }
+            }
+            ContactEvent::ContactTagsAdded { tags } => self.tags.extend(tags),
+            ContactEvent::ContactTagRemoved { tag } => {
+                self.tags.remove(&tag);
+            }
+        }
+    }
+}
+
+impl Contact {
+    fn require_exists(&self) -> Result<(), ContactError> {
+        if self.exists {
+            Ok(())
+        } else {
+            Err(ContactError::NotFound)
+        }
+    }
+
+    fn create(&self, new: NewContact) -> Result<Option<ContactEvent>, ContactError> {
+        if self.exists {
+            return Err(ContactError::AlreadyExists);
+        }
+        if new.tags.len() > MAX_TAGS {
+            return Err(ContactError::TooManyTags { max: MAX_TAGS });
+        }
+        if new.fields.len() > MAX_FIELDS {
+            return Err(ContactError::TooManyFields { max: MAX_FIELDS });
+        }
+        Ok(Some(ContactEvent::ContactCreated {
+            email: new.email.into(),
+            first_name: new.first_name.map(|n| n.as_str().to_owned()),
+            last_name: new.last_name.map(|n| n.as_str().to_owned()),
+            fields: new
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v))
+                .collect(),
+            tags: new
+                .tags
+                .into_iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+        }))
+    }
+
+    /// Emits only what differs from the current state; an update that changes nothing
+    /// records nothing.
+    fn update(&self, patch: ContactPatch) -> Result<Option<ContactEvent>, ContactError> {
+        self.require_exists()?;
+        let mut changed = Vec::new();
+        let mut email = self.email.clone();
+        if let Some(e) = patch.email {
+            if e.as_str() != email {
+                email = e.into();
+                changed.push("email".to_owned());
+            }
+        }
+        let mut first_name = self.first_name.clone();
+        if let Some(n) = patch.first_name {
+            let n = n.map(|n| n.as_str().to_owned());
+            if n != first_name {
+                first_name = n;
+                changed.push("first_name".to_owned());
+            }
+        }
+        let mut last_name = self.last_name.clone();
+        if let Some(n) = patch.last_name {
+            let n = n.map(|n| n.as_str().to_owned());
+            if n != last_name {
+                last_name = n;
+                changed.push("last_name".to_owned());
+            }
+        }
+        let mut fields_set = BTreeMap::new();
+        let mut fields_unset = Vec::new();
+        for (k, v) in patch.fields {
+            let key = k.as_str().to_owned();
+            match v {
+                Some(v) if self.fields.get(&key) != Some(&v) => {
+                    changed.push(format!("fields.{key}"));
+                    fields_set.insert(key, v);
+                }
+                None if self.fields.contains_key(&key) => {
+                    changed.push(format!("fields.{key}"));
+                    fields_unset.push(key);
+                }
+                _ => {}
+            }
+        }
+        let new_keys = fields_set
+            .keys()
+            .filter(|k| !self.fields.contains_key(*k))
+            .count();
+        if self.fields.len() + new_keys - fields_unset.len() > MAX_FIELDS {
+            return Err(ContactError::TooManyFields { max: MAX_FIELDS });
+        }
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ContactEvent::ContactUpdated {
+            changed,
+            email,
+            first_name,
+            last_name,
+            fields_set,
+            fields_unset,
+        }))
+    }
+}

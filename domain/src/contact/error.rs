@@ -1,0 +1,16 @@
+/// Why a contact refused a command (domain rejections; infrastructure errors are elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContactError {
+    /// A contact with this id already exists.
+    #[error("the contact already exists")]
+    AlreadyExists,
+    /// There is no contact with this id.
+    #[error("no such contact")]
+    NotFound,
+    /// The change would leave the contact with more tags than allowed.
+    #[error("a contact can carry at most {max} tags")]
+    TooManyTags { max: usize },
+    /// The change would leave the contact with more custom fields than allowed.
+    #[error("a contact can carry at most {max} custom fields")]
+    TooManyFields { max: usize },
+}

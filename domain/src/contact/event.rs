@@ -1,0 +1,50 @@
+use std::collections::BTreeMap;
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::FieldValue;
+
+/// Facts about a contact. Type names never change; shapes evolve through upcasters.
+/// Events carry derived values (the whole new email and names) so projections stay dumb.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ContactEvent {
+    ContactCreated {
+        email: String,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        fields: BTreeMap<String, FieldValue>,
+        tags: Vec<String>,
+    },
+    ContactUpdated {
+        /// Names of what changed: `email`, `first_name`, `last_name`, `fields.<key>`.
+        changed: Vec<String>,
+        email: String,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        fields_set: BTreeMap<String, FieldValue>,
+        fields_unset: Vec<String>,
+    },
+    ContactTagsAdded {
+        tags: Vec<String>,
+    },
+    ContactTagRemoved {
+        tag: String,
+    },
+}
+
+impl DomainEvent for ContactEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ContactCreated { .. } => "ContactCreated",
+            Self::ContactUpdated { .. } => "ContactUpdated",
+            Self::ContactTagsAdded { .. } => "ContactTagsAdded",
+            Self::ContactTagRemoved { .. } => "ContactTagRemoved",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}

@@ -1,0 +1,21 @@
+//! The contact: a person a tenant markets to.
+
+mod aggregate;
+mod command;
+mod error;
+mod event;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::Contact;
+pub use command::{ContactCommand, ContactPatch, NewContact};
+pub use error::ContactError;
+pub use event::ContactEvent;
+pub use values::{FieldKey, FieldValue, Fields, InvalidValue, PersonName, Tag};
+
+/// Most tags one contact can carry.
+pub const MAX_TAGS: usize = 100;
+/// Most custom fields one contact can carry.
+pub const MAX_FIELDS: usize = 200;

@@ -1,0 +1,211 @@
+#![allow(clippy::unwrap_used)]
+use std::collections::BTreeMap;
+
+use cqrs_es::test::TestFramework;
+
+use super::*;
+use crate::EmailAddress;
+
+type ContactTest = TestFramework<Contact>;
+
+fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+fn tag(s: &str) -> Tag {
+    Tag::parse(s).unwrap()
+}
+
+fn key(s: &str) -> FieldKey {
+    FieldKey::parse(s).unwrap()
+}
+
+fn ada() -> NewContact {
+    NewContact {
+        email: email("ada@example.org"),
+        first_name: PersonName::parse("first_name", "Ada").unwrap(),
+        last_name: None,
+        fields: [(key("plan"), FieldValue::Text("pro".into()))].into(),
+        tags: [tag("vip")].into(),
+    }
+}
+
+fn created() -> ContactEvent {
+    ContactEvent::ContactCreated {
+        email: "ada@example.org".into(),
+        first_name: Some("Ada".into()),
+        last_name: None,
+        fields: [("plan".to_owned(), FieldValue::Text("pro".into()))].into(),
+        tags: vec!["vip".into()],
+    }
+}
+
+#[test]
+fn a_new_contact_is_created_with_what_was_given() {
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(ada()))
+        .then_expect_events(vec![created()]);
+}
+
+#[test]
+fn a_contact_cannot_be_created_twice() {
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Create(ada()))
+        .then_expect_error(ContactError::AlreadyExists);
+}
+
+#[test]
+fn a_contact_with_too_many_tags_is_refused() {
+    let mut new = ada();
+    new.tags = (0..=MAX_TAGS).map(|i| tag(&format!("t{i}"))).collect();
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(new))
+        .then_expect_error(ContactError::TooManyTags { max: MAX_TAGS });
+}
+
+#[test]
+fn a_contact_with_too_many_fields_is_refused() {
+    let mut new = ada();
+    new.fields = (0..=MAX_FIELDS)
+        .map(|i| (key(&format!("f{i}")), FieldValue::Bool(true)))
+        .collect();
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(new))
+        .then_expect_error(ContactError::TooManyFields { max: MAX_FIELDS });
+}
+
+#[test]
+fn an_update_records_only_what_changed_with_the_resulting_values() {
+    let patch = ContactPatch {
+        email: Some(email("ada@example.org")),
+        first_name: Some(None),
+        last_name: Some(PersonName::parse("last_name", "Lovelace").unwrap()),
+        fields: [
+            (key("plan"), None),
+            (key("city"), Some(FieldValue::Text("London".into()))),
+        ]
+        .into(),
+    };
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Update(patch))
+        .then_expect_events(vec![ContactEvent::ContactUpdated {
+            changed: vec![
+                "first_name".into(),
+                "last_name".into(),
+                "fields.city".into(),
+                "fields.plan".into(),
+            ],
+            email: "ada@example.org".into(),
+            first_name: None,
+            last_name: Some("Lovelace".into()),
+            fields_set: [("city".to_owned(), FieldValue::Text("London".into()))].into(),
+            fields_unset: vec!["plan".into()],
+        }]);
+}
+
+#[test]
+fn an_update_that_changes_nothing_records_nothing() {
+    let patch = ContactPatch {
+        email: Some(email("ADA@example.org")),
+        fields: [(key("plan"), Some(FieldValue::Text("pro".into())))].into(),
+        ..Default::default()
+    };
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Update(patch))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_unknown_contact_cannot_be_updated() {
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Update(ContactPatch::default()))
+        .then_expect_error(ContactError::NotFound);
+}
+
+#[test]
+fn an_unknown_contact_cannot_be_tagged() {
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::AddTags([tag("x")].into()))
+        .then_expect_error(ContactError::NotFound);
+}
+
+#[test]
+fn tags_already_carried_are_not_added_again() {
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::AddTags([tag("vip"), tag("new")].into()))
+        .then_expect_events(vec![ContactEvent::ContactTagsAdded {
+            tags: vec!["new".into()],
+        }]);
+}
+
+#[test]
+fn tagging_past_the_limit_is_refused() {
+    let tags: Vec<String> = (1..MAX_TAGS).map(|i| format!("t{i}")).collect();
+    ContactTest::with(())
+        .given(vec![created(), ContactEvent::ContactTagsAdded { tags }])
+        .when(ContactCommand::AddTags([tag("one-too-many")].into()))
+        .then_expect_error(ContactError::TooManyTags { max: MAX_TAGS });
+}
+
+#[test]
+fn removing_a_carried_tag_records_it() {
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::RemoveTag(tag("vip")))
+        .then_expect_events(vec![ContactEvent::ContactTagRemoved { tag: "vip".into() }]);
+}
+
+#[test]
+fn removing_a_tag_not_carried_records_nothing() {
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::RemoveTag(tag("absent")))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn objects_are_not_a_field_type() {
+    let err = FieldValue::from_json(&key("address"), &serde_json::json!({"city": "x"}));
+    assert_eq!(err.map_err(|e| e.field), Err("fields.address".to_owned()));
+}
+
+#[test]
+fn field_keys_are_lower_case_identifiers() {
+    assert!(FieldKey::parse("Plan").is_err());
+    assert!(FieldKey::parse("9lives").is_err());
+    assert!(FieldKey::parse("plan_2").is_ok());
+}
+
+/// The stored JSON of each event is a contract: changing it breaks old streams.
+#[test]
+fn event_payloads_keep_their_json_shape() {
+    let events = vec![
+        created(),
+        ContactEvent::ContactUpdated {
+            changed: vec!["last_name".into()],
+            email: "ada@example.org".into(),
+            first_name: Some("Ada".into()),
+            last_name: Some("L".into()),
+            fields_set: BTreeMap::new(),
+            fields_unset: vec![],
+        },
+        ContactEvent::ContactTagsAdded {
+            tags: vec!["a".into()],
+        },
+        ContactEvent::ContactTagRemoved { tag: "a".into() },
+    ];
+    let json = serde_json::to_string(&events).unwrap();
+    assert_eq!(
+        json,
+        r#"[{"ContactCreated":{"email":"ada@example.org","first_name":"Ada","last_name":null,"fields":{"plan":"pro"},"tags":["vip"]}},{"ContactUpdated":{"changed":["last_name"],"email":"ada@example.org","first_name":"Ada","last_name":"L","fields_set":{},"fields_unset":[]}},{"ContactTagsAdded":{"tags":["a"]}},{"ContactTagRemoved":{"tag":"a"}}]"#
+    );
+}

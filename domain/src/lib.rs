@@ -1,0 +1,9 @@
+//! The domain: aggregates, commands, events and value objects. Pure: no IO, no framework
+//! beyond the cqrs-es `Aggregate` trait.
+
+pub mod contact;
+pub mod email;
+pub mod ids;
+
+pub use email::EmailAddress;
+pub use ids::{ContactId, TenantId};

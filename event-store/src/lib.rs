@@ -1,0 +1,30 @@
+//! The Postgres event log and everything that reads it in order.
+//!
+//! - [`cursor`]: the log's total order, `(tx_id, global_position)`.
+//! - [`reader`]: gap-safe reads after a cursor, per-stream history, the head.
+//! - [`store`]: pool, database creation, migrations, the cqrs-es repository.
+//! - [`metadata`]: the metadata every event carries.
+//! - [`wakeup`]: LISTEN/NOTIFY wake-ups for tails of the log.
+//! - [`nats`]: the JetStream contract (stream, subjects, headers).
+//! - [`relay`]: the single-leader relay from the log to JetStream.
+//! - [`source`]: one subscriber interface, two sources (Postgres tail, JetStream).
+//! - [`tenancy`]: tenants and API keys (minimal; the identity issue replaces it).
+//! - [`checkpoint`]: named cursors stored beside the read models.
+
+pub mod checkpoint;
+pub mod cursor;
+pub mod error;
+pub mod metadata;
+pub mod nats;
+pub mod reader;
+pub mod recorded;
+pub mod relay;
+pub mod source;
+pub mod store;
+pub mod tenancy;
+pub mod wakeup;
+
+pub use cursor::Cursor;
+pub use error::StoreError;
+pub use metadata::EventMetadata;
+pub use recorded::RecordedEvent;

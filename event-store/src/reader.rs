@@ -1,0 +1,133 @@
+//! Reads of the log. Every cross-stream read goes through [`read_after`], which is gap-safe.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row};
+use uuid::Uuid;
+
+use crate::{Cursor, EventMetadata, RecordedEvent, StoreError};
+
+const COLUMNS: &str = "tx_id::text::bigint AS tx, global_position, event_id, tenant_id, \
+     aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
+
+/// Which events a reader wants; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub tenant_id: Option<Uuid>,
+    pub aggregate_type: Option<String>,
+}
+
+/// Up to `limit` events after `after` in cursor order, from transactions that have ended.
+///
+/// Only rows whose `tx_id` is below `pg_snapshot_xmin(pg_current_snapshot())` are returned:
+/// every transaction below that horizon has committed or aborted, so no event can later
+/// appear behind the returned ones. A transaction that stays open holds readers back (and
+/// never lets them skip it).
+#[tracing::instrument(skip_all, fields(after = %after, limit), err)]
+pub async fn read_after<'e>(
+    db: impl PgExecutor<'e>,
+    after: Cursor,
+    limit: i64,
+    filter: &Filter,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           AND ($4::uuid IS NULL OR tenant_id = $4) \
+           AND ($5::text IS NULL OR aggregate_type = $5) \
+         ORDER BY tx_id, global_position LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.tx_id)
+        .bind(after.position)
+        .bind(limit)
+        .bind(filter.tenant_id)
+        .bind(filter.aggregate_type.as_deref())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// The cursor of the last event a reader can see now ([`Cursor::ZERO`] for an empty log).
+pub async fn head<'e>(db: impl PgExecutor<'e>) -> Result<Cursor, StoreError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT tx_id::text::bigint, global_position FROM events \
+         WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map_or(Cursor::ZERO, |(t, p)| Cursor::new(t, p)))
+}
+
+/// How far a stream is to be read for time travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    End,
+    Sequence(i64),
+    Time(DateTime<Utc>),
+}
+
+/// The events of one stream, in order, up to `until`.
+pub async fn load_stream<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    until: Until,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let (max_seq, max_time) = match until {
+        Until::End => (None, None),
+        Until::Sequence(s) => (Some(s), None),
+        Until::Time(t) => (None, Some(t)),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 \
+           AND ($3::bigint IS NULL OR sequence <= $3) \
+           AND ($4::timestamptz IS NULL OR recorded_at <= $4) \
+         ORDER BY sequence"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(max_seq)
+        .bind(max_time)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// The cursor of a stream's last event (what a command answers with).
+pub async fn stream_cursor<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<Cursor>, StoreError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT tx_id::text::bigint, global_position FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(t, p)| Cursor::new(t, p)))
+}
+
+fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let metadata: serde_json::Value = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        cursor: Cursor::new(row.try_get("tx")?, row.try_get("global_position")?),
+        event_id: row.try_get("event_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: EventMetadata::from_json(&metadata),
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}

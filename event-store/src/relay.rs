@@ -1,0 +1,132 @@
+//! The relay: one leader in the whole deployment tails the log in cursor order and publishes
+//! every event to JetStream, then stores its cursor.
+//!
+//! Leadership is a session-level Postgres advisory lock held on a dedicated connection; the
+//! relay's reads and cursor writes go through that same connection, so a leader that lost its
+//! connection (and with it the lock) cannot write anything. When a leader dies, Postgres drops
+//! its session and a follower, which retries the lock every half second, takes over.
+
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::nats::{self, Bus};
+use crate::reader::{self, Filter};
+use crate::wakeup::Wakeup;
+use crate::{checkpoint, StoreError};
+
+/// The advisory lock key of the relay ("MAUNTIC" + 1).
+pub const LOCK_KEY: i64 = 0x4d41_554e_5449_4301;
+/// The relay's checkpoint name.
+pub const CHECKPOINT: &str = "relay";
+
+pub struct Relay {
+    pool: PgPool,
+    bus: Bus,
+    batch: i64,
+    poll: Duration,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, bus: Bus) -> Self {
+        Self {
+            pool,
+            bus,
+            batch: 2000,
+            poll: Duration::from_millis(500),
+        }
+    }
+
+    /// Runs until `cancel`: waits for leadership, then publishes while it leads.
+    pub async fn run(self, mut wake: Wakeup, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            let mut conn = match self.try_lead().await {
+                Ok(Some(conn)) => conn,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay: cannot try for leadership");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            tracing::info!("relay: leading");
+            loop {
+                if cancel.is_cancelled() {
+                    let _ = conn.close().await;
+                    return;
+                }
+                match self.publish_batch(&mut conn).await {
+                    Ok(n) if n as i64 >= self.batch => continue,
+                    Ok(_) => {
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = wake.wait(self.poll) => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relay: publishing failed; giving up leadership");
+                        break;
+                    }
+                }
+            }
+            // Dropping the connection ends the session and releases the lock.
+            drop(conn);
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// A connection holding the relay lock, or `None` if another process leads.
+    pub async fn try_lead(&self) -> Result<Option<PgConnection>, StoreError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        if got {
+            Ok(Some(conn))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    /// Publishes the next batch after the relay's cursor, awaits every PubAck, then stores
+    /// the cursor. Returns how many events it published.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn publish_batch(&self, lead: &mut PgConnection) -> Result<usize, StoreError> {
+        let from = checkpoint::load(&mut *lead, CHECKPOINT).await?;
+        let events = reader::read_after(&mut *lead, from, self.batch, &Filter::default()).await?;
+        let Some(last) = events.last().map(|e| e.cursor) else {
+            return Ok(0);
+        };
+        let mut acks = Vec::with_capacity(events.len());
+        let mut prev = from;
+        for e in &events {
+            let msg = nats::message(e, prev)?;
+            let ack = self
+                .bus
+                .js
+                .send_publish(self.bus.subject(e), msg)
+                .await
+                .map_err(StoreError::js)?;
+            acks.push(ack);
+            prev = e.cursor;
+        }
+        for ack in acks {
+            ack.await.map_err(StoreError::js)?;
+        }
+        checkpoint::advance(&mut *lead, CHECKPOINT, last).await?;
+        Ok(events.len())
+    }
+}

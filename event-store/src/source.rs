@@ -1,0 +1,206 @@
+//! One subscriber interface, two sources.
+//!
+//! [`PgTail`] reads the log itself; [`JetStreamSource`] reads a durable pull consumer of the
+//! events stream. Both hand out the same events in the same cursor order: the JetStream
+//! source checks each message's `Mauntic-Prev-Cursor` against what it has handed out and
+//! fills any gap from the log, and drops anything at or below the caller's cursor.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_trait::async_trait;
+use futures::{FutureExt, StreamExt};
+use sqlx::PgPool;
+
+use crate::nats::{self, Bus};
+use crate::reader::{self, Filter};
+use crate::wakeup::Wakeup;
+use crate::{Cursor, RecordedEvent, StoreError};
+
+/// Events to handle, and what to acknowledge once they are durably handled.
+#[derive(Default)]
+pub struct Batch {
+    pub events: Vec<RecordedEvent>,
+    acks: Vec<jetstream::Message>,
+}
+
+impl Batch {
+    /// Acknowledges the batch to its source. Call only after the handler's commit.
+    pub async fn ack(self) -> Result<(), StoreError> {
+        for m in self.acks {
+            m.ack().await.map_err(StoreError::js)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.acks.is_empty()
+    }
+}
+
+/// A source of events in cursor order.
+#[async_trait]
+pub trait EventSource: Send {
+    /// Up to about `max` events after `after`, waiting a little when there are none
+    /// (an empty batch then).
+    async fn next_batch(&mut self, after: Cursor, max: usize) -> Result<Batch, StoreError>;
+}
+
+/// The in-process tail of the Postgres log.
+pub struct PgTail {
+    pool: PgPool,
+    wake: Wakeup,
+    poll: Duration,
+    filter: Filter,
+}
+
+impl PgTail {
+    pub fn new(pool: PgPool, wake: Wakeup) -> Self {
+        Self {
+            pool,
+            wake,
+            poll: Duration::from_millis(500),
+            filter: Filter::default(),
+        }
+    }
+
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+}
+
+#[async_trait]
+impl EventSource for PgTail {
+    async fn next_batch(&mut self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
+        let events = reader::read_after(&self.pool, after, max as i64, &self.filter).await?;
+        if !events.is_empty() {
+            return Ok(Batch {
+                events,
+                acks: vec![],
+            });
+        }
+        self.wake.wait(self.poll).await;
+        let events = reader::read_after(&self.pool, after, max as i64, &self.filter).await?;
+        Ok(Batch {
+            events,
+            acks: vec![],
+        })
+    }
+}
+
+/// A durable pull consumer (explicit ack, one filter subject) of the events stream.
+pub struct JetStreamSource {
+    pool: PgPool,
+    messages: jetstream::consumer::pull::Stream,
+    poll: Duration,
+}
+
+impl JetStreamSource {
+    /// Opens (creating if needed) the durable consumer `name` over every event subject.
+    pub async fn open(pool: PgPool, bus: &Bus, name: &str) -> Result<Self, StoreError> {
+        let stream = bus.stream().await?;
+        let durable: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(
+                &durable,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(durable.clone()),
+                    // One filter subject: nats-server 2.9 drops `filter_subjects`.
+                    filter_subject: bus.all_subjects(),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                    ack_wait: Duration::from_secs(60),
+                    max_ack_pending: 20_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(StoreError::js)?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(1000)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(StoreError::js)?;
+        Ok(Self {
+            pool,
+            messages,
+            poll: Duration::from_millis(500),
+        })
+    }
+
+    async fn decode(m: &jetstream::Message) -> Result<(RecordedEvent, Cursor), StoreError> {
+        let event: RecordedEvent = serde_json::from_slice(&m.payload)
+            .map_err(|e| StoreError::Malformed(format!("jetstream message body: {e}")))?;
+        let prev = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(nats::PREV_CURSOR))
+            .and_then(|v| v.as_str().parse::<Cursor>().ok())
+            .unwrap_or(Cursor::ZERO);
+        Ok((event, prev))
+    }
+
+    /// The events after `from` up to and including `to`, read from the log.
+    async fn fill(&self, from: Cursor, to: Cursor) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::new();
+        let mut at = from;
+        while at < to {
+            let page = reader::read_after(&self.pool, at, 1000, &Filter::default()).await?;
+            let Some(last) = page.last().map(|e| e.cursor) else {
+                break;
+            };
+            out.extend(page.into_iter().filter(|e| e.cursor <= to));
+            at = last;
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl EventSource for JetStreamSource {
+    async fn next_batch(&mut self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
+        let mut batch = Batch::default();
+        let first = match tokio::time::timeout(self.poll, self.messages.next()).await {
+            Err(_) => return Ok(batch),
+            Ok(None) => return Err(StoreError::js("consumer stream ended")),
+            Ok(Some(m)) => m.map_err(StoreError::js)?,
+        };
+        let mut received = vec![first];
+        while received.len() < max {
+            match self.messages.next().now_or_never() {
+                Some(Some(m)) => received.push(m.map_err(StoreError::js)?),
+                _ => break,
+            }
+        }
+        let mut expected = after;
+        for m in received {
+            let (event, prev) = Self::decode(&m).await?;
+            if event.cursor > expected {
+                if prev > expected {
+                    // Messages between what we handed out and this one never reached us
+                    // (stream limits, a purge, a consumer created late): read them from the log.
+                    let missing = self.fill(expected, prev).await?;
+                    tracing::info!(from = %expected, to = %prev, n = missing.len(), "filled a gap from the log");
+                    batch.events.extend(missing);
+                }
+                expected = event.cursor;
+                batch.events.push(event);
+            }
+            batch.acks.push(m);
+        }
+        Ok(batch)
+    }
+}

@@ -1,0 +1,60 @@
+//! Connecting to the log: pool, database creation, migrations, the cqrs-es store.
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use crate::StoreError;
+
+/// The cqrs-es event store in plain event-store mode.
+///
+/// Not the snapshot or aggregate modes: in cqrs-es 0.5.0 they apply every event twice.
+pub type EventStore<A> =
+    cqrs_es::persist::PersistedEventStore<postgres_es::PostgresEventRepository, A>;
+
+/// The cqrs-es framework over our event store, with no in-process queries: read models are
+/// built from the log by cursor, never from `Query::dispatch`.
+pub type Framework<A> = cqrs_es::CqrsFramework<A, EventStore<A>>;
+
+/// A framework for aggregate `A` on `pool`.
+pub fn framework<A: cqrs_es::Aggregate>(pool: PgPool, services: A::Services) -> Framework<A> {
+    let repo = postgres_es::PostgresEventRepository::new(pool);
+    cqrs_es::CqrsFramework::new(
+        cqrs_es::persist::PersistedEventStore::new_event_store(repo),
+        vec![],
+        services,
+    )
+}
+
+/// Creates the database named in `url` if it does not exist yet.
+pub async fn create_database_if_missing(url: &str) -> Result<(), StoreError> {
+    if !Postgres::database_exists(url).await? {
+        match Postgres::create_database(url).await {
+            Ok(()) => {}
+            // Another process created it between the check and the create.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A pool of `size` connections to `url`.
+pub async fn connect(url: &str, size: u32) -> Result<PgPool, StoreError> {
+    let options: PgConnectOptions = url.parse()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(size)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.application_name("mauntic"))
+        .await?;
+    Ok(pool)
+}
+
+/// Applies the migrations in `migrations/` (sqlx takes an advisory lock while it does).
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    sqlx::migrate!("../migrations").run(pool).await?;
+    Ok(())
+}
