@@ -1,0 +1,183 @@
+//! Request bodies and their validation into domain commands. Every invalid field is
+//! reported, not just the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use domain::contact::{
+    ContactPatch, FieldKey, FieldValue, Fields, InvalidValue, NewContact, PersonName, Tag,
+};
+use domain::EmailAddress;
+use http_kit::problem::FieldProblem;
+use http_kit::Problem;
+use serde::{Deserialize, Deserializer};
+
+/// `POST /api/v1/contacts`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    #[schema(example = "ada@example.org")]
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Custom fields: key → text, number, boolean or list of texts.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `PATCH /api/v1/contacts/{id}`: absent keys are left as they are; `null` clears.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateContact {
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Option<Option<String>>,
+    /// Fields to set; a `null` value removes the field.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /api/v1/contacts/{id}/tags`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTags {
+    pub tags: Vec<String>,
+}
+
+/// Distinguishes a key given as `null` (`Some(None)`) from an absent key (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Collects field problems while validating.
+#[derive(Default)]
+struct Check(Vec<FieldProblem>);
+
+impl Check {
+    fn take<T>(&mut self, r: Result<T, InvalidValue>) -> Option<T> {
+        r.map_err(|e| {
+            self.0.push(FieldProblem {
+                field: e.field,
+                reason: e.reason,
+            })
+        })
+        .ok()
+    }
+
+    fn email(&mut self, raw: &str) -> Option<EmailAddress> {
+        self.take(EmailAddress::parse(raw).map_err(|e| InvalidValue::new("email", e.to_string())))
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, Problem> {
+        match (self.0.is_empty(), value) {
+            (true, Some(v)) => Ok(v),
+            _ => {
+                let mut p = Problem::validation("", "");
+                p.detail = Some(
+                    self.0
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.reason))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+                p.errors = self.0;
+                Err(p)
+            }
+        }
+    }
+
+    fn fields(
+        &mut self,
+        raw: &serde_json::Map<String, serde_json::Value>,
+    ) -> BTreeMap<FieldKey, Option<FieldValue>> {
+        let mut out = BTreeMap::new();
+        for (k, v) in raw {
+            if let Some(key) = self.take(FieldKey::parse(k)) {
+                if let Some(value) = self.take(FieldValue::from_json(&key, v)) {
+                    out.insert(key, value);
+                }
+            }
+        }
+        out
+    }
+
+    fn tags(&mut self, raw: &[String]) -> BTreeSet<Tag> {
+        raw.iter()
+            .filter_map(|t| self.take(Tag::parse(t)))
+            .collect()
+    }
+}
+
+impl CreateContact {
+    pub fn validate(self) -> Result<NewContact, Problem> {
+        let mut c = Check::default();
+        let email = c.email(&self.email);
+        let first_name = c.take(PersonName::parse(
+            "first_name",
+            self.first_name.as_deref().unwrap_or(""),
+        ));
+        let last_name = c.take(PersonName::parse(
+            "last_name",
+            self.last_name.as_deref().unwrap_or(""),
+        ));
+        let fields: Fields = c
+            .fields(&self.fields)
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        let tags = c.tags(&self.tags);
+        let new = match (email, first_name, last_name) {
+            (Some(email), Some(first_name), Some(last_name)) => Some(NewContact {
+                email,
+                first_name,
+                last_name,
+                fields,
+                tags,
+            }),
+            _ => None,
+        };
+        c.finish(new)
+    }
+}
+
+impl UpdateContact {
+    pub fn validate(self) -> Result<ContactPatch, Problem> {
+        let mut c = Check::default();
+        let email = self.email.as_deref().map(|e| c.email(e));
+        let first_name = self
+            .first_name
+            .map(|n| c.take(PersonName::parse("first_name", n.as_deref().unwrap_or(""))));
+        let last_name = self
+            .last_name
+            .map(|n| c.take(PersonName::parse("last_name", n.as_deref().unwrap_or(""))));
+        let fields = c.fields(&self.fields);
+        let patch = ContactPatch {
+            email: email.flatten(),
+            first_name: first_name.flatten(),
+            last_name: last_name.flatten(),
+            fields,
+        };
+        c.finish(Some(patch))
+    }
+}
+
+impl AddTags {
+    pub fn validate(self) -> Result<BTreeSet<Tag>, Problem> {
+        let mut c = Check::default();
+        let tags = c.tags(&self.tags);
+        if tags.is_empty() && c.0.is_empty() {
+            c.0.push(FieldProblem {
+                field: "tags".into(),
+                reason: "give at least one tag".into(),
+            });
+        }
+        c.finish(Some(tags))
+    }
+}

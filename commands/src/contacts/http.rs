@@ -1,0 +1,138 @@
+//! Thin handlers: extract → typed command → execute with metadata → answer.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::contact::{ContactCommand, Tag};
+use domain::ContactId;
+use http_kit::{ApiJson, Problem};
+use uuid::Uuid;
+
+use super::body::{AddTags, CreateContact, UpdateContact};
+use crate::context::RequestContext;
+use crate::executor::Accepted;
+use crate::CommandState;
+
+/// Create a contact.
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts",
+    request_body = CreateContact,
+    responses(
+        (status = 201, description = "Created", body = Accepted),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<CreateContact>,
+) -> Result<Response, Response> {
+    let new = body.validate().map_err(IntoResponse::into_response)?;
+    let id = ContactId::generate().0;
+    let accepted = s
+        .contacts
+        .execute(
+            ctx.tenant_id,
+            id,
+            ContactCommand::Create(new),
+            &ctx.metadata,
+        )
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((StatusCode::CREATED, Json(accepted)).into_response())
+}
+
+/// Change a contact's email, names or custom fields.
+#[utoipa::path(patch, path = "/api/v1/contacts/{id}", tag = "contacts",
+    request_body = UpdateContact,
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 200, description = "Updated (or nothing to change)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn update(
+    State(s): State<CommandState>,
+    Path(id): Path<String>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<UpdateContact>,
+) -> Result<Json<Accepted>, Response> {
+    let id = contact_id(&id)?;
+    let patch = body.validate().map_err(IntoResponse::into_response)?;
+    s.contacts
+        .execute(
+            ctx.tenant_id,
+            id,
+            ContactCommand::Update(patch),
+            &ctx.metadata,
+        )
+        .await
+        .map(Json)
+        .map_err(IntoResponse::into_response)
+}
+
+/// Add tags to a contact (tags it already has are ignored).
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/tags", tag = "contacts",
+    request_body = AddTags,
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 200, description = "Tagged", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn add_tags(
+    State(s): State<CommandState>,
+    Path(id): Path<String>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<AddTags>,
+) -> Result<Json<Accepted>, Response> {
+    let id = contact_id(&id)?;
+    let tags = body.validate().map_err(IntoResponse::into_response)?;
+    s.contacts
+        .execute(
+            ctx.tenant_id,
+            id,
+            ContactCommand::AddTags(tags),
+            &ctx.metadata,
+        )
+        .await
+        .map(Json)
+        .map_err(IntoResponse::into_response)
+}
+
+/// Remove a tag from a contact (removing a tag it does not carry changes nothing).
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}/tags/{tag}", tag = "contacts",
+    params(("id" = Uuid, Path, description = "Contact id"), ("tag" = String, Path, description = "The tag")),
+    responses(
+        (status = 200, description = "Removed", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn remove_tag(
+    State(s): State<CommandState>,
+    Path((id, tag)): Path<(String, String)>,
+    ctx: RequestContext,
+) -> Result<Json<Accepted>, Response> {
+    let id = contact_id(&id)?;
+    let tag =
+        Tag::parse(&tag).map_err(|e| Problem::validation(e.field, e.reason).into_response())?;
+    s.contacts
+        .execute(
+            ctx.tenant_id,
+            id,
+            ContactCommand::RemoveTag(tag),
+            &ctx.metadata,
+        )
+        .await
+        .map(Json)
+        .map_err(IntoResponse::into_response)
+}
+
+/// A malformed id cannot name any contact: 404, like an unknown one.
+fn contact_id(raw: &str) -> Result<Uuid, Response> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found("contact").into_response())
+}

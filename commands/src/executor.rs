@@ -1,0 +1,74 @@
+//! Running commands: tenant-scoped stream ids, metadata, conflict retries, the cursor.
+
+use cqrs_es::{Aggregate, AggregateError};
+use event_store::store::{self, Framework};
+use event_store::{reader, Cursor, EventMetadata};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::CommandError;
+
+/// How often a command is retried when another writer appended to its stream first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// What a command answers: the aggregate and the cursor after its events. Pass the cursor
+/// to a query as `consistent_after` to read your own write.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub id: Uuid,
+    #[schema(value_type = String, example = "812-45")]
+    pub cursor: Cursor,
+}
+
+/// Executes the commands of aggregate `A`.
+pub struct Executor<A: Aggregate> {
+    framework: Framework<A>,
+    pool: PgPool,
+}
+
+impl<A> Executor<A>
+where
+    A: Aggregate,
+    A::Command: Clone,
+{
+    pub fn new(pool: PgPool, services: A::Services) -> Self {
+        Self {
+            framework: store::framework(pool.clone(), services),
+            pool,
+        }
+    }
+
+    /// Runs `command` on entity `id` of `tenant`. The stream id is built here from both, so a
+    /// command can never reach another tenant's stream.
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, %tenant, %id), err)]
+    pub async fn execute(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Accepted, CommandError<A::Error>> {
+        let stream = event_store::recorded::stream_id(tenant, id);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .framework
+                .execute_with_metadata(&stream, command.clone(), metadata.to_map())
+                .await;
+            match result {
+                Ok(()) => break,
+                Err(AggregateError::AggregateConflict) if attempt <= CONFLICT_RETRIES => continue,
+                Err(AggregateError::AggregateConflict) => return Err(CommandError::Conflict),
+                Err(AggregateError::UserError(e)) => return Err(CommandError::Rejected(e)),
+                Err(e) => return Err(CommandError::Technical(e.to_string())),
+            }
+        }
+        let cursor = reader::stream_cursor(&self.pool, A::TYPE, &stream)
+            .await
+            .map_err(|e| CommandError::Technical(e.to_string()))?
+            .unwrap_or(Cursor::ZERO);
+        Ok(Accepted { id, cursor })
+    }
+}

@@ -1,0 +1,272 @@
+//! The `contacts` read model: one row per contact, for lists and detail views.
+//!
+//! A batch is applied by loading the rows it touches, folding the events over them in memory
+//! ([`ContactRow::apply`]) and writing every touched row back with one multi-row upsert. The
+//! live projector and `replay rebuild` both run exactly this code.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::contact::{Contact, ContactEvent};
+use event_store::RecordedEvent;
+use serde::Serialize;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::{Projection, ProjectionError, Target};
+
+pub struct ContactsProjection;
+
+/// A contact as lists and detail views show it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ContactRow {
+    #[serde(skip)]
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Custom fields: key → text, number, boolean or list of texts.
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Value,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The sequence number of the last event applied (the stream's version).
+    pub version: i64,
+}
+
+const COLUMNS: &str =
+    "tenant_id, id, email, first_name, last_name, fields, tags, created_at, updated_at, version";
+
+impl ContactRow {
+    /// Folds one event into the row (`None` before the contact exists). Events at or below
+    /// the row's version are ignored.
+    pub fn apply(
+        row: Option<Self>,
+        e: &RecordedEvent,
+        event: ContactEvent,
+        id: Uuid,
+    ) -> Option<Self> {
+        if let Some(r) = &row {
+            if e.sequence <= r.version {
+                return row;
+            }
+        }
+        match (row, event) {
+            (
+                None,
+                ContactEvent::ContactCreated {
+                    email,
+                    first_name,
+                    last_name,
+                    fields,
+                    tags,
+                },
+            ) => Some(Self {
+                tenant_id: e.tenant_id,
+                id,
+                email,
+                first_name,
+                last_name,
+                fields: serde_json::to_value(fields).unwrap_or_default(),
+                tags: sorted(tags),
+                created_at: e.recorded_at,
+                updated_at: e.recorded_at,
+                version: e.sequence,
+            }),
+            (None, _) => None,
+            (Some(mut r), event) => {
+                match event {
+                    ContactEvent::ContactCreated { .. } => return Some(r),
+                    ContactEvent::ContactUpdated {
+                        email,
+                        first_name,
+                        last_name,
+                        fields_set,
+                        fields_unset,
+                        ..
+                    } => {
+                        r.email = email;
+                        r.first_name = first_name;
+                        r.last_name = last_name;
+                        if let serde_json::Value::Object(map) = &mut r.fields {
+                            for (k, v) in fields_set {
+                                map.insert(k, serde_json::to_value(v).unwrap_or_default());
+                            }
+                            for k in fields_unset {
+                                map.remove(&k);
+                            }
+                        }
+                    }
+                    ContactEvent::ContactTagsAdded { tags } => {
+                        r.tags.extend(tags);
+                        r.tags = sorted(std::mem::take(&mut r.tags));
+                    }
+                    ContactEvent::ContactTagRemoved { tag } => r.tags.retain(|t| *t != tag),
+                }
+                r.updated_at = e.recorded_at;
+                r.version = e.sequence;
+                Some(r)
+            }
+        }
+    }
+}
+
+fn sorted(mut tags: Vec<String>) -> Vec<String> {
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+#[async_trait]
+impl Projection for ContactsProjection {
+    fn name(&self) -> &'static str {
+        "contacts"
+    }
+
+    fn table(&self) -> &'static str {
+        "contacts"
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        target: &Target,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mine: Vec<(&RecordedEvent, Uuid)> = events
+            .iter()
+            .filter(|e| e.aggregate_type == <Contact as cqrs_es::Aggregate>::TYPE)
+            .filter_map(|e| e.entity_id().map(|id| (e, id)))
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<(Uuid, Uuid)> = mine.iter().map(|(e, id)| (e.tenant_id, *id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+        let existing: Vec<ContactRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM {} WHERE (tenant_id, id) IN \
+             (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))",
+            target.table
+        ))
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut rows: HashMap<Uuid, Option<ContactRow>> =
+            existing.into_iter().map(|r| (r.id, Some(r))).collect();
+        for (e, id) in mine {
+            let event: ContactEvent = decode(e)?;
+            let slot = rows.entry(id).or_default();
+            *slot = ContactRow::apply(slot.take(), e, event, id);
+        }
+        let touched: Vec<ContactRow> = rows.into_values().flatten().collect();
+        upsert(&mut *conn, &target.table, &touched).await?;
+        Ok(())
+    }
+}
+
+/// The event's payload as the aggregate's event type.
+fn decode(e: &RecordedEvent) -> Result<ContactEvent, ProjectionError> {
+    serde_json::from_value(e.payload.clone()).map_err(|x| ProjectionError::Decode {
+        event_id: e.event_id,
+        event_type: e.event_type.clone(),
+        reason: x.to_string(),
+    })
+}
+
+/// Writes `rows` with one statement.
+async fn upsert<'e>(
+    db: impl PgExecutor<'e>,
+    table: &str,
+    rows: &[ContactRow],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tenant_ids = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut emails = Vec::with_capacity(rows.len());
+    let mut first_names = Vec::with_capacity(rows.len());
+    let mut last_names = Vec::with_capacity(rows.len());
+    let mut fields = Vec::with_capacity(rows.len());
+    let mut tags = Vec::with_capacity(rows.len());
+    let mut created = Vec::with_capacity(rows.len());
+    let mut updated = Vec::with_capacity(rows.len());
+    let mut versions = Vec::with_capacity(rows.len());
+    for r in rows {
+        tenant_ids.push(r.tenant_id);
+        ids.push(r.id);
+        emails.push(r.email.as_str());
+        first_names.push(r.first_name.as_deref());
+        last_names.push(r.last_name.as_deref());
+        fields.push(&r.fields);
+        tags.push(serde_json::Value::from(r.tags.clone()));
+        created.push(r.created_at);
+        updated.push(r.updated_at);
+        versions.push(r.version);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({COLUMNS}) \
+         SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.fields, \
+                ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.created_at, u.updated_at, u.version \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
+                     $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::bigint[]) \
+              AS u(tenant_id, id, email, first_name, last_name, fields, tags, created_at, updated_at, version) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET \
+             email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, \
+             fields = EXCLUDED.fields, tags = EXCLUDED.tags, updated_at = EXCLUDED.updated_at, \
+             version = EXCLUDED.version \
+         WHERE {table}.version < EXCLUDED.version"
+    ))
+    .bind(&tenant_ids)
+    .bind(&ids)
+    .bind(&emails)
+    .bind(&first_names)
+    .bind(&last_names)
+    .bind(&fields)
+    .bind(&tags)
+    .bind(&created)
+    .bind(&updated)
+    .bind(&versions)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One contact of a tenant.
+pub async fn get<'e>(
+    db: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ContactRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A page of a tenant's contacts in id (creation) order, after `after`.
+pub async fn list<'e>(
+    db: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ContactRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) \
+         ORDER BY id LIMIT $3"
+    ))
+    .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,62 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use event_store::RecordedEvent;
+use sqlx::PgConnection;
+
+use crate::ProjectionError;
+
+/// A read model built from the log.
+///
+/// `apply` receives events in cursor order that the target has not seen yet, inside the
+/// transaction that will also move the target's checkpoint. It writes `target.table`, which is
+/// the live table or, during a rebuild, its shadow copy: the same code builds both.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// Stable name: the checkpoint's name and the CLI's argument.
+    fn name(&self) -> &'static str;
+    /// The table this projection owns.
+    fn table(&self) -> &'static str;
+    /// Applies events to `target.table`.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        target: &Target,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Where a projection writes: its table and its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub table: String,
+    pub checkpoint: String,
+}
+
+impl Target {
+    /// The live read model.
+    pub fn live(p: &dyn Projection) -> Self {
+        Self {
+            table: p.table().to_owned(),
+            checkpoint: p.name().to_owned(),
+        }
+    }
+
+    /// The shadow copy a rebuild fills before it is swapped in.
+    pub fn shadow(p: &dyn Projection) -> Self {
+        Self {
+            table: format!("{}__rebuild", p.table()),
+            checkpoint: format!("{}__rebuild", p.name()),
+        }
+    }
+}
+
+/// Every projection of the system.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(crate::contacts::ContactsProjection)]
+}
+
+/// The projection called `name`.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

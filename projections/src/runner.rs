@@ -1,0 +1,116 @@
+//! Applying batches and the run loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_store::source::EventSource;
+use event_store::{checkpoint, Cursor, RecordedEvent};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Projection, ProjectionError, Target};
+
+/// Applies `events` to `target` and moves its checkpoint, in one transaction.
+///
+/// Events at or below the checkpoint are skipped, so a redelivered batch changes nothing.
+/// Returns the checkpoint after the batch.
+#[tracing::instrument(skip_all, fields(projection = projection.name(), table = %target.table, n = events.len()), err)]
+pub async fn apply_batch(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    target: &Target,
+    events: &[RecordedEvent],
+) -> Result<Cursor, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let at = apply_in(&mut tx, projection, target, events).await?;
+    tx.commit().await?;
+    Ok(at)
+}
+
+/// [`apply_batch`] inside a transaction the caller owns (and commits).
+pub async fn apply_in(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    target: &Target,
+    events: &[RecordedEvent],
+) -> Result<Cursor, ProjectionError> {
+    let at = checkpoint::lock(conn, &target.checkpoint).await?;
+    let start = events.partition_point(|e| e.cursor <= at);
+    let fresh = &events[start..];
+    let Some(last) = fresh.last().map(|e| e.cursor) else {
+        return Ok(at);
+    };
+    projection.apply(conn, target, fresh).await?;
+    checkpoint::advance(&mut *conn, &target.checkpoint, last).await?;
+    Ok(last)
+}
+
+/// Feeds `projection` from `source` until `cancel`. A batch is acknowledged to its source only
+/// after its transaction committed; a failing batch is retried (with backoff) and never
+/// skipped.
+pub async fn run(
+    pool: PgPool,
+    projection: Arc<dyn Projection>,
+    mut source: Box<dyn EventSource>,
+    cancel: CancellationToken,
+) {
+    let target = Target::live(projection.as_ref());
+    let mut at = loop {
+        match checkpoint::load(&pool, &target.checkpoint).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = %e, "projection: cannot read checkpoint");
+                if sleep_or_cancel(&cancel, Duration::from_secs(1)).await {
+                    return;
+                }
+            }
+        }
+    };
+    tracing::info!(projection = projection.name(), checkpoint = %at, "projection running");
+    while !cancel.is_cancelled() {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => return,
+            b = source.next_batch(at, 1000) => b,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, projection = projection.name(), "projection: source failed");
+                if sleep_or_cancel(&cancel, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
+                Ok(c) => {
+                    at = at.max(c);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, projection = projection.name(), "projection: batch failed; retrying");
+                    if sleep_or_cancel(&cancel, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        if let Err(e) = batch.ack().await {
+            tracing::warn!(error = %e, "projection: ack failed; the source will redeliver");
+        }
+    }
+}
+
+/// Sleeps; true if cancelled meanwhile.
+async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
