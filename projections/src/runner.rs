@@ -45,16 +45,16 @@ pub async fn apply_in(
     Ok(last)
 }
 
-/// Feeds `projection` from `source` until `cancel`. A batch is acknowledged to its source only
+/// Feeds `projection` (writing `target`) from `source` until `cancel`. A batch is acknowledged to its source only
 /// after its transaction committed; a failing batch is retried (with backoff) and never
 /// skipped.
 pub async fn run(
     pool: PgPool,
     projection: Arc<dyn Projection>,
+    target: Target,
     mut source: Box<dyn EventSource>,
     cancel: CancellationToken,
 ) {
-    let target = Target::live(projection.as_ref());
     let mut at = loop {
         match checkpoint::load(&pool, &target.checkpoint).await {
             Ok(c) => break c,

@@ -1,0 +1,148 @@
+//! The application: every role wired together, started and stopped as one.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use event_store::nats::Bus;
+use event_store::relay::Relay;
+use event_store::source::{EventSource, JetStreamSource, PgTail};
+use event_store::store;
+use event_store::wakeup::Wakeup;
+use projections::Target;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::{Role, Settings};
+
+pub struct Application {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub bus: Option<Bus>,
+    listener: Option<TcpListener>,
+    /// The bound HTTP address (the real port when configured with port 0).
+    pub addr: Option<SocketAddr>,
+}
+
+/// Connects to the database (creating and migrating it) and, if configured, to NATS.
+pub async fn connect(settings: &Settings) -> anyhow::Result<(PgPool, Option<Bus>)> {
+    store::create_database_if_missing(&settings.database_url)
+        .await
+        .context("creating the database")?;
+    let pool = store::connect(&settings.database_url, settings.pool_size)
+        .await
+        .context("connecting to Postgres")?;
+    store::migrate(&pool).await.context("applying migrations")?;
+    let bus = match &settings.nats {
+        Some(cfg) => Some(
+            Bus::connect(cfg.clone())
+                .await
+                .context("connecting to NATS JetStream")?,
+        ),
+        None => None,
+    };
+    Ok((pool, bus))
+}
+
+impl Application {
+    /// Everything a run needs, ready to go: database migrated, NATS stream made sure of, HTTP
+    /// port bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (pool, bus) = connect(&settings).await?;
+        let serves_http =
+            settings.roles.contains(&Role::Commands) || settings.roles.contains(&Role::Queries);
+        let (listener, addr) = if serves_http {
+            let l = TcpListener::bind(settings.http_addr)
+                .await
+                .with_context(|| format!("binding {}", settings.http_addr))?;
+            let a = l.local_addr()?;
+            (Some(l), Some(a))
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            settings,
+            pool,
+            bus,
+            listener,
+            addr,
+        })
+    }
+
+    /// Runs every role until `cancel`, then stops them all and reports how each ended.
+    pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
+        let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+        let wake = Wakeup::listen(self.pool.clone(), cancel.clone());
+
+        if let Some(listener) = self.listener {
+            let router = crate::http::router(&self.settings, self.pool.clone(), self.bus.clone());
+            let c = cancel.clone();
+            tracing::info!(addr = ?self.addr, "serving HTTP");
+            tasks.spawn(async move {
+                let r = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { c.cancelled().await })
+                    .await
+                    .context("HTTP server");
+                ("http", r)
+            });
+        }
+        if self.settings.roles.contains(&Role::Relay) {
+            match &self.bus {
+                Some(bus) => {
+                    let relay = Relay::new(self.pool.clone(), bus.clone());
+                    let (w, c) = (wake.clone(), cancel.clone());
+                    tasks.spawn(async move {
+                        relay.run(w, c).await;
+                        ("relay", Ok(()))
+                    });
+                }
+                None => tracing::info!("relay: NATS_URL not set; subscribers tail Postgres"),
+            }
+        }
+        if self.settings.roles.contains(&Role::Projector) {
+            let from_js = self.settings.projects_from_jetstream()?;
+            for p in projections::all() {
+                let source: Box<dyn EventSource> = match (&self.bus, from_js) {
+                    (Some(bus), true) => Box::new(
+                        JetStreamSource::open(self.pool.clone(), bus, p.name())
+                            .await
+                            .with_context(|| {
+                                format!("opening the JetStream consumer of {}", p.name())
+                            })?,
+                    ),
+                    _ => Box::new(PgTail::new(self.pool.clone(), wake.clone())),
+                };
+                let (pool, c) = (self.pool.clone(), cancel.clone());
+                let target = Target::live(p.as_ref());
+                tasks.spawn(async move {
+                    projections::runner::run(pool, p, target, source, c).await;
+                    ("projector", Ok(()))
+                });
+            }
+        }
+
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((name, Ok(()))) => tracing::info!(task = name, "stopped"),
+                Ok((name, Err(e))) => {
+                    tracing::error!(task = name, error = ?e, "failed; stopping everything");
+                    cancel.cancel();
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a task panicked; stopping everything");
+                    cancel.cancel();
+                    first_error.get_or_insert(e.into());
+                }
+            }
+            if !cancel.is_cancelled() {
+                tracing::error!("a task ended on its own; stopping everything");
+                cancel.cancel();
+            }
+        }
+        self.pool.close().await;
+        first_error.map_or(Ok(()), Err)
+    }
+}

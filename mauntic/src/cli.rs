@@ -1,0 +1,255 @@
+//! The command line: one binary, `mauntic <subcommand>`. Admin subcommands print JSON.
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use event_store::reader::{Filter, Until};
+use event_store::{tenancy, Cursor};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::settings::{parse_roles, Settings};
+use crate::{app, Application};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mauntic",
+    version,
+    about = "Mauntic3: event-sourced marketing automation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform: command API, query API, relay and projectors (or some of them).
+    Serve {
+        /// all, api, or a comma-separated list of commands, queries, relay, projector.
+        #[arg(long, env = "MAUNTIC_ROLES", default_value = "all")]
+        role: String,
+    },
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Tenants (minimal; organizations arrive with the identity issue).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Projection status and rebuilds.
+    Replay {
+        #[command(subcommand)]
+        command: ReplayCommand,
+    },
+    /// An aggregate's state as of a sequence or time, with the events that built it.
+    Inspect {
+        /// e.g. contact
+        aggregate_type: String,
+        id: Uuid,
+        /// The tenant; found from the log when omitted.
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[arg(long, conflicts_with = "at_time")]
+        at_sequence: Option<i64>,
+        /// RFC 3339, e.g. 2026-11-22T10:00:00Z
+        #[arg(long)]
+        at_time: Option<DateTime<Utc>>,
+    },
+    /// The event log as a stream.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Measure throughput and latency; prints figures.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and its first API key; prints {"tenant_id", "api_key"}.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// Each projection's checkpoint, the head cursor, and the lag.
+    Status,
+    /// Rebuild a projection from the log into a shadow table, then swap it in.
+    Rebuild { projection: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print events as JSON lines: catch up from the log, then follow live.
+    Tail {
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[arg(long)]
+        aggregate_type: Option<String>,
+        /// Start after this cursor ("<tx_id>-<position>"); from the beginning when omitted.
+        #[arg(long)]
+        from_cursor: Option<Cursor>,
+    },
+}
+
+/// A future that resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        c.cancel();
+    });
+    cancel
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Runs one subcommand.
+pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { role } => {
+            settings.roles = parse_roles(&role)?;
+            let app = Application::build(settings).await?;
+            app.run(cancel_on_signal()).await
+        }
+        Command::Migrate => {
+            settings.nats = None;
+            app::connect(&settings).await?;
+            print_json(&serde_json::json!({"migrated": true}))
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 200 {
+                bail!("--name must have 1 to 200 characters");
+            }
+            settings.nats = None;
+            let (pool, _) = app::connect(&settings).await?;
+            print_json(&tenancy::create_tenant(&pool, name).await?)
+        }
+        Command::Replay { command } => {
+            settings.nats = None;
+            let (pool, _) = app::connect(&settings).await?;
+            match command {
+                ReplayCommand::Status => print_json(&projections::status::all(&pool).await?),
+                ReplayCommand::Rebuild { projection } => {
+                    let Some(p) = projections::by_name(&projection) else {
+                        let names: Vec<_> = projections::all().iter().map(|p| p.name()).collect();
+                        bail!(
+                            "no projection {projection:?}; there are: {}",
+                            names.join(", ")
+                        );
+                    };
+                    let report = replay::rebuild::rebuild(&pool, p.as_ref(), |pr| {
+                        eprintln!(
+                            "rebuild {}: {} events, at {} of head {}, {:.0} events/s",
+                            projection,
+                            pr.events,
+                            pr.at,
+                            pr.head,
+                            pr.events as f64 / pr.elapsed.as_secs_f64().max(1e-9)
+                        );
+                    })
+                    .await?;
+                    print_json(&report)
+                }
+            }
+        }
+        Command::Inspect {
+            aggregate_type,
+            id,
+            tenant,
+            at_sequence,
+            at_time,
+        } => {
+            settings.nats = None;
+            let (pool, _) = app::connect(&settings).await?;
+            let tenant = match tenant {
+                Some(t) => t,
+                None => {
+                    let found = replay::inspect::tenants_of(&pool, &aggregate_type, id).await?;
+                    match found.as_slice() {
+                        [t] => *t,
+                        [] => bail!("no {aggregate_type} {id} in the log"),
+                        _ => {
+                            bail!("{aggregate_type} {id} exists in several tenants; pass --tenant")
+                        }
+                    }
+                }
+            };
+            let until = match (at_sequence, at_time) {
+                (Some(n), _) => Until::Sequence(n),
+                (None, Some(t)) => Until::Time(t),
+                (None, None) => Until::End,
+            };
+            let found = replay::inspect::inspect(&pool, tenant, &aggregate_type, id, until)
+                .await?
+                .with_context(|| format!("{aggregate_type} {id} did not exist at that point"))?;
+            print_json(&found)
+        }
+        Command::Events {
+            command:
+                EventsCommand::Tail {
+                    tenant,
+                    aggregate_type,
+                    from_cursor,
+                },
+        } => {
+            settings.nats = None;
+            let (pool, _) = app::connect(&settings).await?;
+            let filter = Filter {
+                tenant_id: tenant,
+                aggregate_type,
+            };
+            let mut failed = None;
+            replay::tail::tail(
+                pool,
+                filter,
+                from_cursor.unwrap_or(Cursor::ZERO),
+                cancel_on_signal(),
+                |e| match print_json(e) {
+                    Ok(()) => true,
+                    Err(x) => {
+                        failed = Some(x);
+                        false
+                    }
+                },
+            )
+            .await?;
+            failed.map_or(Ok(()), Err)
+        }
+        Command::Bench(args) => crate::bench::run(settings, args).await,
+    }
+}

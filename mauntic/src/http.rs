@@ -1,0 +1,88 @@
+//! The HTTP surface of `mauntic serve`: both APIs behind API-key auth, health, OpenAPI.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use event_store::nats::Bus;
+use http_kit::Problem;
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::settings::{Role, Settings};
+
+#[derive(Clone)]
+struct Health {
+    pool: PgPool,
+    bus: Option<Bus>,
+}
+
+/// The router for the roles in `settings`.
+pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> Router {
+    let mut api = Router::new();
+    if settings.roles.contains(&Role::Commands) {
+        api = api.merge(commands::router(commands::CommandState::new(pool.clone())));
+    }
+    if settings.roles.contains(&Role::Queries) {
+        api = api.merge(read_api::router(read_api::QueryState {
+            pool: pool.clone(),
+            consistency_timeout: settings.consistency_timeout,
+        }));
+    }
+    let api = api
+        .layer(middleware::from_fn_with_state(
+            pool.clone(),
+            http_kit::require_api_key,
+        ))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes));
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "alive"})) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .with_state(Health { pool, bus })
+        .merge(api)
+        .fallback(|| async { Problem::not_found("route") })
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// Ready when the database answers and, if configured, NATS does.
+async fn readyz(State(h): State<Health>) -> Response {
+    let db = sqlx::query("SELECT 1").execute(&h.pool).await.is_ok();
+    let nats = match &h.bus {
+        None => None,
+        Some(bus) => Some(bus.ping().await),
+    };
+    let body = serde_json::json!({
+        "database": if db { "ok" } else { "unreachable" },
+        "nats": match nats { None => "not configured", Some(true) => "ok", Some(false) => "unreachable" },
+    });
+    if db && nats != Some(false) {
+        Json(body).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+/// The API description, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let mut doc = commands::ApiDoc::openapi();
+    doc.merge(read_api::ApiDoc::openapi());
+    doc.info.title = "Mauntic3 API".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    doc
+}

@@ -1,0 +1,151 @@
+//! One typed `Settings`, from the environment, with defaults that work on a developer machine.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use event_store::nats::NatsConfig;
+
+/// The parts `mauntic serve` can run; `all` is every one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// The command API (`POST`/`PATCH`/`DELETE` under `/api/v1`).
+    Commands,
+    /// The query API (`GET` under `/api/v1`).
+    Queries,
+    /// The relay from the log to JetStream (one leader among all processes).
+    Relay,
+    /// The projectors that build the read models.
+    Projector,
+}
+
+impl Role {
+    pub fn all() -> BTreeSet<Role> {
+        [Role::Commands, Role::Queries, Role::Relay, Role::Projector].into()
+    }
+}
+
+impl FromStr for Role {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "commands" => Self::Commands,
+            "queries" => Self::Queries,
+            "relay" => Self::Relay,
+            "projector" | "projectors" => Self::Projector,
+            other => {
+                bail!("unknown role {other:?}: use all, api, commands, queries, relay or projector")
+            }
+        })
+    }
+}
+
+/// Parses `all`, `api` (commands + queries) or a comma-separated list of roles.
+pub fn parse_roles(s: &str) -> anyhow::Result<BTreeSet<Role>> {
+    let mut out = BTreeSet::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "all" => out.extend(Role::all()),
+            "api" => out.extend([Role::Commands, Role::Queries]),
+            other => {
+                out.insert(other.parse()?);
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("no role given");
+    }
+    Ok(out)
+}
+
+/// Where projectors read events from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectionSource {
+    /// JetStream when `NATS_URL` is set, else the Postgres tail.
+    Auto,
+    Postgres,
+    JetStream,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`; the database is created if missing.
+    pub database_url: String,
+    /// `MAUNTIC_DB_POOL`: connections in the pool.
+    pub pool_size: u32,
+    /// `NATS_URL` (optional), `MAUNTIC_NATS_STREAM`, `MAUNTIC_NATS_SUBJECT_PREFIX`.
+    pub nats: Option<NatsConfig>,
+    /// `MAUNTIC_HTTP_ADDR`.
+    pub http_addr: SocketAddr,
+    /// `MAUNTIC_MAX_BODY_BYTES`: larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// `MAUNTIC_CONSISTENCY_TIMEOUT_MS`: how long a query waits for `consistent_after`.
+    pub consistency_timeout: Duration,
+    /// `MAUNTIC_PROJECTION_SOURCE`: auto, postgres or jetstream.
+    pub projection_source: ProjectionSource,
+    /// `MAUNTIC_ROLES` or `serve --role`.
+    pub roles: BTreeSet<Role>,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mauntic";
+
+impl Settings {
+    /// Reads the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let parse = |k: &str, default: &str| -> anyhow::Result<String> {
+            Ok(var(k).unwrap_or_else(|| default.to_owned()))
+        };
+        let nats = var("NATS_URL").map(|url| {
+            let mut c = NatsConfig::new(url);
+            if let Some(s) = var("MAUNTIC_NATS_STREAM") {
+                c.stream = s;
+            }
+            if let Some(p) = var("MAUNTIC_NATS_SUBJECT_PREFIX") {
+                c.subject_prefix = p;
+            }
+            c
+        });
+        Ok(Self {
+            database_url: parse("DATABASE_URL", DEFAULT_DATABASE_URL)?,
+            pool_size: parse("MAUNTIC_DB_POOL", "16")?
+                .parse()
+                .context("MAUNTIC_DB_POOL")?,
+            nats,
+            http_addr: parse("MAUNTIC_HTTP_ADDR", "127.0.0.1:8080")?
+                .parse()
+                .context("MAUNTIC_HTTP_ADDR")?,
+            max_body_bytes: parse("MAUNTIC_MAX_BODY_BYTES", "262144")?
+                .parse()
+                .context("MAUNTIC_MAX_BODY_BYTES")?,
+            consistency_timeout: Duration::from_millis(
+                parse("MAUNTIC_CONSISTENCY_TIMEOUT_MS", "5000")?
+                    .parse()
+                    .context("MAUNTIC_CONSISTENCY_TIMEOUT_MS")?,
+            ),
+            projection_source: match parse("MAUNTIC_PROJECTION_SOURCE", "auto")?.as_str() {
+                "auto" => ProjectionSource::Auto,
+                "postgres" => ProjectionSource::Postgres,
+                "jetstream" => ProjectionSource::JetStream,
+                other => {
+                    bail!("MAUNTIC_PROJECTION_SOURCE={other:?}: use auto, postgres or jetstream")
+                }
+            },
+            roles: parse_roles(&parse("MAUNTIC_ROLES", "all")?)?,
+        })
+    }
+
+    /// Whether projectors read from JetStream.
+    pub fn projects_from_jetstream(&self) -> anyhow::Result<bool> {
+        match (self.projection_source, &self.nats) {
+            (ProjectionSource::Postgres, _) => Ok(false),
+            (ProjectionSource::JetStream, None) => {
+                bail!("MAUNTIC_PROJECTION_SOURCE=jetstream needs NATS_URL")
+            }
+            (_, Some(_)) => Ok(true),
+            (ProjectionSource::Auto, None) => Ok(false),
+        }
+    }
+}
