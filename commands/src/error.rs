@@ -38,18 +38,25 @@ impl Rejection for ContactError {
     }
 }
 
-impl<E: Rejection> IntoResponse for CommandError<E> {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Rejected(e) => e.problem(),
-            Self::Conflict => Problem::new(StatusCode::CONFLICT, "conflict", "Concurrent change")
-                .detail("the resource kept changing while this request was applied; retry it")
-                .retry_after(1),
-            Self::Technical(cause) => {
+impl<E: Rejection> From<CommandError<E>> for Problem {
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Rejected(e) => e.problem(),
+            CommandError::Conflict => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Concurrent change")
+                    .detail("the resource kept changing while this request was applied; retry it")
+                    .retry_after(1)
+            }
+            CommandError::Technical(cause) => {
                 tracing::error!(%cause, "command failed");
                 Problem::internal()
             }
         }
-        .into_response()
+    }
+}
+
+impl<E: Rejection> IntoResponse for CommandError<E> {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
     }
 }

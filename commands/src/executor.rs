@@ -10,7 +10,15 @@ use uuid::Uuid;
 use crate::CommandError;
 
 /// How often a command is retried when another writer appended to its stream first.
-const CONFLICT_RETRIES: usize = 5;
+const CONFLICT_RETRIES: u32 = 10;
+
+/// A random pause that grows with the attempt (1–2 ms, 2–4 ms, … up to 64–128 ms), so
+/// writers racing for one stream spread out instead of colliding again.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let base = 1u64 << attempt.min(6);
+    std::time::Duration::from_micros(rand::thread_rng().gen_range(base * 1000..base * 2000))
+}
 
 /// What a command answers: the aggregate and the cursor after its events. Pass the cursor
 /// to a query as `consistent_after` to read your own write.
@@ -59,7 +67,9 @@ where
                 .await;
             match result {
                 Ok(()) => break,
-                Err(AggregateError::AggregateConflict) if attempt <= CONFLICT_RETRIES => continue,
+                Err(AggregateError::AggregateConflict) if attempt <= CONFLICT_RETRIES => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
                 Err(AggregateError::AggregateConflict) => return Err(CommandError::Conflict),
                 Err(AggregateError::UserError(e)) => return Err(CommandError::Rejected(e)),
                 Err(e) => return Err(CommandError::Technical(e.to_string())),

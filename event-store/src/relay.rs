@@ -38,6 +38,12 @@ impl Relay {
         }
     }
 
+    /// Events per batch (default 2000).
+    pub fn with_batch(mut self, batch: i64) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
     /// Runs until `cancel`: waits for leadership, then publishes while it leads.
     pub async fn run(self, mut wake: Wakeup, cancel: CancellationToken) {
         while !cancel.is_cancelled() {

@@ -1,1 +1,267 @@
+//! The harness of the black-box tests: `spawn_app` builds the real application on port 0
+//! against a fresh database (and, when asked, a fresh JetStream stream on the real NATS).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use event_store::nats::NatsConfig;
+use event_store::{checkpoint, reader, tenancy, Cursor};
+use mauntic::settings::{ProjectionSource, Role, Settings};
+use mauntic::Application;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// How the application under test is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Configure NATS (relay on, projectors on JetStream unless `source` says otherwise).
+    pub nats: bool,
+    pub source: ProjectionSource,
+    pub roles: std::collections::BTreeSet<Role>,
+    pub consistency_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            nats: false,
+            source: ProjectionSource::Auto,
+            roles: Role::all(),
+            consistency_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Options {
+    pub fn with_nats() -> Self {
+        Self {
+            nats: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A running application with a tenant and its key.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub pool: PgPool,
+    pub settings: Settings,
+    pub tenant_id: Uuid,
+    pub api_key: String,
+    pub cancel: CancellationToken,
+    pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A fresh database URL and NATS names for one test.
+pub fn fresh_settings(opts: &Options) -> Settings {
+    let id = Uuid::new_v4().simple().to_string();
+    let short = &id[..16];
+    Settings {
+        database_url: format!("postgres://postgres@127.0.0.1:5432/mauntic_test_{short}"),
+        pool_size: 8,
+        nats: opts.nats.then(|| NatsConfig {
+            url: NATS_URL.into(),
+            stream: format!("TEST_{short}"),
+            subject_prefix: format!("t{short}"),
+        }),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        max_body_bytes: opts.max_body_bytes,
+        consistency_timeout: opts.consistency_timeout,
+        projection_source: opts.source,
+        roles: opts.roles.clone(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(opts: Options) -> TestApp {
+    start(fresh_settings(&opts)).await
+}
+
+/// Starts the application with `settings` (a second process on the same database, say).
+pub async fn start(settings: Settings) -> TestApp {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let pool = app.pool.clone();
+    let base = app.addr.map(|a| format!("http://{a}")).unwrap_or_default();
+    let tenant = tenancy::create_tenant(&pool, "Acme").await.unwrap();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(app.run(cancel.clone()));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        pool,
+        settings,
+        tenant_id: tenant.tenant_id,
+        api_key: tenant.api_key,
+        cancel,
+        task: Some(task),
+    }
+}
+
+/// Polls `cond` until it holds or `within` passes; panics with `what` on timeout.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(&self.api_key)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(body)
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .patch(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(body)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.url(path)).bearer_auth(&self.api_key)
+    }
+
+    /// Creates a contact; returns (id, cursor).
+    pub async fn create_contact(&self, body: Value) -> (Uuid, Cursor) {
+        let res = self.post("/api/v1/contacts", &body).send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            201,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        accepted(res).await
+    }
+
+    /// A new tenant with its own key, on the same application.
+    pub async fn other_tenant(&self) -> (Uuid, String) {
+        let t = tenancy::create_tenant(&self.pool, "Other").await.unwrap();
+        (t.tenant_id, t.api_key)
+    }
+
+    /// The contact as the query API shows it once the read model has passed `cursor`.
+    pub async fn contact(&self, id: Uuid, cursor: Cursor) -> Value {
+        let res = self
+            .get(&format!("/api/v1/contacts/{id}?consistent_after={cursor}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn head(&self) -> Cursor {
+        reader::head(&self.pool).await.unwrap()
+    }
+
+    /// Waits until checkpoint `name` reaches the current head.
+    pub async fn caught_up(&self, name: &str) {
+        let head = self.head().await;
+        let pool = self.pool.clone();
+        eventually(
+            Duration::from_secs(20),
+            &format!("{name} reaches {head}"),
+            || {
+                let pool = pool.clone();
+                let name = name.to_owned();
+                async move { checkpoint::load(&pool, &name).await.unwrap() >= head }
+            },
+        )
+        .await;
+    }
+
+    /// A checksum of a contacts table's whole content.
+    pub async fn checksum(&self, table: &str) -> String {
+        checksum(&self.pool, table).await
+    }
+
+    /// Stops the application and waits for it to end.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            let r = tokio::time::timeout(Duration::from_secs(15), t).await;
+            assert!(r.is_ok(), "application did not stop within 15 s");
+        }
+        if let Some(nats) = &self.settings.nats {
+            if let Ok(client) = async_nats::connect(nats.url.as_str()).await {
+                let _ = async_nats::jetstream::new(client)
+                    .delete_stream(&nats.stream)
+                    .await;
+            }
+        }
+        self.pool.close().await;
+    }
+}
+
+/// md5 over every row of `table` in key order.
+pub async fn checksum(pool: &PgPool, table: &str) -> String {
+    sqlx::query_scalar(&format!(
+        "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY tenant_id, id)), 'empty') FROM {table} t"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Reads `{"id", "cursor"}` from a command's answer.
+pub async fn accepted(res: reqwest::Response) -> (Uuid, Cursor) {
+    let v: Value = res.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().parse().unwrap();
+    let cursor = v["cursor"].as_str().unwrap().parse().unwrap();
+    (id, cursor)
+}
+
+/// Appends a raw contact-created event (for tests of the log itself).
+pub async fn append_raw(db: impl sqlx::PgExecutor<'_>, tenant: Uuid, n: usize) -> String {
+    let id = format!("{tenant}:{}", Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('contact', $1, 1, 'ContactCreated', '1.0', $2, '{}')",
+    )
+    .bind(&id)
+    .bind(serde_json::json!({"ContactCreated": {"email": format!("raw{n}@example.org"),
+        "first_name": null, "last_name": null, "fields": {}, "tags": []}}))
+    .execute(db)
+    .await
+    .unwrap();
+    id
+}

@@ -28,8 +28,8 @@ pub async fn create(
     State(s): State<CommandState>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<CreateContact>,
-) -> Result<Response, Response> {
-    let new = body.validate().map_err(IntoResponse::into_response)?;
+) -> Result<Response, Problem> {
+    let new = body.validate()?;
     let id = ContactId::generate().0;
     let accepted = s
         .contacts
@@ -39,8 +39,7 @@ pub async fn create(
             ContactCommand::Create(new),
             &ctx.metadata,
         )
-        .await
-        .map_err(IntoResponse::into_response)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -59,9 +58,9 @@ pub async fn update(
     Path(id): Path<String>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<UpdateContact>,
-) -> Result<Json<Accepted>, Response> {
+) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
-    let patch = body.validate().map_err(IntoResponse::into_response)?;
+    let patch = body.validate()?;
     s.contacts
         .execute(
             ctx.tenant_id,
@@ -71,7 +70,7 @@ pub async fn update(
         )
         .await
         .map(Json)
-        .map_err(IntoResponse::into_response)
+        .map_err(Problem::from)
 }
 
 /// Add tags to a contact (tags it already has are ignored).
@@ -89,9 +88,9 @@ pub async fn add_tags(
     Path(id): Path<String>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<AddTags>,
-) -> Result<Json<Accepted>, Response> {
+) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
-    let tags = body.validate().map_err(IntoResponse::into_response)?;
+    let tags = body.validate()?;
     s.contacts
         .execute(
             ctx.tenant_id,
@@ -101,7 +100,7 @@ pub async fn add_tags(
         )
         .await
         .map(Json)
-        .map_err(IntoResponse::into_response)
+        .map_err(Problem::from)
 }
 
 /// Remove a tag from a contact (removing a tag it does not carry changes nothing).
@@ -116,10 +115,9 @@ pub async fn remove_tag(
     State(s): State<CommandState>,
     Path((id, tag)): Path<(String, String)>,
     ctx: RequestContext,
-) -> Result<Json<Accepted>, Response> {
+) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
-    let tag =
-        Tag::parse(&tag).map_err(|e| Problem::validation(e.field, e.reason).into_response())?;
+    let tag = Tag::parse(&tag).map_err(|e| Problem::validation(e.field, e.reason))?;
     s.contacts
         .execute(
             ctx.tenant_id,
@@ -129,10 +127,10 @@ pub async fn remove_tag(
         )
         .await
         .map(Json)
-        .map_err(IntoResponse::into_response)
+        .map_err(Problem::from)
 }
 
 /// A malformed id cannot name any contact: 404, like an unknown one.
-fn contact_id(raw: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("contact").into_response())
+fn contact_id(raw: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found("contact"))
 }

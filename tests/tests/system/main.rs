@@ -1,1 +1,14 @@
+//! The one integration test binary: black-box tests of the running system against the real
+//! PostgreSQL and the real NATS JetStream, each test in its own fresh database.
+//! Add a module per feature here rather than new test binaries (each binary links the world).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod contacts_api;
+mod event_log;
+mod ops;
+mod projections;
+mod rebuild;
+mod relay;
+mod tenancy;

@@ -1,0 +1,179 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use event_store::nats::{self, Bus};
+use event_store::reader::{self, Filter};
+use event_store::relay::{Relay, LOCK_KEY};
+use event_store::wakeup::Wakeup;
+use event_store::{checkpoint, Cursor};
+use futures::StreamExt;
+use mauntic::settings::Role;
+use mauntic_tests::{append_raw, eventually, spawn_with, Options};
+use tokio_util::sync::CancellationToken;
+
+/// Every message in the stream, in stream order: (msg id, cursor).
+async fn stream_contents(bus: &Bus) -> Vec<(String, Cursor)> {
+    let stream = bus.stream().await.unwrap();
+    let n = stream.get_info().await.unwrap().state.messages as usize;
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let mut msgs = consumer.messages().await.unwrap();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(5), msgs.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let h = m.headers.as_ref().unwrap();
+        out.push((
+            h.get(nats::MSG_ID).unwrap().as_str().to_owned(),
+            h.get(nats::CURSOR).unwrap().as_str().parse().unwrap(),
+        ));
+    }
+    out
+}
+
+/// A relay-only application (no projector) on NATS.
+fn relay_only() -> Options {
+    Options {
+        roles: [Role::Relay].into(),
+        ..Options::with_nats()
+    }
+}
+
+#[tokio::test]
+async fn a_relay_stopped_mid_stream_and_restarted_publishes_every_event_exactly_once_in_order() {
+    let app = spawn_with(Options {
+        roles: [Role::Queries].into(),
+        ..Options::with_nats()
+    })
+    .await;
+    let bus = Bus::connect(app.settings.nats.clone().unwrap())
+        .await
+        .unwrap();
+    for i in 0..300 {
+        append_raw(&app.pool, app.tenant_id, i).await;
+    }
+    let all = reader::read_after(&app.pool, Cursor::ZERO, 1000, &Filter::default())
+        .await
+        .unwrap();
+
+    // A relay that published the first 50 and died before storing its cursor.
+    let mut prev = Cursor::ZERO;
+    for e in &all[..50] {
+        bus.js
+            .send_publish(bus.subject(e), nats::message(e, prev).unwrap())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        prev = e.cursor;
+    }
+    assert_eq!(
+        checkpoint::load(&app.pool, "relay").await.unwrap(),
+        Cursor::ZERO
+    );
+
+    // A relay that is stopped part-way (after some batches), then one that takes over.
+    let first = Relay::new(app.pool.clone(), bus.clone()).with_batch(40);
+    let mut lead = first.try_lead().await.unwrap().unwrap();
+    for _ in 0..3 {
+        first.publish_batch(&mut lead).await.unwrap();
+    }
+    drop(lead);
+    let cancel = CancellationToken::new();
+    let second = Relay::new(app.pool.clone(), bus.clone()).with_batch(40);
+    let task = tokio::spawn(second.run(Wakeup::polling(), cancel.clone()));
+    let last = all.last().unwrap().cursor;
+    let pool = app.pool.clone();
+    eventually(Duration::from_secs(20), "relay reaches the head", || {
+        let pool = pool.clone();
+        async move { checkpoint::load(&pool, "relay").await.unwrap() >= last }
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    let got = stream_contents(&bus).await;
+    let expected: Vec<(String, Cursor)> = all.iter().map(|e| (e.msg_id(), e.cursor)).collect();
+    assert_eq!(got.len(), 300, "each event exactly once");
+    assert_eq!(got, expected, "in cursor order");
+    assert_eq!(
+        got.iter().map(|(id, _)| id).collect::<HashSet<_>>().len(),
+        300
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_one_relay_leads_and_a_follower_takes_over_when_the_leader_dies() {
+    let a = spawn_with(relay_only()).await;
+    // A second process on the same database and stream.
+    let b = mauntic_tests::start(a.settings.clone()).await;
+    append_raw(&a.pool, a.tenant_id, 1).await;
+    a.caught_up("relay").await;
+
+    let holders = || async {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+        )
+        .bind(LOCK_KEY)
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+        n
+    };
+    assert_eq!(holders().await, 1, "exactly one leader");
+
+    // Kill whichever process leads: terminating its session is what a killed process looks
+    // like to Postgres (the lock goes with the session).
+    let (pid,): (i32,) = sqlx::query_as(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND ((classid::bigint << 32) | objid::bigint) = $1",
+    )
+    .bind(LOCK_KEY)
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+    for i in 2..=50 {
+        append_raw(&a.pool, a.tenant_id, i).await;
+    }
+    a.caught_up("relay").await;
+    let bus = Bus::connect(a.settings.nats.clone().unwrap())
+        .await
+        .unwrap();
+    let got = stream_contents(&bus).await;
+    assert_eq!(
+        got.len(),
+        50,
+        "no event lost or doubled across the hand-over"
+    );
+    eventually(Duration::from_secs(5), "one leader again", || async {
+        holders().await == 1
+    })
+    .await;
+    let (new_pid,): (i32,) = sqlx::query_as(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND ((classid::bigint << 32) | objid::bigint) = $1",
+    )
+    .bind(LOCK_KEY)
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    assert_ne!(new_pid, pid);
+    b.stop().await;
+    a.stop().await;
+}
