@@ -229,6 +229,18 @@ impl TestApp {
             }
         }
         self.pool.close().await;
+        drop_database(&self.settings.database_url).await;
+    }
+}
+
+/// Drops the test's database (a failed test leaves its database behind for inspection).
+pub async fn drop_database(url: &str) {
+    let (server, name) = url.rsplit_once('/').unwrap();
+    if let Ok(admin) = PgPool::connect(&format!("{server}/postgres")).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&admin)
+            .await;
+        admin.close().await;
     }
 }
 
