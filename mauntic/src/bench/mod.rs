@@ -1,0 +1,70 @@
+//! `mauntic bench <scenario>`: measurements that print their figures.
+//!
+//! Every scenario works in its own database (`mauntic_bench_<scenario>`, dropped and created
+//! again at the start, left behind afterwards for inspection) and, when it needs JetStream, in
+//! its own stream (`BENCH_<random>`, deleted at the end). Figures go to stdout as
+//! `name: value unit` lines under a `== bench <scenario> ==` header; progress goes to stderr.
+
+mod commands;
+mod common;
+mod lag;
+mod load;
+mod rebuild;
+mod relay;
+mod seed;
+
+use clap::{Args, ValueEnum};
+
+use crate::Settings;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Scenario {
+    /// Contact commands through the HTTP API: a closed loop, then an open loop at --rate.
+    Commands,
+    /// Commit-to-visible lag of the contacts projection at --rate creates/s, from the
+    /// Postgres tail and (with NATS_URL) from JetStream.
+    Lag,
+    /// Relay throughput from the log to a fresh JetStream stream (needs NATS_URL).
+    Relay,
+    /// `replay rebuild contacts` over a seeded log.
+    Rebuild,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    pub scenario: Scenario,
+    /// Measured seconds of each load phase (commands: closed and open loop; lag: each source).
+    #[arg(long, default_value_t = 15)]
+    pub seconds: u64,
+    /// Seconds of unmeasured load before each measured phase.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
+    /// Concurrent clients of the closed loop.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Requests per second of the open loop (commands) and of the lag load.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Most requests in flight at once in the open loop.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Events to seed (relay: 200000; rebuild: 1000000).
+    #[arg(long)]
+    pub events: Option<u64>,
+}
+
+pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.seconds > 0, "--seconds must be at least 1");
+    anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
+    anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
+    anyhow::ensure!(
+        (1..=10_000).contains(&args.max_in_flight),
+        "--max-in-flight must be 1 to 10000"
+    );
+    match args.scenario {
+        Scenario::Commands => commands::run(&settings, &args).await,
+        Scenario::Lag => lag::run(&settings, &args).await,
+        Scenario::Relay => relay::run(&settings, args.events.unwrap_or(200_000)).await,
+        Scenario::Rebuild => rebuild::run(&settings, args.events.unwrap_or(1_000_000)).await,
+    }
+}
