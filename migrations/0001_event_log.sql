@@ -33,15 +33,8 @@ CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON events
 CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
 
--- Wake-up for the relay and the in-process tails; polling remains the fallback.
-CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('mauntic_events', '');
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER events_appended AFTER INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
+-- Wake-ups: writers send NOTIFY mauntic_events after committing (outside the writing
+-- transaction, coalesced; see event_store::wakeup::Notifier). Polling is the fallback.
 
 -- Positions of every reader of the log: the relay and each projection (and rebuilds).
 CREATE TABLE checkpoints (

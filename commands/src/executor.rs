@@ -1,7 +1,9 @@
 //! Running commands: tenant-scoped stream ids, metadata, conflict retries, the cursor.
 
 use cqrs_es::{Aggregate, AggregateError};
+use event_store::repository::capture_cursor;
 use event_store::store::{self, Framework};
+use event_store::wakeup::Notifier;
 use event_store::{reader, Cursor, EventMetadata};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -40,16 +42,16 @@ where
     A: Aggregate,
     A::Command: Clone,
 {
-    pub fn new(pool: PgPool, services: A::Services) -> Self {
+    pub fn new(pool: PgPool, notifier: Notifier, services: A::Services) -> Self {
         Self {
-            framework: store::framework(pool.clone(), services),
+            framework: store::framework(pool.clone(), notifier, services),
             pool,
         }
     }
 
     /// Runs `command` on entity `id` of `tenant`. The stream id is built here from both, so a
     /// command can never reach another tenant's stream.
-    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, %tenant, %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::TYPE, %tenant, %id), err)]
     pub async fn execute(
         &self,
         tenant: Uuid,
@@ -59,14 +61,16 @@ where
     ) -> Result<Accepted, CommandError<A::Error>> {
         let stream = event_store::recorded::stream_id(tenant, id);
         let mut attempt = 0;
-        loop {
+        let appended = loop {
             attempt += 1;
-            let result = self
-                .framework
-                .execute_with_metadata(&stream, command.clone(), metadata.to_map())
-                .await;
+            let (result, appended) = capture_cursor(self.framework.execute_with_metadata(
+                &stream,
+                command.clone(),
+                metadata.to_map(),
+            ))
+            .await;
             match result {
-                Ok(()) => break,
+                Ok(()) => break appended,
                 Err(AggregateError::AggregateConflict) if attempt <= CONFLICT_RETRIES => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -74,11 +78,15 @@ where
                 Err(AggregateError::UserError(e)) => return Err(CommandError::Rejected(e)),
                 Err(e) => return Err(CommandError::Technical(e.to_string())),
             }
-        }
-        let cursor = reader::stream_cursor(&self.pool, A::TYPE, &stream)
-            .await
-            .map_err(|e| CommandError::Technical(e.to_string()))?
-            .unwrap_or(Cursor::ZERO);
+        };
+        let cursor = match appended {
+            Some(c) => c,
+            // Nothing new (the command changed nothing): the stream's last event's cursor.
+            None => reader::stream_cursor(&self.pool, A::TYPE, &stream)
+                .await
+                .map_err(|e| CommandError::Technical(e.to_string()))?
+                .unwrap_or(Cursor::ZERO),
+        };
         Ok(Accepted { id, cursor })
     }
 }

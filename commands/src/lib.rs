@@ -26,8 +26,9 @@ pub struct CommandState {
 
 impl CommandState {
     pub fn new(pool: PgPool) -> Self {
+        let notifier = event_store::wakeup::Notifier::start(pool.clone());
         Self {
-            contacts: std::sync::Arc::new(Executor::new(pool.clone(), ())),
+            contacts: std::sync::Arc::new(Executor::new(pool.clone(), notifier, ())),
             pool,
         }
     }

@@ -19,15 +19,24 @@ pub async fn load<'e>(db: impl PgExecutor<'e>, name: &str) -> Result<Cursor, Sto
 /// Writers of one checkpoint serialize on this row lock, so two runners of the same
 /// projection can never interleave their batches.
 pub async fn lock(conn: &mut sqlx::PgConnection, name: &str) -> Result<Cursor, StoreError> {
-    sqlx::query("INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+    let select = "SELECT tx_id, global_position FROM checkpoints WHERE name = $1 FOR UPDATE";
+    let row: Option<(i64, i64)> = sqlx::query_as(select)
         .bind(name)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    let (t, p): (i64, i64) =
-        sqlx::query_as("SELECT tx_id, global_position FROM checkpoints WHERE name = $1 FOR UPDATE")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (t, p) = match row {
+        Some(r) => r,
+        None => {
+            sqlx::query("INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query_as(select)
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
     Ok(Cursor::new(t, p))
 }
 

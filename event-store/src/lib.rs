@@ -2,7 +2,8 @@
 //!
 //! - [`cursor`]: the log's total order, `(tx_id, global_position)`.
 //! - [`reader`]: gap-safe reads after a cursor, per-stream history, the head.
-//! - [`store`]: pool, database creation, migrations, the cqrs-es repository.
+//! - [`store`]: pool, database creation, migrations, the cqrs-es framework.
+//! - [`append`], [`repository`]: batched appends; the cqrs-es repository built on them.
 //! - [`metadata`]: the metadata every event carries.
 //! - [`wakeup`]: LISTEN/NOTIFY wake-ups for tails of the log.
 //! - [`nats`]: the JetStream contract (stream, subjects, headers).
@@ -11,6 +12,7 @@
 //! - [`tenancy`]: tenants and API keys (minimal; the identity issue replaces it).
 //! - [`checkpoint`]: named cursors stored beside the read models.
 
+pub mod append;
 pub mod checkpoint;
 pub mod cursor;
 pub mod error;
@@ -19,6 +21,7 @@ pub mod nats;
 pub mod reader;
 pub mod recorded;
 pub mod relay;
+pub mod repository;
 pub mod source;
 pub mod store;
 pub mod tenancy;

@@ -23,7 +23,7 @@ pub struct Filter {
 /// every transaction below that horizon has committed or aborted, so no event can later
 /// appear behind the returned ones. A transaction that stays open holds readers back (and
 /// never lets them skip it).
-#[tracing::instrument(skip_all, fields(after = %after, limit), err)]
+#[tracing::instrument(level = "debug", skip_all, fields(after = %after, limit), err)]
 pub async fn read_after<'e>(
     db: impl PgExecutor<'e>,
     after: Cursor,

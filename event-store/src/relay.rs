@@ -14,12 +14,14 @@ use tokio_util::sync::CancellationToken;
 use crate::nats::{self, Bus};
 use crate::reader::{self, Filter};
 use crate::wakeup::Wakeup;
-use crate::{checkpoint, StoreError};
+use crate::{checkpoint, Cursor, StoreError};
 
 /// The advisory lock key of the relay ("MAUNTIC" + 1).
 pub const LOCK_KEY: i64 = 0x4d41_554e_5449_4301;
 /// The relay's checkpoint name.
 pub const CHECKPOINT: &str = "relay";
+/// After a wake-up, how long to let more appends gather so a burst becomes one batch.
+pub const LINGER: Duration = Duration::from_millis(5);
 
 pub struct Relay {
     pool: PgPool,
@@ -64,17 +66,27 @@ impl Relay {
                 }
             };
             tracing::info!("relay: leading");
-            loop {
+            // The cursor is read once per leadership and then kept in memory.
+            let mut at = match checkpoint::load(&mut conn, CHECKPOINT).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay: cannot read its cursor");
+                    None
+                }
+            };
+            while let Some(from) = at {
                 if cancel.is_cancelled() {
                     let _ = conn.close().await;
                     return;
                 }
-                match self.publish_batch(&mut conn).await {
-                    Ok(n) if n as i64 >= self.batch => continue,
-                    Ok(_) => {
-                        tokio::select! {
-                            _ = cancel.cancelled() => {}
-                            _ = wake.wait(self.poll) => {}
+                match self.publish_after(&mut conn, from).await {
+                    Ok((n, to)) => {
+                        at = Some(to);
+                        if (n as i64) < self.batch {
+                            tokio::select! {
+                                _ = cancel.cancelled() => {}
+                                _ = wake.wait(self.poll) => tokio::time::sleep(LINGER).await,
+                            }
                         }
                     }
                     Err(e) => {
@@ -109,12 +121,21 @@ impl Relay {
 
     /// Publishes the next batch after the relay's cursor, awaits every PubAck, then stores
     /// the cursor. Returns how many events it published.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(level = "debug", skip_all, err)]
     pub async fn publish_batch(&self, lead: &mut PgConnection) -> Result<usize, StoreError> {
         let from = checkpoint::load(&mut *lead, CHECKPOINT).await?;
+        Ok(self.publish_after(lead, from).await?.0)
+    }
+
+    /// Publishes the next batch after `from`; returns how many it published and its new cursor.
+    async fn publish_after(
+        &self,
+        lead: &mut PgConnection,
+        from: Cursor,
+    ) -> Result<(usize, Cursor), StoreError> {
         let events = reader::read_after(&mut *lead, from, self.batch, &Filter::default()).await?;
         let Some(last) = events.last().map(|e| e.cursor) else {
-            return Ok(0);
+            return Ok((0, from));
         };
         let mut acks = Vec::with_capacity(events.len());
         let mut prev = from;
@@ -133,6 +154,6 @@ impl Relay {
             ack.await.map_err(StoreError::js)?;
         }
         checkpoint::advance(&mut *lead, CHECKPOINT, last).await?;
-        Ok(events.len())
+        Ok((events.len(), last))
     }
 }

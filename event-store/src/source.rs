@@ -81,6 +81,7 @@ impl EventSource for PgTail {
             });
         }
         self.wake.wait(self.poll).await;
+        tokio::time::sleep(crate::relay::LINGER).await;
         let events = reader::read_after(&self.pool, after, max as i64, &self.filter).await?;
         Ok(Batch {
             events,
@@ -179,10 +180,16 @@ impl EventSource for JetStreamSource {
             Ok(Some(m)) => m.map_err(StoreError::js)?,
         };
         let mut received = vec![first];
+        // Let a burst gather for a moment so it becomes one batch (one transaction).
+        let linger = tokio::time::Instant::now() + crate::relay::LINGER;
         while received.len() < max {
             match self.messages.next().now_or_never() {
                 Some(Some(m)) => received.push(m.map_err(StoreError::js)?),
-                _ => break,
+                Some(None) => break,
+                None => match tokio::time::timeout_at(linger, self.messages.next()).await {
+                    Ok(Some(m)) => received.push(m.map_err(StoreError::js)?),
+                    _ => break,
+                },
             }
         }
         let mut expected = after;

@@ -11,16 +11,19 @@ use crate::StoreError;
 /// The cqrs-es event store in plain event-store mode.
 ///
 /// Not the snapshot or aggregate modes: in cqrs-es 0.5.0 they apply every event twice.
-pub type EventStore<A> =
-    cqrs_es::persist::PersistedEventStore<postgres_es::PostgresEventRepository, A>;
+pub type EventStore<A> = cqrs_es::persist::PersistedEventStore<crate::repository::LogRepository, A>;
 
 /// The cqrs-es framework over our event store, with no in-process queries: read models are
 /// built from the log by cursor, never from `Query::dispatch`.
 pub type Framework<A> = cqrs_es::CqrsFramework<A, EventStore<A>>;
 
-/// A framework for aggregate `A` on `pool`.
-pub fn framework<A: cqrs_es::Aggregate>(pool: PgPool, services: A::Services) -> Framework<A> {
-    let repo = postgres_es::PostgresEventRepository::new(pool);
+/// A framework for aggregate `A` on `pool`; `notifier` wakes tails after each append.
+pub fn framework<A: cqrs_es::Aggregate>(
+    pool: PgPool,
+    notifier: crate::wakeup::Notifier,
+    services: A::Services,
+) -> Framework<A> {
+    let repo = crate::repository::LogRepository::new(pool, notifier);
     cqrs_es::CqrsFramework::new(
         cqrs_es::persist::PersistedEventStore::new_event_store(repo),
         vec![],

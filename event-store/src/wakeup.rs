@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -68,5 +70,44 @@ impl Wakeup {
     /// Waits for a notification or `timeout`, whichever comes first.
     pub async fn wait(&mut self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.rx.changed()).await;
+    }
+}
+
+/// Wakes tails of the log in every process after an append: `NOTIFY`, sent outside the
+/// writing transaction (a NOTIFY inside it would serialize all committing writers on
+/// Postgres's notify lock) and coalesced, so a burst of appends costs one notification.
+#[derive(Clone)]
+pub struct Notifier {
+    pending: Arc<tokio::sync::Notify>,
+}
+
+impl Notifier {
+    /// Starts the notifying task on `pool`; it ends with the pool.
+    pub fn start(pool: PgPool) -> Self {
+        let pending = Arc::new(tokio::sync::Notify::new());
+        let p = pending.clone();
+        tokio::spawn(async move {
+            loop {
+                p.notified().await;
+                if pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(CHANNEL)
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(error = %e, "NOTIFY failed; tails fall back to polling");
+                }
+                // At most one NOTIFY per interval: under load, one wakes readers for many appends.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Self { pending }
+    }
+
+    /// Asks for a notification soon (many pokes before it is sent make one).
+    pub fn poke(&self) {
+        self.pending.notify_one();
     }
 }

@@ -6,13 +6,56 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use event_store::tenancy::{self, Caller};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use sqlx::PgPool;
 
 use crate::Problem;
 
+/// Resolves keys to callers, remembering live keys for a short time so a request does not
+/// cost a key lookup. A revoked key keeps working for at most `ttl` in a process that has
+/// just seen it (the identity issue replaces this with invalidation on revocation).
+#[derive(Clone)]
+pub struct KeyResolver {
+    pool: PgPool,
+    ttl: Duration,
+    live: Arc<Mutex<HashMap<String, (Caller, Instant)>>>,
+}
+
+impl KeyResolver {
+    pub fn new(pool: PgPool, ttl: Duration) -> Self {
+        Self {
+            pool,
+            ttl,
+            live: Arc::default(),
+        }
+    }
+
+    async fn resolve(&self, key: &str) -> Result<Option<Caller>, event_store::StoreError> {
+        let now = Instant::now();
+        if let Ok(live) = self.live.lock() {
+            if let Some((caller, at)) = live.get(key) {
+                if now.duration_since(*at) < self.ttl {
+                    return Ok(Some(*caller));
+                }
+            }
+        }
+        let found = tenancy::authenticate(&self.pool, key).await?;
+        if let (Some(caller), Ok(mut live)) = (found, self.live.lock()) {
+            if live.len() > 10_000 {
+                live.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
+            }
+            live.insert(key.to_owned(), (caller, now));
+        }
+        Ok(found)
+    }
+}
+
 /// Middleware: resolves the bearer key to its caller, or answers 401.
 pub async fn require_api_key(
-    State(pool): State<PgPool>,
+    State(keys): State<KeyResolver>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, Problem> {
@@ -26,7 +69,8 @@ pub async fn require_api_key(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
-    let caller = tenancy::authenticate(&pool, key)
+    let caller = keys
+        .resolve(key)
         .await
         .map_err(|e| Problem::from_internal(&e))?
         .ok_or_else(|| unauthorized("unknown or revoked API key"))?;

@@ -5,6 +5,6 @@ pub mod auth;
 pub mod json;
 pub mod problem;
 
-pub use auth::{require_api_key, Authenticated};
+pub use auth::{require_api_key, Authenticated, KeyResolver};
 pub use json::ApiJson;
 pub use problem::Problem;

@@ -34,7 +34,7 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> Router {
     }
     let api = api
         .layer(middleware::from_fn_with_state(
-            pool.clone(),
+            http_kit::KeyResolver::new(pool.clone(), std::time::Duration::from_secs(1)),
             http_kit::require_api_key,
         ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));

@@ -155,6 +155,9 @@ impl Projection for ContactsProjection {
         ))
         .bind(&tenants)
         .bind(&ids)
+        // Planned per execution: a plan cached while the table (or a rebuild's fresh shadow
+        // table) was small would keep scanning it sequentially as it grows.
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
         let mut rows: HashMap<Uuid, Option<ContactRow>> =
@@ -249,6 +252,7 @@ pub async fn get<'e>(
     ))
     .bind(tenant_id)
     .bind(id)
+    .persistent(false)
     .fetch_optional(db)
     .await
 }
@@ -267,6 +271,7 @@ pub async fn list<'e>(
     .bind(tenant_id)
     .bind(after)
     .bind(limit)
+    .persistent(false)
     .fetch_all(db)
     .await
 }

@@ -14,7 +14,7 @@ use crate::{Projection, ProjectionError, Target};
 ///
 /// Events at or below the checkpoint are skipped, so a redelivered batch changes nothing.
 /// Returns the checkpoint after the batch.
-#[tracing::instrument(skip_all, fields(projection = projection.name(), table = %target.table, n = events.len()), err)]
+#[tracing::instrument(level = "debug", skip_all, fields(projection = projection.name(), table = %target.table, n = events.len()), err)]
 pub async fn apply_batch(
     pool: &PgPool,
     projection: &dyn Projection,

@@ -189,8 +189,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The cursor of the last committed event, ignoring the readers' horizon (which other
+    /// tests' transactions elsewhere in the cluster may hold back for a moment).
     pub async fn head(&self) -> Cursor {
-        reader::head(&self.pool).await.unwrap()
+        committed_head(&self.pool).await
+    }
+
+    /// Every committed event, in cursor order, read through the gap-safe reader (waiting for
+    /// the horizon to pass the last one).
+    pub async fn all_events(&self) -> Vec<event_store::RecordedEvent> {
+        let head = self.head().await;
+        let mut out: Vec<event_store::RecordedEvent> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while out.last().map_or(Cursor::ZERO, |e| e.cursor) < head {
+            assert!(Instant::now() < deadline, "the reader did not reach {head}");
+            let after = out.last().map_or(Cursor::ZERO, |e| e.cursor);
+            let page = reader::read_after(&self.pool, after, 10_000, &Default::default())
+                .await
+                .unwrap();
+            if page.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            out.extend(page);
+        }
+        out
     }
 
     /// Waits until checkpoint `name` reaches the current head.
@@ -242,6 +264,17 @@ pub async fn drop_database(url: &str) {
             .await;
         admin.close().await;
     }
+}
+
+/// The cursor of the last committed event (no horizon).
+pub async fn committed_head(pool: &PgPool) -> Cursor {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT tx_id::text::bigint, global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    row.map_or(Cursor::ZERO, |(t, p)| Cursor::new(t, p))
 }
 
 /// md5 over every row of `table` in key order.

@@ -172,7 +172,11 @@ impl RunningApp {
     /// Builds (creating and migrating the database) and starts the application.
     pub async fn start(mut settings: Settings) -> anyhow::Result<Self> {
         settings.http_addr = "127.0.0.1:0".parse().context("the bench address")?;
-        settings.roles = Role::all();
+        // Every role unless MAUNTIC_ROLES narrows it (e.g. `api` to measure the command path
+        // without the relay and projectors competing for the same cores).
+        if std::env::var("MAUNTIC_ROLES").is_err() {
+            settings.roles = Role::all();
+        }
         let app = Application::build(settings).await?;
         let addr = app.addr.context("the application serves no HTTP")?;
         let pool = app.pool.clone();

@@ -100,9 +100,7 @@ async fn every_event_carries_its_tenant_and_request_metadata() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let events = reader::read_after(&app.pool, Cursor::ZERO, 10, &Filter::default())
-        .await
-        .unwrap();
+    let events = app.all_events().await;
     let e = &events[0];
     assert_eq!(e.tenant_id, app.tenant_id);
     assert!(e.aggregate_id.starts_with(&app.tenant_id.to_string()));

@@ -1,0 +1,78 @@
+//! Appending to the log: one multi-row `INSERT … RETURNING` for any number of events of any
+//! number of streams. Used by the cqrs-es repository for commands and, for bulk creation
+//! (imports, fan-out), directly as the batch path.
+
+use sqlx::PgExecutor;
+
+use crate::{Cursor, StoreError};
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub metadata: &'a serde_json::Value,
+}
+
+/// Why an append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// A stream already has an event at one of these sequence numbers: another writer won.
+    #[error("a stream was appended to concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Appends `events` atomically (one statement) and returns the cursor of the last one.
+/// `None` for an empty slice.
+pub async fn append<'e>(
+    db: impl PgExecutor<'e>,
+    events: &[NewEvent<'_>],
+) -> Result<Option<Cursor>, AppendError> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let n = events.len();
+    let mut types = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
+    let mut seqs = Vec::with_capacity(n);
+    let mut event_types = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut metadata = Vec::with_capacity(n);
+    for e in events {
+        types.push(e.aggregate_type);
+        ids.push(e.aggregate_id);
+        seqs.push(e.sequence);
+        event_types.push(e.event_type);
+        versions.push(e.event_version);
+        payloads.push(e.payload);
+        metadata.push(e.metadata);
+    }
+    let rows: Result<Vec<(i64, i64)>, sqlx::Error> = sqlx::query_as(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
+         RETURNING tx_id::text::bigint, global_position",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&event_types)
+    .bind(&versions)
+    .bind(&payloads)
+    .bind(&metadata)
+    .fetch_all(db)
+    .await;
+    match rows {
+        Ok(rows) => Ok(rows.into_iter().map(|(t, p)| Cursor::new(t, p)).max()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+            Err(AppendError::Conflict)
+        }
+        Err(e) => Err(AppendError::Store(e.into())),
+    }
+}

@@ -1,0 +1,125 @@
+//! The cqrs-es event repository: postgres-es for reading a stream, our batched [`append`]
+//! for writing it.
+//!
+//! Writing is one `INSERT … RETURNING` (atomic as a single statement, so no BEGIN/COMMIT
+//! round trips), which also yields the cursor the command answers with; the executor reads it
+//! with [`capture_cursor`]. After each append the [`Notifier`] wakes tails of the log.
+
+use std::cell::Cell;
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::append::{self, AppendError, NewEvent};
+use crate::wakeup::Notifier;
+use crate::Cursor;
+
+tokio::task_local! {
+    static LAST_CURSOR: Cell<Option<Cursor>>;
+}
+
+/// Runs `f` (a command execution) and returns its output with the cursor of the events it
+/// appended, if it appended any.
+pub async fn capture_cursor<F: std::future::Future>(f: F) -> (F::Output, Option<Cursor>) {
+    LAST_CURSOR
+        .scope(Cell::new(None), async move {
+            let out = f.await;
+            (out, LAST_CURSOR.with(Cell::get))
+        })
+        .await
+}
+
+pub struct LogRepository {
+    reads: PostgresEventRepository,
+    pool: PgPool,
+    notifier: Notifier,
+}
+
+impl LogRepository {
+    pub fn new(pool: PgPool, notifier: Notifier) -> Self {
+        Self {
+            reads: PostgresEventRepository::new(pool.clone()),
+            pool,
+            notifier,
+        }
+    }
+}
+
+fn refused(what: &str) -> PersistenceError {
+    PersistenceError::UnknownError(
+        format!("{what}: replays read the log through event_store::reader (postgres-es stream_events panics on errors)").into(),
+    )
+}
+
+impl PersistedEventRepository for LogRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    /// Snapshots are not used (event-store mode).
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        _snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let rows: Vec<NewEvent<'_>> = events
+            .iter()
+            .map(|e| NewEvent {
+                aggregate_type: &e.aggregate_type,
+                aggregate_id: &e.aggregate_id,
+                sequence: e.sequence as i64,
+                event_type: &e.event_type,
+                event_version: &e.event_version,
+                payload: &e.payload,
+                metadata: &e.metadata,
+            })
+            .collect();
+        match append::append(&self.pool, &rows).await {
+            Ok(cursor) => {
+                if cursor.is_some() {
+                    self.notifier.poke();
+                    let _ = LAST_CURSOR.try_with(|c| c.set(cursor));
+                }
+                Ok(())
+            }
+            Err(AppendError::Conflict) => Err(PersistenceError::OptimisticLockError),
+            Err(AppendError::Store(e)) => Err(PersistenceError::ConnectionError(Box::new(e))),
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        Err(refused("stream_events"))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        Err(refused("stream_all_events"))
+    }
+}
