@@ -4,14 +4,26 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// What every event carries besides its payload: who, on whose behalf, and why.
+///
+/// Stored as a map of strings (cqrs-es's metadata); reading is lenient: unknown keys are
+/// ignored and a malformed id reads as absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct EventMetadata {
+    #[serde(deserialize_with = "lenient_uuid")]
     pub tenant_id: Option<Uuid>,
     /// `apikey:<id>`, `user:<id>`, or `system:<component>`.
     pub actor: Option<String>,
+    #[serde(deserialize_with = "lenient_uuid")]
     pub correlation_id: Option<Uuid>,
+    #[serde(deserialize_with = "lenient_uuid")]
     pub causation_id: Option<Uuid>,
     pub request_id: Option<String>,
+}
+
+fn lenient_uuid<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    let s: Option<String> = Option::deserialize(d).unwrap_or(None);
+    Ok(s.and_then(|s| Uuid::parse_str(&s).ok()))
 }
 
 impl EventMetadata {
@@ -30,19 +42,6 @@ impl EventMetadata {
         put("request_id", self.request_id.clone());
         m
     }
-
-    /// Reads the stored metadata column; unknown keys are ignored.
-    pub fn from_json(v: &serde_json::Value) -> Self {
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-        let u = |k: &str| s(k).and_then(|x| Uuid::parse_str(&x).ok());
-        Self {
-            tenant_id: u("tenant_id"),
-            actor: s("actor"),
-            correlation_id: u("correlation_id"),
-            causation_id: u("causation_id"),
-            request_id: s("request_id"),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -58,7 +57,12 @@ mod tests {
             causation_id: None,
             request_id: Some("r-1".into()),
         };
-        let json = serde_json::to_value(m.to_map()).unwrap_or_default();
-        assert_eq!(EventMetadata::from_json(&json), m);
+        let json = serde_json::to_string(&m.to_map()).unwrap_or_default();
+        let back: EventMetadata = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, m);
+        let odd: EventMetadata =
+            serde_json::from_str(r#"{"tenant_id":"nope","extra":"x","actor":"a"}"#)
+                .unwrap_or_default();
+        assert_eq!((odd.tenant_id, odd.actor.as_deref()), (None, Some("a")));
     }
 }

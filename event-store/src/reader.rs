@@ -1,7 +1,9 @@
 //! Reads of the log. Every cross-stream read goes through [`read_after`], which is gap-safe.
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
@@ -116,7 +118,8 @@ pub async fn stream_cursor<'e>(
 }
 
 fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let metadata: serde_json::Value = row.try_get("metadata")?;
+    let payload: Json<Box<RawValue>> = row.try_get("payload")?;
+    let metadata: Json<EventMetadata> = row.try_get("metadata")?;
     Ok(RecordedEvent {
         cursor: Cursor::new(row.try_get("tx")?, row.try_get("global_position")?),
         event_id: row.try_get("event_id")?,
@@ -126,8 +129,8 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: EventMetadata::from_json(&metadata),
+        payload: payload.0,
+        metadata: metadata.0,
         recorded_at: row.try_get("recorded_at")?,
     })
 }

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::{Cursor, EventMetadata};
@@ -8,7 +10,7 @@ use crate::{Cursor, EventMetadata};
 ///
 /// This is also the JSON body of every JetStream message the relay publishes and every line
 /// `mauntic events tail` prints: a stable contract for outside subscribers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordedEvent {
     pub cursor: Cursor,
     pub event_id: Uuid,
@@ -19,7 +21,9 @@ pub struct RecordedEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: serde_json::Value,
+    /// The event's JSON as stored, undecoded: readers decode it into their own types
+    /// ([`RecordedEvent::decode`]) and the relay forwards it byte for byte.
+    pub payload: Box<RawValue>,
     pub metadata: EventMetadata,
     pub recorded_at: DateTime<Utc>,
 }
@@ -28,6 +32,11 @@ impl RecordedEvent {
     /// The entity part of the stream id (after the tenant).
     pub fn entity_id(&self) -> Option<Uuid> {
         entity_of(&self.aggregate_id)
+    }
+
+    /// The payload as the aggregate's event type (or any type of the same shape).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.payload.get())
     }
 
     /// The JetStream message id: `<aggregate_type>/<aggregate_id>/<sequence>`.

@@ -37,6 +37,9 @@ pub struct ContactRow {
     pub version: i64,
 }
 
+/// Joins a row's tags for the upsert; tags cannot contain control characters (`Tag::parse`).
+const TAG_SEPARATOR: &str = "\u{1f}";
+
 const COLUMNS: &str =
     "tenant_id, id, email, first_name, last_name, fields, tags, created_at, updated_at, version";
 
@@ -175,7 +178,7 @@ impl Projection for ContactsProjection {
 
 /// The event's payload as the aggregate's event type.
 fn decode(e: &RecordedEvent) -> Result<ContactEvent, ProjectionError> {
-    serde_json::from_value(e.payload.clone()).map_err(|x| ProjectionError::Decode {
+    e.decode().map_err(|x| ProjectionError::Decode {
         event_id: e.event_id,
         event_type: e.event_type.clone(),
         reason: x.to_string(),
@@ -208,7 +211,7 @@ async fn upsert<'e>(
         first_names.push(r.first_name.as_deref());
         last_names.push(r.last_name.as_deref());
         fields.push(&r.fields);
-        tags.push(serde_json::Value::from(r.tags.clone()));
+        tags.push(r.tags.join(TAG_SEPARATOR));
         created.push(r.created_at);
         updated.push(r.updated_at);
         versions.push(r.version);
@@ -216,9 +219,9 @@ async fn upsert<'e>(
     sqlx::query(&format!(
         "INSERT INTO {table} ({COLUMNS}) \
          SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.fields, \
-                ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.created_at, u.updated_at, u.version \
+                string_to_array(u.tags, E'\\x1f'), u.created_at, u.updated_at, u.version \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
-                     $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::bigint[]) \
+                     $7::text[], $8::timestamptz[], $9::timestamptz[], $10::bigint[]) \
               AS u(tenant_id, id, email, first_name, last_name, fields, tags, created_at, updated_at, version) \
          ON CONFLICT (tenant_id, id) DO UPDATE SET \
              email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, \

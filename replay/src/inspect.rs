@@ -61,7 +61,7 @@ impl From<&RecordedEvent> for HistoryEvent {
             correlation_id: e.metadata.correlation_id,
             causation_id: e.metadata.causation_id,
             request_id: e.metadata.request_id.clone(),
-            payload: e.payload.clone(),
+            payload: e.decode().unwrap_or(serde_json::Value::Null),
         }
     }
 }
@@ -118,12 +118,11 @@ pub async fn tenants_of(
 fn fold<A: Aggregate>(events: &[RecordedEvent]) -> Result<serde_json::Value, ReplayError> {
     let mut state = A::default();
     for e in events {
-        let event: A::Event =
-            serde_json::from_value(e.payload.clone()).map_err(|x| ReplayError::Decode {
-                aggregate_id: e.aggregate_id.clone(),
-                sequence: e.sequence,
-                reason: x.to_string(),
-            })?;
+        let event: A::Event = e.decode().map_err(|x| ReplayError::Decode {
+            aggregate_id: e.aggregate_id.clone(),
+            sequence: e.sequence,
+            reason: x.to_string(),
+        })?;
         state.apply(event);
     }
     serde_json::to_value(&state).map_err(|x| ReplayError::Decode {

@@ -1,8 +1,8 @@
 //! Rebuilding a projection without downtime.
 //!
-//! 1. Create `<table>__rebuild` like the live table and read the whole log into it, in
-//!    cursor order, in short transactions, with the projection's own `apply` (reading the next
-//!    page while the previous one is written).
+//! 1. Create `<table>__rebuild` like the live table (unlogged while it fills) and read the
+//!    whole log into it, in cursor order, in short transactions, with the projection's own
+//!    `apply` (reading the next page while the previous one is written); then make it logged.
 //! 2. When it has caught up, take the live checkpoint's row lock (the live projector waits),
 //!    apply whatever arrived meanwhile, swap the tables by renaming, and set the live
 //!    checkpoint to the rebuilt one, all in one transaction. Readers see the old table until
@@ -19,7 +19,7 @@ use sqlx::{Connection, PgPool};
 use crate::ReplayError;
 
 /// Events read per page.
-const PAGE: i64 = 10_000;
+const PAGE: i64 = 50_000;
 
 /// Where a rebuild has got to.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +96,7 @@ pub async fn rebuild(
     while let Some(page) = rx.recv().await {
         let page = page?;
         events += page.len() as u64;
-        at = runner::apply_batch(pool, projection, &shadow, &page).await?;
+        at = apply_page(pool, projection, &shadow, &page).await?;
         if at > head {
             head = reader::head(pool).await?;
         }
@@ -109,6 +109,10 @@ pub async fn rebuild(
     }
     reader_task.await.ok();
 
+    // Make the shadow durable before the swap (a rewrite), outside the swap's lock.
+    sqlx::query(&format!("ALTER TABLE {} SET LOGGED", shadow.table))
+        .execute(pool)
+        .await?;
     let (more, final_cursor) = swap(pool, projection, &live, &shadow).await?;
     events += more;
     let seconds = started.elapsed().as_secs_f64();
@@ -121,13 +125,30 @@ pub async fn rebuild(
     })
 }
 
+/// One page into the shadow table. The shadow is unlogged until it is swapped in and a crash
+/// means starting the rebuild again, so its commits need not wait for the disk.
+async fn apply_page(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    shadow: &Target,
+    page: &[RecordedEvent],
+) -> Result<Cursor, ReplayError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let at = runner::apply_in(&mut tx, projection, shadow, page).await?;
+    tx.commit().await?;
+    Ok(at)
+}
+
 async fn prepare_shadow(pool: &PgPool, live: &Target, shadow: &Target) -> Result<(), ReplayError> {
     let mut tx = pool.begin().await?;
     sqlx::query(&format!("DROP TABLE IF EXISTS {}", shadow.table))
         .execute(&mut *tx)
         .await?;
     sqlx::query(&format!(
-        "CREATE TABLE {} (LIKE {} INCLUDING ALL)",
+        "CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING ALL)",
         shadow.table, live.table
     ))
     .execute(&mut *tx)
