@@ -48,8 +48,10 @@ impl Relay {
 
     /// Runs until `cancel`: waits for leadership, then publishes while it leads.
     pub async fn run(self, mut wake: Wakeup, cancel: CancellationToken) {
+        // A follower keeps one connection to try the lock on, rather than a new one each time.
+        let mut candidate: Option<PgConnection> = None;
         while !cancel.is_cancelled() {
-            let mut conn = match self.try_lead().await {
+            let mut conn = match self.try_lead_on(&mut candidate).await {
                 Ok(Some(conn)) => conn,
                 Ok(None) => {
                     tokio::select! {
@@ -106,7 +108,19 @@ impl Relay {
 
     /// A connection holding the relay lock, or `None` if another process leads.
     pub async fn try_lead(&self) -> Result<Option<PgConnection>, StoreError> {
-        let mut conn = self.pool.acquire().await?.detach();
+        self.try_lead_on(&mut None).await
+    }
+
+    /// Tries the lock on `candidate` (opening it if empty); on success hands the connection
+    /// over, otherwise keeps it there for the next try.
+    async fn try_lead_on(
+        &self,
+        candidate: &mut Option<PgConnection>,
+    ) -> Result<Option<PgConnection>, StoreError> {
+        let mut conn = match candidate.take() {
+            Some(c) => c,
+            None => self.pool.acquire().await?.detach(),
+        };
         let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
             .bind(LOCK_KEY)
             .fetch_one(&mut conn)
@@ -114,7 +128,7 @@ impl Relay {
         if got {
             Ok(Some(conn))
         } else {
-            let _ = conn.close().await;
+            *candidate = Some(conn);
             Ok(None)
         }
     }
