@@ -91,15 +91,32 @@ impl EventSource for PgTail {
 }
 
 /// A durable pull consumer (explicit ack, one filter subject) of the events stream.
+/// Reopens the consumer after the connection or the stream failed (NATS restarted, say).
 pub struct JetStreamSource {
     pool: PgPool,
-    messages: jetstream::consumer::pull::Stream,
+    bus: Bus,
+    name: String,
+    messages: Option<jetstream::consumer::pull::Stream>,
     poll: Duration,
 }
 
 impl JetStreamSource {
     /// Opens (creating if needed) the durable consumer `name` over every event subject.
     pub async fn open(pool: PgPool, bus: &Bus, name: &str) -> Result<Self, StoreError> {
+        let messages = Self::consume(bus, name).await?;
+        Ok(Self {
+            pool,
+            bus: bus.clone(),
+            name: name.to_owned(),
+            messages: Some(messages),
+            poll: Duration::from_millis(500),
+        })
+    }
+
+    async fn consume(
+        bus: &Bus,
+        name: &str,
+    ) -> Result<jetstream::consumer::pull::Stream, StoreError> {
         let stream = bus.stream().await?;
         let durable: String = name
             .chars()
@@ -127,19 +144,14 @@ impl JetStreamSource {
             )
             .await
             .map_err(StoreError::js)?;
-        let messages = consumer
+        consumer
             .stream()
             .max_messages_per_batch(1000)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
             .await
-            .map_err(StoreError::js)?;
-        Ok(Self {
-            pool,
-            messages,
-            poll: Duration::from_millis(500),
-        })
+            .map_err(StoreError::js)
     }
 
     async fn decode(m: &jetstream::Message) -> Result<(RecordedEvent, Cursor), StoreError> {
@@ -174,22 +186,42 @@ impl JetStreamSource {
 impl EventSource for JetStreamSource {
     async fn next_batch(&mut self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
-        let first = match tokio::time::timeout(self.poll, self.messages.next()).await {
+        let messages = match &mut self.messages {
+            Some(m) => m,
+            None => self
+                .messages
+                .insert(Self::consume(&self.bus, &self.name).await?),
+        };
+        let first = match tokio::time::timeout(self.poll, messages.next()).await {
             Err(_) => return Ok(batch),
-            Ok(None) => return Err(StoreError::js("consumer stream ended")),
-            Ok(Some(m)) => m.map_err(StoreError::js)?,
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => {
+                self.messages = None;
+                return Err(StoreError::js(e));
+            }
+            Ok(None) => {
+                self.messages = None;
+                return Err(StoreError::js("consumer stream ended"));
+            }
         };
         let mut received = vec![first];
         // Let a burst gather for a moment so it becomes one batch (one transaction).
         let linger = tokio::time::Instant::now() + crate::relay::LINGER;
         while received.len() < max {
-            match self.messages.next().now_or_never() {
-                Some(Some(m)) => received.push(m.map_err(StoreError::js)?),
-                Some(None) => break,
-                None => match tokio::time::timeout_at(linger, self.messages.next()).await {
-                    Ok(Some(m)) => received.push(m.map_err(StoreError::js)?),
-                    _ => break,
+            let next = match messages.next().now_or_never() {
+                Some(m) => m,
+                None => match tokio::time::timeout_at(linger, messages.next()).await {
+                    Ok(m) => m,
+                    Err(_) => break,
                 },
+            };
+            match next {
+                Some(Ok(m)) => received.push(m),
+                // Handle what arrived; the next call reopens the consumer.
+                Some(Err(_)) | None => {
+                    self.messages = None;
+                    break;
+                }
             }
         }
         let mut expected = after;

@@ -7,6 +7,7 @@
 mod audit;
 mod contacts_api;
 mod event_log;
+mod faults;
 mod ops;
 mod projections;
 mod rebuild;

@@ -1,0 +1,169 @@
+//! Faults of the parts around the log: the broker going away must lose no event and
+//! duplicate none.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use event_store::nats::{self, Bus, NatsConfig};
+use futures::StreamExt;
+use mauntic::settings::ProjectionSource;
+use mauntic_tests::{eventually, fresh_settings, start, Options};
+use serde_json::json;
+
+/// A nats-server of this test's own, so it can be killed without disturbing other tests.
+struct PrivateNats {
+    child: Option<Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateNats {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("mauntic-nats-{}", uuid::Uuid::new_v4()));
+        let mut n = Self {
+            child: None,
+            port,
+            dir,
+        };
+        n.up().await;
+        n
+    }
+
+    async fn up(&mut self) {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(bin)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let port = self.port;
+        eventually(
+            Duration::from_secs(10),
+            "private nats-server accepts connections",
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn the_broker_going_down_loses_no_event_and_duplicates_none() {
+    let mut broker = PrivateNats::start().await;
+    let mut settings = fresh_settings(&Options {
+        source: ProjectionSource::JetStream,
+        ..Options::with_nats()
+    });
+    let nats_config = NatsConfig {
+        url: broker.url(),
+        ..settings.nats.clone().unwrap()
+    };
+    settings.nats = Some(nats_config.clone());
+    let app = start(settings).await;
+    let (id, cursor) = app
+        .create_contact(json!({"email": "before@example.org"}))
+        .await;
+    app.contact(id, cursor).await;
+
+    // The broker dies. Commands still succeed: the log, not the broker, is the record.
+    broker.kill();
+    let (http, ready) = (app.http.clone(), app.url("/readyz"));
+    eventually(Duration::from_secs(10), "readyz reports NATS down", || {
+        let (http, ready) = (http.clone(), ready.clone());
+        async move { http.get(&ready).send().await.unwrap().status() == 503 }
+    })
+    .await;
+    let mut during = Vec::new();
+    for i in 0..20 {
+        during.push(
+            app.create_contact(json!({"email": format!("during{i}@example.org")}))
+                .await,
+        );
+    }
+
+    // It comes back on the same store: the relay resumes, the projector reconsumes.
+    broker.up().await;
+    app.caught_up("relay").await;
+    app.caught_up("contacts").await;
+    for (id, cursor) in &during {
+        app.contact(*id, *cursor).await;
+    }
+
+    // Every event is in the stream exactly once, in cursor order.
+    let bus = Bus::connect(nats_config).await.unwrap();
+    let stream = bus.stream().await.unwrap();
+    let n = stream.get_info().await.unwrap().state.messages as usize;
+    assert_eq!(n, 21);
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut msgs = consumer.messages().await.unwrap();
+    let mut ids = HashSet::new();
+    let mut last = event_store::Cursor::ZERO;
+    for _ in 0..n {
+        let m = tokio::time::timeout(Duration::from_secs(5), msgs.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let h = m.headers.as_ref().unwrap();
+        assert!(
+            ids.insert(h.get(nats::MSG_ID).unwrap().as_str().to_owned()),
+            "duplicate message"
+        );
+        let c: event_store::Cursor = h.get(nats::CURSOR).unwrap().as_str().parse().unwrap();
+        assert!(c > last, "out of order");
+        last = c;
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 21);
+    app.stop().await;
+}
