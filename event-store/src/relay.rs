@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::nats::{self, Bus};
 use crate::reader::{self, Filter};
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Pacer, Wakeup};
 use crate::{checkpoint, Cursor, StoreError};
 
 /// The advisory lock key of the relay ("MAUNTIC" + 1).
@@ -76,6 +76,8 @@ impl Relay {
                     None
                 }
             };
+            let mut pacer = Pacer::new(self.poll);
+            let mut woken = false;
             while let Some(from) = at {
                 if cancel.is_cancelled() {
                     let _ = conn.close().await;
@@ -84,10 +86,12 @@ impl Relay {
                 match self.publish_after(&mut conn, from).await {
                     Ok((n, to)) => {
                         at = Some(to);
+                        pacer.found(woken, n > 0);
+                        woken = false;
                         if (n as i64) < self.batch {
                             tokio::select! {
                                 _ = cancel.cancelled() => {}
-                                _ = wake.wait(self.poll) => tokio::time::sleep(LINGER).await,
+                                w = pacer.wait(&mut wake) => woken = w,
                             }
                         }
                     }

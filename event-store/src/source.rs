@@ -14,7 +14,7 @@ use sqlx::PgPool;
 
 use crate::nats::{self, Bus};
 use crate::reader::{self, Filter};
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Pacer, Wakeup};
 use crate::{Cursor, RecordedEvent, StoreError};
 
 /// Events to handle, and what to acknowledge once they are durably handled.
@@ -50,7 +50,7 @@ pub trait EventSource: Send {
 pub struct PgTail {
     pool: PgPool,
     wake: Wakeup,
-    poll: Duration,
+    pacer: Pacer,
     filter: Filter,
 }
 
@@ -59,7 +59,7 @@ impl PgTail {
         Self {
             pool,
             wake,
-            poll: Duration::from_millis(500),
+            pacer: Pacer::new(Duration::from_millis(500)),
             filter: Filter::default(),
         }
     }
@@ -80,9 +80,9 @@ impl EventSource for PgTail {
                 acks: vec![],
             });
         }
-        self.wake.wait(self.poll).await;
-        tokio::time::sleep(crate::relay::LINGER).await;
+        let woken = self.pacer.wait(&mut self.wake).await;
         let events = reader::read_after(&self.pool, after, max as i64, &self.filter).await?;
+        self.pacer.found(woken, !events.is_empty());
         Ok(Batch {
             events,
             acks: vec![],

@@ -67,9 +67,49 @@ impl Wakeup {
         }
     }
 
-    /// Waits for a notification or `timeout`, whichever comes first.
-    pub async fn wait(&mut self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.rx.changed()).await;
+    /// Waits for a notification or `timeout`, whichever comes first; true if notified.
+    pub async fn wait(&mut self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.rx.changed()).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+/// How long a tail of the log waits before reading again.
+///
+/// Idle, it waits for a notification up to the poll interval. But a notification can arrive
+/// while the appended events are still behind the readers' horizon (another transaction in
+/// the cluster is open): then no further notification will come, so after a wake-up that
+/// found nothing it retries soon, backing off (10 ms, 20 ms, …) to the poll interval.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    poll: Duration,
+    retry: Option<Duration>,
+}
+
+impl Pacer {
+    pub fn new(poll: Duration) -> Self {
+        Self { poll, retry: None }
+    }
+
+    /// Waits before the next read.
+    pub async fn wait(&mut self, wake: &mut Wakeup) -> bool {
+        let woken = wake.wait(self.retry.unwrap_or(self.poll)).await;
+        // Let a burst gather so it becomes one batch.
+        tokio::time::sleep(crate::relay::LINGER).await;
+        woken
+    }
+
+    /// Records what the read after a wait found.
+    pub fn found(&mut self, woken: bool, anything: bool) {
+        self.retry = if anything {
+            None
+        } else if woken || self.retry.is_some() {
+            Some((self.retry.unwrap_or(Duration::from_millis(5)) * 2).min(self.poll))
+        } else {
+            None
+        };
     }
 }
 
@@ -109,5 +149,28 @@ impl Notifier {
     /// Asks for a notification soon (many pokes before it is sent make one).
     pub fn poke(&self) {
         self.pending.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_up_that_finds_nothing_is_followed_by_quick_retries_backing_off_to_the_poll() {
+        let poll = Duration::from_millis(100);
+        let mut p = Pacer::new(poll);
+        p.found(true, false);
+        assert_eq!(p.retry, Some(Duration::from_millis(10)));
+        p.found(false, false);
+        assert_eq!(p.retry, Some(Duration::from_millis(20)));
+        for _ in 0..10 {
+            p.found(false, false);
+        }
+        assert_eq!(p.retry, Some(poll));
+        p.found(false, true);
+        assert_eq!(p.retry, None, "found something: back to waiting for notifications");
+        p.found(false, false);
+        assert_eq!(p.retry, None, "an idle poll that finds nothing stays idle");
     }
 }

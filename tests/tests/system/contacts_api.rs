@@ -101,7 +101,9 @@ async fn contacts_list_in_keyset_pages_without_gaps_or_repeats() {
 #[tokio::test]
 async fn a_query_waits_for_its_cursor_and_answers_503_when_the_model_cannot_reach_it() {
     let app = spawn_with(Options {
-        consistency_timeout: Duration::from_millis(300),
+        // Long enough for other tests' transactions (which hold the cluster-wide horizon) to
+        // end; the unreachable cursor below waits all of it.
+        consistency_timeout: Duration::from_secs(3),
         ..Options::default()
     })
     .await;

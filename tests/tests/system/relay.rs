@@ -39,10 +39,12 @@ async fn stream_contents(bus: &Bus) -> Vec<(String, Cursor)> {
     out
 }
 
-/// The backends holding the relay's leadership lock.
+/// The backends holding the relay's leadership lock in this test's database (advisory locks
+/// are per database; `pg_locks` shows every database's).
 async fn relay_lock_holders(pool: &sqlx::PgPool) -> Vec<i32> {
     sqlx::query_scalar(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND ((classid::bigint << 32) | objid::bigint) = $1",
     )
     .bind(LOCK_KEY)
