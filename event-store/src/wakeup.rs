@@ -169,7 +169,10 @@ mod tests {
         }
         assert_eq!(p.retry, Some(poll));
         p.found(false, true);
-        assert_eq!(p.retry, None, "found something: back to waiting for notifications");
+        assert_eq!(
+            p.retry, None,
+            "found something: back to waiting for notifications"
+        );
         p.found(false, false);
         assert_eq!(p.retry, None, "an idle poll that finds nothing stays idle");
     }
