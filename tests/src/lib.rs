@@ -310,3 +310,38 @@ pub async fn append_raw(db: impl sqlx::PgExecutor<'_>, tenant: Uuid, n: usize) -
     .unwrap();
     id
 }
+
+/// Every message in the stream, in stream order: (msg id, cursor).
+pub async fn stream_contents(bus: &event_store::nats::Bus) -> Vec<(String, Cursor)> {
+    let stream = bus.stream().await.unwrap();
+    let n = stream.get_info().await.unwrap().state.messages as usize;
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let mut msgs = consumer.messages().await.unwrap();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut msgs))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let h = m.headers.as_ref().unwrap();
+        out.push((
+            h.get(event_store::nats::MSG_ID)
+                .unwrap()
+                .as_str()
+                .to_owned(),
+            h.get(event_store::nats::CURSOR)
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap(),
+        ));
+    }
+    out
+}

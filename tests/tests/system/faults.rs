@@ -5,11 +5,9 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use async_nats::jetstream;
-use event_store::nats::{self, Bus, NatsConfig};
-use futures::StreamExt;
+use event_store::nats::{Bus, NatsConfig};
 use mauntic::settings::ProjectionSource;
-use mauntic_tests::{eventually, fresh_settings, start, Options};
+use mauntic_tests::{eventually, fresh_settings, start, stream_contents, Options};
 use serde_json::json;
 
 /// A nats-server of this test's own, so it can be killed without disturbing other tests.
@@ -132,34 +130,17 @@ async fn the_broker_going_down_loses_no_event_and_duplicates_none() {
 
     // Every event is in the stream exactly once, in cursor order.
     let bus = Bus::connect(nats_config).await.unwrap();
-    let stream = bus.stream().await.unwrap();
-    let n = stream.get_info().await.unwrap().state.messages as usize;
-    assert_eq!(n, 21);
-    let consumer: jetstream::consumer::PullConsumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut msgs = consumer.messages().await.unwrap();
-    let mut ids = HashSet::new();
-    let mut last = event_store::Cursor::ZERO;
-    for _ in 0..n {
-        let m = tokio::time::timeout(Duration::from_secs(5), msgs.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let h = m.headers.as_ref().unwrap();
-        assert!(
-            ids.insert(h.get(nats::MSG_ID).unwrap().as_str().to_owned()),
-            "duplicate message"
-        );
-        let c: event_store::Cursor = h.get(nats::CURSOR).unwrap().as_str().parse().unwrap();
-        assert!(c > last, "out of order");
-        last = c;
-    }
+    let got = stream_contents(&bus).await;
+    assert_eq!(got.len(), 21);
+    assert_eq!(
+        got.iter().map(|(id, _)| id).collect::<HashSet<_>>().len(),
+        21,
+        "a message was duplicated"
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].1 < w[1].1),
+        "out of cursor order"
+    );
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
         .fetch_one(&app.pool)
         .await

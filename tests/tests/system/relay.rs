@@ -1,43 +1,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_nats::jetstream;
 use event_store::nats::{self, Bus};
 use event_store::relay::{Relay, LOCK_KEY};
 use event_store::wakeup::Wakeup;
 use event_store::{checkpoint, Cursor};
-use futures::StreamExt;
 use mauntic::settings::Role;
-use mauntic_tests::{append_raw, eventually, spawn_with, Options};
+use mauntic_tests::{append_raw, eventually, spawn_with, stream_contents, Options};
 use tokio_util::sync::CancellationToken;
-
-/// Every message in the stream, in stream order: (msg id, cursor).
-async fn stream_contents(bus: &Bus) -> Vec<(String, Cursor)> {
-    let stream = bus.stream().await.unwrap();
-    let n = stream.get_info().await.unwrap().state.messages as usize;
-    let consumer: jetstream::consumer::PullConsumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let mut msgs = consumer.messages().await.unwrap();
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(5), msgs.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let h = m.headers.as_ref().unwrap();
-        out.push((
-            h.get(nats::MSG_ID).unwrap().as_str().to_owned(),
-            h.get(nats::CURSOR).unwrap().as_str().parse().unwrap(),
-        ));
-    }
-    out
-}
 
 /// The backends holding the relay's leadership lock in this test's database (advisory locks
 /// are per database; `pg_locks` shows every database's).
