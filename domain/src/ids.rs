@@ -33,6 +33,10 @@ id!(
     /// A contact of a tenant.
     ContactId
 );
+id!(
+    /// A user: a person who signs in, member of any number of organizations.
+    UserId
+);
 
 /// The id the event store sees for an entity of a tenant: `"<tenant>:<entity>"`.
 /// Built only from a tenant and an entity, so a command can only name its own tenant's streams.

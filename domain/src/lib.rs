@@ -3,7 +3,8 @@
 
 pub mod contact;
 pub mod email;
+pub mod identity;
 pub mod ids;
 
 pub use email::EmailAddress;
-pub use ids::{ContactId, TenantId};
+pub use ids::{ContactId, TenantId, UserId};

@@ -1,0 +1,72 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::LoginMethod;
+use crate::identity::Digest;
+
+/// Facts about a user. Type names never change. Secrets appear only as digests or argon2id
+/// hashes; the TOTP secret is the exception (a verifier needs it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UserEvent {
+    UserSignedUp {
+        email: String,
+        name: Option<String>,
+        password_hash: Option<String>,
+        email_verified: bool,
+    },
+    EmailVerificationRequested {
+        token: Digest,
+        expires_at: DateTime<Utc>,
+    },
+    EmailVerified {},
+    PasswordChanged {
+        password_hash: String,
+        /// `change` (knowing the old one) or `reset` (through an emailed token).
+        via: String,
+    },
+    PasswordResetRequested {
+        token: Digest,
+        expires_at: DateTime<Utc>,
+    },
+    UserLoggedIn {
+        method: LoginMethod,
+    },
+    TotpEnrolmentStarted {
+        secret: String,
+    },
+    TotpEnabled {
+        recovery_codes: Vec<Digest>,
+    },
+    TotpDisabled {},
+    RecoveryCodeUsed {
+        code: Digest,
+    },
+    OidcIdentityLinked {
+        issuer: String,
+        subject: String,
+    },
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::UserSignedUp { .. } => "UserSignedUp",
+            Self::EmailVerificationRequested { .. } => "EmailVerificationRequested",
+            Self::EmailVerified { .. } => "EmailVerified",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::PasswordResetRequested { .. } => "PasswordResetRequested",
+            Self::UserLoggedIn { .. } => "UserLoggedIn",
+            Self::TotpEnrolmentStarted { .. } => "TotpEnrolmentStarted",
+            Self::TotpEnabled { .. } => "TotpEnabled",
+            Self::TotpDisabled { .. } => "TotpDisabled",
+            Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
+            Self::OidcIdentityLinked { .. } => "OidcIdentityLinked",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
