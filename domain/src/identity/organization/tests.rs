@@ -397,8 +397,10 @@ fn a_blocked_organization_refuses_everything_but_unblocking() {
 
 #[test]
 fn changing_settings_records_only_what_changed() {
-    let mut settings = OrgSettings::default();
-    settings.time_zone = "Europe/Paris".into();
+    let settings = OrgSettings {
+        time_zone: "Europe/Paris".into(),
+        ..Default::default()
+    };
     OrgTest::with(())
         .given(created())
         .when(C::ChangeSettings(SettingsPatch {
