@@ -3,6 +3,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::contact::ContactError;
+use domain::identity::organization::OrganizationError;
+use domain::identity::user::UserError;
 use http_kit::Problem;
 
 /// Why a command was not carried out.
@@ -34,6 +36,61 @@ impl Rejection for ContactError {
             }
             ContactError::TooManyTags { .. } => Problem::validation("tags", self.to_string()),
             ContactError::TooManyFields { .. } => Problem::validation("fields", self.to_string()),
+        }
+    }
+}
+
+impl Rejection for OrganizationError {
+    fn problem(&self) -> Problem {
+        use OrganizationError as E;
+        let p = |status: StatusCode, slug: &str, title: &str| {
+            Problem::new(status, slug, title).detail(self.to_string())
+        };
+        match self {
+            E::NotFound => Problem::not_found("organization"),
+            E::MemberNotFound => Problem::not_found("member"),
+            E::InviteNotFound => Problem::not_found("invite"),
+            E::KeyNotFound => Problem::not_found("API key"),
+            E::AlreadyExists => p(StatusCode::CONFLICT, "already-exists", "Already exists"),
+            E::Blocked => p(StatusCode::FORBIDDEN, "organization-blocked", "Organization blocked"),
+            E::AlreadyMember => p(StatusCode::CONFLICT, "already-member", "Already a member"),
+            E::LastOwner => p(StatusCode::CONFLICT, "last-owner", "Last owner"),
+            E::NotAllowed { .. } => p(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            E::TooManyMembers { .. } | E::TooManyKeys { .. } => {
+                p(StatusCode::CONFLICT, "limit-reached", "Limit reached")
+            }
+            E::InvitePending { .. } => p(StatusCode::CONFLICT, "invite-pending", "Invite pending"),
+            E::InviteExpired => p(StatusCode::GONE, "invite-expired", "Invite expired"),
+            E::InviteUsed => p(StatusCode::CONFLICT, "invite-used", "Invite no longer valid"),
+            E::InviteForAnotherEmail => p(
+                StatusCode::FORBIDDEN,
+                "invite-for-another-email",
+                "Invite for another email",
+            ),
+            E::OwnerKey => Problem::validation("role", self.to_string()),
+        }
+    }
+}
+
+impl Rejection for UserError {
+    fn problem(&self) -> Problem {
+        use UserError as E;
+        let p = |status: StatusCode, slug: &str, title: &str| {
+            Problem::new(status, slug, title).detail(self.to_string())
+        };
+        match self {
+            E::NotFound => Problem::not_found("user"),
+            E::AlreadyExists => p(StatusCode::CONFLICT, "already-exists", "Already exists"),
+            E::InvalidToken => p(StatusCode::BAD_REQUEST, "invalid-token", "Invalid token"),
+            E::TokenExpired => p(StatusCode::GONE, "token-expired", "Token expired"),
+            E::AlreadyVerified => p(StatusCode::CONFLICT, "already-verified", "Already verified"),
+            E::TotpNotSetUp => p(StatusCode::CONFLICT, "totp-not-set-up", "Two-factor not set up"),
+            E::TotpAlreadyEnabled => p(StatusCode::CONFLICT, "totp-enabled", "Two-factor already on"),
+            E::InvalidRecoveryCode => p(
+                StatusCode::UNAUTHORIZED,
+                "invalid-second-factor",
+                "Invalid code",
+            ),
         }
     }
 }

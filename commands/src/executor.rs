@@ -1,6 +1,7 @@
 //! Running commands: tenant-scoped stream ids, metadata, conflict retries, the cursor.
 
-use cqrs_es::{Aggregate, AggregateError};
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventStore as _};
 use event_store::repository::capture_cursor;
 use event_store::store::{self, Framework};
 use event_store::wakeup::Notifier;
@@ -34,6 +35,7 @@ pub struct Accepted {
 /// Executes the commands of aggregate `A`.
 pub struct Executor<A: Aggregate> {
     framework: Framework<A>,
+    loads: store::EventStore<A>,
     pool: PgPool,
 }
 
@@ -43,10 +45,23 @@ where
     A::Command: Clone,
 {
     pub fn new(pool: PgPool, notifier: Notifier, services: A::Services) -> Self {
+        let repo = event_store::repository::LogRepository::new(pool.clone(), notifier.clone());
         Self {
             framework: store::framework(pool.clone(), notifier, services),
+            loads: PersistedEventStore::new_event_store(repo),
             pool,
         }
+    }
+
+    /// The aggregate `id` of `tenant` as of its latest event (the default state if it has
+    /// none): for rules that need a slow check before the command, like a password.
+    pub async fn load(&self, tenant: Uuid, id: Uuid) -> Result<A, CommandError<A::Error>> {
+        let stream = event_store::recorded::stream_id(tenant, id);
+        self.loads
+            .load_aggregate(&stream)
+            .await
+            .map(|c| c.aggregate)
+            .map_err(|e| CommandError::Technical(e.to_string()))
     }
 
     /// Runs `command` on entity `id` of `tenant`. The stream id is built here from both, so a

@@ -3,40 +3,66 @@
 //!
 //! - [`executor`]: runs a command on a tenant's stream with metadata; retries conflicts.
 //! - [`error`]: the one mapping from command failures to problem+json.
-//! - [`context`]: the metadata of a request (actor, correlation, causation, request id).
+//! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
 //! - [`contacts`]: contact routes and their request bodies.
+//! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 
 pub mod contacts;
 pub mod context;
 pub mod error;
 pub mod executor;
+pub mod identity;
+
+use std::sync::Arc;
 
 use axum::Router;
+use domain::contact::Contact;
+use domain::identity::organization::Organization;
+use domain::identity::user::User;
+use http_kit::AuthState;
 use sqlx::PgPool;
 
 pub use error::CommandError;
 pub use executor::Executor;
+pub use identity::IdentityConfig;
 
 /// The state command handlers share.
 #[derive(Clone)]
 pub struct CommandState {
     pub pool: PgPool,
-    pub contacts: std::sync::Arc<Executor<domain::contact::Contact>>,
+    pub contacts: Arc<Executor<Contact>>,
+    pub organizations: Arc<Executor<Organization>>,
+    pub users: Arc<Executor<User>>,
+    pub auth: AuthState,
+    pub identity: Arc<IdentityConfig>,
+    pub mailer: identity::mail::SystemMailer,
+    pub oidc: Option<Arc<identity::oidc::OidcClient>>,
 }
 
 impl CommandState {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, auth: AuthState, identity: IdentityConfig) -> anyhow::Result<Self> {
         let notifier = event_store::wakeup::Notifier::start(pool.clone());
-        Self {
-            contacts: std::sync::Arc::new(Executor::new(pool.clone(), notifier, ())),
+        let mailer = identity::mail::SystemMailer::new(identity.smtp_url.as_deref(), &identity.mail_from)?;
+        let oidc = identity
+            .oidc
+            .clone()
+            .map(|c| Arc::new(identity::oidc::OidcClient::new(c, &identity.public_url)));
+        Ok(Self {
+            contacts: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            users: Arc::new(Executor::new(pool.clone(), notifier, ())),
             pool,
-        }
+            auth,
+            identity: Arc::new(identity),
+            mailer,
+            oidc,
+        })
     }
 }
 
 /// The command routes under `/api/v1` (authentication is layered on by the caller).
 pub fn router(state: CommandState) -> Router {
-    contacts::routes().with_state(state)
+    contacts::routes().merge(identity::routes()).with_state(state)
 }
 
 /// The OpenAPI description of the command routes.
@@ -46,12 +72,60 @@ pub fn router(state: CommandState) -> Router {
         contacts::http::create,
         contacts::http::update,
         contacts::http::add_tags,
-        contacts::http::remove_tag
+        contacts::http::remove_tag,
+        identity::auth_http::signup,
+        identity::auth_http::verify_email,
+        identity::auth_http::login,
+        identity::auth_http::second_factor,
+        identity::auth_http::logout,
+        identity::auth_http::forgot_password,
+        identity::auth_http::reset_password,
+        identity::oidc::start,
+        identity::oidc::callback,
+        identity::account_http::change_password,
+        identity::account_http::resend_verification,
+        identity::account_http::start_totp,
+        identity::account_http::confirm_totp,
+        identity::account_http::disable_totp,
+        identity::account_http::switch_organization,
+        identity::account_http::create_organization,
+        identity::account_http::accept_invite,
+        identity::org_http::update,
+        identity::org_http::leave,
+        identity::org_http::transfer_ownership,
+        identity::org_http::change_role,
+        identity::org_http::remove_member,
+        identity::org_http::invite,
+        identity::org_http::revoke_invite,
+        identity::org_http::resend_invite,
+        identity::keys_http::create,
+        identity::keys_http::revoke,
     ),
     components(schemas(
         contacts::body::CreateContact,
         contacts::body::UpdateContact,
         contacts::body::AddTags,
+        identity::body::SignUp,
+        identity::body::TokenBody,
+        identity::body::Login,
+        identity::body::SecondFactor,
+        identity::body::ForgotPassword,
+        identity::body::ResetPassword,
+        identity::body::ChangePassword,
+        identity::body::TotpCode,
+        identity::body::PasswordConfirmation,
+        identity::body::SwitchOrganization,
+        identity::body::CreateOrganization,
+        identity::body::UpdateOrganization,
+        identity::body::TransferOwnership,
+        identity::body::ChangeRole,
+        identity::body::Invite,
+        identity::body::CreateApiKey,
+        identity::support::SignedInAnswer,
+        identity::auth_http::SecondFactorRequired,
+        identity::account_http::TotpEnrolment,
+        identity::account_http::RecoveryCodes,
+        identity::keys_http::CreatedKey,
         executor::Accepted,
         http_kit::problem::FieldProblem,
         http_kit::Problem

@@ -9,11 +9,13 @@
 //! - [`nats`]: the JetStream contract (stream, subjects, headers).
 //! - [`relay`]: the single-leader relay from the log to JetStream.
 //! - [`source`]: one subscriber interface, two sources (Postgres tail, JetStream).
-//! - [`tenancy`]: tenants and API keys (minimal; the identity issue replaces it).
+//! - [`reservation`]: unique values (emails, key digests) claimed by one owner at a time.
+//! - [`clock`]: the time commands and tokens see; tests move it.
 //! - [`checkpoint`]: named cursors stored beside the read models.
 
 pub mod append;
 pub mod checkpoint;
+pub mod clock;
 pub mod cursor;
 pub mod error;
 pub mod metadata;
@@ -22,11 +24,12 @@ pub mod reader;
 pub mod recorded;
 pub mod relay;
 pub mod repository;
+pub mod reservation;
 pub mod source;
 pub mod store;
-pub mod tenancy;
 pub mod wakeup;
 
+pub use clock::Clock;
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use metadata::EventMetadata;

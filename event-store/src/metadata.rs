@@ -19,6 +19,10 @@ pub struct EventMetadata {
     #[serde(deserialize_with = "lenient_uuid")]
     pub causation_id: Option<Uuid>,
     pub request_id: Option<String>,
+    /// The client's address, as the HTTP edge saw it.
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
 }
 
 fn lenient_uuid<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
@@ -40,6 +44,8 @@ impl EventMetadata {
         put("correlation_id", self.correlation_id.map(|u| u.to_string()));
         put("causation_id", self.causation_id.map(|u| u.to_string()));
         put("request_id", self.request_id.clone());
+        put("ip", self.ip.clone());
+        put("user_agent", self.user_agent.clone());
         m
     }
 }
@@ -56,6 +62,8 @@ mod tests {
             correlation_id: Some(Uuid::now_v7()),
             causation_id: None,
             request_id: Some("r-1".into()),
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
         };
         let json = serde_json::to_string(&m.to_map()).unwrap_or_default();
         let back: EventMetadata = serde_json::from_str(&json).unwrap_or_default();

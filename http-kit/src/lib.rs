@@ -1,10 +1,12 @@
-//! What both HTTP APIs share: problem+json errors, the JSON body extractor, API-key auth.
-//! Knows HTTP and the tenancy table; knows nothing of commands or read models.
+//! What both HTTP APIs share: problem+json errors, the JSON body extractor, and
+//! authentication and authorization (API keys, sessions, the route access table).
+//! Knows HTTP, the identity domain and the log; knows nothing of commands or read models.
 
 pub mod auth;
 pub mod json;
 pub mod problem;
+pub mod secret;
 
-pub use auth::{require_api_key, Authenticated, KeyResolver};
+pub use auth::{authenticate, Actor, AuthState, Authenticated, Caller, ClientInfo, SignedIn};
 pub use json::ApiJson;
 pub use problem::Problem;

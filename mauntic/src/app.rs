@@ -76,7 +76,8 @@ impl Application {
         let wake = Wakeup::listen(self.pool.clone(), cancel.clone());
 
         if let Some(listener) = self.listener {
-            let router = crate::http::router(&self.settings, self.pool.clone(), self.bus.clone());
+            let router = crate::http::router(&self.settings, self.pool.clone(), self.bus.clone())?
+                .into_make_service_with_connect_info::<SocketAddr>();
             let c = cancel.clone();
             tracing::info!(addr = ?self.addr, "serving HTTP");
             tasks.spawn(async move {

@@ -6,7 +6,9 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use event_store::reader::{Filter, Until};
-use event_store::{tenancy, Cursor};
+use commands::identity::admin;
+use domain::identity::{KeyKind, Role};
+use event_store::Cursor;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -34,10 +36,25 @@ pub enum Command {
     },
     /// Create the database if needed and apply migrations.
     Migrate,
-    /// Tenants (minimal; organizations arrive with the identity issue).
+    /// A tenant for machines: an organization without members and an admin API key.
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Organizations: create, block, unblock.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Users: create.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys: create.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
     },
     /// Projection status and rebuilds.
     Replay {
@@ -73,6 +90,58 @@ pub enum TenantCommand {
     Create {
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization; prints {"organization_id"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The email of an existing user who becomes its owner.
+        #[arg(long)]
+        owner_email: Option<String>,
+    },
+    /// Block an organization: every API call of it is refused; nothing is deleted.
+    Block {
+        id: Uuid,
+        #[arg(long, default_value = "blocked by an operator")]
+        reason: String,
+    },
+    /// Lift a block.
+    Unblock { id: Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with a verified email; prints {"user_id"}.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input (otherwise the user
+        /// sets one through "forgot password" or signs in with OpenID Connect).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key; prints {"id", "key", "prefix"} (the key is shown once).
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// admin, member or viewer.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Public keys may only send tracking and ingest events.
+        #[arg(long)]
+        public: bool,
     },
 }
 
@@ -128,6 +197,13 @@ fn cancel_on_signal() -> CancellationToken {
     cancel
 }
 
+/// The command side, for admin subcommands (no NATS needed: the relay publishes later).
+async fn admin_state(settings: &mut Settings) -> anyhow::Result<commands::CommandState> {
+    settings.nats = None;
+    let (pool, _) = app::connect(settings).await?;
+    crate::http::command_state(settings, pool)
+}
+
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, v)?;
@@ -155,9 +231,58 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             if name.is_empty() || name.chars().count() > 200 {
                 bail!("--name must have 1 to 200 characters");
             }
-            settings.nats = None;
-            let (pool, _) = app::connect(&settings).await?;
-            print_json(&tenancy::create_tenant(&pool, name).await?)
+            let s = admin_state(&mut settings).await?;
+            print_json(&admin::create_tenant(&s, name).await?)
+        }
+        Command::Org { command } => {
+            let s = admin_state(&mut settings).await?;
+            match command {
+                OrgCommand::Create { name, owner_email } => {
+                    let id = admin::create_organization(&s, &name, owner_email.as_deref()).await?;
+                    print_json(&serde_json::json!({"organization_id": id}))
+                }
+                OrgCommand::Block { id, reason } => {
+                    admin::set_blocked(&s, id, Some(reason)).await?;
+                    print_json(&serde_json::json!({"organization_id": id, "blocked": true}))
+                }
+                OrgCommand::Unblock { id } => {
+                    admin::set_blocked(&s, id, None).await?;
+                    print_json(&serde_json::json!({"organization_id": id, "blocked": false}))
+                }
+            }
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    password_stdin,
+                },
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let s = admin_state(&mut settings).await?;
+            let id = admin::create_user(&s, &email, password, name).await?;
+            print_json(&serde_json::json!({"user_id": id}))
+        }
+        Command::Apikey {
+            command:
+                ApikeyCommand::Create {
+                    org,
+                    name,
+                    role,
+                    public,
+                },
+        } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let kind = if public { KeyKind::Public } else { KeyKind::Secret };
+            let s = admin_state(&mut settings).await?;
+            print_json(&admin::create_api_key(&s, org, &name, role, kind).await?)
         }
         Command::Replay { command } => {
             settings.nats = None;

@@ -20,11 +20,30 @@ struct Health {
     bus: Option<Bus>,
 }
 
+/// What authentication needs, from settings.
+pub fn auth_state(settings: &Settings, pool: PgPool) -> http_kit::AuthState {
+    http_kit::AuthState::new(
+        pool,
+        settings.sessions.clone(),
+        settings.clock.clone(),
+        settings.trust_proxy,
+    )
+}
+
+/// The command side's state, from settings (also used by the admin subcommands).
+pub fn command_state(settings: &Settings, pool: PgPool) -> anyhow::Result<commands::CommandState> {
+    commands::CommandState::new(
+        pool.clone(),
+        auth_state(settings, pool),
+        settings.identity.clone(),
+    )
+}
+
 /// The router for the roles in `settings`.
-pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> Router {
+pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Result<Router> {
     let mut api = Router::new();
     if settings.roles.contains(&Role::Commands) {
-        api = api.merge(commands::router(commands::CommandState::new(pool.clone())));
+        api = api.merge(commands::router(command_state(settings, pool.clone())?));
     }
     if settings.roles.contains(&Role::Queries) {
         api = api.merge(read_api::router(read_api::QueryState {
@@ -32,14 +51,16 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> Router {
             consistency_timeout: settings.consistency_timeout,
         }));
     }
+    // Every route's access rule is applied here (http_kit::auth::routes): keys, sessions,
+    // CSRF, blocked organizations, the role × action table.
     let api = api
         .layer(middleware::from_fn_with_state(
-            http_kit::KeyResolver::new(pool.clone(), std::time::Duration::from_secs(1)),
-            http_kit::require_api_key,
+            auth_state(settings, pool.clone()),
+            http_kit::authenticate,
         ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes));
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    Ok(Router::new()
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "alive"})) }),
@@ -51,7 +72,7 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> Router {
         .fallback(|| async { Problem::not_found("route") })
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)))
 }
 
 /// Ready when the database answers and, if configured, NATS does.
@@ -83,6 +104,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     components.add_security_scheme(
         "api_key",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    // Cookie sessions; writes also need the session's X-CSRF-Token header.
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+            utoipa::openapi::security::ApiKeyValue::new(http_kit::auth::session::COOKIE),
+        )),
     );
     doc
 }

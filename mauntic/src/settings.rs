@@ -6,7 +6,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use commands::identity::password::PasswordCost;
+use commands::identity::{IdentityConfig, OidcConfig};
 use event_store::nats::NatsConfig;
+use event_store::Clock;
+use http_kit::auth::SessionConfig;
 
 /// The parts `mauntic serve` can run; `all` is every one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,6 +91,15 @@ pub struct Settings {
     pub projection_source: ProjectionSource,
     /// `MAUNTIC_ROLES` or `serve --role`.
     pub roles: BTreeSet<Role>,
+    /// `MAUNTIC_PUBLIC_URL`, `MAUNTIC_SMTP_URL`, `MAUNTIC_MAIL_FROM`, `MAUNTIC_OIDC_*`,
+    /// `MAUNTIC_ARGON2_*`: sign-up, login, mail and tokens.
+    pub identity: IdentityConfig,
+    /// `MAUNTIC_SESSION_TTL_HOURS`, `MAUNTIC_SESSION_IDLE_MINUTES`, `MAUNTIC_COOKIE_SECURE`.
+    pub sessions: SessionConfig,
+    /// `MAUNTIC_TRUST_PROXY`: take client addresses from `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    /// The time tokens and sessions see (tests move it).
+    pub clock: Clock,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mauntic";
@@ -108,15 +121,49 @@ impl Settings {
             }
             c
         });
+        let number = |k: &str, default: &str| -> anyhow::Result<u64> {
+            parse(k, default)?.parse().with_context(|| format!("{k} must be a number"))
+        };
+        let http_addr: SocketAddr = parse("MAUNTIC_HTTP_ADDR", "127.0.0.1:8080")?
+            .parse()
+            .context("MAUNTIC_HTTP_ADDR")?;
+        let oidc = match (var("MAUNTIC_OIDC_ISSUER"), var("MAUNTIC_OIDC_CLIENT_ID")) {
+            (Some(issuer), Some(client_id)) => Some(OidcConfig {
+                issuer,
+                client_id,
+                client_secret: var("MAUNTIC_OIDC_CLIENT_SECRET").unwrap_or_default(),
+            }),
+            (None, None) => None,
+            _ => bail!("set both MAUNTIC_OIDC_ISSUER and MAUNTIC_OIDC_CLIENT_ID, or neither"),
+        };
+        let identity = IdentityConfig {
+            public_url: parse("MAUNTIC_PUBLIC_URL", &format!("http://{http_addr}"))?,
+            password_cost: PasswordCost {
+                memory_kib: number("MAUNTIC_ARGON2_MEMORY_KIB", "19456")? as u32,
+                iterations: number("MAUNTIC_ARGON2_ITERATIONS", "2")? as u32,
+                lanes: 1,
+            },
+            smtp_url: var("MAUNTIC_SMTP_URL"),
+            mail_from: parse("MAUNTIC_MAIL_FROM", "Mauntic3 <no-reply@localhost>")?,
+            oidc,
+            ..IdentityConfig::default()
+        };
+        let sessions = SessionConfig {
+            ttl: Duration::from_secs(3600 * number("MAUNTIC_SESSION_TTL_HOURS", "168")?),
+            idle: Duration::from_secs(60 * number("MAUNTIC_SESSION_IDLE_MINUTES", "720")?),
+            secure: parse("MAUNTIC_COOKIE_SECURE", "false")? == "true",
+        };
         Ok(Self {
+            identity,
+            sessions,
+            trust_proxy: parse("MAUNTIC_TRUST_PROXY", "false")? == "true",
+            clock: Clock::system(),
             database_url: parse("DATABASE_URL", DEFAULT_DATABASE_URL)?,
             pool_size: parse("MAUNTIC_DB_POOL", "16")?
                 .parse()
                 .context("MAUNTIC_DB_POOL")?,
             nats,
-            http_addr: parse("MAUNTIC_HTTP_ADDR", "127.0.0.1:8080")?
-                .parse()
-                .context("MAUNTIC_HTTP_ADDR")?,
+            http_addr,
             max_body_bytes: parse("MAUNTIC_MAX_BODY_BYTES", "262144")?
                 .parse()
                 .context("MAUNTIC_MAX_BODY_BYTES")?,

@@ -3,10 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_oidc;
+pub mod smtp_sink;
+
 use std::time::{Duration, Instant};
 
 use event_store::nats::NatsConfig;
-use event_store::{checkpoint, reader, tenancy, Cursor};
+use commands::identity::admin;
+use commands::identity::password::PasswordCost;
+use event_store::{checkpoint, reader, Clock, Cursor};
 use mauntic::settings::{ProjectionSource, Role, Settings};
 use mauntic::Application;
 use serde_json::Value;
@@ -25,6 +30,11 @@ pub struct Options {
     pub roles: std::collections::BTreeSet<Role>,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
+    /// The system SMTP server (an `SmtpSink`'s URL).
+    pub smtp_url: Option<String>,
+    pub oidc: Option<commands::identity::OidcConfig>,
+    /// Take client addresses from `X-Forwarded-For`.
+    pub trust_proxy: bool,
 }
 
 impl Default for Options {
@@ -35,6 +45,9 @@ impl Default for Options {
             roles: Role::all(),
             consistency_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            smtp_url: None,
+            oidc: None,
+            trust_proxy: false,
         }
     }
 }
@@ -58,6 +71,11 @@ pub struct TestApp {
     pub api_key: String,
     pub cancel: CancellationToken,
     pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The command side, for admin operations (what the CLI does).
+    pub admin: commands::CommandState,
+    /// The head once the harness had set up its tenant: `event_count` and `all_events`
+    /// count from here, so tests see only the events they caused.
+    pub setup_cursor: Cursor,
 }
 
 /// A fresh database URL and NATS names for one test.
@@ -77,6 +95,20 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         consistency_timeout: opts.consistency_timeout,
         projection_source: opts.source,
         roles: opts.roles.clone(),
+        identity: commands::IdentityConfig {
+            // Cheap hashing: tests check behaviour, the login bench measures the real cost.
+            password_cost: PasswordCost {
+                memory_kib: 1024,
+                iterations: 1,
+                lanes: 1,
+            },
+            smtp_url: opts.smtp_url.clone(),
+            oidc: opts.oidc.clone(),
+            ..Default::default()
+        },
+        sessions: Default::default(),
+        trust_proxy: opts.trust_proxy,
+        clock: Clock::system(),
     }
 }
 
@@ -95,7 +127,9 @@ pub async fn start(settings: Settings) -> TestApp {
         .expect("application builds");
     let pool = app.pool.clone();
     let base = app.addr.map(|a| format!("http://{a}")).unwrap_or_default();
-    let tenant = tenancy::create_tenant(&pool, "Acme").await.unwrap();
+    let admin = mauntic::http::command_state(&settings, pool.clone()).unwrap();
+    let tenant = admin::create_tenant(&admin, "Acme").await.unwrap();
+    let setup_cursor = committed_head(&pool).await;
     let cancel = CancellationToken::new();
     let task = tokio::spawn(app.run(cancel.clone()));
     TestApp {
@@ -107,6 +141,8 @@ pub async fn start(settings: Settings) -> TestApp {
         api_key: tenant.api_key,
         cancel,
         task: Some(task),
+        admin,
+        setup_cursor,
     }
 }
 
@@ -167,7 +203,7 @@ impl TestApp {
 
     /// A new tenant with its own key, on the same application.
     pub async fn other_tenant(&self) -> (Uuid, String) {
-        let t = tenancy::create_tenant(&self.pool, "Other").await.unwrap();
+        let t = admin::create_tenant(&self.admin, "Other").await.unwrap();
         (t.tenant_id, t.api_key)
     }
 
@@ -182,9 +218,14 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Events appended since the harness set up its tenant.
     pub async fn event_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(&self.pool)
+        sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE (tx_id::text::bigint, global_position) > ($1, $2)",
+        )
+        .bind(self.setup_cursor.tx_id)
+        .bind(self.setup_cursor.position)
+        .fetch_one(&self.pool)
             .await
             .unwrap()
     }
@@ -195,21 +236,22 @@ impl TestApp {
         committed_head(&self.pool).await
     }
 
-    /// Every committed event, in cursor order, read through the gap-safe reader (waiting for
-    /// the horizon to pass the last one).
+    /// Every event committed since the harness set up its tenant, in cursor order, read
+    /// through the gap-safe reader (waiting for the horizon to pass the last one).
     pub async fn all_events(&self) -> Vec<event_store::RecordedEvent> {
         let head = self.head().await;
         let mut out: Vec<event_store::RecordedEvent> = Vec::new();
+        let mut after = self.setup_cursor;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while out.last().map_or(Cursor::ZERO, |e| e.cursor) < head {
+        while after < head {
             assert!(Instant::now() < deadline, "the reader did not reach {head}");
-            let after = out.last().map_or(Cursor::ZERO, |e| e.cursor);
             let page = reader::read_after(&self.pool, after, 10_000, &Default::default())
                 .await
                 .unwrap();
             if page.is_empty() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            after = page.last().map_or(after, |e| e.cursor);
             out.extend(page);
         }
         out
@@ -311,10 +353,11 @@ pub async fn append_raw(db: impl sqlx::PgExecutor<'_>, tenant: Uuid, n: usize) -
     id
 }
 
-/// Every message in the stream, in stream order: (msg id, cursor).
+/// Every message in the stream, in stream order: (msg id, cursor), leaving out the
+/// organization events of the harness's own tenant set-up.
 pub async fn stream_contents(bus: &event_store::nats::Bus) -> Vec<(String, Cursor)> {
     let stream = bus.stream().await.unwrap();
-    let n = stream.get_info().await.unwrap().state.messages as usize;
+    let mut n = stream.get_info().await.unwrap().state.messages as usize;
     let consumer: async_nats::jetstream::consumer::PullConsumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
             ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
@@ -331,6 +374,11 @@ pub async fn stream_contents(bus: &event_store::nats::Bus) -> Vec<(String, Curso
             .unwrap()
             .unwrap();
         let h = m.headers.as_ref().unwrap();
+        let msg_id = h.get(event_store::nats::MSG_ID).unwrap().as_str();
+        if msg_id.starts_with("organization/") {
+            n -= 1;
+            continue;
+        }
         out.push((
             h.get(event_store::nats::MSG_ID)
                 .unwrap()

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_store::tenancy;
 
 use super::common::{
     delete_stream, figure, figure_f, fresh_database, fresh_nats, header, per_second, RunningApp,
@@ -30,7 +29,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn measure(app: &RunningApp, args: &BenchArgs, nats: bool) -> anyhow::Result<()> {
-    let tenant = tenancy::create_tenant(&app.pool, "bench").await?;
+    let tenant = app.tenant().await?;
     let api = Arc::new(Api::new(&app.base_url, &tenant.api_key)?);
     let warmup = Duration::from_secs(args.warmup);
     let measure = Duration::from_secs(args.seconds);

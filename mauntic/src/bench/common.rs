@@ -162,6 +162,7 @@ pub async fn delete_stream(cfg: &NatsConfig) -> anyhow::Result<()> {
 /// The application running in this process, every role, on an ephemeral port.
 pub struct RunningApp {
     pub base_url: String,
+    pub settings: Settings,
     /// The application's pool (closed once the application stops).
     pub pool: PgPool,
     cancel: CancellationToken,
@@ -177,17 +178,24 @@ impl RunningApp {
         if std::env::var("MAUNTIC_ROLES").is_err() {
             settings.roles = Role::all();
         }
-        let app = Application::build(settings).await?;
+        let app = Application::build(settings.clone()).await?;
         let addr = app.addr.context("the application serves no HTTP")?;
         let pool = app.pool.clone();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(app.run(cancel.clone()));
         Ok(Self {
             base_url: format!("http://{addr}"),
+            settings,
             pool,
             cancel,
             task,
         })
+    }
+
+    /// A tenant (organization and admin key) to drive the API with.
+    pub async fn tenant(&self) -> anyhow::Result<commands::identity::admin::NewTenant> {
+        let s = crate::http::command_state(&self.settings, self.pool.clone())?;
+        commands::identity::admin::create_tenant(&s, "bench").await
     }
 
     /// Stops every role and reports how the application ended.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use event_store::{store, tenancy, Cursor};
+use event_store::{store, Cursor};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -69,7 +69,7 @@ async fn half(
 }
 
 async fn measure(app: &RunningApp, url: &str, args: &BenchArgs, name: &str) -> anyhow::Result<()> {
-    let tenant = tenancy::create_tenant(&app.pool, "bench").await?;
+    let tenant = app.tenant().await?;
     let api = Arc::new(Api::new(&app.base_url, &tenant.api_key)?);
     // The watcher's own connection, so the application's pool does not slow its polls.
     let watch_pool = store::connect(url, 1).await?;

@@ -72,8 +72,12 @@ async fn projection_lag_is_reported_per_projection() {
         .iter()
         .find(|l| l["name"] == "relay")
         .unwrap();
+    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(
-        relay["behind_events"], 1,
+        relay["behind_events"], all,
         "no NATS: the relay is not running"
     );
     app.stop().await;

@@ -1,0 +1,129 @@
+//! Uniqueness across aggregates: a value (an email, an API key's digest, an OpenID subject)
+//! claimed by one owner at a time, before the command that makes it theirs.
+//!
+//! The claim is a single `INSERT … ON CONFLICT DO NOTHING`, so of two concurrent claims
+//! exactly one wins. A claim whose command then fails is released; a claim left behind by
+//! a crash (its owner's stream never got an event) is taken over after [`ABANDONED_AFTER`].
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// How old a claim must be, with no stream behind it, to count as abandoned.
+pub const ABANDONED_AFTER_SECS: i64 = 60;
+
+/// The kinds of unique values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A user's email address (lower case) → the user.
+    UserEmail,
+    /// An API key's digest → the key, in its organization.
+    ApiKey,
+    /// An OpenID Connect `issuer sub` pair → the user.
+    OidcSubject,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::UserEmail => "user_email",
+            Scope::ApiKey => "api_key",
+            Scope::OidcSubject => "oidc_subject",
+        }
+    }
+
+    /// The aggregate type whose stream proves a claim is in use.
+    fn aggregate_type(self) -> &'static str {
+        match self {
+            Scope::UserEmail | Scope::OidcSubject => "user",
+            Scope::ApiKey => "organization",
+        }
+    }
+}
+
+/// Who holds a value: the tenant and the entity (user, or key of an organization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub tenant_id: Uuid,
+    pub owner_id: Uuid,
+}
+
+/// Claims `value` for `holder`. Returns the holder that has it afterwards: `holder` itself
+/// if the claim succeeded (or it already held it), someone else's otherwise.
+pub async fn claim(
+    pool: &PgPool,
+    scope: Scope,
+    value: &str,
+    holder: Holder,
+) -> Result<Holder, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO reservations (scope, value, tenant_id, owner_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(scope.as_str())
+    .bind(value)
+    .bind(holder.tenant_id)
+    .bind(holder.owner_id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(holder);
+    }
+    // Taken: by a live owner, or abandoned by a command that never appended.
+    let taken_over = sqlx::query(
+        "UPDATE reservations r SET tenant_id = $3, owner_id = $4, claimed_at = now() \
+         WHERE r.scope = $1 AND r.value = $2 \
+           AND r.claimed_at < now() - make_interval(secs => $6) \
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = $5 \
+                 AND e.aggregate_id = r.tenant_id::text || ':' || r.owner_id::text)",
+    )
+    .bind(scope.as_str())
+    .bind(value)
+    .bind(holder.tenant_id)
+    .bind(holder.owner_id)
+    .bind(scope.aggregate_type())
+    .bind(ABANDONED_AFTER_SECS as f64)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if taken_over == 1 {
+        return Ok(holder);
+    }
+    Ok(lookup(pool, scope, value).await?.unwrap_or(holder))
+}
+
+/// Gives `value` up, if `holder` holds it.
+pub async fn release(
+    pool: &PgPool,
+    scope: Scope,
+    value: &str,
+    holder: Holder,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM reservations WHERE scope = $1 AND value = $2 AND tenant_id = $3 AND owner_id = $4",
+    )
+    .bind(scope.as_str())
+    .bind(value)
+    .bind(holder.tenant_id)
+    .bind(holder.owner_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Who holds `value`, if anyone.
+pub async fn lookup(pool: &PgPool, scope: Scope, value: &str) -> Result<Option<Holder>, StoreError> {
+    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT tenant_id, owner_id FROM reservations WHERE scope = $1 AND value = $2",
+    )
+    .bind(scope.as_str())
+    .bind(value)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(tenant_id, owner_id)| Holder {
+        tenant_id,
+        owner_id,
+    }))
+}

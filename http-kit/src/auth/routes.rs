@@ -1,0 +1,78 @@
+//! The access rule of every route. This table is the one place authorization is decided:
+//! the middleware looks the matched route up here and applies the role × action table
+//! (`domain::identity::allows`). A route missing from the table is refused (fail closed),
+//! and a test checks every route of `/openapi.json` has a rule.
+
+use axum::http::Method;
+use domain::identity::Action;
+
+/// What a route requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (sign-up, login, token endpoints; rate-limited where it matters).
+    Public,
+    /// A signed-in user (session cookie); no organization needed.
+    User,
+    /// A caller in an organization (key or user) whose role allows the action.
+    Org(Action),
+}
+
+use Access::{Org, Public, User};
+use Action::*;
+
+/// Every route under `/api/v1`: method, path template (as the router declares it), rule.
+pub const ROUTES: &[(Method, &str, Access)] = &[
+    // Authentication
+    (Method::POST, "/api/v1/auth/signup", Public),
+    (Method::POST, "/api/v1/auth/verify-email", Public),
+    (Method::POST, "/api/v1/auth/login", Public),
+    (Method::POST, "/api/v1/auth/login/second-factor", Public),
+    (Method::POST, "/api/v1/auth/password/forgot", Public),
+    (Method::POST, "/api/v1/auth/password/reset", Public),
+    (Method::GET, "/api/v1/auth/oidc/start", Public),
+    (Method::GET, "/api/v1/auth/oidc/callback", Public),
+    (Method::POST, "/api/v1/auth/logout", User),
+    // The signed-in user
+    (Method::GET, "/api/v1/me", User),
+    (Method::POST, "/api/v1/me/password", User),
+    (Method::POST, "/api/v1/me/verification", User),
+    (Method::POST, "/api/v1/me/totp", User),
+    (Method::POST, "/api/v1/me/totp/confirm", User),
+    (Method::DELETE, "/api/v1/me/totp", User),
+    (Method::POST, "/api/v1/me/organization", User),
+    (Method::POST, "/api/v1/organizations", User),
+    (Method::POST, "/api/v1/invites/accept", User),
+    // The organization
+    (Method::GET, "/api/v1/organization", Org(Read)),
+    (Method::PATCH, "/api/v1/organization", Org(ManageOrganization)),
+    (Method::POST, "/api/v1/organization/leave", Org(Read)),
+    (Method::POST, "/api/v1/organization/transfer-ownership", Org(TransferOwnership)),
+    (Method::GET, "/api/v1/organization/members", Org(Read)),
+    (Method::PATCH, "/api/v1/organization/members/{user_id}", Org(ManageMembers)),
+    (Method::DELETE, "/api/v1/organization/members/{user_id}", Org(ManageMembers)),
+    (Method::GET, "/api/v1/organization/invites", Org(ManageMembers)),
+    (Method::POST, "/api/v1/organization/invites", Org(ManageMembers)),
+    (Method::DELETE, "/api/v1/organization/invites/{id}", Org(ManageMembers)),
+    (Method::POST, "/api/v1/organization/invites/{id}/resend", Org(ManageMembers)),
+    (Method::GET, "/api/v1/api-keys", Org(ManageKeys)),
+    (Method::POST, "/api/v1/api-keys", Org(ManageKeys)),
+    (Method::DELETE, "/api/v1/api-keys/{id}", Org(ManageKeys)),
+    (Method::GET, "/api/v1/audit", Org(ReadAudit)),
+    (Method::GET, "/api/v1/audit/{aggregate_type}/{id}", Org(ReadAudit)),
+    (Method::GET, "/api/v1/projections", Org(Read)),
+    // Contacts
+    (Method::GET, "/api/v1/contacts", Org(Read)),
+    (Method::POST, "/api/v1/contacts", Org(Write)),
+    (Method::GET, "/api/v1/contacts/{id}", Org(Read)),
+    (Method::PATCH, "/api/v1/contacts/{id}", Org(Write)),
+    (Method::POST, "/api/v1/contacts/{id}/tags", Org(Write)),
+    (Method::DELETE, "/api/v1/contacts/{id}/tags/{tag}", Org(Write)),
+];
+
+/// The rule for `method` on the route template `path`, if it has one.
+pub fn access_of(method: &Method, path: &str) -> Option<Access> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| m == method && *p == path)
+        .map(|(_, _, a)| *a)
+}
