@@ -65,6 +65,31 @@ impl SmtpSink {
         }
     }
 
+    /// The newest message to `to` that contains `text`, waiting up to `within`.
+    pub async fn wait_for_message_with(&self, to: &str, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(m) = self.messages_to(to).into_iter().rev().find(|m| m.contains(text)) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "no message to {to} containing {text:?} within {within:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until at least `n` messages to `to` arrived; returns them, oldest first.
+    pub async fn wait_for_count(&self, to: &str, n: usize, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let all = self.messages_to(to);
+            if all.len() >= n {
+                return all;
+            }
+            assert!(Instant::now() < deadline, "{} of {n} messages to {to} within {within:?}", all.len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Every completely received message whose envelope recipient or `To:` is `to` (any
     /// message if `to` is empty), oldest first, bodies decoded as in `wait_for_message`.
     pub fn messages_to(&self, to: &str) -> Vec<String> {

@@ -1,0 +1,246 @@
+//! Tenant isolation and authorization, driven by the API's own description: every route
+//! with an id is probed with another organization's credentials, and every route's access
+//! rule is checked against the role × action table for every role.
+
+use std::collections::BTreeSet;
+
+use axum::http::Method;
+use domain::identity::{allows, Action, KeyKind, Role};
+use http_kit::auth::{Access, ROUTES};
+use mauntic_tests::spawn_app;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Every (method, path) under `/api/v1` that `/openapi.json` describes.
+async fn described_routes(app: &mauntic_tests::TestApp) -> BTreeSet<(String, String)> {
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if path.starts_with("/api/v1/") {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_route_has_an_access_rule_and_every_rule_a_described_route() {
+    let app = spawn_app().await;
+    let described = described_routes(&app).await;
+    let ruled: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.as_str().to_owned(), (*p).to_owned()))
+        .collect();
+    let unruled: Vec<_> = described.difference(&ruled).collect();
+    assert!(unruled.is_empty(), "routes without an access rule (they are refused): {unruled:?}");
+    let undescribed: Vec<_> = ruled.difference(&described).collect();
+    assert!(undescribed.is_empty(), "rules for routes /openapi.json does not describe: {undescribed:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_route_that_takes_an_id_answers_another_organization_404() {
+    let app = spawn_app().await;
+    // Organization A, with one resource of every kind.
+    let (owner_a, org_a) = app.founder("a@example.org", "A").await;
+    let member_a = app.member(org_a, "a2@example.org", Role::Member).await;
+    let member_id = member_a.user_id.unwrap();
+    let res = owner_a
+        .post("/api/v1/contacts", json!({"email": "secret@example.org", "tags": ["vip"]}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let (contact, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post("/api/v1/organization/invites", json!({"email": "x@example.org", "role": "viewer"}))
+        .await;
+    let (invite, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post("/api/v1/api-keys", json!({"name": "k", "role": "viewer"}))
+        .await;
+    let key: Value = res.json().await.unwrap();
+    let key_id = key["id"].as_str().unwrap().to_owned();
+
+    // Organization B: the harness tenant's admin key, and an owner's session.
+    let (owner_b, _) = app.founder("b@example.org", "B").await;
+    let before = app.event_count().await;
+    let concrete = |template: &str| -> Vec<String> {
+        match template {
+            "/api/v1/contacts/{id}" => vec![format!("/api/v1/contacts/{contact}")],
+            "/api/v1/contacts/{id}/tags" => vec![format!("/api/v1/contacts/{contact}/tags")],
+            "/api/v1/contacts/{id}/tags/{tag}" => vec![format!("/api/v1/contacts/{contact}/tags/vip")],
+            "/api/v1/audit/{aggregate_type}/{id}" => vec![
+                format!("/api/v1/audit/contact/{contact}"),
+                format!("/api/v1/audit/organization/{org_a}"),
+                format!("/api/v1/audit/user/{member_id}"),
+            ],
+            "/api/v1/organization/members/{user_id}" => {
+                vec![format!("/api/v1/organization/members/{member_id}")]
+            }
+            "/api/v1/organization/invites/{id}" => vec![format!("/api/v1/organization/invites/{invite}")],
+            "/api/v1/organization/invites/{id}/resend" => {
+                vec![format!("/api/v1/organization/invites/{invite}/resend")]
+            }
+            "/api/v1/api-keys/{id}" => vec![format!("/api/v1/api-keys/{key_id}")],
+            other => panic!("no resource for {other}: add one here so the isolation probe covers it"),
+        }
+    };
+    let body = |method: &str, template: &str| -> Option<Value> {
+        match (method, template) {
+            ("PATCH", "/api/v1/contacts/{id}") => Some(json!({"first_name": "Mallory"})),
+            ("POST", "/api/v1/contacts/{id}/tags") => Some(json!({"tags": ["pwned"]})),
+            ("PATCH", "/api/v1/organization/members/{user_id}") => Some(json!({"role": "viewer"})),
+            _ => None,
+        }
+    };
+    let mut probed = 0;
+    for (method, template) in described_routes(&app).await {
+        if !template.contains('{') {
+            continue;
+        }
+        for path in concrete(&template) {
+            for who in ["key", "session"] {
+                let m = Method::from_bytes(method.as_bytes()).unwrap();
+                let mut req = match who {
+                    "key" => app.http.request(m, app.url(&path)).bearer_auth(&app.api_key),
+                    _ => owner_b.request(m, &path),
+                };
+                if let Some(b) = body(&method, &template) {
+                    req = req.json(&b);
+                }
+                let res = req.send().await.unwrap();
+                let status = res.status();
+                let answer: Value = res.json().await.unwrap_or(Value::Null);
+                assert_eq!(status, 404, "{who} {method} {path}: {answer}");
+                assert_eq!(answer["type"], "/problems/not-found", "{method} {path}");
+                probed += 1;
+            }
+        }
+    }
+    assert!(probed >= 24, "probed only {probed} calls");
+
+    // Ids in bodies: B cannot switch into A, nor hand ownership to A's member.
+    let res = owner_b
+        .post("/api/v1/me/organization", json!({"organization_id": org_a}))
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = owner_b
+        .post("/api/v1/organization/transfer-ownership", json!({"user_id": member_id}))
+        .await;
+    assert_eq!(res.status(), 404);
+
+    // No list B can read names anything of A's.
+    let a_ids = [contact.to_string(), org_a.to_string(), member_id.to_string(), invite.to_string(), key_id.clone()];
+    for (method, path) in described_routes(&app).await {
+        if method != "GET" || path.contains('{') || path.starts_with("/api/v1/auth/") {
+            continue;
+        }
+        for req in [app.get(&path), owner_b.request(Method::GET, &path)] {
+            let res = req.send().await.unwrap();
+            let text = res.text().await.unwrap();
+            for id in &a_ids {
+                assert!(!text.contains(id.as_str()), "GET {path} shows A's {id}: {text}");
+            }
+        }
+    }
+    assert_eq!(app.event_count().await, before, "B's attempts wrote nothing");
+    app.stop().await;
+}
+
+/// Someone calling: a signed-in member with a role, or a key.
+enum Principal {
+    Session(Role, mauntic_tests::browser::Browser),
+    Key(Role, KeyKind, String),
+}
+
+#[tokio::test]
+async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
+    let app = spawn_app().await;
+    let (owner, org) = app.founder("owner@example.org", "Acme").await;
+    let mut principals = Vec::new();
+    for (role, email) in [(Role::Admin, "ad@example.org"), (Role::Member, "me@example.org"), (Role::Viewer, "vi@example.org")] {
+        principals.push(Principal::Session(role, app.member(org, email, role).await));
+    }
+    for (role, kind) in [
+        (Role::Admin, KeyKind::Secret),
+        (Role::Member, KeyKind::Secret),
+        (Role::Viewer, KeyKind::Secret),
+        (Role::Member, KeyKind::Public),
+    ] {
+        let kind_s = if kind == KeyKind::Public { "public" } else { "secret" };
+        let res = owner
+            .post("/api/v1/api-keys", json!({"name": "k", "role": role.as_str(), "kind": kind_s}))
+            .await;
+        assert_eq!(res.status(), 201);
+        let k: Value = res.json().await.unwrap();
+        principals.push(Principal::Key(role, kind, k["key"].as_str().unwrap().to_owned()));
+    }
+    principals.push(Principal::Session(Role::Owner, owner));
+
+    // Leaving is last: it succeeds for whoever may.
+    let mut routes: Vec<_> = ROUTES
+        .iter()
+        .filter_map(|(m, p, a)| match a {
+            Access::Org(action) => Some((m.clone(), *p, *action)),
+            _ => None,
+        })
+        .collect();
+    routes.sort_by_key(|(_, p, _)| p.ends_with("/leave"));
+    let mut checked = 0;
+    for (method, template, action) in routes {
+        let path = template
+            .replace("{aggregate_type}", "contact")
+            .replace("{tag}", "t")
+            .replace("{id}", &Uuid::now_v7().to_string())
+            .replace("{user_id}", &Uuid::now_v7().to_string());
+        for p in &principals {
+            let (req, allowed, who) = match p {
+                Principal::Session(role, b) => (b.request(method.clone(), &path), allows(*role, action), format!("{role} session")),
+                Principal::Key(role, kind, key) => (
+                    app.http.request(method.clone(), app.url(&path)).bearer_auth(key),
+                    kind.allows(*role, action),
+                    format!("{role} {kind:?} key"),
+                ),
+            };
+            let req = if method == Method::GET { req } else { req.json(&json!({})) };
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            if allowed {
+                assert_ne!(body["type"], "/problems/forbidden", "{who} {method} {path} ({action:?}) should be allowed: {status} {body}");
+                assert_ne!(status, 401, "{who} {method} {path}");
+            } else {
+                assert_eq!(status, 403, "{who} {method} {path} ({action:?}) should be refused: {body}");
+                assert_eq!(body["type"], "/problems/forbidden", "{who} {method} {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+
+    // Keys cannot use the signed-in user's routes.
+    let res = app.get("/api/v1/me").send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_table_is_what_the_issue_asks() {
+    // Viewers cannot write; members cannot manage members, keys or billing.
+    for a in [Action::Write, Action::ManageMembers, Action::ManageKeys, Action::ManageBilling] {
+        assert!(!allows(Role::Viewer, a));
+    }
+    for a in [Action::ManageMembers, Action::ManageKeys, Action::ManageBilling] {
+        assert!(!allows(Role::Member, a));
+    }
+    assert!(allows(Role::Member, Action::Write));
+}
