@@ -36,6 +36,8 @@ pub struct Options {
     pub oidc: Option<commands::identity::OidcConfig>,
     /// Take client addresses from `X-Forwarded-For`.
     pub trust_proxy: bool,
+    /// Set the public URL (links in mail, the OpenID redirect) to where the app listens.
+    pub public_url_from_addr: bool,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             smtp_url: None,
             oidc: None,
             trust_proxy: false,
+            public_url_from_addr: false,
         }
     }
 }
@@ -118,7 +121,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(opts: Options) -> TestApp {
-    start(fresh_settings(&opts)).await
+    let mut settings = fresh_settings(&opts);
+    if opts.public_url_from_addr {
+        // Bind first so the public URL (the OpenID redirect) names the real port.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        settings.http_addr = l.local_addr().unwrap();
+        settings.identity.public_url = format!("http://{}", settings.http_addr);
+        drop(l);
+    }
+    start(settings).await
 }
 
 /// Starts the application with `settings` (a second process on the same database, say).

@@ -58,6 +58,11 @@ impl Latencies {
         self.0.len()
     }
 
+    /// The latency at quantile `q` in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.0.value_at_quantile(q) as f64 / 1000.0
+    }
+
     fn ms(&self, q: f64) -> String {
         format!("{:.2}", self.0.value_at_quantile(q) as f64 / 1000.0)
     }

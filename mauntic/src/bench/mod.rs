@@ -5,6 +5,7 @@
 //! its own stream (`BENCH_<random>`, deleted at the end). Figures go to stdout as
 //! `name: value unit` lines under a `== bench <scenario> ==` header; progress goes to stderr.
 
+mod auth;
 mod commands;
 mod common;
 mod lag;
@@ -28,6 +29,9 @@ pub enum Scenario {
     Relay,
     /// `replay rebuild contacts` over a seeded log.
     Rebuild,
+    /// What authentication adds to a request (API key, session cookie) and login
+    /// throughput and latency at the configured argon2id cost.
+    Auth,
 }
 
 #[derive(Debug, Args)]
@@ -66,5 +70,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Lag => lag::run(&settings, &args).await,
         Scenario::Relay => relay::run(&settings, args.events.unwrap_or(200_000)).await,
         Scenario::Rebuild => rebuild::run(&settings, args.events.unwrap_or(1_000_000)).await,
+        Scenario::Auth => auth::run(&settings, &args).await,
     }
 }

@@ -9,6 +9,7 @@ mod contacts_api;
 mod event_log;
 mod faults;
 mod identity_auth;
+mod identity_oidc;
 mod identity_org;
 mod isolation;
 mod ops;
