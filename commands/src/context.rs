@@ -17,7 +17,11 @@ pub struct RequestContext {
 }
 
 /// The metadata of a request by `actor` (or nobody yet, e.g. a sign-up) in `tenant`.
-pub fn metadata_of(parts: &Parts, tenant: Option<Uuid>, actor: Option<String>) -> Result<EventMetadata, Problem> {
+pub fn metadata_of(
+    parts: &Parts,
+    tenant: Option<Uuid>,
+    actor: Option<String>,
+) -> Result<EventMetadata, Problem> {
     let header = |name: &str| {
         parts
             .headers
@@ -33,7 +37,11 @@ pub fn metadata_of(parts: &Parts, tenant: Option<Uuid>, actor: Option<String>) -
             })
             .transpose()
     };
-    let client = parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default();
+    let client = parts
+        .extensions
+        .get::<ClientInfo>()
+        .cloned()
+        .unwrap_or_default();
     Ok(EventMetadata {
         tenant_id: tenant,
         actor,
@@ -78,7 +86,10 @@ impl UserContext {
 
     /// The signed-in user (routes whose rule is `Access::User` always have one).
     pub fn user_id(&self) -> Result<Uuid, Problem> {
-        self.session.as_ref().map(|s| s.user_id).ok_or_else(Problem::internal)
+        self.session
+            .as_ref()
+            .map(|s| s.user_id)
+            .ok_or_else(Problem::internal)
     }
 }
 
@@ -87,9 +98,15 @@ impl<S: Send + Sync> FromRequestParts<S> for UserContext {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let session = parts.extensions.get::<Session>().cloned();
-        let actor = session.as_ref().map(|s| Actor::User(s.user_id).as_metadata());
+        let actor = session
+            .as_ref()
+            .map(|s| Actor::User(s.user_id).as_metadata());
         Ok(Self {
-            client: parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default(),
+            client: parts
+                .extensions
+                .get::<ClientInfo>()
+                .cloned()
+                .unwrap_or_default(),
             metadata: metadata_of(parts, None, actor)?,
             session,
         })

@@ -52,7 +52,11 @@ impl Rejection for OrganizationError {
             E::InviteNotFound => Problem::not_found("invite"),
             E::KeyNotFound => Problem::not_found("API key"),
             E::AlreadyExists => p(StatusCode::CONFLICT, "already-exists", "Already exists"),
-            E::Blocked => p(StatusCode::FORBIDDEN, "organization-blocked", "Organization blocked"),
+            E::Blocked => p(
+                StatusCode::FORBIDDEN,
+                "organization-blocked",
+                "Organization blocked",
+            ),
             E::AlreadyMember => p(StatusCode::CONFLICT, "already-member", "Already a member"),
             E::LastOwner => p(StatusCode::CONFLICT, "last-owner", "Last owner"),
             E::NotAllowed { .. } => p(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
@@ -61,7 +65,11 @@ impl Rejection for OrganizationError {
             }
             E::InvitePending { .. } => p(StatusCode::CONFLICT, "invite-pending", "Invite pending"),
             E::InviteExpired => p(StatusCode::GONE, "invite-expired", "Invite expired"),
-            E::InviteUsed => p(StatusCode::CONFLICT, "invite-used", "Invite no longer valid"),
+            E::InviteUsed => p(
+                StatusCode::CONFLICT,
+                "invite-used",
+                "Invite no longer valid",
+            ),
             E::InviteForAnotherEmail => p(
                 StatusCode::FORBIDDEN,
                 "invite-for-another-email",
@@ -84,8 +92,16 @@ impl Rejection for UserError {
             E::InvalidToken => p(StatusCode::BAD_REQUEST, "invalid-token", "Invalid token"),
             E::TokenExpired => p(StatusCode::GONE, "token-expired", "Token expired"),
             E::AlreadyVerified => p(StatusCode::CONFLICT, "already-verified", "Already verified"),
-            E::TotpNotSetUp => p(StatusCode::CONFLICT, "totp-not-set-up", "Two-factor not set up"),
-            E::TotpAlreadyEnabled => p(StatusCode::CONFLICT, "totp-enabled", "Two-factor already on"),
+            E::TotpNotSetUp => p(
+                StatusCode::CONFLICT,
+                "totp-not-set-up",
+                "Two-factor not set up",
+            ),
+            E::TotpAlreadyEnabled => p(
+                StatusCode::CONFLICT,
+                "totp-enabled",
+                "Two-factor already on",
+            ),
             E::InvalidRecoveryCode => p(
                 StatusCode::UNAUTHORIZED,
                 "invalid-second-factor",

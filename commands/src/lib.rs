@@ -42,7 +42,8 @@ pub struct CommandState {
 impl CommandState {
     pub fn new(pool: PgPool, auth: AuthState, identity: IdentityConfig) -> anyhow::Result<Self> {
         let notifier = event_store::wakeup::Notifier::start(pool.clone());
-        let mailer = identity::mail::SystemMailer::new(identity.smtp_url.as_deref(), &identity.mail_from)?;
+        let mailer =
+            identity::mail::SystemMailer::new(identity.smtp_url.as_deref(), &identity.mail_from)?;
         let oidc = identity
             .oidc
             .clone()
@@ -62,7 +63,9 @@ impl CommandState {
 
 /// The command routes under `/api/v1` (authentication is layered on by the caller).
 pub fn router(state: CommandState) -> Router {
-    contacts::routes().merge(identity::routes()).with_state(state)
+    contacts::routes()
+        .merge(identity::routes())
+        .with_state(state)
 }
 
 /// The OpenAPI description of the command routes.

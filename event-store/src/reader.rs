@@ -63,6 +63,18 @@ pub async fn head<'e>(db: impl PgExecutor<'e>) -> Result<Cursor, StoreError> {
     Ok(row.map_or(Cursor::ZERO, |(t, p)| Cursor::new(t, p)))
 }
 
+/// The cursor of the last committed event, whether or not readers may see it yet (the
+/// horizon may still hold it back): what "everything committed so far" means.
+pub async fn committed_head<'e>(db: impl PgExecutor<'e>) -> Result<Cursor, StoreError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT tx_id::text::bigint, global_position FROM events \
+         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map_or(Cursor::ZERO, |(t, p)| Cursor::new(t, p)))
+}
+
 /// How far a stream is to be read for time travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {

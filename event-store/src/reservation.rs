@@ -114,7 +114,11 @@ pub async fn release(
 }
 
 /// Who holds `value`, if anyone.
-pub async fn lookup(pool: &PgPool, scope: Scope, value: &str) -> Result<Option<Holder>, StoreError> {
+pub async fn lookup(
+    pool: &PgPool,
+    scope: Scope,
+    value: &str,
+) -> Result<Option<Holder>, StoreError> {
     let row: Option<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT tenant_id, owner_id FROM reservations WHERE scope = $1 AND value = $2",
     )

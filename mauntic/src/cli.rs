@@ -5,9 +5,9 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use event_store::reader::{Filter, Until};
 use commands::identity::admin;
 use domain::identity::{KeyKind, Role};
+use event_store::reader::{Filter, Until};
 use event_store::Cursor;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -280,7 +280,11 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 },
         } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let kind = if public { KeyKind::Public } else { KeyKind::Secret };
+            let kind = if public {
+                KeyKind::Public
+            } else {
+                KeyKind::Secret
+            };
             let s = admin_state(&mut settings).await?;
             print_json(&admin::create_api_key(&s, org, &name, role, kind).await?)
         }

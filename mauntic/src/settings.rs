@@ -122,7 +122,9 @@ impl Settings {
             c
         });
         let number = |k: &str, default: &str| -> anyhow::Result<u64> {
-            parse(k, default)?.parse().with_context(|| format!("{k} must be a number"))
+            parse(k, default)?
+                .parse()
+                .with_context(|| format!("{k} must be a number"))
         };
         let http_addr: SocketAddr = parse("MAUNTIC_HTTP_ADDR", "127.0.0.1:8080")?
             .parse()

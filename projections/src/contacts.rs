@@ -166,7 +166,7 @@ impl Projection for ContactsProjection {
         let mut rows: HashMap<Uuid, Option<ContactRow>> =
             existing.into_iter().map(|r| (r.id, Some(r))).collect();
         for (e, id) in mine {
-            let event: ContactEvent = decode(e)?;
+            let event: ContactEvent = crate::decode(e)?;
             let slot = rows.entry(id).or_default();
             *slot = ContactRow::apply(slot.take(), e, event, id);
         }
@@ -174,15 +174,6 @@ impl Projection for ContactsProjection {
         upsert(&mut *conn, &target.table, &touched).await?;
         Ok(())
     }
-}
-
-/// The event's payload as the aggregate's event type.
-fn decode(e: &RecordedEvent) -> Result<ContactEvent, ProjectionError> {
-    e.decode().map_err(|x| ProjectionError::Decode {
-        event_id: e.event_id,
-        event_type: e.event_type.clone(),
-        reason: x.to_string(),
-    })
 }
 
 /// Writes `rows` with one statement.

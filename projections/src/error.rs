@@ -16,4 +16,7 @@ pub enum ProjectionError {
         event_type: String,
         reason: String,
     },
+    /// A read-model row does not convert to or from its JSON form.
+    #[error("read-model row: {0}")]
+    Row(String),
 }

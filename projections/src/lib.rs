@@ -4,13 +4,31 @@
 //! - [`projection`]: the `Projection` trait and the registry of all projections.
 //! - [`runner`]: applies batches (idempotent, ordered, checkpointed) and the run loop.
 //! - [`contacts`]: the `contacts` read model.
+//! - [`organizations`], [`users`]: identity read models (no secrets).
+//! - [`audit_log`]: who did what, when, from where, per organization.
+//! - [`json_rows`]: loading and upserting wide, few rows as JSON.
 //! - [`status`]: lag of each projection (head cursor vs checkpoint) and consistency waits.
 
+pub mod audit_log;
 pub mod contacts;
 pub mod error;
+pub mod json_rows;
+pub mod organizations;
 pub mod projection;
 pub mod runner;
 pub mod status;
+pub mod users;
 
 pub use error::ProjectionError;
 pub use projection::{all, by_name, Projection, Target};
+
+/// The event's payload as the aggregate's event type.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    e: &event_store::RecordedEvent,
+) -> Result<T, ProjectionError> {
+    e.decode().map_err(|x| ProjectionError::Decode {
+        event_id: e.event_id,
+        event_type: e.event_type.clone(),
+        reason: x.to_string(),
+    })
+}

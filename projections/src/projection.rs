@@ -53,7 +53,12 @@ impl Target {
 
 /// Every projection of the system.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(crate::contacts::ContactsProjection)]
+    vec![
+        Arc::new(crate::contacts::ContactsProjection),
+        Arc::new(crate::organizations::OrganizationsProjection),
+        Arc::new(crate::users::UsersProjection),
+        Arc::new(crate::audit_log::AuditLogProjection),
+    ]
 }
 
 /// The projection called `name`.

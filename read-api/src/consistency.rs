@@ -38,6 +38,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsistentAfter {
 }
 
 impl ConsistentAfter {
+    /// The last committed event: waiting for it is waiting for everything committed so far.
+    pub async fn head(state: &QueryState) -> Result<Self, Problem> {
+        event_store::reader::committed_head(&state.pool)
+            .await
+            .map(|c| Self(Some(c)))
+            .map_err(|e| Problem::from_internal(&e))
+    }
+
     /// Waits until `projection` has passed the cursor, or answers 503.
     pub async fn wait(&self, state: &QueryState, projection: &str) -> Result<(), Problem> {
         let Some(cursor) = self.0 else {

@@ -3,11 +3,15 @@
 //! - [`consistency`]: `?consistent_after=` / `X-Mauntic-After` read-your-writes waits.
 //! - [`contacts`]: contact list (keyset pages) and detail.
 //! - [`audit`]: an aggregate's history and state as of a sequence or time.
+//! - [`audit_log`]: who did what, when, from where, in the caller's organization.
+//! - [`identity`]: the signed-in user, the organization, members, invites, keys.
 //! - [`system`]: projection lag.
 
 pub mod audit;
+pub mod audit_log;
 pub mod consistency;
 pub mod contacts;
+pub mod identity;
 pub mod system;
 
 use std::time::Duration;
@@ -30,6 +34,12 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts", get(contacts::list))
         .route("/api/v1/contacts/{id}", get(contacts::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
+        .route("/api/v1/audit", get(audit_log::list))
+        .route("/api/v1/me", get(identity::me))
+        .route("/api/v1/organization", get(identity::organization))
+        .route("/api/v1/organization/members", get(identity::members))
+        .route("/api/v1/organization/invites", get(identity::invites))
+        .route("/api/v1/api-keys", get(identity::api_keys))
         .route("/api/v1/projections", get(system::projections))
         .with_state(state)
 }
@@ -37,8 +47,29 @@ pub fn router(state: QueryState) -> Router {
 /// The OpenAPI description of the query routes.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(contacts::list, contacts::get, audit::get, system::projections),
+    paths(
+        contacts::list,
+        contacts::get,
+        audit::get,
+        audit_log::list,
+        identity::me,
+        identity::organization,
+        identity::members,
+        identity::invites,
+        identity::api_keys,
+        system::projections
+    ),
     components(schemas(
+        audit_log::AuditPage,
+        projections::audit_log::AuditRow,
+        identity::Me,
+        identity::OrganizationView,
+        identity::KeyView,
+        projections::users::UserRow,
+        projections::organizations::Membership,
+        projections::organizations::MemberRow,
+        projections::organizations::InviteRow,
+        projections::organizations::KeyRow,
         contacts::ContactPage,
         projections::contacts::ContactRow,
         replay::inspect::Inspection,

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::contact::Contact;
+use domain::identity::organization::Organization;
+use domain::identity::user::User;
 use event_store::reader::{self, Until};
 use event_store::{Cursor, RecordedEvent};
 use serde::Serialize;
@@ -13,7 +15,7 @@ use uuid::Uuid;
 use crate::ReplayError;
 
 /// The aggregate types that can be inspected.
-pub const AGGREGATE_TYPES: &[&str] = &[Contact::TYPE];
+pub const AGGREGATE_TYPES: &[&str] = &[Contact::TYPE, Organization::TYPE, User::TYPE];
 
 /// An aggregate as of a point in its history.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -82,6 +84,8 @@ pub async fn inspect(
     };
     let state = match aggregate_type {
         t if t == Contact::TYPE => fold::<Contact>(&events)?,
+        t if t == Organization::TYPE => fold::<Organization>(&events)?,
+        t if t == User::TYPE => fold::<User>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

@@ -47,11 +47,19 @@ impl Browser {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.request(Method::POST, path).json(&body).send().await.unwrap()
+        self.request(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path).json(&body).send().await.unwrap()
+        self.request(Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn delete(&self, path: &str) -> Response {
@@ -70,7 +78,10 @@ impl Browser {
 
     pub async fn sign_up(&mut self, email: &str) -> Uuid {
         let res = self
-            .post("/api/v1/auth/signup", json!({"email": email, "password": PASSWORD}))
+            .post(
+                "/api/v1/auth/signup",
+                json!({"email": email, "password": PASSWORD}),
+            )
             .await;
         assert_eq!(res.status(), 201);
         self.signed_in(res).await;
@@ -78,8 +89,11 @@ impl Browser {
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> Response {
-        self.post("/api/v1/auth/login", json!({"email": email, "password": password}))
-            .await
+        self.post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 }
 
@@ -110,7 +124,13 @@ impl TestApp {
     }
 
     /// Adds `user` to `org` with `role` directly (as an operator would).
-    pub async fn add_member(&self, org: Uuid, user: Uuid, email: &str, role: domain::identity::Role) {
+    pub async fn add_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        email: &str,
+        role: domain::identity::Role,
+    ) {
         use domain::identity::organization::OrganizationCommand;
         let cmd = OrganizationCommand::AddMember {
             user_id: user,

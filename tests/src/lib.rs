@@ -9,9 +9,9 @@ pub mod smtp_sink;
 
 use std::time::{Duration, Instant};
 
-use event_store::nats::NatsConfig;
 use commands::identity::admin;
 use commands::identity::password::PasswordCost;
+use event_store::nats::NatsConfig;
 use event_store::{checkpoint, reader, Clock, Cursor};
 use mauntic::settings::{ProjectionSource, Role, Settings};
 use mauntic::Application;
@@ -238,8 +238,8 @@ impl TestApp {
         .bind(self.setup_cursor.tx_id)
         .bind(self.setup_cursor.position)
         .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        .await
+        .unwrap()
     }
 
     /// The cursor of the last committed event, ignoring the readers' horizon (which other

@@ -69,10 +69,18 @@ impl SmtpSink {
     pub async fn wait_for_message_with(&self, to: &str, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(m) = self.messages_to(to).into_iter().rev().find(|m| m.contains(text)) {
+            if let Some(m) = self
+                .messages_to(to)
+                .into_iter()
+                .rev()
+                .find(|m| m.contains(text))
+            {
                 return m;
             }
-            assert!(Instant::now() < deadline, "no message to {to} containing {text:?} within {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no message to {to} containing {text:?} within {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -85,7 +93,11 @@ impl SmtpSink {
             if all.len() >= n {
                 return all;
             }
-            assert!(Instant::now() < deadline, "{} of {n} messages to {to} within {within:?}", all.len());
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} messages to {to} within {within:?}",
+                all.len()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

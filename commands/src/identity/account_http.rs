@@ -30,12 +30,23 @@ const PASSWORD_CHECKS: Limit = Limit {
 };
 
 /// Checks the signed-in user's password (rate-limited per user).
-async fn confirm_password(s: &CommandState, user_id: Uuid, given: String) -> Result<domain::identity::user::User, Problem> {
-    s.auth.throttle.hit(&format!("password:{user_id}"), PASSWORD_CHECKS).await?;
+async fn confirm_password(
+    s: &CommandState,
+    user_id: Uuid,
+    given: String,
+) -> Result<domain::identity::user::User, Problem> {
+    s.auth
+        .throttle
+        .hit(&format!("password:{user_id}"), PASSWORD_CHECKS)
+        .await?;
     let user = support::load_user(s, user_id).await?;
     if !password::verify(s.identity.password_cost, given, user.password_hash.clone()).await? {
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials")
-            .detail("the password is wrong"));
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-credentials",
+            "Invalid credentials",
+        )
+        .detail("the password is wrong"));
     }
     Ok(user)
 }
@@ -59,7 +70,14 @@ pub async fn change_password(
     let hash = password::hash(s.identity.password_cost, b.new_password).await?;
     let accepted = s
         .users
-        .execute(PLATFORM_TENANT, user_id, UserCommand::ChangePassword { password_hash: hash }, &ctx.in_tenant(PLATFORM_TENANT))
+        .execute(
+            PLATFORM_TENANT,
+            user_id,
+            UserCommand::ChangePassword {
+                password_hash: hash,
+            },
+            &ctx.in_tenant(PLATFORM_TENANT),
+        )
         .await?;
     let keep = ctx.session.as_ref().map(|s| s.id_hash.as_slice());
     s.auth.sessions.delete_for_user(user_id, keep).await?;
@@ -78,13 +96,24 @@ pub async fn resend_verification(
     ctx: UserContext,
 ) -> Result<Response, Problem> {
     let user_id = ctx.user_id()?;
-    s.auth.throttle.hit(&format!("verify-mail:{user_id}"), PASSWORD_CHECKS).await?;
+    s.auth
+        .throttle
+        .hit(&format!("verify-mail:{user_id}"), PASSWORD_CHECKS)
+        .await?;
     let token = secret::random_hex(32);
     let command = UserCommand::RequestEmailVerification {
         token: secret::digest(&token),
         expires_at: s.auth.clock.now() + chrono(s.identity.verification_ttl),
     };
-    let accepted = s.users.execute(PLATFORM_TENANT, user_id, command, &ctx.in_tenant(PLATFORM_TENANT)).await?;
+    let accepted = s
+        .users
+        .execute(
+            PLATFORM_TENANT,
+            user_id,
+            command,
+            &ctx.in_tenant(PLATFORM_TENANT),
+        )
+        .await?;
     let user = support::load_user(&s, user_id).await?;
     send_verification(&s, &user.email, user_id, &token).await;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
@@ -113,7 +142,14 @@ pub async fn start_totp(
     let user_id = ctx.user_id()?;
     let secret_b32 = totp::new_secret();
     s.users
-        .execute(PLATFORM_TENANT, user_id, UserCommand::StartTotp { secret: secret_b32.clone() }, &ctx.in_tenant(PLATFORM_TENANT))
+        .execute(
+            PLATFORM_TENANT,
+            user_id,
+            UserCommand::StartTotp {
+                secret: secret_b32.clone(),
+            },
+            &ctx.in_tenant(PLATFORM_TENANT),
+        )
         .await?;
     let user = support::load_user(&s, user_id).await?;
     Ok(Json(TotpEnrolment {
@@ -143,22 +179,42 @@ pub async fn confirm_totp(
     ApiJson(b): ApiJson<TotpCode>,
 ) -> Result<Json<RecoveryCodes>, Problem> {
     let user_id = ctx.user_id()?;
-    s.auth.throttle.hit(&format!("mfa:{user_id}"), PASSWORD_CHECKS).await?;
+    s.auth
+        .throttle
+        .hit(&format!("mfa:{user_id}"), PASSWORD_CHECKS)
+        .await?;
     let user = support::load_user(&s, user_id).await?;
     let Some(secret_b32) = user.totp_secret.as_deref().filter(|_| !user.totp_enabled) else {
-        return Err(Problem::new(StatusCode::CONFLICT, "totp-not-set-up", "Two-factor not being enrolled")
-            .detail("start with POST /api/v1/me/totp"));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "totp-not-set-up",
+            "Two-factor not being enrolled",
+        )
+        .detail("start with POST /api/v1/me/totp"));
     };
     if !totp::check(secret_b32, &b.code, s.auth.clock.now())? {
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, "invalid-second-factor", "Invalid code")
-            .detail("the code does not match; check the app's clock"));
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-second-factor",
+            "Invalid code",
+        )
+        .detail("the code does not match; check the app's clock"));
     }
     let codes = totp::recovery_codes();
     let command = UserCommand::ConfirmTotp {
         recovery_codes: codes.iter().map(|c| secret::digest(c)).collect(),
     };
-    s.users.execute(PLATFORM_TENANT, user_id, command, &ctx.in_tenant(PLATFORM_TENANT)).await?;
-    Ok(Json(RecoveryCodes { recovery_codes: codes }))
+    s.users
+        .execute(
+            PLATFORM_TENANT,
+            user_id,
+            command,
+            &ctx.in_tenant(PLATFORM_TENANT),
+        )
+        .await?;
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
 /// Turn TOTP off (needs the password).
@@ -176,7 +232,12 @@ pub async fn disable_totp(
     let user_id = ctx.user_id()?;
     confirm_password(&s, user_id, b.password).await?;
     s.users
-        .execute(PLATFORM_TENANT, user_id, UserCommand::DisableTotp, &ctx.in_tenant(PLATFORM_TENANT))
+        .execute(
+            PLATFORM_TENANT,
+            user_id,
+            UserCommand::DisableTotp,
+            &ctx.in_tenant(PLATFORM_TENANT),
+        )
         .await
         .map(Json)
         .map_err(Problem::from)
@@ -204,7 +265,10 @@ pub async fn switch_organization(
     if org.and_then(|o| o.role_of(session.user_id)).is_none() {
         return Err(Problem::not_found("organization"));
     }
-    s.auth.sessions.set_organization(&session.id_hash, b.organization_id).await?;
+    s.auth
+        .sessions
+        .set_organization(&session.id_hash, b.organization_id)
+        .await?;
     support::remember_organization(&s, session.user_id, b.organization_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -230,8 +294,14 @@ pub async fn create_organization(
         name,
         owner: Some((session.user_id, email)),
     };
-    let accepted = s.organizations.execute(org, org, command, &ctx.in_tenant(org)).await?;
-    s.auth.sessions.set_organization(&session.id_hash, org).await?;
+    let accepted = s
+        .organizations
+        .execute(org, org, command, &ctx.in_tenant(org))
+        .await?;
+    s.auth
+        .sessions
+        .set_organization(&session.id_hash, org)
+        .await?;
     support::remember_organization(&s, session.user_id, org).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
@@ -253,7 +323,10 @@ pub async fn accept_invite(
 ) -> Result<Json<Accepted>, Problem> {
     s.auth
         .throttle
-        .hit(&format!("token:{}", ctx.client.ip_text()), TOKENS_PER_ADDRESS)
+        .hit(
+            &format!("token:{}", ctx.client.ip_text()),
+            TOKENS_PER_ADDRESS,
+        )
         .await?;
     let session = ctx.session.as_ref().ok_or_else(Problem::internal)?;
     let (org, invite_id, token) = parse_invite_token(&b.token)?;
@@ -266,13 +339,20 @@ pub async fn accept_invite(
         email,
         now: s.auth.clock.now(),
     };
-    let accepted = match s.organizations.execute(org, org, command, &ctx.in_tenant(org)).await {
-        Err(crate::CommandError::Rejected(domain::identity::organization::OrganizationError::NotFound)) => {
-            return Err(Problem::not_found("invite"))
-        }
+    let accepted = match s
+        .organizations
+        .execute(org, org, command, &ctx.in_tenant(org))
+        .await
+    {
+        Err(crate::CommandError::Rejected(
+            domain::identity::organization::OrganizationError::NotFound,
+        )) => return Err(Problem::not_found("invite")),
         other => other?,
     };
-    s.auth.sessions.set_organization(&session.id_hash, org).await?;
+    s.auth
+        .sessions
+        .set_organization(&session.id_hash, org)
+        .await?;
     support::remember_organization(&s, session.user_id, org).await?;
     Ok(Json(accepted))
 }

@@ -40,17 +40,33 @@ pub async fn create_user(
     let hash = match password {
         Some(p) => {
             password::check_policy(&p, email.as_str(), name.as_deref()).map_err(problem)?;
-            Some(password::hash(s.identity.password_cost, p).await.map_err(problem)?)
+            Some(
+                password::hash(s.identity.password_cost, p)
+                    .await
+                    .map_err(problem)?,
+            )
         }
         None => None,
     };
     let user = Uuid::now_v7();
-    let me = Holder { tenant_id: PLATFORM_TENANT, owner_id: user };
+    let me = Holder {
+        tenant_id: PLATFORM_TENANT,
+        owner_id: user,
+    };
     if reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me).await? != me {
         bail!("a user with email {email} exists");
     }
-    let command = UserCommand::SignUp { email: email.clone(), name, password_hash: hash, verification: None };
-    if let Err(e) = s.users.execute(PLATFORM_TENANT, user, command, &meta(PLATFORM_TENANT)).await {
+    let command = UserCommand::SignUp {
+        email: email.clone(),
+        name,
+        password_hash: hash,
+        verification: None,
+    };
+    if let Err(e) = s
+        .users
+        .execute(PLATFORM_TENANT, user, command, &meta(PLATFORM_TENANT))
+        .await
+    {
         let _ = reservation::release(&s.pool, Scope::UserEmail, email.as_str(), me).await;
         return Err(problem(e.into()));
     }
@@ -58,29 +74,51 @@ pub async fn create_user(
 }
 
 /// An organization, with the user `owner_email` (who must exist) as its owner.
-pub async fn create_organization(s: &CommandState, name: &str, owner_email: Option<&str>) -> anyhow::Result<Uuid> {
+pub async fn create_organization(
+    s: &CommandState,
+    name: &str,
+    owner_email: Option<&str>,
+) -> anyhow::Result<Uuid> {
     let name = OrgName::parse(name).map_err(|e| anyhow!("{e}"))?;
     let owner = match owner_email {
         Some(e) => {
             let email = EmailAddress::parse(e)?;
             let user = reservation::lookup(&s.pool, Scope::UserEmail, email.as_str())
                 .await?
-                .with_context(|| format!("no user with email {email}; create one with `mauntic user create`"))?;
+                .with_context(|| {
+                    format!("no user with email {email}; create one with `mauntic user create`")
+                })?;
             Some((user.owner_id, email))
         }
         None => None,
     };
     let org = Uuid::now_v7();
     s.organizations
-        .execute(org, org, OrganizationCommand::Create { name, owner }, &meta(org))
+        .execute(
+            org,
+            org,
+            OrganizationCommand::Create { name, owner },
+            &meta(org),
+        )
         .await
         .map_err(|e| problem(e.into()))?;
     Ok(org)
 }
 
 /// A key of `org` with `role` and `kind`.
-pub async fn create_api_key(s: &CommandState, org: Uuid, name: &str, role: Role, kind: KeyKind) -> anyhow::Result<CreatedKey> {
-    let spec = KeySpec { name: name.to_owned(), role, kind, expires_at: None };
+pub async fn create_api_key(
+    s: &CommandState,
+    org: Uuid,
+    name: &str,
+    role: Role,
+    kind: KeyKind,
+) -> anyhow::Result<CreatedKey> {
+    let spec = KeySpec {
+        name: name.to_owned(),
+        role,
+        kind,
+        expires_at: None,
+    };
     create_key(s, org, spec, &meta(org)).await.map_err(problem)
 }
 
@@ -99,11 +137,19 @@ pub struct NewTenant {
 pub async fn create_tenant(s: &CommandState, name: &str) -> anyhow::Result<NewTenant> {
     let org = create_organization(s, name, None).await?;
     let key = create_api_key(s, org, "first key", Role::Admin, KeyKind::Secret).await?;
-    Ok(NewTenant { tenant_id: org, organization_id: org, api_key: key.key })
+    Ok(NewTenant {
+        tenant_id: org,
+        organization_id: org,
+        api_key: key.key,
+    })
 }
 
 /// Blocks (or unblocks) an organization: every API call of it is refused, nothing deleted.
-pub async fn set_blocked(s: &CommandState, org: Uuid, blocked: Option<String>) -> anyhow::Result<()> {
+pub async fn set_blocked(
+    s: &CommandState,
+    org: Uuid,
+    blocked: Option<String>,
+) -> anyhow::Result<()> {
     let command = match blocked {
         Some(reason) => OrganizationCommand::Block { reason },
         None => OrganizationCommand::Unblock,

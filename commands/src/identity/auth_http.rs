@@ -26,15 +26,30 @@ use crate::CommandState;
 
 const MINUTES_15: Duration = Duration::from_secs(15 * 60);
 /// Login attempts per account (email) per 15 minutes.
-pub const LOGIN_PER_ACCOUNT: Limit = Limit { attempts: 10, window: MINUTES_15 };
+pub const LOGIN_PER_ACCOUNT: Limit = Limit {
+    attempts: 10,
+    window: MINUTES_15,
+};
 /// Login attempts per client address per 15 minutes.
-pub const LOGIN_PER_ADDRESS: Limit = Limit { attempts: 100, window: MINUTES_15 };
+pub const LOGIN_PER_ADDRESS: Limit = Limit {
+    attempts: 100,
+    window: MINUTES_15,
+};
 /// Token and code submissions per client address per 15 minutes.
-pub const TOKENS_PER_ADDRESS: Limit = Limit { attempts: 30, window: MINUTES_15 };
+pub const TOKENS_PER_ADDRESS: Limit = Limit {
+    attempts: 30,
+    window: MINUTES_15,
+};
 /// Second-factor attempts per user per 15 minutes.
-pub const SECOND_FACTOR_PER_USER: Limit = Limit { attempts: 10, window: MINUTES_15 };
+pub const SECOND_FACTOR_PER_USER: Limit = Limit {
+    attempts: 10,
+    window: MINUTES_15,
+};
 /// Sign-ups and reset requests per address per hour.
-pub const MAILS_PER_ADDRESS: Limit = Limit { attempts: 20, window: Duration::from_secs(3600) };
+pub const MAILS_PER_ADDRESS: Limit = Limit {
+    attempts: 20,
+    window: Duration::from_secs(3600),
+};
 
 /// Create an account (signed in at once; the email still needs verifying).
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "auth", request_body = SignUp,
@@ -59,13 +74,18 @@ pub async fn signup(
         .await?;
     let hash = password::hash(s.identity.password_cost, b.password).await?;
     let user_id = Uuid::now_v7();
-    let me = Holder { tenant_id: PLATFORM_TENANT, owner_id: user_id };
+    let me = Holder {
+        tenant_id: PLATFORM_TENANT,
+        owner_id: user_id,
+    };
     let holder = reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
     if holder != me {
-        return Err(Problem::new(StatusCode::CONFLICT, "email-taken", "Email taken")
-            .detail("an account with this email exists; sign in or reset the password"));
+        return Err(
+            Problem::new(StatusCode::CONFLICT, "email-taken", "Email taken")
+                .detail("an account with this email exists; sign in or reset the password"),
+        );
     }
     let token = secret::random_hex(32);
     let expires = s.auth.clock.now() + chrono(s.identity.verification_ttl);
@@ -76,12 +96,17 @@ pub async fn signup(
         verification: Some((secret::digest(&token), expires)),
     };
     let meta = ctx.in_tenant(PLATFORM_TENANT);
-    if let Err(e) = s.users.execute(PLATFORM_TENANT, user_id, command, &meta).await {
+    if let Err(e) = s
+        .users
+        .execute(PLATFORM_TENANT, user_id, command, &meta)
+        .await
+    {
         let _ = reservation::release(&s.pool, Scope::UserEmail, email.as_str(), me).await;
         return Err(e.into());
     }
     send_verification(&s, email.as_str(), user_id, &token).await;
-    let mut res = support::sign_in(&s, &jar, user_id, LoginMethod::Password, &ctx.client, &meta).await?;
+    let mut res =
+        support::sign_in(&s, &jar, user_id, LoginMethod::Password, &ctx.client, &meta).await?;
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
 }
@@ -109,7 +134,10 @@ pub async fn verify_email(
 ) -> Result<Json<Accepted>, Problem> {
     s.auth
         .throttle
-        .hit(&format!("token:{}", ctx.client.ip_text()), TOKENS_PER_ADDRESS)
+        .hit(
+            &format!("token:{}", ctx.client.ip_text()),
+            TOKENS_PER_ADDRESS,
+        )
         .await?;
     let (user, token) = support::parse_user_token(&b.token)?;
     let command = UserCommand::VerifyEmail {
@@ -160,10 +188,16 @@ pub async fn login(
     let email = b.email.trim().to_lowercase();
     s.auth
         .throttle
-        .hit(&format!("login-ip:{}", ctx.client.ip_text()), LOGIN_PER_ADDRESS)
+        .hit(
+            &format!("login-ip:{}", ctx.client.ip_text()),
+            LOGIN_PER_ADDRESS,
+        )
         .await?;
     let account_bucket = format!("login:{email}");
-    s.auth.throttle.hit(&account_bucket, LOGIN_PER_ACCOUNT).await?;
+    s.auth
+        .throttle
+        .hit(&account_bucket, LOGIN_PER_ACCOUNT)
+        .await?;
     let user_id = support::user_by_email(&s, &email).await?;
     let user = match user_id {
         Some(id) => Some((id, support::load_user(&s, id).await?)).filter(|(_, u)| u.exists),
@@ -184,8 +218,18 @@ pub async fn login(
             .sessions
             .create(user_id, None, Stage::SecondFactor, &ctx.client)
             .await?;
-        let jar = jar.add(s.auth.sessions.cookie(pending.cookie_value, Stage::SecondFactor));
-        return Ok((jar, Json(SecondFactorRequired { second_factor_required: true })).into_response());
+        let jar = jar.add(
+            s.auth
+                .sessions
+                .cookie(pending.cookie_value, Stage::SecondFactor),
+        );
+        return Ok((
+            jar,
+            Json(SecondFactorRequired {
+                second_factor_required: true,
+            }),
+        )
+            .into_response());
     }
     let meta = ctx.in_tenant(PLATFORM_TENANT);
     support::sign_in(&s, &jar, user_id, LoginMethod::Password, &ctx.client, &meta).await
@@ -205,14 +249,20 @@ pub async fn second_factor(
     ApiJson(b): ApiJson<SecondFactor>,
 ) -> Result<Response, Problem> {
     let wrong = || {
-        Problem::new(StatusCode::UNAUTHORIZED, "invalid-second-factor", "Invalid code")
-            .detail("the code is wrong, or no login is waiting for one")
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-second-factor",
+            "Invalid code",
+        )
+        .detail("the code is wrong, or no login is waiting for one")
     };
     let pending = match jar.get(COOKIE) {
         Some(c) => s.auth.sessions.find(c.value()).await?,
         None => None,
     };
-    let pending = pending.filter(|p| p.stage == Stage::SecondFactor).ok_or_else(wrong)?;
+    let pending = pending
+        .filter(|p| p.stage == Stage::SecondFactor)
+        .ok_or_else(wrong)?;
     let user_id = pending.user_id;
     s.auth
         .throttle
@@ -231,12 +281,22 @@ pub async fn second_factor(
         (None, Some(code)) => {
             let digest = secret::digest(&code.trim().to_lowercase());
             s.users
-                .execute(PLATFORM_TENANT, user_id, UserCommand::UseRecoveryCode { code: digest }, &meta)
+                .execute(
+                    PLATFORM_TENANT,
+                    user_id,
+                    UserCommand::UseRecoveryCode { code: digest },
+                    &meta,
+                )
                 .await
                 .map_err(|_| wrong())?;
             LoginMethod::PasswordAndRecoveryCode
         }
-        _ => return Err(Problem::validation("code", "give either code or recovery_code")),
+        _ => {
+            return Err(Problem::validation(
+                "code",
+                "give either code or recovery_code",
+            ))
+        }
     };
     support::sign_in(&s, &jar, user_id, method, &ctx.client, &meta).await
 }
@@ -274,7 +334,13 @@ pub async fn forgot_password(
         .await?;
     s.auth
         .throttle
-        .hit(&format!("forgot:{email}"), Limit { attempts: 5, window: Duration::from_secs(3600) })
+        .hit(
+            &format!("forgot:{email}"),
+            Limit {
+                attempts: 5,
+                window: Duration::from_secs(3600),
+            },
+        )
         .await?;
     if let Some(user) = support::user_by_email(&s, email.as_str()).await? {
         let token = secret::random_hex(32);
@@ -283,10 +349,18 @@ pub async fn forgot_password(
             expires_at: s.auth.clock.now() + chrono(s.identity.reset_ttl),
         };
         let meta = ctx.in_tenant(PLATFORM_TENANT);
-        if s.users.execute(PLATFORM_TENANT, user, command, &meta).await.is_ok() {
+        if s.users
+            .execute(PLATFORM_TENANT, user, command, &meta)
+            .await
+            .is_ok()
+        {
             let url = support::link(&s, "/reset-password", &support::user_token(user, &token));
             let body = format!("Someone asked to reset your Mauntic3 password.\n\nChoose a new one: {url}\n\nThe link works once, for one hour. If it was not you, ignore this mail.\n");
-            if let Err(e) = s.mailer.send(email.as_str(), "Reset your password", body).await {
+            if let Err(e) = s
+                .mailer
+                .send(email.as_str(), "Reset your password", body)
+                .await
+            {
                 tracing::warn!(error = %e, "reset mail not sent");
             }
         }
@@ -309,7 +383,10 @@ pub async fn reset_password(
 ) -> Result<Json<Accepted>, Problem> {
     s.auth
         .throttle
-        .hit(&format!("token:{}", ctx.client.ip_text()), TOKENS_PER_ADDRESS)
+        .hit(
+            &format!("token:{}", ctx.client.ip_text()),
+            TOKENS_PER_ADDRESS,
+        )
         .await?;
     let (user_id, token) = support::parse_user_token(&b.token)?;
     let user = support::load_user(&s, user_id).await?;

@@ -141,7 +141,10 @@ impl UpdateOrganization {
             r.map_err(|e| errors.push((e.field, e.reason))).ok()
         }
         let e = &mut errors;
-        let name = self.name.as_deref().and_then(|n| take(e, OrgName::parse(n)));
+        let name = self
+            .name
+            .as_deref()
+            .and_then(|n| take(e, OrgName::parse(n)));
         let time_zone = self
             .time_zone
             .as_deref()
@@ -151,10 +154,18 @@ impl UpdateOrganization {
             .as_deref()
             .and_then(|l| take(e, OrgSettings::parse_locale(l)));
         let sender_name = self.sender_name.map(|n| {
-            take(e, OrgSettings::parse_sender_name(n.as_deref().unwrap_or(""))).flatten()
+            take(
+                e,
+                OrgSettings::parse_sender_name(n.as_deref().unwrap_or("")),
+            )
+            .flatten()
         });
         let sender_email = self.sender_email.map(|m| {
-            take(e, OrgSettings::parse_sender_email(m.as_deref().unwrap_or(""))).flatten()
+            take(
+                e,
+                OrgSettings::parse_sender_email(m.as_deref().unwrap_or("")),
+            )
+            .flatten()
         });
         let patch = SettingsPatch {
             time_zone,

@@ -45,11 +45,19 @@ pub async fn create_key(
     spec: KeySpec,
     metadata: &EventMetadata,
 ) -> Result<CreatedKey, Problem> {
-    let KeySpec { name, role, kind, expires_at } = spec;
+    let KeySpec {
+        name,
+        role,
+        kind,
+        expires_at,
+    } = spec;
     let pool = &s.pool;
     let key = keys::generate(kind);
     let key_id = Uuid::now_v7();
-    let holder = Holder { tenant_id: org, owner_id: key_id };
+    let holder = Holder {
+        tenant_id: org,
+        owner_id: key_id,
+    };
     reservation::claim(pool, Scope::ApiKey, &key.digest.0, holder)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
@@ -64,7 +72,12 @@ pub async fn create_key(
         created_by: metadata.actor.clone().unwrap_or_else(|| "system".into()),
     });
     match s.organizations.execute(org, org, command, metadata).await {
-        Ok(a) => Ok(CreatedKey { id: key_id, key: key.plain, prefix: key.prefix, cursor: a.cursor }),
+        Ok(a) => Ok(CreatedKey {
+            id: key_id,
+            key: key.plain,
+            prefix: key.prefix,
+            cursor: a.cursor,
+        }),
         Err(e) => {
             let _ = reservation::release(pool, Scope::ApiKey, &key.digest.0, holder).await;
             Err(Problem::from(e))
@@ -87,8 +100,10 @@ pub async fn create(
     let name = b.validate(s.auth.clock.now())?;
     // A key never outranks its maker (roles order owner < admin < member < viewer).
     if b.role < ctx.role {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
-            .detail("a key cannot have a higher role than its maker"));
+        return Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                .detail("a key cannot have a higher role than its maker"),
+        );
     }
     let spec = KeySpec {
         name,
@@ -116,8 +131,16 @@ pub async fn revoke(
     let key_id = id_of(&id, "API key")?;
     let accepted = s
         .organizations
-        .execute(ctx.tenant_id, ctx.tenant_id, OrganizationCommand::RevokeApiKey { key_id }, &ctx.metadata)
+        .execute(
+            ctx.tenant_id,
+            ctx.tenant_id,
+            OrganizationCommand::RevokeApiKey { key_id },
+            &ctx.metadata,
+        )
         .await
         .map_err(|e: CommandError<_>| Problem::from(e))?;
-    Ok(Json(Accepted { id: key_id, cursor: accepted.cursor }))
+    Ok(Json(Accepted {
+        id: key_id,
+        cursor: accepted.cursor,
+    }))
 }

@@ -43,8 +43,16 @@ impl SystemMailer {
             return Ok(());
         };
         let message = Message::builder()
-            .from(self.from.parse().map_err(|e: lettre::address::AddressError| MailError::Message(e.to_string()))?)
-            .to(to.parse().map_err(|e: lettre::address::AddressError| MailError::Message(e.to_string()))?)
+            .from(
+                self.from
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| {
+                        MailError::Message(e.to_string())
+                    })?,
+            )
+            .to(to
+                .parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Message(e.to_string()))?)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)

@@ -34,29 +34,59 @@ pub fn routes() -> Router<CommandState> {
         .route("/api/v1/auth/signup", post(auth_http::signup))
         .route("/api/v1/auth/verify-email", post(auth_http::verify_email))
         .route("/api/v1/auth/login", post(auth_http::login))
-        .route("/api/v1/auth/login/second-factor", post(auth_http::second_factor))
+        .route(
+            "/api/v1/auth/login/second-factor",
+            post(auth_http::second_factor),
+        )
         .route("/api/v1/auth/logout", post(auth_http::logout))
-        .route("/api/v1/auth/password/forgot", post(auth_http::forgot_password))
-        .route("/api/v1/auth/password/reset", post(auth_http::reset_password))
+        .route(
+            "/api/v1/auth/password/forgot",
+            post(auth_http::forgot_password),
+        )
+        .route(
+            "/api/v1/auth/password/reset",
+            post(auth_http::reset_password),
+        )
         .route("/api/v1/auth/oidc/start", get(oidc::start))
         .route("/api/v1/auth/oidc/callback", get(oidc::callback))
         .route("/api/v1/me/password", post(account_http::change_password))
-        .route("/api/v1/me/verification", post(account_http::resend_verification))
-        .route("/api/v1/me/totp", post(account_http::start_totp).delete(account_http::disable_totp))
+        .route(
+            "/api/v1/me/verification",
+            post(account_http::resend_verification),
+        )
+        .route(
+            "/api/v1/me/totp",
+            post(account_http::start_totp).delete(account_http::disable_totp),
+        )
         .route("/api/v1/me/totp/confirm", post(account_http::confirm_totp))
-        .route("/api/v1/me/organization", post(account_http::switch_organization))
-        .route("/api/v1/organizations", post(account_http::create_organization))
+        .route(
+            "/api/v1/me/organization",
+            post(account_http::switch_organization),
+        )
+        .route(
+            "/api/v1/organizations",
+            post(account_http::create_organization),
+        )
         .route("/api/v1/invites/accept", post(account_http::accept_invite))
         .route("/api/v1/organization", patch(org_http::update))
         .route("/api/v1/organization/leave", post(org_http::leave))
-        .route("/api/v1/organization/transfer-ownership", post(org_http::transfer_ownership))
+        .route(
+            "/api/v1/organization/transfer-ownership",
+            post(org_http::transfer_ownership),
+        )
         .route(
             "/api/v1/organization/members/{user_id}",
             patch(org_http::change_role).delete(org_http::remove_member),
         )
         .route("/api/v1/organization/invites", post(org_http::invite))
-        .route("/api/v1/organization/invites/{id}", delete(org_http::revoke_invite))
-        .route("/api/v1/organization/invites/{id}/resend", post(org_http::resend_invite))
+        .route(
+            "/api/v1/organization/invites/{id}",
+            delete(org_http::revoke_invite),
+        )
+        .route(
+            "/api/v1/organization/invites/{id}/resend",
+            post(org_http::resend_invite),
+        )
         .route("/api/v1/api-keys", post(keys_http::create))
         .route("/api/v1/api-keys/{id}", delete(keys_http::revoke))
 }

@@ -53,13 +53,21 @@ struct IdClaims {
 }
 
 fn failed(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::UNAUTHORIZED, "oidc-failed", "Sign-in with the provider failed").detail(detail)
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "oidc-failed",
+        "Sign-in with the provider failed",
+    )
+    .detail(detail)
 }
 
 impl OidcClient {
     pub fn new(config: OidcConfig, public_url: &str) -> Self {
         Self {
-            redirect_uri: format!("{}/api/v1/auth/oidc/callback", public_url.trim_end_matches('/')),
+            redirect_uri: format!(
+                "{}/api/v1/auth/oidc/callback",
+                public_url.trim_end_matches('/')
+            ),
             config,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -73,10 +81,21 @@ impl OidcClient {
     async fn discovery(&self) -> Result<&Discovery, Problem> {
         self.discovery
             .get_or_try_init(|| async {
-                let url = format!("{}/.well-known/openid-configuration", self.config.issuer.trim_end_matches('/'));
-                let r = self.http.get(&url).send().await.and_then(|r| r.error_for_status());
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    self.config.issuer.trim_end_matches('/')
+                );
+                let r = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status());
                 match r {
-                    Ok(r) => r.json::<Discovery>().await.map_err(|e| Problem::from_internal(&e)),
+                    Ok(r) => r
+                        .json::<Discovery>()
+                        .await
+                        .map_err(|e| Problem::from_internal(&e)),
                     Err(e) => Err(Problem::from_internal(&e)),
                 }
             })
@@ -125,8 +144,12 @@ impl OidcClient {
 
 fn client(s: &CommandState) -> Result<&OidcClient, Problem> {
     s.oidc.as_deref().ok_or_else(|| {
-        Problem::new(StatusCode::NOT_FOUND, "oidc-not-configured", "Not configured")
-            .detail("no OpenID Connect provider is configured (MAUNTIC_OIDC_ISSUER)")
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "oidc-not-configured",
+            "Not configured",
+        )
+        .detail("no OpenID Connect provider is configured (MAUNTIC_OIDC_ISSUER)")
     })
 }
 
@@ -148,7 +171,8 @@ pub async fn start(State(s): State<CommandState>, jar: CookieJar) -> Result<Resp
         .execute(&s.pool)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
-    let mut url = reqwest::Url::parse(&d.authorization_endpoint).map_err(|e| Problem::from_internal(&e))?;
+    let mut url =
+        reqwest::Url::parse(&d.authorization_endpoint).map_err(|e| Problem::from_internal(&e))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &oidc.config.client_id)
@@ -210,7 +234,9 @@ pub async fn callback(
     .await
     .map_err(|e| Problem::from_internal(&e))?;
     let Some((nonce,)) = nonce else {
-        return Err(failed("the sign-in expired or was already used; start again"));
+        return Err(failed(
+            "the sign-in expired or was already used; start again",
+        ));
     };
     let d = oidc.discovery().await?;
     let answer = oidc
@@ -227,12 +253,18 @@ pub async fn callback(
         .await
         .map_err(|e| Problem::from_internal(&e))?;
     if !answer.status().is_success() {
-        return Err(failed(format!("the token endpoint answered {}", answer.status())));
+        return Err(failed(format!(
+            "the token endpoint answered {}",
+            answer.status()
+        )));
     }
     let TokenAnswer { id_token } = answer.json().await.map_err(|e| failed(e.to_string()))?;
     let header = jsonwebtoken::decode_header(&id_token).map_err(|e| failed(e.to_string()))?;
     use Algorithm::*;
-    if !matches!(header.alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512 | ES256 | ES384 | EdDSA) {
+    if !matches!(
+        header.alg,
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 | ES256 | ES384 | EdDSA
+    ) {
         return Err(failed("the id token's algorithm is not allowed"));
     }
     let key = oidc.key(header.kid.as_deref()).await?;
@@ -242,7 +274,11 @@ pub async fn callback(
     }
     let user = find_or_create(&s, &ctx, oidc, &claims).await?;
     let meta = ctx.in_tenant(PLATFORM_TENANT);
-    let jar = jar.remove(Cookie::build(STATE_COOKIE).path("/api/v1/auth/oidc").build());
+    let jar = jar.remove(
+        Cookie::build(STATE_COOKIE)
+            .path("/api/v1/auth/oidc")
+            .build(),
+    );
     let mut res = support::sign_in(&s, &jar, user, LoginMethod::Oidc, &ctx.client, &meta).await?;
     *res.status_mut() = StatusCode::SEE_OTHER;
     let home = format!("{}/", s.identity.public_url.trim_end_matches('/'));
@@ -254,28 +290,48 @@ pub async fn callback(
 
 /// The user this provider subject is: linked before, or the verified email's account
 /// (linked now), or a new account.
-async fn find_or_create(s: &CommandState, ctx: &UserContext, oidc: &OidcClient, c: &IdClaims) -> Result<Uuid, Problem> {
+async fn find_or_create(
+    s: &CommandState,
+    ctx: &UserContext,
+    oidc: &OidcClient,
+    c: &IdClaims,
+) -> Result<Uuid, Problem> {
     let subject = format!("{} {}", oidc.config.issuer.trim_end_matches('/'), c.sub);
     let internal = |e: event_store::StoreError| Problem::from_internal(&e);
-    if let Some(h) = reservation::lookup(&s.pool, Scope::OidcSubject, &subject).await.map_err(internal)? {
+    if let Some(h) = reservation::lookup(&s.pool, Scope::OidcSubject, &subject)
+        .await
+        .map_err(internal)?
+    {
         return Ok(h.owner_id);
     }
     let email = match (&c.email, c.email_verified) {
         (Some(e), Some(true)) => EmailAddress::parse(e).map_err(|e| failed(e.to_string()))?,
         _ => {
-            return Err(Problem::new(StatusCode::FORBIDDEN, "oidc-email-unverified", "Email not verified")
-                .detail("the provider did not vouch for an email address"))
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "oidc-email-unverified",
+                "Email not verified",
+            )
+            .detail("the provider did not vouch for an email address"))
         }
     };
     let meta = ctx.in_tenant(PLATFORM_TENANT);
     let fresh = Uuid::now_v7();
-    let me = Holder { tenant_id: PLATFORM_TENANT, owner_id: fresh };
-    let holder = reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me).await.map_err(internal)?;
+    let me = Holder {
+        tenant_id: PLATFORM_TENANT,
+        owner_id: fresh,
+    };
+    let holder = reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me)
+        .await
+        .map_err(internal)?;
     let user = holder.owner_id;
     if holder == me {
         let command = UserCommand::SignUp {
             email: email.clone(),
-            name: c.name.as_deref().and_then(|n| super::body::person_name(Some(n)).ok().flatten()),
+            name: c
+                .name
+                .as_deref()
+                .and_then(|n| super::body::person_name(Some(n)).ok().flatten()),
             password_hash: None,
             verification: None,
         };
@@ -289,8 +345,16 @@ async fn find_or_create(s: &CommandState, ctx: &UserContext, oidc: &OidcClient, 
         subject: c.sub.clone(),
     };
     s.users.execute(PLATFORM_TENANT, user, link, &meta).await?;
-    reservation::claim(&s.pool, Scope::OidcSubject, &subject, Holder { tenant_id: PLATFORM_TENANT, owner_id: user })
-        .await
-        .map_err(internal)?;
+    reservation::claim(
+        &s.pool,
+        Scope::OidcSubject,
+        &subject,
+        Holder {
+            tenant_id: PLATFORM_TENANT,
+            owner_id: user,
+        },
+    )
+    .await
+    .map_err(internal)?;
     Ok(user)
 }

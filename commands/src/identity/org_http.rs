@@ -27,8 +27,10 @@ async fn run(s: &CommandState, ctx: &RequestContext, command: C) -> Result<Accep
 fn person(ctx: &RequestContext) -> Result<Uuid, Problem> {
     match ctx.actor {
         Actor::User(id) => Ok(id),
-        Actor::ApiKey(_) => Err(Problem::new(StatusCode::FORBIDDEN, "user-only", "Forbidden")
-            .detail("only a signed-in member can do this, not an API key")),
+        Actor::ApiKey(_) => Err(
+            Problem::new(StatusCode::FORBIDDEN, "user-only", "Forbidden")
+                .detail("only a signed-in member can do this, not an API key"),
+        ),
     }
 }
 
@@ -62,11 +64,16 @@ pub async fn update(
         (status = 409, description = "The last owner cannot leave", body = Problem, content_type = "application/problem+json"),
     ),
     security(("session" = [])))]
-pub async fn leave(State(s): State<CommandState>, ctx: RequestContext) -> Result<Json<Accepted>, Problem> {
+pub async fn leave(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+) -> Result<Json<Accepted>, Problem> {
     let me = person(&ctx)?;
     // Anyone may remove themselves (as an owner may); the last owner is still refused.
     let by = domain::identity::Role::Owner;
-    run(&s, &ctx, C::RemoveMember { user_id: me, by }).await.map(Json)
+    run(&s, &ctx, C::RemoveMember { user_id: me, by })
+        .await
+        .map(Json)
 }
 
 /// Hand ownership to another member; the current owner becomes an admin.
@@ -82,7 +89,16 @@ pub async fn transfer_ownership(
     ApiJson(b): ApiJson<TransferOwnership>,
 ) -> Result<Json<Accepted>, Problem> {
     let me = person(&ctx)?;
-    run(&s, &ctx, C::TransferOwnership { from: me, to: b.user_id }).await.map(Json)
+    run(
+        &s,
+        &ctx,
+        C::TransferOwnership {
+            from: me,
+            to: b.user_id,
+        },
+    )
+    .await
+    .map(Json)
 }
 
 /// Change a member's role.
@@ -102,7 +118,17 @@ pub async fn change_role(
     ApiJson(b): ApiJson<ChangeRole>,
 ) -> Result<Json<Accepted>, Problem> {
     let user_id = id_of(&user_id, "member")?;
-    run(&s, &ctx, C::ChangeMemberRole { user_id, role: b.role, by: ctx.role }).await.map(Json)
+    run(
+        &s,
+        &ctx,
+        C::ChangeMemberRole {
+            user_id,
+            role: b.role,
+            by: ctx.role,
+        },
+    )
+    .await
+    .map(Json)
 }
 
 /// Remove a member.
@@ -120,7 +146,16 @@ pub async fn remove_member(
     Path(user_id): Path<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let user_id = id_of(&user_id, "member")?;
-    run(&s, &ctx, C::RemoveMember { user_id, by: ctx.role }).await.map(Json)
+    run(
+        &s,
+        &ctx,
+        C::RemoveMember {
+            user_id,
+            by: ctx.role,
+        },
+    )
+    .await
+    .map(Json)
 }
 
 /// Invite someone by email; they get a single-use link that expires.
@@ -152,7 +187,14 @@ pub async fn invite(
     };
     let accepted = run(&s, &ctx, command).await?;
     send_invite(&s, &ctx, email.as_str(), invite_id, &token).await;
-    Ok((StatusCode::CREATED, Json(Accepted { id: invite_id, cursor: accepted.cursor })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(Accepted {
+            id: invite_id,
+            cursor: accepted.cursor,
+        }),
+    )
+        .into_response())
 }
 
 async fn send_invite(s: &CommandState, ctx: &RequestContext, to: &str, invite: Uuid, token: &str) {
@@ -165,9 +207,17 @@ async fn send_invite(s: &CommandState, ctx: &RequestContext, to: &str, invite: U
         .flatten()
         .map(|o| o.name.clone())
         .unwrap_or_default();
-    let url = support::link(s, "/accept-invite", &invite_token(ctx.tenant_id, invite, token));
+    let url = support::link(
+        s,
+        "/accept-invite",
+        &invite_token(ctx.tenant_id, invite, token),
+    );
     let body = format!("You are invited to join {name} on Mauntic3.\n\nAccept the invitation: {url}\n\nSign in (or sign up) with this email address first. The link works once.\n");
-    if let Err(e) = s.mailer.send(to, &format!("Join {name} on Mauntic3"), body).await {
+    if let Err(e) = s
+        .mailer
+        .send(to, &format!("Join {name} on Mauntic3"), body)
+        .await
+    {
         tracing::warn!(error = %e, "invite mail not sent");
     }
 }
@@ -188,7 +238,10 @@ pub async fn revoke_invite(
 ) -> Result<Json<Accepted>, Problem> {
     let invite_id = id_of(&id, "invite")?;
     let accepted = run(&s, &ctx, C::RevokeInvite { invite_id }).await?;
-    Ok(Json(Accepted { id: invite_id, cursor: accepted.cursor }))
+    Ok(Json(Accepted {
+        id: invite_id,
+        cursor: accepted.cursor,
+    }))
 }
 
 /// Send a pending invite again with a new link (the old link stops working).
@@ -213,11 +266,19 @@ pub async fn resend_invite(
         expires_at: s.auth.clock.now() + chrono(s.identity.invite_ttl),
     };
     let accepted = run(&s, &ctx, command).await?;
-    let org = s.auth.orgs.current(ctx.tenant_id).await.map_err(|e| Problem::from_internal(&e))?;
+    let org = s
+        .auth
+        .orgs
+        .current(ctx.tenant_id)
+        .await
+        .map_err(|e| Problem::from_internal(&e))?;
     if let Some(email) = org.and_then(|o| o.invites.get(&invite_id).map(|i| i.email.clone())) {
         send_invite(&s, &ctx, &email, invite_id, &token).await;
     }
-    Ok(Json(Accepted { id: invite_id, cursor: accepted.cursor }))
+    Ok(Json(Accepted {
+        id: invite_id,
+        cursor: accepted.cursor,
+    }))
 }
 
 /// A malformed id names nothing: 404, like an unknown one.

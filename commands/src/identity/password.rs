@@ -85,7 +85,11 @@ pub async fn hash(cost: PasswordCost, password: String) -> Result<String, Proble
 
 /// Whether `password` matches `hash`. With no hash (unknown user, or a user without a
 /// password) a dummy hash is checked, so the answer takes as long either way.
-pub async fn verify(cost: PasswordCost, password: String, hash: Option<String>) -> Result<bool, Problem> {
+pub async fn verify(
+    cost: PasswordCost,
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, Problem> {
     let argon = cost.argon2()?;
     let known = hash.is_some();
     let phc = match hash {

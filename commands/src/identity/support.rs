@@ -43,7 +43,10 @@ pub async fn user_by_email(s: &CommandState, email: &str) -> Result<Option<Uuid>
 
 /// The user `id` as of its latest event (`exists` is false for an unknown id).
 pub async fn load_user(s: &CommandState, id: Uuid) -> Result<User, Problem> {
-    s.users.load(PLATFORM_TENANT, id).await.map_err(Problem::from)
+    s.users
+        .load(PLATFORM_TENANT, id)
+        .await
+        .map_err(Problem::from)
 }
 
 /// What a successful sign-in answers (the session itself is in the cookie).
@@ -79,7 +82,12 @@ pub async fn sign_in(
         ..metadata.clone()
     };
     s.users
-        .execute(PLATFORM_TENANT, user, UserCommand::RecordLogin { method }, &meta)
+        .execute(
+            PLATFORM_TENANT,
+            user,
+            UserCommand::RecordLogin { method },
+            &meta,
+        )
         .await?;
     let jar = jar
         .clone()
@@ -139,11 +147,18 @@ pub async fn remember_organization(s: &CommandState, user: Uuid, org: Uuid) -> R
 
 /// A link into the platform, e.g. `https://app.example/reset-password?token=…`.
 pub fn link(s: &CommandState, path: &str, token: &str) -> String {
-    format!("{}{path}?token={token}", s.identity.public_url.trim_end_matches('/'))
+    format!(
+        "{}{path}?token={token}",
+        s.identity.public_url.trim_end_matches('/')
+    )
 }
 
 /// 401 for a failed sign-in, the same whatever was wrong.
 pub fn bad_credentials() -> Problem {
-    Problem::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials")
-        .detail("the email or password is wrong")
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+        "Invalid credentials",
+    )
+    .detail("the email or password is wrong")
 }

@@ -36,7 +36,8 @@ impl ClientInfo {
 
     /// The address as text (`unknown` when there is none).
     pub fn ip_text(&self) -> String {
-        self.ip.map_or_else(|| "unknown".into(), |ip| ip.to_string())
+        self.ip
+            .map_or_else(|| "unknown".into(), |ip| ip.to_string())
     }
 }
 

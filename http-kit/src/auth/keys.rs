@@ -91,7 +91,9 @@ impl KeyResolver {
         let now = Instant::now();
         let due = match self.usage.lock() {
             Ok(mut m) => {
-                let due = m.get(&key).is_none_or(|t| now.duration_since(*t) >= USAGE_EVERY);
+                let due = m
+                    .get(&key)
+                    .is_none_or(|t| now.duration_since(*t) >= USAGE_EVERY);
                 if due {
                     if m.len() >= MAX_CACHED {
                         m.clear();

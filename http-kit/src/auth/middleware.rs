@@ -11,7 +11,7 @@ use domain::identity::organization::Organization;
 use event_store::Clock;
 use sqlx::PgPool;
 
-use super::session::{Session, Stage, CSRF_HEADER, COOKIE};
+use super::session::{Session, Stage, COOKIE, CSRF_HEADER};
 use super::{
     access_of, Access, Actor, Caller, ClientInfo, KeyResolver, OrgCache, SessionConfig,
     SessionStore, Throttle,
@@ -65,7 +65,11 @@ pub async fn authenticate(
     let client = ClientInfo::from_parts(req.headers(), peer, auth.trust_proxy);
     req.extensions_mut().insert(client);
     // No matched route: the router answers 404 itself.
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
         return Ok(next.run(req).await);
     };
     let Some(access) = access_of(req.method(), &path) else {
@@ -117,7 +121,11 @@ pub async fn authenticate(
 
 /// The active session of the request's cookie; cookie-authenticated writes must also
 /// carry the session's CSRF token in `X-CSRF-Token`.
-async fn signed_in(auth: &AuthState, method: &Method, headers: &HeaderMap) -> Result<Session, Problem> {
+async fn signed_in(
+    auth: &AuthState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Session, Problem> {
     let jar = CookieJar::from_headers(headers);
     let value = jar
         .get(COOKIE)

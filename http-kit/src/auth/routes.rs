@@ -44,21 +44,57 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/invites/accept", User),
     // The organization
     (Method::GET, "/api/v1/organization", Org(Read)),
-    (Method::PATCH, "/api/v1/organization", Org(ManageOrganization)),
+    (
+        Method::PATCH,
+        "/api/v1/organization",
+        Org(ManageOrganization),
+    ),
     (Method::POST, "/api/v1/organization/leave", Org(Read)),
-    (Method::POST, "/api/v1/organization/transfer-ownership", Org(TransferOwnership)),
+    (
+        Method::POST,
+        "/api/v1/organization/transfer-ownership",
+        Org(TransferOwnership),
+    ),
     (Method::GET, "/api/v1/organization/members", Org(Read)),
-    (Method::PATCH, "/api/v1/organization/members/{user_id}", Org(ManageMembers)),
-    (Method::DELETE, "/api/v1/organization/members/{user_id}", Org(ManageMembers)),
-    (Method::GET, "/api/v1/organization/invites", Org(ManageMembers)),
-    (Method::POST, "/api/v1/organization/invites", Org(ManageMembers)),
-    (Method::DELETE, "/api/v1/organization/invites/{id}", Org(ManageMembers)),
-    (Method::POST, "/api/v1/organization/invites/{id}/resend", Org(ManageMembers)),
+    (
+        Method::PATCH,
+        "/api/v1/organization/members/{user_id}",
+        Org(ManageMembers),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/organization/members/{user_id}",
+        Org(ManageMembers),
+    ),
+    (
+        Method::GET,
+        "/api/v1/organization/invites",
+        Org(ManageMembers),
+    ),
+    (
+        Method::POST,
+        "/api/v1/organization/invites",
+        Org(ManageMembers),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/organization/invites/{id}",
+        Org(ManageMembers),
+    ),
+    (
+        Method::POST,
+        "/api/v1/organization/invites/{id}/resend",
+        Org(ManageMembers),
+    ),
     (Method::GET, "/api/v1/api-keys", Org(ManageKeys)),
     (Method::POST, "/api/v1/api-keys", Org(ManageKeys)),
     (Method::DELETE, "/api/v1/api-keys/{id}", Org(ManageKeys)),
     (Method::GET, "/api/v1/audit", Org(ReadAudit)),
-    (Method::GET, "/api/v1/audit/{aggregate_type}/{id}", Org(ReadAudit)),
+    (
+        Method::GET,
+        "/api/v1/audit/{aggregate_type}/{id}",
+        Org(ReadAudit),
+    ),
     (Method::GET, "/api/v1/projections", Org(Read)),
     // Contacts
     (Method::GET, "/api/v1/contacts", Org(Read)),
@@ -66,7 +102,11 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/contacts/{id}", Org(Read)),
     (Method::PATCH, "/api/v1/contacts/{id}", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/tags", Org(Write)),
-    (Method::DELETE, "/api/v1/contacts/{id}/tags/{tag}", Org(Write)),
+    (
+        Method::DELETE,
+        "/api/v1/contacts/{id}/tags/{tag}",
+        Org(Write),
+    ),
 ];
 
 /// The rule for `method` on the route template `path`, if it has one.

@@ -84,7 +84,15 @@ pub struct SessionStore {
     clock: Clock,
 }
 
-type Row = (Vec<u8>, Uuid, Option<Uuid>, String, String, DateTime<Utc>, DateTime<Utc>);
+type Row = (
+    Vec<u8>,
+    Uuid,
+    Option<Uuid>,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
 
 impl SessionStore {
     pub fn new(pool: PgPool, config: SessionConfig, clock: Clock) -> Self {
@@ -195,18 +203,28 @@ impl SessionStore {
     }
 
     /// Ends every session of `user` but `keep` (after a password change or reset).
-    pub async fn delete_for_user(&self, user_id: Uuid, keep: Option<&[u8]>) -> Result<u64, Problem> {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR id_hash <> $2)")
-            .bind(user_id)
-            .bind(keep)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| Problem::from_internal(&e))
+    pub async fn delete_for_user(
+        &self,
+        user_id: Uuid,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, Problem> {
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR id_hash <> $2)",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| Problem::from_internal(&e))
     }
 
     /// Makes `organization` the session's current organization.
-    pub async fn set_organization(&self, id_hash: &[u8], organization: Uuid) -> Result<(), Problem> {
+    pub async fn set_organization(
+        &self,
+        id_hash: &[u8],
+        organization: Uuid,
+    ) -> Result<(), Problem> {
         sqlx::query("UPDATE sessions SET organization_id = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(organization)

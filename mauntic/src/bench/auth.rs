@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::common::{fresh_database, header, figure, figure_f, per_second, Latencies, RunningApp};
+use super::common::{figure, figure_f, fresh_database, header, per_second, Latencies, RunningApp};
 use super::BenchArgs;
 use crate::Settings;
 
@@ -55,22 +55,49 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
     let created: serde_json::Value = res.json().await?;
     let contact = created["id"].as_str().context("contact id")?.to_owned();
     let cursor = created["cursor"].as_str().context("cursor")?.to_owned();
-    let url = format!("{}/api/v1/contacts/{contact}?consistent_after={cursor}", app.base_url);
-    anyhow::ensure!(client.get(&url).bearer_auth(&tenant.api_key).send().await?.status() == 200);
-    let user = commands::identity::admin::create_user(&admin, "member@bench.example.org", Some(PASSWORD.into()), None).await?;
+    let url = format!(
+        "{}/api/v1/contacts/{contact}?consistent_after={cursor}",
+        app.base_url
+    );
+    anyhow::ensure!(
+        client
+            .get(&url)
+            .bearer_auth(&tenant.api_key)
+            .send()
+            .await?
+            .status()
+            == 200
+    );
+    let user = commands::identity::admin::create_user(
+        &admin,
+        "member@bench.example.org",
+        Some(PASSWORD.into()),
+        None,
+    )
+    .await?;
     let email = domain::EmailAddress::parse("member@bench.example.org")?;
-    let meta = event_store::EventMetadata { tenant_id: Some(tenant.tenant_id), ..Default::default() };
+    let meta = event_store::EventMetadata {
+        tenant_id: Some(tenant.tenant_id),
+        ..Default::default()
+    };
     admin
         .organizations
         .execute(
             tenant.tenant_id,
             tenant.tenant_id,
-            domain::identity::organization::OrganizationCommand::AddMember { user_id: user, email, role: Role::Member },
+            domain::identity::organization::OrganizationCommand::AddMember {
+                user_id: user,
+                email,
+                role: Role::Member,
+            },
             &meta,
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let browser = reqwest::Client::builder().tcp_nodelay(true).cookie_store(true).build()?;
+    let browser = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .cookie_store(true)
+        .build()?;
     let login = browser
         .post(format!("{}/api/v1/auth/login", app.base_url))
         .json(&serde_json::json!({"email": "member@bench.example.org", "password": PASSWORD}))
@@ -79,24 +106,41 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(login.status() == 200, "login: {}", login.status());
     let switched = browser
         .post(format!("{}/api/v1/me/organization", app.base_url))
-        .header("x-csrf-token", login.json::<serde_json::Value>().await?["csrf_token"].as_str().unwrap_or(""))
+        .header(
+            "x-csrf-token",
+            login.json::<serde_json::Value>().await?["csrf_token"]
+                .as_str()
+                .unwrap_or(""),
+        )
         .json(&serde_json::json!({"organization_id": tenant.tenant_id}))
         .send()
         .await?;
-    anyhow::ensure!(switched.status() == 204, "switching organization: {}", switched.status());
+    anyhow::ensure!(
+        switched.status() == 204,
+        "switching organization: {}",
+        switched.status()
+    );
 
     // The same route without authentication: the caller is fixed in advance.
-    let fixed = Caller { tenant_id: tenant.tenant_id, actor: Actor::ApiKey(Uuid::nil()), role: Role::Admin };
+    let fixed = Caller {
+        tenant_id: tenant.tenant_id,
+        actor: Actor::ApiKey(Uuid::nil()),
+        role: Role::Admin,
+    };
     let open = read_api::router(read_api::QueryState {
         pool: app.pool.clone(),
         consistency_timeout: app.settings.consistency_timeout,
     })
-    .layer(middleware::from_fn(move |mut req: Request, next: Next| async move {
-        req.extensions_mut().insert(fixed);
-        next.run(req).await
-    }))
+    .layer(middleware::from_fn(
+        move |mut req: Request, next: Next| async move {
+            req.extensions_mut().insert(fixed);
+            next.run(req).await
+        },
+    ))
     // The same outer layers as the served router, so only authentication differs.
-    .layer(axum::extract::DefaultBodyLimit::max(app.settings.max_body_bytes))
+    .layer(axum::extract::DefaultBodyLimit::max(
+        app.settings.max_body_bytes,
+    ))
     .layer(tower_http::trace::TraceLayer::new_for_http())
     .layer(tower_http::request_id::PropagateRequestIdLayer::new(
         axum::http::HeaderName::from_static("x-request-id"),
@@ -124,7 +168,15 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
                 none.record(t.elapsed());
             }
             let t = Instant::now();
-            anyhow::ensure!(client.get(&keyed_url).bearer_auth(&tenant.api_key).send().await?.status() == 200);
+            anyhow::ensure!(
+                client
+                    .get(&keyed_url)
+                    .bearer_auth(&tenant.api_key)
+                    .send()
+                    .await?
+                    .status()
+                    == 200
+            );
             if counting {
                 key.record(t.elapsed());
             }
@@ -142,12 +194,18 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
     cookie.print("session_cookie", &[50, 99]);
     figure(
         "api_key_added_p50",
-        format!("{:.3}", (key.quantile_ms(0.5) - none.quantile_ms(0.5)).max(0.0)),
+        format!(
+            "{:.3}",
+            (key.quantile_ms(0.5) - none.quantile_ms(0.5)).max(0.0)
+        ),
         "ms",
     );
     figure(
         "session_cookie_added_p50",
-        format!("{:.3}", (cookie.quantile_ms(0.5) - none.quantile_ms(0.5)).max(0.0)),
+        format!(
+            "{:.3}",
+            (cookie.quantile_ms(0.5) - none.quantile_ms(0.5)).max(0.0)
+        ),
         "ms",
     );
 
@@ -182,7 +240,10 @@ async fn logins(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
                 let t = Instant::now();
                 let res = client
                     .post(format!("{base}/api/v1/auth/login"))
-                    .header("x-forwarded-for", format!("10.{}.{}.{}", i % 250, (n >> 8) % 250, n % 250))
+                    .header(
+                        "x-forwarded-for",
+                        format!("10.{}.{}.{}", i % 250, (n >> 8) % 250, n % 250),
+                    )
                     .json(&serde_json::json!({"email": email, "password": PASSWORD}))
                     .send()
                     .await?;
@@ -199,7 +260,11 @@ async fn logins(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
     }
     let all = all.lock().await;
     figure("logins", all.len(), "count");
-    figure_f("logins_per_second", per_second(all.len(), Duration::from_secs(args.seconds)), "logins/s");
+    figure_f(
+        "logins_per_second",
+        per_second(all.len(), Duration::from_secs(args.seconds)),
+        "logins/s",
+    );
     all.print("login", &[50, 99]);
     Ok(())
 }

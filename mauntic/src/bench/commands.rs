@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use super::common::{
     delete_stream, figure, figure_f, fresh_database, fresh_nats, header, per_second, RunningApp,
 };

@@ -32,11 +32,12 @@ async fn the_cursor_reader_never_skips_an_event_whose_transaction_commits_late()
     }
 
     // A naive "position > last" reader sees the later events and would move past the open one.
-    let naive: Vec<(String,)> =
-        sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'contact' ORDER BY global_position")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let naive: Vec<(String,)> = sqlx::query_as(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'contact' ORDER BY global_position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(
         naive.len(),
         5,

@@ -36,7 +36,10 @@ async fn invite_tokens_are_single_use_expire_and_belong_to_one_email() {
         let owner = &owner;
         async move {
             let res = owner
-                .post("/api/v1/organization/invites", json!({"email": email, "role": "member"}))
+                .post(
+                    "/api/v1/organization/invites",
+                    json!({"email": email, "role": "member"}),
+                )
                 .await;
             assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
             let body: Value = res.json().await.unwrap();
@@ -52,7 +55,9 @@ async fn invite_tokens_are_single_use_expire_and_belong_to_one_email() {
     // Someone else cannot use Bob's invite.
     let mut carol = app.browser();
     carol.sign_up("carol@example.org").await;
-    let res = carol.post("/api/v1/invites/accept", json!({"token": token})).await;
+    let res = carol
+        .post("/api/v1/invites/accept", json!({"token": token}))
+        .await;
     assert_eq!(res.status(), 403);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["type"], "/problems/invite-for-another-email");
@@ -60,40 +65,69 @@ async fn invite_tokens_are_single_use_expire_and_belong_to_one_email() {
     // Bob joins; accepting again changes nothing.
     let mut bob = app.browser();
     let bob_id = bob.sign_up("bob@example.org").await;
-    let res = bob.post("/api/v1/invites/accept", json!({"token": token})).await;
+    let res = bob
+        .post("/api/v1/invites/accept", json!({"token": token}))
+        .await;
     assert_eq!(res.status(), 200);
     let events = app.event_count().await;
-    let res = bob.post("/api/v1/invites/accept", json!({"token": token})).await;
+    let res = bob
+        .post("/api/v1/invites/accept", json!({"token": token}))
+        .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(app.event_count().await, events, "the second acceptance recorded nothing");
-    assert_eq!(org_state(&app, org).await.role_of(bob_id), Some(Role::Member));
-    assert_eq!(bob.get("/api/v1/organization").await.status(), 200, "Bob works in Acme now");
+    assert_eq!(
+        app.event_count().await,
+        events,
+        "the second acceptance recorded nothing"
+    );
+    assert_eq!(
+        org_state(&app, org).await.role_of(bob_id),
+        Some(Role::Member)
+    );
+    assert_eq!(
+        bob.get("/api/v1/organization").await.status(),
+        200,
+        "Bob works in Acme now"
+    );
 
     // A token with a guessed secret is no invite at all.
     let forged = format!("{}{}", &token[..token.len() - 4], "0000");
-    let res = carol.post("/api/v1/invites/accept", json!({"token": forged})).await;
+    let res = carol
+        .post("/api/v1/invites/accept", json!({"token": forged}))
+        .await;
     assert_eq!(res.status(), 404);
+
+    // Revoked.
+    let id = invite("erin@example.org").await;
+    let mail = sink
+        .wait_for_message_with("erin@example.org", "Join Acme", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        owner
+            .delete(&format!("/api/v1/organization/invites/{id}"))
+            .await
+            .status(),
+        200
+    );
+    let mut erin = app.browser();
+    erin.sign_up("erin@example.org").await;
+    let res = erin
+        .post("/api/v1/invites/accept", json!({"token": token_in(&mail)}))
+        .await;
+    assert_eq!(res.status(), 409);
 
     // Expired: a week and a day later.
     invite("dave@example.org").await;
     let mail = sink
         .wait_for_message_with("dave@example.org", "Join Acme", Duration::from_secs(10))
         .await;
+    app.settings.clock.advance(chrono::Duration::days(8));
+    // (Sessions from before would have idled out too.)
     let mut dave = app.browser();
     dave.sign_up("dave@example.org").await;
-    app.settings.clock.advance(chrono::Duration::days(8));
-    let res = dave.post("/api/v1/invites/accept", json!({"token": token_in(&mail)})).await;
-    assert_eq!(res.status(), 410);
-    // Revoked.
-    let id = invite("erin@example.org").await;
-    let mail = sink
-        .wait_for_message_with("erin@example.org", "Join Acme", Duration::from_secs(10))
+    let res = dave
+        .post("/api/v1/invites/accept", json!({"token": token_in(&mail)}))
         .await;
-    assert_eq!(owner.delete(&format!("/api/v1/organization/invites/{id}")).await.status(), 200);
-    let mut erin = app.browser();
-    erin.sign_up("erin@example.org").await;
-    let res = erin.post("/api/v1/invites/accept", json!({"token": token_in(&mail)})).await;
-    assert_eq!(res.status(), 409);
+    assert_eq!(res.status(), 410);
     assert_eq!(org_state(&app, org).await.members.len(), 2);
     app.stop().await;
 }
@@ -103,7 +137,10 @@ async fn a_revoked_key_fails_on_its_next_request_in_every_process() {
     let app = spawn_app().await;
     let second = start(app.settings.clone()).await;
     let res = app
-        .post("/api/v1/api-keys", &json!({"name": "website", "role": "member"}))
+        .post(
+            "/api/v1/api-keys",
+            &json!({"name": "website", "role": "member"}),
+        )
         .send()
         .await
         .unwrap();
@@ -120,9 +157,17 @@ async fn a_revoked_key_fails_on_its_next_request_in_every_process() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200, "both processes know the key (and cache it)");
+        assert_eq!(
+            res.status(),
+            200,
+            "both processes know the key (and cache it)"
+        );
     }
-    let res = app.delete(&format!("/api/v1/api-keys/{id}")).send().await.unwrap();
+    let res = app
+        .delete(&format!("/api/v1/api-keys/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     for base in [&app.base, &second.base] {
         let res = app
@@ -132,7 +177,11 @@ async fn a_revoked_key_fails_on_its_next_request_in_every_process() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 401, "revoked: refused on the very next request");
+        assert_eq!(
+            res.status(),
+            401,
+            "revoked: refused on the very next request"
+        );
     }
     // A member key cannot make keys; an expired key is refused.
     let res = app
@@ -145,7 +194,12 @@ async fn a_revoked_key_fails_on_its_next_request_in_every_process() {
         .unwrap();
     let short: Value = res.json().await.unwrap();
     let short = short["key"].as_str().unwrap().to_owned();
-    let get = |k: String| app.http.get(app.url("/api/v1/contacts")).bearer_auth(k).send();
+    let get = |k: String| {
+        app.http
+            .get(app.url("/api/v1/contacts"))
+            .bearer_auth(k)
+            .send()
+    };
     assert_eq!(get(short.clone()).await.unwrap().status(), 200);
     app.settings.clock.advance(chrono::Duration::hours(2));
     assert_eq!(get(short).await.unwrap().status(), 401);
@@ -156,7 +210,9 @@ async fn a_revoked_key_fails_on_its_next_request_in_every_process() {
 #[tokio::test]
 async fn a_blocked_organization_is_refused_on_the_next_request_and_keeps_its_data() {
     let app = spawn_app().await;
-    let (id, cursor) = app.create_contact(json!({"email": "kept@example.org"})).await;
+    let (id, cursor) = app
+        .create_contact(json!({"email": "kept@example.org"}))
+        .await;
     app.contact(id, cursor).await;
     let (member, org) = app.founder("owner@example.org", "Acme").await;
     commands::identity::admin::set_blocked(&app.admin, app.tenant_id, Some("abuse".into()))
@@ -177,7 +233,11 @@ async fn a_blocked_organization_is_refused_on_the_next_request_and_keeps_its_dat
     commands::identity::admin::set_blocked(&app.admin, org, Some("x".into()))
         .await
         .unwrap();
-    assert_eq!(member.get("/api/v1/contacts").await.status(), 403, "sessions too");
+    assert_eq!(
+        member.get("/api/v1/contacts").await.status(),
+        403,
+        "sessions too"
+    );
     commands::identity::admin::set_blocked(&app.admin, app.tenant_id, None)
         .await
         .unwrap();
@@ -186,7 +246,8 @@ async fn a_blocked_organization_is_refused_on_the_next_request_and_keeps_its_dat
 }
 
 #[tokio::test]
-async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organization_without_an_owner() {
+async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organization_without_an_owner(
+) {
     let sink = SmtpSink::start();
     let app = spawn_with(Options {
         smtp_url: Some(sink.url()),
@@ -194,16 +255,17 @@ async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organizati
     })
     .await;
     for round in 0..5 {
-        let (a, org) = app
-            .founder(&format!("a{round}@example.org"), "Race")
-            .await;
+        let (a, org) = app.founder(&format!("a{round}@example.org"), "Race").await;
         let a_id = a.user_id.unwrap();
         let b = app
             .member(org, &format!("b{round}@example.org"), Role::Admin)
             .await;
         let b_id = b.user_id.unwrap();
         let res = a
-            .patch(&format!("/api/v1/organization/members/{b_id}"), json!({"role": "owner"}))
+            .patch(
+                &format!("/api/v1/organization/members/{b_id}"),
+                json!({"role": "owner"}),
+            )
             .await;
         assert_eq!(res.status(), 200);
         // Two owners remove each other, while A also hands ownership around.
@@ -214,7 +276,10 @@ async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organizati
         let (r1, r2, r3) = tokio::join!(
             a.delete(&remove_b),
             b.delete(&remove_a),
-            a.post("/api/v1/organization/transfer-ownership", json!({"user_id": b_id})),
+            a.post(
+                "/api/v1/organization/transfer-ownership",
+                json!({"user_id": b_id})
+            ),
         );
         let statuses = [r1.status(), r2.status(), r3.status()];
         let org_now = org_state(&app, org).await;
@@ -223,9 +288,14 @@ async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organizati
             .values()
             .filter(|m| m.role == Role::Owner)
             .count();
-        assert!(owners >= 1, "round {round}: no owner left after {statuses:?}");
         assert!(
-            statuses.iter().all(|s| [200, 403, 404, 409].contains(&s.as_u16())),
+            owners >= 1,
+            "round {round}: no owner left after {statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| [200, 403, 404, 409].contains(&s.as_u16())),
             "{statuses:?}"
         );
     }
@@ -237,7 +307,10 @@ async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organizati
     for i in 0..8 {
         let email = format!("j{i}@example.org");
         let res = owner
-            .post("/api/v1/organization/invites", json!({"email": email, "role": "admin"}))
+            .post(
+                "/api/v1/organization/invites",
+                json!({"email": email, "role": "admin"}),
+            )
             .await;
         assert_eq!(res.status(), 201);
         let mail = sink
@@ -248,7 +321,10 @@ async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organizati
         joiners.push((b, token_in(&mail)));
     }
     let first = joiners[0].0.user_id.unwrap();
-    let res = joiners[0].0.post("/api/v1/invites/accept", json!({"token": joiners[0].1})).await;
+    let res = joiners[0]
+        .0
+        .post("/api/v1/invites/accept", json!({"token": joiners[0].1}))
+        .await;
     assert_eq!(res.status(), 200);
     let accepts = joiners
         .iter()
@@ -256,7 +332,10 @@ async fn concurrent_removals_transfers_and_acceptances_never_leave_an_organizati
         .map(|(b, t)| b.post("/api/v1/invites/accept", json!({"token": t})));
     let (statuses, transfer) = tokio::join!(
         futures::future::join_all(accepts),
-        owner.post("/api/v1/organization/transfer-ownership", json!({"user_id": first})),
+        owner.post(
+            "/api/v1/organization/transfer-ownership",
+            json!({"user_id": first})
+        ),
     );
     assert_eq!(transfer.status(), 200);
     assert!(statuses.iter().all(|r| r.status() == 200));

@@ -42,9 +42,15 @@ async fn every_route_has_an_access_rule_and_every_rule_a_described_route() {
         .map(|(m, p, _)| (m.as_str().to_owned(), (*p).to_owned()))
         .collect();
     let unruled: Vec<_> = described.difference(&ruled).collect();
-    assert!(unruled.is_empty(), "routes without an access rule (they are refused): {unruled:?}");
+    assert!(
+        unruled.is_empty(),
+        "routes without an access rule (they are refused): {unruled:?}"
+    );
     let undescribed: Vec<_> = ruled.difference(&described).collect();
-    assert!(undescribed.is_empty(), "rules for routes /openapi.json does not describe: {undescribed:?}");
+    assert!(
+        undescribed.is_empty(),
+        "rules for routes /openapi.json does not describe: {undescribed:?}"
+    );
     app.stop().await;
 }
 
@@ -56,12 +62,18 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let member_a = app.member(org_a, "a2@example.org", Role::Member).await;
     let member_id = member_a.user_id.unwrap();
     let res = owner_a
-        .post("/api/v1/contacts", json!({"email": "secret@example.org", "tags": ["vip"]}))
+        .post(
+            "/api/v1/contacts",
+            json!({"email": "secret@example.org", "tags": ["vip"]}),
+        )
         .await;
     assert_eq!(res.status(), 201);
     let (contact, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
-        .post("/api/v1/organization/invites", json!({"email": "x@example.org", "role": "viewer"}))
+        .post(
+            "/api/v1/organization/invites",
+            json!({"email": "x@example.org", "role": "viewer"}),
+        )
         .await;
     let (invite, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
@@ -77,7 +89,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         match template {
             "/api/v1/contacts/{id}" => vec![format!("/api/v1/contacts/{contact}")],
             "/api/v1/contacts/{id}/tags" => vec![format!("/api/v1/contacts/{contact}/tags")],
-            "/api/v1/contacts/{id}/tags/{tag}" => vec![format!("/api/v1/contacts/{contact}/tags/vip")],
+            "/api/v1/contacts/{id}/tags/{tag}" => {
+                vec![format!("/api/v1/contacts/{contact}/tags/vip")]
+            }
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
                 format!("/api/v1/audit/organization/{org_a}"),
@@ -86,12 +100,16 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
             }
-            "/api/v1/organization/invites/{id}" => vec![format!("/api/v1/organization/invites/{invite}")],
+            "/api/v1/organization/invites/{id}" => {
+                vec![format!("/api/v1/organization/invites/{invite}")]
+            }
             "/api/v1/organization/invites/{id}/resend" => {
                 vec![format!("/api/v1/organization/invites/{invite}/resend")]
             }
             "/api/v1/api-keys/{id}" => vec![format!("/api/v1/api-keys/{key_id}")],
-            other => panic!("no resource for {other}: add one here so the isolation probe covers it"),
+            other => {
+                panic!("no resource for {other}: add one here so the isolation probe covers it")
+            }
         }
     };
     let body = |method: &str, template: &str| -> Option<Value> {
@@ -111,7 +129,10 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             for who in ["key", "session"] {
                 let m = Method::from_bytes(method.as_bytes()).unwrap();
                 let mut req = match who {
-                    "key" => app.http.request(m, app.url(&path)).bearer_auth(&app.api_key),
+                    "key" => app
+                        .http
+                        .request(m, app.url(&path))
+                        .bearer_auth(&app.api_key),
                     _ => owner_b.request(m, &path),
                 };
                 if let Some(b) = body(&method, &template) {
@@ -134,12 +155,21 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .await;
     assert_eq!(res.status(), 404);
     let res = owner_b
-        .post("/api/v1/organization/transfer-ownership", json!({"user_id": member_id}))
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            json!({"user_id": member_id}),
+        )
         .await;
     assert_eq!(res.status(), 404);
 
     // No list B can read names anything of A's.
-    let a_ids = [contact.to_string(), org_a.to_string(), member_id.to_string(), invite.to_string(), key_id.clone()];
+    let a_ids = [
+        contact.to_string(),
+        org_a.to_string(),
+        member_id.to_string(),
+        invite.to_string(),
+        key_id.clone(),
+    ];
     for (method, path) in described_routes(&app).await {
         if method != "GET" || path.contains('{') || path.starts_with("/api/v1/auth/") {
             continue;
@@ -148,11 +178,18 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             let res = req.send().await.unwrap();
             let text = res.text().await.unwrap();
             for id in &a_ids {
-                assert!(!text.contains(id.as_str()), "GET {path} shows A's {id}: {text}");
+                assert!(
+                    !text.contains(id.as_str()),
+                    "GET {path} shows A's {id}: {text}"
+                );
             }
         }
     }
-    assert_eq!(app.event_count().await, before, "B's attempts wrote nothing");
+    assert_eq!(
+        app.event_count().await,
+        before,
+        "B's attempts wrote nothing"
+    );
     app.stop().await;
 }
 
@@ -167,7 +204,11 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
     let app = spawn_app().await;
     let (owner, org) = app.founder("owner@example.org", "Acme").await;
     let mut principals = Vec::new();
-    for (role, email) in [(Role::Admin, "ad@example.org"), (Role::Member, "me@example.org"), (Role::Viewer, "vi@example.org")] {
+    for (role, email) in [
+        (Role::Admin, "ad@example.org"),
+        (Role::Member, "me@example.org"),
+        (Role::Viewer, "vi@example.org"),
+    ] {
         principals.push(Principal::Session(role, app.member(org, email, role).await));
     }
     for (role, kind) in [
@@ -176,13 +217,24 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
         (Role::Viewer, KeyKind::Secret),
         (Role::Member, KeyKind::Public),
     ] {
-        let kind_s = if kind == KeyKind::Public { "public" } else { "secret" };
+        let kind_s = if kind == KeyKind::Public {
+            "public"
+        } else {
+            "secret"
+        };
         let res = owner
-            .post("/api/v1/api-keys", json!({"name": "k", "role": role.as_str(), "kind": kind_s}))
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": "k", "role": role.as_str(), "kind": kind_s}),
+            )
             .await;
         assert_eq!(res.status(), 201);
         let k: Value = res.json().await.unwrap();
-        principals.push(Principal::Key(role, kind, k["key"].as_str().unwrap().to_owned()));
+        principals.push(Principal::Key(
+            role,
+            kind,
+            k["key"].as_str().unwrap().to_owned(),
+        ));
     }
     principals.push(Principal::Session(Role::Owner, owner));
 
@@ -204,22 +256,38 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
             .replace("{user_id}", &Uuid::now_v7().to_string());
         for p in &principals {
             let (req, allowed, who) = match p {
-                Principal::Session(role, b) => (b.request(method.clone(), &path), allows(*role, action), format!("{role} session")),
+                Principal::Session(role, b) => (
+                    b.request(method.clone(), &path),
+                    allows(*role, action),
+                    format!("{role} session"),
+                ),
                 Principal::Key(role, kind, key) => (
-                    app.http.request(method.clone(), app.url(&path)).bearer_auth(key),
+                    app.http
+                        .request(method.clone(), app.url(&path))
+                        .bearer_auth(key),
                     kind.allows(*role, action),
                     format!("{role} {kind:?} key"),
                 ),
             };
-            let req = if method == Method::GET { req } else { req.json(&json!({})) };
+            let req = if method == Method::GET {
+                req
+            } else {
+                req.json(&json!({}))
+            };
             let res = req.send().await.unwrap();
             let status = res.status();
             let body: Value = res.json().await.unwrap_or(Value::Null);
             if allowed {
-                assert_ne!(body["type"], "/problems/forbidden", "{who} {method} {path} ({action:?}) should be allowed: {status} {body}");
+                assert_ne!(
+                    body["type"], "/problems/forbidden",
+                    "{who} {method} {path} ({action:?}) should be allowed: {status} {body}"
+                );
                 assert_ne!(status, 401, "{who} {method} {path}");
             } else {
-                assert_eq!(status, 403, "{who} {method} {path} ({action:?}) should be refused: {body}");
+                assert_eq!(
+                    status, 403,
+                    "{who} {method} {path} ({action:?}) should be refused: {body}"
+                );
                 assert_eq!(body["type"], "/problems/forbidden", "{who} {method} {path}");
             }
             checked += 1;
@@ -236,10 +304,19 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
 #[tokio::test]
 async fn the_table_is_what_the_issue_asks() {
     // Viewers cannot write; members cannot manage members, keys or billing.
-    for a in [Action::Write, Action::ManageMembers, Action::ManageKeys, Action::ManageBilling] {
+    for a in [
+        Action::Write,
+        Action::ManageMembers,
+        Action::ManageKeys,
+        Action::ManageBilling,
+    ] {
         assert!(!allows(Role::Viewer, a));
     }
-    for a in [Action::ManageMembers, Action::ManageKeys, Action::ManageBilling] {
+    for a in [
+        Action::ManageMembers,
+        Action::ManageKeys,
+        Action::ManageBilling,
+    ] {
         assert!(!allows(Role::Member, a));
     }
     assert!(allows(Role::Member, Action::Write));

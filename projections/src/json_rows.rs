@@ -1,0 +1,87 @@
+//! Reading and writing read-model rows as JSON, for read models whose rows are few and
+//! wide (organizations, users, the audit log): one statement loads every touched row, one
+//! writes them back (`jsonb_populate_recordset` over the target table's own row type, so a
+//! rebuild's shadow table works the same).
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::ProjectionError;
+
+fn encode(reason: impl ToString) -> ProjectionError {
+    ProjectionError::Row(reason.to_string())
+}
+
+/// The rows of `table` with these `(tenant_id, id)` keys, by id.
+pub async fn load<T: DeserializeOwned>(
+    conn: &mut PgConnection,
+    table: &str,
+    keys: &[(Uuid, Uuid)],
+) -> Result<HashMap<Uuid, T>, ProjectionError> {
+    let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = keys.iter().copied().unzip();
+    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(&format!(
+        "SELECT id, to_jsonb(t) FROM {table} t WHERE (tenant_id, id) IN \
+         (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))"
+    ))
+    .bind(&tenants)
+    .bind(&ids)
+    .persistent(false)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id, v)| serde_json::from_value(v).map(|r| (id, r)).map_err(encode))
+        .collect()
+}
+
+/// Inserts `rows` into `table`, replacing older versions (by `version`) of the same key.
+/// `columns` are the columns an update rewrites.
+pub async fn upsert<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+    columns: &[&str],
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_value(rows).map_err(encode)?;
+    let set: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET {} WHERE {table}.version < EXCLUDED.version",
+        set.join(", ")
+    ))
+    .bind(json)
+    .persistent(false)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts `rows` into `table`, leaving rows whose key exists as they are.
+pub async fn insert_new<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_value(rows).map_err(encode)?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(json)
+    .persistent(false)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The `users` read model: who a user is, for their own account screen (no password hash,
+//! no TOTP secret).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use domain::identity::user::{User, UserEvent as E, PLATFORM_TENANT};
+use event_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::{json_rows, Projection, ProjectionError, Target};
+
+pub struct UsersProjection;
+
+/// A user as their account screen shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserRow {
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub email_verified: bool,
+    pub totp_enabled: bool,
+    pub has_password: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl UserRow {
+    /// Folds one event into the row (`None` before the user exists).
+    pub fn apply(row: Option<Self>, e: &RecordedEvent, event: E, id: Uuid) -> Option<Self> {
+        let mut r = match (row, event) {
+            (Some(r), _) if e.sequence <= r.version => return Some(r),
+            (
+                None,
+                E::UserSignedUp {
+                    email,
+                    name,
+                    password_hash,
+                    email_verified,
+                },
+            ) => {
+                return Some(Self {
+                    tenant_id: e.tenant_id,
+                    id,
+                    email,
+                    name,
+                    email_verified,
+                    totp_enabled: false,
+                    has_password: password_hash.is_some(),
+                    created_at: e.recorded_at,
+                    updated_at: e.recorded_at,
+                    version: e.sequence,
+                })
+            }
+            (None, _) => return None,
+            (Some(mut r), event) => {
+                match event {
+                    E::EmailVerified {} => r.email_verified = true,
+                    E::PasswordChanged { .. } => r.has_password = true,
+                    E::TotpEnabled { .. } => r.totp_enabled = true,
+                    E::TotpDisabled {} => r.totp_enabled = false,
+                    _ => {}
+                }
+                r
+            }
+        };
+        r.updated_at = e.recorded_at;
+        r.version = e.sequence;
+        Some(r)
+    }
+}
+
+const UPDATED: &[&str] = &[
+    "email",
+    "name",
+    "email_verified",
+    "totp_enabled",
+    "has_password",
+    "updated_at",
+    "version",
+];
+
+#[async_trait]
+impl Projection for UsersProjection {
+    fn name(&self) -> &'static str {
+        "users"
+    }
+
+    fn table(&self) -> &'static str {
+        "users"
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        target: &Target,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mine: Vec<(&RecordedEvent, Uuid)> = events
+            .iter()
+            .filter(|e| e.aggregate_type == User::TYPE && e.tenant_id == PLATFORM_TENANT)
+            .filter_map(|e| e.entity_id().map(|id| (e, id)))
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<(Uuid, Uuid)> = mine.iter().map(|(e, id)| (e.tenant_id, *id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut rows = json_rows::load::<UserRow>(conn, &target.table, &keys).await?;
+        let mut touched = std::collections::BTreeSet::new();
+        for (e, id) in mine {
+            let event: E = crate::decode(e)?;
+            let row = rows.remove(&id);
+            if let Some(r) = UserRow::apply(row, e, event, id) {
+                rows.insert(id, r);
+                touched.insert(id);
+            }
+        }
+        let out: Vec<UserRow> = touched.iter().filter_map(|id| rows.remove(id)).collect();
+        json_rows::upsert(conn, &target.table, &out, UPDATED).await
+    }
+}
+
+/// User `id`.
+pub async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    let row: Option<(serde_json::Value,)> =
+        sqlx::query_as("SELECT to_jsonb(u) FROM users u WHERE tenant_id = $1 AND id = $2")
+            .bind(PLATFORM_TENANT)
+            .bind(id)
+            .persistent(false)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(v,)| serde_json::from_value(v).ok()))
+}
