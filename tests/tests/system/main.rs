@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod audit_log;
 mod contacts_api;
 mod event_log;
 mod faults;
