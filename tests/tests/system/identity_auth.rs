@@ -47,6 +47,36 @@ async fn a_user_signs_up_logs_in_and_out_and_a_wrong_password_is_refused() {
     c.signed_in(res).await;
     assert_eq!(status_of(&c, "/api/v1/me").await, 200);
 
+    // Changing the password (knowing the old one) ends the other sessions, not this one.
+    let mut other = app.browser();
+    let res = other.log_in("ada@example.org", PASSWORD).await;
+    other.signed_in(res).await;
+    let res = c
+        .post("/api/v1/me/password", json!({"current_password": "wrong-one-here", "new_password": "Moonlit-Harbor-47-tangent"}))
+        .await;
+    assert_eq!(res.status(), 401);
+    let res = c
+        .post(
+            "/api/v1/me/password",
+            json!({"current_password": PASSWORD, "new_password": "Moonlit-Harbor-47-tangent"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        status_of(&c, "/api/v1/me").await,
+        200,
+        "the changing session stays"
+    );
+    assert_eq!(
+        status_of(&other, "/api/v1/me").await,
+        401,
+        "other sessions end"
+    );
+
+    // A session idle for longer than the idle timeout (12 h) has ended.
+    app.settings.clock.advance(chrono::Duration::hours(13));
+    assert_eq!(status_of(&c, "/api/v1/me").await, 401, "idle timeout");
+
     // The same email cannot sign up twice; a weak password is refused with the field named.
     let res = app
         .browser()
