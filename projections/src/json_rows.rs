@@ -10,7 +10,9 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::ProjectionError;
+use event_store::RecordedEvent;
+
+use crate::{ProjectionError, Target};
 
 fn encode(reason: impl ToString) -> ProjectionError {
     ProjectionError::Row(reason.to_string())
@@ -84,4 +86,46 @@ pub async fn insert_new<T: Serialize>(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// How a row folds one event of its aggregate (`None` before the entity exists).
+pub type Fold<R, E> = fn(Option<R>, &RecordedEvent, E, Uuid) -> Option<R>;
+
+/// Applies the events of `aggregate_type` in `events` to one row per entity of
+/// `target.table`: loads the touched rows, folds the events over them in memory, writes
+/// each touched row back once (rewriting `columns`).
+pub async fn fold_rows<R, E>(
+    conn: &mut PgConnection,
+    target: &Target,
+    events: &[RecordedEvent],
+    aggregate_type: &str,
+    fold: Fold<R, E>,
+    columns: &[&str],
+) -> Result<(), ProjectionError>
+where
+    R: Serialize + DeserializeOwned,
+    E: DeserializeOwned,
+{
+    let mine: Vec<(&RecordedEvent, Uuid)> = events
+        .iter()
+        .filter(|e| e.aggregate_type == aggregate_type)
+        .filter_map(|e| e.entity_id().map(|id| (e, id)))
+        .collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<(Uuid, Uuid)> = mine.iter().map(|(e, id)| (e.tenant_id, *id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = load::<R>(conn, &target.table, &keys).await?;
+    let mut touched = std::collections::BTreeSet::new();
+    for (e, id) in mine {
+        let event: E = crate::decode(e)?;
+        if let Some(r) = fold(rows.remove(&id), e, event, id) {
+            rows.insert(id, r);
+            touched.insert(id);
+        }
+    }
+    let out: Vec<R> = touched.iter().filter_map(|id| rows.remove(id)).collect();
+    upsert(conn, &target.table, &out, columns).await
 }

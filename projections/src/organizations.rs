@@ -248,29 +248,15 @@ impl Projection for OrganizationsProjection {
         target: &Target,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mine: Vec<(&RecordedEvent, Uuid)> = events
-            .iter()
-            .filter(|e| e.aggregate_type == Organization::TYPE)
-            .filter_map(|e| e.entity_id().map(|id| (e, id)))
-            .collect();
-        if mine.is_empty() {
-            return Ok(());
-        }
-        let mut keys: Vec<(Uuid, Uuid)> = mine.iter().map(|(e, id)| (e.tenant_id, *id)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut rows = json_rows::load::<OrganizationRow>(conn, &target.table, &keys).await?;
-        let mut touched = std::collections::BTreeSet::new();
-        for (e, id) in mine {
-            let event: E = crate::decode(e)?;
-            let row = rows.remove(&id);
-            if let Some(r) = OrganizationRow::apply(row, e, event, id) {
-                rows.insert(id, r);
-                touched.insert(id);
-            }
-        }
-        let out: Vec<OrganizationRow> = touched.iter().filter_map(|id| rows.remove(id)).collect();
-        json_rows::upsert(conn, &target.table, &out, UPDATED).await
+        json_rows::fold_rows::<OrganizationRow, E>(
+            conn,
+            target,
+            events,
+            Organization::TYPE,
+            OrganizationRow::apply,
+            UPDATED,
+        )
+        .await
     }
 }
 

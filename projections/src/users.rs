@@ -100,29 +100,15 @@ impl Projection for UsersProjection {
         target: &Target,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mine: Vec<(&RecordedEvent, Uuid)> = events
-            .iter()
-            .filter(|e| e.aggregate_type == User::TYPE && e.tenant_id == PLATFORM_TENANT)
-            .filter_map(|e| e.entity_id().map(|id| (e, id)))
-            .collect();
-        if mine.is_empty() {
-            return Ok(());
-        }
-        let mut keys: Vec<(Uuid, Uuid)> = mine.iter().map(|(e, id)| (e.tenant_id, *id)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut rows = json_rows::load::<UserRow>(conn, &target.table, &keys).await?;
-        let mut touched = std::collections::BTreeSet::new();
-        for (e, id) in mine {
-            let event: E = crate::decode(e)?;
-            let row = rows.remove(&id);
-            if let Some(r) = UserRow::apply(row, e, event, id) {
-                rows.insert(id, r);
-                touched.insert(id);
-            }
-        }
-        let out: Vec<UserRow> = touched.iter().filter_map(|id| rows.remove(id)).collect();
-        json_rows::upsert(conn, &target.table, &out, UPDATED).await
+        json_rows::fold_rows::<UserRow, E>(
+            conn,
+            target,
+            events,
+            User::TYPE,
+            UserRow::apply,
+            UPDATED,
+        )
+        .await
     }
 }
 

@@ -237,6 +237,15 @@ fn decode(dump: &str) -> String {
     format!("{headers}\n\n{}", String::from_utf8_lossy(&out))
 }
 
+/// The token in the first link of a mail (`…?token=<token>`).
+pub fn token_in(mail: &str) -> String {
+    let start = mail.find("token=").expect("a link with a token") + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == '-' || *c == '.')
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use http_kit::{secret, ApiJson, Problem};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::auth_http::{send_verification, TOKENS_PER_ADDRESS};
+use super::auth_http::send_verification;
 use super::body::{
     ChangePassword, CreateOrganization, PasswordConfirmation, SwitchOrganization, TokenBody,
     TotpCode,
@@ -321,13 +321,7 @@ pub async fn accept_invite(
     ctx: UserContext,
     ApiJson(b): ApiJson<TokenBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    s.auth
-        .throttle
-        .hit(
-            &format!("token:{}", ctx.client.ip_text()),
-            TOKENS_PER_ADDRESS,
-        )
-        .await?;
+    support::limit_token_guesses(&s, &ctx.client).await?;
     let session = ctx.session.as_ref().ok_or_else(Problem::internal)?;
     let (org, invite_id, token) = parse_invite_token(&b.token)?;
     let user = support::load_user(&s, session.user_id).await?;

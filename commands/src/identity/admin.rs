@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::keys_http::{create_key, CreatedKey, KeySpec};
 use super::password;
+use super::support::reserved;
 use crate::CommandState;
 
 fn meta(tenant: Uuid) -> EventMetadata {
@@ -53,22 +54,23 @@ pub async fn create_user(
         tenant_id: PLATFORM_TENANT,
         owner_id: user,
     };
-    if reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me).await? != me {
-        bail!("a user with email {email} exists");
-    }
     let command = UserCommand::SignUp {
         email: email.clone(),
         name,
         password_hash: hash,
         verification: None,
     };
-    if let Err(e) = s
-        .users
-        .execute(PLATFORM_TENANT, user, command, &meta(PLATFORM_TENANT))
-        .await
-    {
-        let _ = reservation::release(&s.pool, Scope::UserEmail, email.as_str(), me).await;
-        return Err(problem(e.into()));
+    let meta = meta(PLATFORM_TENANT);
+    let created = reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
+        s.users
+            .execute(PLATFORM_TENANT, user, command, &meta)
+            .await
+            .map_err(Problem::from)
+    })
+    .await
+    .map_err(problem)?;
+    if created.is_err() {
+        bail!("a user with email {email} exists");
     }
     Ok(user)
 }

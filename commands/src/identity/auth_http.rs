@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use domain::identity::user::{LoginMethod, UserCommand, PLATFORM_TENANT};
-use event_store::reservation::{self, Holder, Scope};
+use event_store::reservation::{Holder, Scope};
 use http_kit::auth::session::{Stage, COOKIE};
 use http_kit::auth::throttle::Limit;
 use http_kit::{secret, ApiJson, Problem};
@@ -78,15 +78,6 @@ pub async fn signup(
         tenant_id: PLATFORM_TENANT,
         owner_id: user_id,
     };
-    let holder = reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    if holder != me {
-        return Err(
-            Problem::new(StatusCode::CONFLICT, "email-taken", "Email taken")
-                .detail("an account with this email exists; sign in or reset the password"),
-        );
-    }
     let token = secret::random_hex(32);
     let expires = s.auth.clock.now() + chrono(s.identity.verification_ttl);
     let command = UserCommand::SignUp {
@@ -96,13 +87,18 @@ pub async fn signup(
         verification: Some((secret::digest(&token), expires)),
     };
     let meta = ctx.in_tenant(PLATFORM_TENANT);
-    if let Err(e) = s
-        .users
-        .execute(PLATFORM_TENANT, user_id, command, &meta)
-        .await
-    {
-        let _ = reservation::release(&s.pool, Scope::UserEmail, email.as_str(), me).await;
-        return Err(e.into());
+    let created = support::reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
+        s.users
+            .execute(PLATFORM_TENANT, user_id, command, &meta)
+            .await
+            .map_err(Problem::from)
+    })
+    .await?;
+    if created.is_err() {
+        return Err(
+            Problem::new(StatusCode::CONFLICT, "email-taken", "Email taken")
+                .detail("an account with this email exists; sign in or reset the password"),
+        );
     }
     send_verification(&s, email.as_str(), user_id, &token).await;
     let mut res =
@@ -132,13 +128,7 @@ pub async fn verify_email(
     ctx: UserContext,
     ApiJson(b): ApiJson<TokenBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    s.auth
-        .throttle
-        .hit(
-            &format!("token:{}", ctx.client.ip_text()),
-            TOKENS_PER_ADDRESS,
-        )
-        .await?;
+    support::limit_token_guesses(&s, &ctx.client).await?;
     let (user, token) = support::parse_user_token(&b.token)?;
     let command = UserCommand::VerifyEmail {
         token: secret::digest(&token),
@@ -381,13 +371,7 @@ pub async fn reset_password(
     ctx: UserContext,
     ApiJson(b): ApiJson<ResetPassword>,
 ) -> Result<Json<Accepted>, Problem> {
-    s.auth
-        .throttle
-        .hit(
-            &format!("token:{}", ctx.client.ip_text()),
-            TOKENS_PER_ADDRESS,
-        )
-        .await?;
+    support::limit_token_guesses(&s, &ctx.client).await?;
     let (user_id, token) = support::parse_user_token(&b.token)?;
     let user = support::load_user(&s, user_id).await?;
     password::check_policy(&b.password, &user.email, user.name.as_deref())?;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::identity::organization::{NewApiKey, OrganizationCommand};
 use domain::identity::KeyKind;
-use event_store::reservation::{self, Holder, Scope};
+use event_store::reservation::{Holder, Scope};
 use event_store::EventMetadata;
 use http_kit::auth::keys;
 use http_kit::{ApiJson, Problem};
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::body::CreateApiKey;
 use super::org_http::id_of;
+use super::support::reserved;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::{CommandError, CommandState};
@@ -51,16 +52,12 @@ pub async fn create_key(
         kind,
         expires_at,
     } = spec;
-    let pool = &s.pool;
     let key = keys::generate(kind);
     let key_id = Uuid::now_v7();
     let holder = Holder {
         tenant_id: org,
         owner_id: key_id,
     };
-    reservation::claim(pool, Scope::ApiKey, &key.digest.0, holder)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
     let command = OrganizationCommand::CreateApiKey(NewApiKey {
         key_id,
         name,
@@ -71,18 +68,23 @@ pub async fn create_key(
         expires_at,
         created_by: metadata.actor.clone().unwrap_or_else(|| "system".into()),
     });
-    match s.organizations.execute(org, org, command, metadata).await {
-        Ok(a) => Ok(CreatedKey {
-            id: key_id,
-            key: key.plain,
-            prefix: key.prefix,
-            cursor: a.cursor,
-        }),
-        Err(e) => {
-            let _ = reservation::release(pool, Scope::ApiKey, &key.digest.0, holder).await;
-            Err(Problem::from(e))
-        }
-    }
+    let created = reserved(&s.pool, Scope::ApiKey, &key.digest.0, holder, || async {
+        s.organizations
+            .execute(org, org, command, metadata)
+            .await
+            .map_err(Problem::from)
+    })
+    .await?;
+    let accepted = created.map_err(|_| {
+        // 192 random bits colliding: not in this universe, but never hand out a shared key.
+        Problem::internal()
+    })?;
+    Ok(CreatedKey {
+        id: key_id,
+        key: key.plain,
+        prefix: key.prefix,
+        cursor: accepted.cursor,
+    })
 }
 
 /// Create an API key with a role (and optionally an expiry).

@@ -321,25 +321,24 @@ async fn find_or_create(
         tenant_id: PLATFORM_TENANT,
         owner_id: fresh,
     };
-    let holder = reservation::claim(&s.pool, Scope::UserEmail, email.as_str(), me)
-        .await
-        .map_err(internal)?;
-    let user = holder.owner_id;
-    if holder == me {
-        let command = UserCommand::SignUp {
-            email: email.clone(),
-            name: c
-                .name
-                .as_deref()
-                .and_then(|n| super::body::person_name(Some(n)).ok().flatten()),
-            password_hash: None,
-            verification: None,
-        };
-        if let Err(e) = s.users.execute(PLATFORM_TENANT, user, command, &meta).await {
-            let _ = reservation::release(&s.pool, Scope::UserEmail, email.as_str(), me).await;
-            return Err(e.into());
-        }
-    }
+    let command = UserCommand::SignUp {
+        email: email.clone(),
+        name: c
+            .name
+            .as_deref()
+            .and_then(|n| super::body::person_name(Some(n)).ok().flatten()),
+        password_hash: None,
+        verification: None,
+    };
+    let created = support::reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
+        s.users
+            .execute(PLATFORM_TENANT, fresh, command, &meta)
+            .await
+            .map_err(Problem::from)
+    })
+    .await?;
+    // A new account, or the existing account of this verified email, linked now.
+    let user = created.map_or_else(|existing| existing.owner_id, |_| fresh);
     let link = UserCommand::LinkOidc {
         issuer: oidc.config.issuer.trim_end_matches('/').to_owned(),
         subject: c.sub.clone(),

@@ -4,18 +4,9 @@
 use std::time::Duration;
 
 use mauntic_tests::browser::{session_cookie, Browser, PASSWORD};
-use mauntic_tests::smtp_sink::SmtpSink;
+use mauntic_tests::smtp_sink::{token_in, SmtpSink};
 use mauntic_tests::{spawn_app, spawn_with, Options};
 use serde_json::{json, Value};
-
-/// The token in the first link of a mail (`…?token=<token>`).
-fn token_in(mail: &str) -> String {
-    let start = mail.find("token=").expect("a link with a token") + "token=".len();
-    mail[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit() || *c == '-' || *c == '.')
-        .collect()
-}
 
 async fn status_of(b: &Browser, path: &str) -> u16 {
     b.get(path).await.status().as_u16()

@@ -5,18 +5,10 @@ use std::time::Duration;
 
 use domain::identity::organization::Organization;
 use domain::identity::Role;
-use mauntic_tests::smtp_sink::SmtpSink;
+use mauntic_tests::smtp_sink::{token_in, SmtpSink};
 use mauntic_tests::{spawn_app, spawn_with, start, Options};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-fn token_in(mail: &str) -> String {
-    let start = mail.find("token=").expect("a link with a token") + "token=".len();
-    mail[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit() || *c == '-' || *c == '.')
-        .collect()
-}
 
 /// The organization as its stream says now.
 async fn org_state(app: &mauntic_tests::TestApp, org: Uuid) -> Organization {
