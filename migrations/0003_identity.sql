@@ -14,6 +14,15 @@ CREATE TABLE reservations (
     PRIMARY KEY (scope, value)
 );
 
+-- Credentials, kept beside the log and never in an event (so never on the bus either): the
+-- argon2id hash of a user's password and their TOTP secret. Events only say they changed.
+CREATE TABLE user_credentials (
+    user_id       uuid        PRIMARY KEY,
+    password_hash text,
+    totp_secret   text,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
 -- Web sessions: server-side state, not events. The cookie holds a random id; only its
 -- SHA-256 is stored.
 CREATE TABLE sessions (

@@ -26,6 +26,13 @@ pub trait Rejection: std::error::Error {
     fn problem(&self) -> Problem;
 }
 
+impl<E: Rejection> CommandError<E> {
+    /// The problem this failure answers with.
+    pub fn into_problem(self) -> Problem {
+        Problem::from(self)
+    }
+}
+
 impl Rejection for ContactError {
     fn problem(&self) -> Problem {
         match self {

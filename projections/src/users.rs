@@ -39,7 +39,7 @@ impl UserRow {
                 E::UserSignedUp {
                     email,
                     name,
-                    password_hash,
+                    has_password,
                     email_verified,
                 },
             ) => {
@@ -50,7 +50,7 @@ impl UserRow {
                     name,
                     email_verified,
                     totp_enabled: false,
-                    has_password: password_hash.is_some(),
+                    has_password,
                     created_at: e.recorded_at,
                     updated_at: e.recorded_at,
                     version: e.sequence,

@@ -19,7 +19,7 @@ use super::body::{
     TotpCode,
 };
 use super::config::chrono;
-use super::{password, support, totp};
+use super::{credentials, password, support, totp};
 use crate::context::UserContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -40,7 +40,8 @@ async fn confirm_password(
         .hit(&format!("password:{user_id}"), PASSWORD_CHECKS)
         .await?;
     let user = support::load_user(s, user_id).await?;
-    if !password::verify(s.identity.password_cost, given, user.password_hash.clone()).await? {
+    let hash = credentials::of(&s.pool, user_id).await?.password_hash;
+    if !password::verify(s.identity.password_cost, given, hash).await? {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "invalid-credentials",
@@ -68,14 +69,14 @@ pub async fn change_password(
     let user = confirm_password(&s, user_id, b.current_password).await?;
     password::check_policy(&b.new_password, &user.email, user.name.as_deref())?;
     let hash = password::hash(s.identity.password_cost, b.new_password).await?;
+    // Stored first, so the event never tells of a change that did not happen.
+    credentials::set_password(&s.pool, user_id, &hash).await?;
     let accepted = s
         .users
         .execute(
             PLATFORM_TENANT,
             user_id,
-            UserCommand::ChangePassword {
-                password_hash: hash,
-            },
+            UserCommand::ChangePassword,
             &ctx.in_tenant(PLATFORM_TENANT),
         )
         .await?;
@@ -140,14 +141,20 @@ pub async fn start_totp(
     ctx: UserContext,
 ) -> Result<Json<TotpEnrolment>, Problem> {
     let user_id = ctx.user_id()?;
+    let user = support::load_user(&s, user_id).await?;
+    if user.totp_enabled {
+        return Err(crate::CommandError::Rejected(
+            domain::identity::user::UserError::TotpAlreadyEnabled,
+        )
+        .into_problem());
+    }
     let secret_b32 = totp::new_secret();
+    credentials::set_totp_secret(&s.pool, user_id, Some(&secret_b32)).await?;
     s.users
         .execute(
             PLATFORM_TENANT,
             user_id,
-            UserCommand::StartTotp {
-                secret: secret_b32.clone(),
-            },
+            UserCommand::StartTotp,
             &ctx.in_tenant(PLATFORM_TENANT),
         )
         .await?;
@@ -184,7 +191,8 @@ pub async fn confirm_totp(
         .hit(&format!("mfa:{user_id}"), PASSWORD_CHECKS)
         .await?;
     let user = support::load_user(&s, user_id).await?;
-    let Some(secret_b32) = user.totp_secret.as_deref().filter(|_| !user.totp_enabled) else {
+    let secret_b32 = credentials::of(&s.pool, user_id).await?.totp_secret;
+    let Some(secret_b32) = secret_b32.as_deref().filter(|_| user.totp_pending) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "totp-not-set-up",
@@ -231,16 +239,17 @@ pub async fn disable_totp(
 ) -> Result<Json<Accepted>, Problem> {
     let user_id = ctx.user_id()?;
     confirm_password(&s, user_id, b.password).await?;
-    s.users
+    let accepted = s
+        .users
         .execute(
             PLATFORM_TENANT,
             user_id,
             UserCommand::DisableTotp,
             &ctx.in_tenant(PLATFORM_TENANT),
         )
-        .await
-        .map(Json)
-        .map_err(Problem::from)
+        .await?;
+    credentials::set_totp_secret(&s.pool, user_id, None).await?;
+    Ok(Json(accepted))
 }
 
 /// Work in another organization (one the user is a member of).

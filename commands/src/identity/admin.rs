@@ -57,11 +57,14 @@ pub async fn create_user(
     let command = UserCommand::SignUp {
         email: email.clone(),
         name,
-        password_hash: hash,
+        has_password: hash.is_some(),
         verification: None,
     };
     let meta = meta(PLATFORM_TENANT);
     let created = reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
+        if let Some(h) = &hash {
+            super::credentials::set_password(&s.pool, user, h).await?;
+        }
         s.users
             .execute(PLATFORM_TENANT, user, command, &meta)
             .await

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::body::{self, ForgotPassword, Login, ResetPassword, SecondFactor, SignUp, TokenBody};
 use super::config::chrono;
 use super::support::{self, bad_credentials, SignedInAnswer};
-use super::{password, totp};
+use super::{credentials, password, totp};
 use crate::context::UserContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -83,11 +83,12 @@ pub async fn signup(
     let command = UserCommand::SignUp {
         email: email.clone(),
         name,
-        password_hash: Some(hash),
+        has_password: true,
         verification: Some((secret::digest(&token), expires)),
     };
     let meta = ctx.in_tenant(PLATFORM_TENANT);
     let created = support::reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
+        credentials::set_password(&s.pool, user_id, &hash).await?;
         s.users
             .execute(PLATFORM_TENANT, user_id, command, &meta)
             .await
@@ -193,7 +194,10 @@ pub async fn login(
         Some(id) => Some((id, support::load_user(&s, id).await?)).filter(|(_, u)| u.exists),
         None => None,
     };
-    let hash = user.as_ref().and_then(|(_, u)| u.password_hash.clone());
+    let hash = match &user {
+        Some((id, _)) => credentials::of(&s.pool, *id).await?.password_hash,
+        None => None,
+    };
     if !password::verify(s.identity.password_cost, b.password, hash).await? {
         return Err(bad_credentials());
     }
@@ -262,7 +266,8 @@ pub async fn second_factor(
     let meta = ctx.in_tenant(PLATFORM_TENANT);
     let method = match (b.code.as_deref(), b.recovery_code.as_deref()) {
         (Some(code), None) => {
-            let secret_b32 = user.totp_secret.as_deref().ok_or_else(wrong)?;
+            let secret_b32 = credentials::of(&s.pool, user_id).await?.totp_secret;
+            let secret_b32 = secret_b32.as_deref().ok_or_else(wrong)?;
             if !user.totp_enabled || !totp::check(secret_b32, code, s.auth.clock.now())? {
                 return Err(wrong());
             }
@@ -375,12 +380,13 @@ pub async fn reset_password(
     let (user_id, token) = support::parse_user_token(&b.token)?;
     let user = support::load_user(&s, user_id).await?;
     password::check_policy(&b.password, &user.email, user.name.as_deref())?;
+    let (digest, now) = (secret::digest(&token), s.auth.clock.now());
+    // Checked before the new password is stored; the command checks again, atomically.
+    user.check_reset_token(&digest, now)
+        .map_err(|e| crate::CommandError::Rejected(e).into_problem())?;
     let hash = password::hash(s.identity.password_cost, b.password).await?;
-    let command = UserCommand::ResetPassword {
-        token: secret::digest(&token),
-        password_hash: hash,
-        now: s.auth.clock.now(),
-    };
+    credentials::set_password(&s.pool, user_id, &hash).await?;
+    let command = UserCommand::ResetPassword { token: digest, now };
     let meta = ctx.in_tenant(PLATFORM_TENANT);
     let accepted = run_token_command(&s, user_id, command, &meta).await?;
     s.auth.sessions.delete_for_user(user_id, None).await?;

@@ -7,6 +7,7 @@
 //! - [`support`]: tokens, user lookup, signing in (session cookie + answer).
 //! - [`auth_http`], [`account_http`], [`org_http`], [`keys_http`]: the handlers.
 //! - [`password`], [`totp`], [`mail`], [`oidc`]: the mechanisms.
+//! - [`credentials`]: password hashes and TOTP secrets, kept beside the log.
 //! - [`admin`]: organizations, users and keys made from the CLI.
 
 pub mod account_http;
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod auth_http;
 pub mod body;
 pub mod config;
+pub mod credentials;
 pub mod keys_http;
 pub mod mail;
 pub mod oidc;

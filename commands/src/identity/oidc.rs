@@ -327,7 +327,7 @@ async fn find_or_create(
             .name
             .as_deref()
             .and_then(|n| super::body::person_name(Some(n)).ok().flatten()),
-        password_hash: None,
+        has_password: false,
         verification: None,
     };
     let created = support::reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {

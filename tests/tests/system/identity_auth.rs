@@ -331,6 +331,17 @@ async fn with_totp_on_a_login_needs_a_code_or_a_recovery_code_once() {
     assert_eq!(res.status(), 200);
     let codes: Value = res.json().await.unwrap();
     let recovery = codes["recovery_codes"][0].as_str().unwrap().to_owned();
+    // Credentials never enter the log (and so never reach the bus or a read model).
+    let leaks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE payload::text LIKE '%argon2%' \
+         OR payload::text LIKE '%' || $1 || '%' OR payload::text LIKE '%' || $2 || '%'",
+    )
+    .bind(&secret)
+    .bind(&recovery)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(leaks, 0, "a credential is in the event log");
     assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
 
     // Password alone is not enough; the pending session is not a session.

@@ -18,14 +18,14 @@ pub struct User {
     pub exists: bool,
     pub email: String,
     pub name: Option<String>,
-    pub password_hash: Option<String>,
+    pub has_password: bool,
     pub email_verified: bool,
     /// The one outstanding verification token (a new request supersedes the old one).
     pub verification: Option<PendingToken>,
     /// The one outstanding password-reset token.
     pub reset: Option<PendingToken>,
-    /// The TOTP secret, once enrolment started.
-    pub totp_secret: Option<String>,
+    /// TOTP enrolment started (the secret is kept beside the log).
+    pub totp_pending: bool,
     pub totp_enabled: bool,
     pub recovery_codes: BTreeSet<Digest>,
     pub oidc: BTreeSet<(String, String)>,
@@ -73,13 +73,13 @@ impl Aggregate for User {
             Event::UserSignedUp {
                 email,
                 name,
-                password_hash,
+                has_password,
                 email_verified,
             } => {
                 self.exists = true;
                 self.email = email;
                 self.name = name;
-                self.password_hash = password_hash;
+                self.has_password = has_password;
                 self.email_verified = email_verified;
             }
             Event::EmailVerificationRequested { token, expires_at } => {
@@ -89,25 +89,26 @@ impl Aggregate for User {
                 self.email_verified = true;
                 self.verification = None;
             }
-            Event::PasswordChanged { password_hash, .. } => {
-                self.password_hash = Some(password_hash);
+            Event::PasswordChanged { .. } => {
+                self.has_password = true;
                 self.reset = None;
             }
             Event::PasswordResetRequested { token, expires_at } => {
                 self.reset = Some(PendingToken { token, expires_at });
             }
             Event::UserLoggedIn { .. } => {}
-            Event::TotpEnrolmentStarted { secret } => {
-                self.totp_secret = Some(secret);
+            Event::TotpEnrolmentStarted {} => {
+                self.totp_pending = true;
                 self.totp_enabled = false;
             }
             Event::TotpEnabled { recovery_codes } => {
                 self.totp_enabled = true;
+                self.totp_pending = false;
                 self.recovery_codes = recovery_codes.into_iter().collect();
             }
             Event::TotpDisabled {} => {
                 self.totp_enabled = false;
-                self.totp_secret = None;
+                self.totp_pending = false;
                 self.recovery_codes.clear();
             }
             Event::RecoveryCodeUsed { code } => {
@@ -121,12 +122,21 @@ impl Aggregate for User {
 }
 
 impl User {
+    /// Whether `token` would reset the password at `now` (checked before the new password
+    /// is stored; the command checks again).
+    pub fn check_reset_token(&self, token: &Digest, now: DateTime<Utc>) -> Result<(), UserError> {
+        if !self.exists {
+            return Err(Error::InvalidToken);
+        }
+        PendingToken::check(&self.reset, token, now)
+    }
+
     fn decide(&self, command: UserCommand) -> Result<Vec<Event>, Error> {
         use UserCommand as C;
         if let C::SignUp {
             email,
             name,
-            password_hash,
+            has_password,
             verification,
         } = command
         {
@@ -136,7 +146,7 @@ impl User {
             let mut out = vec![Event::UserSignedUp {
                 email: email.into(),
                 name,
-                password_hash,
+                has_password,
                 email_verified: verification.is_none(),
             }];
             if let Some((token, expires_at)) = verification {
@@ -159,21 +169,15 @@ impl User {
                 PendingToken::check(&self.verification, &token, now)?;
                 vec![Event::EmailVerified {}]
             }
-            C::ChangePassword { password_hash } => vec![Event::PasswordChanged {
-                password_hash,
+            C::ChangePassword => vec![Event::PasswordChanged {
                 via: "change".into(),
             }],
             C::RequestPasswordReset { token, expires_at } => {
                 vec![Event::PasswordResetRequested { token, expires_at }]
             }
-            C::ResetPassword {
-                token,
-                password_hash,
-                now,
-            } => {
+            C::ResetPassword { token, now } => {
                 PendingToken::check(&self.reset, &token, now)?;
                 let mut out = vec![Event::PasswordChanged {
-                    password_hash,
                     via: "reset".into(),
                 }];
                 // The link came through the mailbox: the address is proven.
@@ -183,23 +187,23 @@ impl User {
                 out
             }
             C::RecordLogin { method } => vec![Event::UserLoggedIn { method }],
-            C::StartTotp { secret } => {
+            C::StartTotp => {
                 if self.totp_enabled {
                     return Err(Error::TotpAlreadyEnabled);
                 }
-                vec![Event::TotpEnrolmentStarted { secret }]
+                vec![Event::TotpEnrolmentStarted {}]
             }
             C::ConfirmTotp { recovery_codes } => {
                 if self.totp_enabled {
                     return Err(Error::TotpAlreadyEnabled);
                 }
-                if self.totp_secret.is_none() {
+                if !self.totp_pending {
                     return Err(Error::TotpNotSetUp);
                 }
                 vec![Event::TotpEnabled { recovery_codes }]
             }
             C::DisableTotp => {
-                if self.totp_secret.is_none() {
+                if !self.totp_pending && !self.totp_enabled {
                     return Err(Error::TotpNotSetUp);
                 }
                 vec![Event::TotpDisabled {}]

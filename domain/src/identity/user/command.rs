@@ -4,15 +4,16 @@ use serde::{Deserialize, Serialize};
 use crate::identity::Digest;
 use crate::EmailAddress;
 
-/// What can be asked of a user. Passwords arrive as argon2id hashes (hashing and verifying
-/// is done before the command: it is slow and needs no state), tokens as digests.
+/// What can be asked of a user. Tokens arrive as digests. Credentials (the password hash,
+/// the TOTP secret) never enter the log: the command side keeps them beside it and the
+/// events only say that they changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
     SignUp {
         email: EmailAddress,
         name: Option<String>,
-        /// `None` for users who only sign in through OpenID Connect.
-        password_hash: Option<String>,
+        /// False for users who only sign in through OpenID Connect.
+        has_password: bool,
         /// A verification token (absent when the email is already verified, e.g. by OpenID).
         verification: Option<(Digest, DateTime<Utc>)>,
     },
@@ -25,25 +26,21 @@ pub enum UserCommand {
         now: DateTime<Utc>,
     },
     /// The old password was checked by the caller.
-    ChangePassword {
-        password_hash: String,
-    },
+    ChangePassword,
     RequestPasswordReset {
         token: Digest,
         expires_at: DateTime<Utc>,
     },
     ResetPassword {
         token: Digest,
-        password_hash: String,
         now: DateTime<Utc>,
     },
     RecordLogin {
         method: LoginMethod,
     },
-    /// Start TOTP enrolment with a fresh secret (base32); not yet required at login.
-    StartTotp {
-        secret: String,
-    },
+    /// Start TOTP enrolment (with a fresh secret, kept beside the log); not yet required
+    /// at login.
+    StartTotp,
     /// The caller checked a code against the pending secret; TOTP is now required.
     ConfirmTotp {
         recovery_codes: Vec<Digest>,

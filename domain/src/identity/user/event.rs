@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::LoginMethod;
 use crate::identity::Digest;
 
-/// Facts about a user. Type names never change. Secrets appear only as digests or argon2id
-/// hashes; the TOTP secret is the exception (a verifier needs it).
+/// Facts about a user. Type names never change. No credential is in an event: tokens and
+/// recovery codes appear as digests, passwords and TOTP secrets not at all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserEvent {
     UserSignedUp {
         email: String,
         name: Option<String>,
-        password_hash: Option<String>,
+        has_password: bool,
         email_verified: bool,
     },
     EmailVerificationRequested {
@@ -21,7 +21,6 @@ pub enum UserEvent {
     },
     EmailVerified {},
     PasswordChanged {
-        password_hash: String,
         /// `change` (knowing the old one) or `reset` (through an emailed token).
         via: String,
     },
@@ -32,9 +31,7 @@ pub enum UserEvent {
     UserLoggedIn {
         method: LoginMethod,
     },
-    TotpEnrolmentStarted {
-        secret: String,
-    },
+    TotpEnrolmentStarted {},
     TotpEnabled {
         recovery_codes: Vec<Digest>,
     },

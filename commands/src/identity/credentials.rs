@@ -1,0 +1,67 @@
+//! Credentials beside the log: a user's password hash (argon2id) and TOTP secret. They never
+//! enter an event — events say that a password changed, not what it is — so the log, the bus
+//! and every read model stay free of them, and erasing a user deletes one row.
+
+use http_kit::Problem;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What a user signs in with.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+}
+
+fn internal(e: sqlx::Error) -> Problem {
+    Problem::from_internal(&e)
+}
+
+/// The credentials of `user` (empty for an unknown user).
+pub async fn of(pool: &PgPool, user: Uuid) -> Result<Credentials, Problem> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT password_hash, totp_secret FROM user_credentials WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_optional(pool)
+    .await
+    .map_err(internal)?;
+    Ok(row
+        .map(|(password_hash, totp_secret)| Credentials {
+            password_hash,
+            totp_secret,
+        })
+        .unwrap_or_default())
+}
+
+/// Stores `hash` as `user`'s password.
+pub async fn set_password(pool: &PgPool, user: Uuid, hash: &str) -> Result<(), Problem> {
+    sqlx::query(
+        "INSERT INTO user_credentials (user_id, password_hash) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()",
+    )
+    .bind(user)
+    .bind(hash)
+    .execute(pool)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// Stores (or, with `None`, forgets) `user`'s TOTP secret.
+pub async fn set_totp_secret(
+    pool: &PgPool,
+    user: Uuid,
+    secret: Option<&str>,
+) -> Result<(), Problem> {
+    sqlx::query(
+        "INSERT INTO user_credentials (user_id, totp_secret) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET totp_secret = EXCLUDED.totp_secret, updated_at = now()",
+    )
+    .bind(user)
+    .bind(secret)
+    .execute(pool)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
