@@ -66,7 +66,7 @@ where
 
     /// Runs `command` on entity `id` of `tenant`. The stream id is built here from both, so a
     /// command can never reach another tenant's stream.
-    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::TYPE, %tenant, %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::TYPE, %tenant, %id), err(level = "debug"))]
     pub async fn execute(
         &self,
         tenant: Uuid,
