@@ -17,13 +17,14 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// From the peer address, or, behind a trusted proxy, the first `X-Forwarded-For` hop.
+    /// From the peer address, or, behind a trusted proxy, the last `X-Forwarded-For` entry:
+    /// the address the proxy itself saw (earlier entries are whatever the client claimed).
     pub fn from_parts(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Self {
         let forwarded = trust_proxy
             .then(|| headers.get("x-forwarded-for"))
             .flatten()
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse::<IpAddr>().ok());
         Self {
             ip: forwarded.or(peer.map(|p| p.ip())),
@@ -53,5 +54,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         Ok(Self::from_parts(&parts.headers, peer, false))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_address_counts_only_behind_a_trusted_proxy_and_is_the_proxys_entry() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 198.51.100.23".parse().unwrap());
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let trusted = ClientInfo::from_parts(&h, Some(peer), true);
+        assert_eq!(trusted.ip_text(), "198.51.100.23");
+        let direct = ClientInfo::from_parts(&h, Some(peer), false);
+        assert_eq!(direct.ip_text(), "127.0.0.1");
     }
 }

@@ -27,7 +27,8 @@ async fn the_audit_log_says_who_changed_a_contact_when_and_from_where() {
             reqwest::Method::PATCH,
             &format!("/api/v1/contacts/{contact}"),
         )
-        .header("x-forwarded-for", "198.51.100.23, 10.0.0.1")
+        // The client claims an address; the proxy appends the one it saw.
+        .header("x-forwarded-for", "10.9.9.9, 198.51.100.23")
         .header("user-agent", "AuditTest/2.0")
         .header("x-correlation-id", "0190f1c2-0000-7000-8000-0000000000aa")
         .json(&json!({"fields": {"consent": "opted_in"}}))
