@@ -107,6 +107,35 @@ async fn invite_tokens_are_single_use_expire_and_belong_to_one_email() {
         .await;
     assert_eq!(res.status(), 409);
 
+    // Resent: the old link stops working, the new one works.
+    let id = invite("frank@example.org").await;
+    let first = sink
+        .wait_for_message_with("frank@example.org", "Join Acme", Duration::from_secs(10))
+        .await;
+    let res = owner
+        .post(
+            &format!("/api/v1/organization/invites/{id}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let mails = sink
+        .wait_for_count("frank@example.org", 2, Duration::from_secs(10))
+        .await;
+    let mut frank = app.browser();
+    frank.sign_up("frank@example.org").await;
+    let res = frank
+        .post("/api/v1/invites/accept", json!({"token": token_in(&first)}))
+        .await;
+    assert_eq!(res.status(), 404, "the first link no longer works");
+    let res = frank
+        .post(
+            "/api/v1/invites/accept",
+            json!({"token": token_in(&mails[1])}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
     // Expired: a week and a day later.
     invite("dave@example.org").await;
     let mail = sink
@@ -120,7 +149,53 @@ async fn invite_tokens_are_single_use_expire_and_belong_to_one_email() {
         .post("/api/v1/invites/accept", json!({"token": token_in(&mail)}))
         .await;
     assert_eq!(res.status(), 410);
-    assert_eq!(org_state(&app, org).await.members.len(), 2);
+    assert_eq!(org_state(&app, org).await.members.len(), 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_belongs_to_several_organizations_and_switches_between_them() {
+    let app = spawn_app().await;
+    let (b, first) = app.founder("ada@example.org", "First").await;
+    let res = b
+        .post("/api/v1/organizations", json!({"name": "Second"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let (second, cursor) = mauntic_tests::accepted(res).await;
+    let me: Value = b
+        .get(&format!("/api/v1/me?consistent_after={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = me["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["First", "Second"]);
+    assert_eq!(me["current_organization_id"], second.to_string());
+    let name = |b: &mauntic_tests::browser::Browser| {
+        let req = b.request(
+            reqwest::Method::GET,
+            "/api/v1/organization?consistent_after=0-0",
+        );
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap()["name"].clone() }
+    };
+    assert_eq!(name(&b).await, "Second");
+    let res = b
+        .post("/api/v1/me/organization", json!({"organization_id": first}))
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(name(&b).await, "First");
+    // The next sign-in starts where the user left off.
+    let mut again = app.browser();
+    let res = again
+        .log_in("ada@example.org", mauntic_tests::browser::PASSWORD)
+        .await;
+    let answer = again.signed_in(res).await;
+    assert_eq!(answer["organization_id"], first.to_string());
     app.stop().await;
 }
 
