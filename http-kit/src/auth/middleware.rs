@@ -94,7 +94,8 @@ pub async fn authenticate(
             req.extensions_mut().insert(session);
         }
         Access::Org(action) => {
-            let caller = match bearer {
+            // A key acts with its kind's limits; a person with their role alone.
+            let (key_kind, caller) = match bearer {
                 Some(key) => key_caller(&auth, &key).await?,
                 None => {
                     let session = signed_in(&auth, &method, &headers).await?;
@@ -103,17 +104,17 @@ pub async fn authenticate(
                     caller
                 }
             };
-            let allowed = match caller.0 {
-                Some(kind) => kind.allows(caller.1.role, action),
-                None => domain::identity::allows(caller.1.role, action),
+            let allowed = match key_kind {
+                Some(kind) => kind.allows(caller.role, action),
+                None => domain::identity::allows(caller.role, action),
             };
             if !allowed {
                 return Err(forbidden(
                     "forbidden",
-                    format!("the {} role may not do this", caller.1.role),
+                    format!("the {} role may not do this", caller.role),
                 ));
             }
-            req.extensions_mut().insert(caller.1);
+            req.extensions_mut().insert(caller);
         }
     }
     Ok(next.run(req).await)
