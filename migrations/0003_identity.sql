@@ -20,6 +20,8 @@ CREATE TABLE user_credentials (
     user_id       uuid        PRIMARY KEY,
     password_hash text,
     totp_secret   text,
+    -- The last 30-second TOTP step that signed in (a code works once).
+    totp_last_step bigint,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use domain::identity::user::{LoginMethod, UserCommand, PLATFORM_TENANT};
+use domain::identity::user::{UserCommand, PLATFORM_TENANT};
 use event_store::reservation::{Holder, Scope};
 use http_kit::auth::session::{Stage, COOKIE};
 use http_kit::auth::throttle::Limit;
@@ -102,8 +102,7 @@ pub async fn signup(
         );
     }
     send_verification(&s, email.as_str(), user_id, &token).await;
-    let mut res =
-        support::sign_in(&s, &jar, user_id, LoginMethod::Password, &ctx.client, &meta).await?;
+    let mut res = support::sign_in(&s, &jar, user_id, &ctx.client).await?;
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
 }
@@ -225,8 +224,7 @@ pub async fn login(
         )
             .into_response());
     }
-    let meta = ctx.in_tenant(PLATFORM_TENANT);
-    support::sign_in(&s, &jar, user_id, LoginMethod::Password, &ctx.client, &meta).await
+    support::sign_in(&s, &jar, user_id, &ctx.client).await
 }
 
 /// Finish a login with a TOTP code or a recovery code.
@@ -264,14 +262,18 @@ pub async fn second_factor(
         .await?;
     let user = support::load_user(&s, user_id).await?;
     let meta = ctx.in_tenant(PLATFORM_TENANT);
-    let method = match (b.code.as_deref(), b.recovery_code.as_deref()) {
+    match (b.code.as_deref(), b.recovery_code.as_deref()) {
         (Some(code), None) => {
             let secret_b32 = credentials::of(&s.pool, user_id).await?.totp_secret;
             let secret_b32 = secret_b32.as_deref().ok_or_else(wrong)?;
-            if !user.totp_enabled || !totp::check(secret_b32, code, s.auth.clock.now())? {
+            let step = totp::matching_step(secret_b32, code, s.auth.clock.now())?;
+            let Some(step) = step.filter(|_| user.totp_enabled) else {
+                return Err(wrong());
+            };
+            // Each code signs in once: a replay within its 30 s is refused.
+            if !credentials::use_totp_step(&s.pool, user_id, step).await? {
                 return Err(wrong());
             }
-            LoginMethod::PasswordAndTotp
         }
         (None, Some(code)) => {
             let digest = secret::digest(&code.trim().to_lowercase());
@@ -284,7 +286,6 @@ pub async fn second_factor(
                 )
                 .await
                 .map_err(|_| wrong())?;
-            LoginMethod::PasswordAndRecoveryCode
         }
         _ => {
             return Err(Problem::validation(
@@ -292,8 +293,8 @@ pub async fn second_factor(
                 "give either code or recovery_code",
             ))
         }
-    };
-    support::sign_in(&s, &jar, user_id, method, &ctx.client, &meta).await
+    }
+    support::sign_in(&s, &jar, user_id, &ctx.client).await
 }
 
 /// Sign out: the session ends on the server and its cookie is cleared.

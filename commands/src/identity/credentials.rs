@@ -65,3 +65,17 @@ pub async fn set_totp_secret(
     .map_err(internal)?;
     Ok(())
 }
+
+/// Marks TOTP `step` used by `user`; false if it (or a later one) was used already.
+pub async fn use_totp_step(pool: &PgPool, user: Uuid, step: i64) -> Result<bool, Problem> {
+    let updated = sqlx::query(
+        "UPDATE user_credentials SET totp_last_step = $2 \
+         WHERE user_id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+    )
+    .bind(user)
+    .bind(step)
+    .execute(pool)
+    .await
+    .map_err(internal)?;
+    Ok(updated.rows_affected() == 1)
+}

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use domain::identity::user::{LoginMethod, UserCommand, PLATFORM_TENANT};
+use domain::identity::user::{UserCommand, PLATFORM_TENANT};
 use domain::EmailAddress;
 use event_store::reservation::{self, Holder, Scope};
 use http_kit::{secret, Problem};
@@ -273,13 +273,12 @@ pub async fn callback(
         return Err(failed("the id token's nonce does not match"));
     }
     let user = find_or_create(&s, &ctx, oidc, &claims).await?;
-    let meta = ctx.in_tenant(PLATFORM_TENANT);
     let jar = jar.remove(
         Cookie::build(STATE_COOKIE)
             .path("/api/v1/auth/oidc")
             .build(),
     );
-    let mut res = support::sign_in(&s, &jar, user, LoginMethod::Oidc, &ctx.client, &meta).await?;
+    let mut res = support::sign_in(&s, &jar, user, &ctx.client).await?;
     *res.status_mut() = StatusCode::SEE_OTHER;
     let home = format!("{}/", s.identity.public_url.trim_end_matches('/'));
     if let Ok(v) = HeaderValue::from_str(&home) {

@@ -4,9 +4,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use domain::identity::user::{LoginMethod, User, UserCommand, PLATFORM_TENANT};
+use domain::identity::user::{User, PLATFORM_TENANT};
 use event_store::reservation::{self, Holder, Scope};
-use event_store::EventMetadata;
 use http_kit::auth::session::{Stage, COOKIE};
 use http_kit::{secret, ClientInfo, Problem};
 use serde::Serialize;
@@ -60,14 +59,13 @@ pub struct SignedInAnswer {
 }
 
 /// Signs `user` in: a new session id (a presented one is ended: no fixation), the
-/// organization used last (if still a member), a `UserLoggedIn` event, the cookie.
+/// organization used last (if still a member), the cookie. The session row records when and
+/// from where.
 pub async fn sign_in(
     s: &CommandState,
     jar: &CookieJar,
     user: Uuid,
-    method: LoginMethod,
     client: &ClientInfo,
-    metadata: &EventMetadata,
 ) -> Result<Response, Problem> {
     end_presented_session(s, jar).await?;
     let org = last_organization(s, user).await?;
@@ -75,19 +73,6 @@ pub async fn sign_in(
         .auth
         .sessions
         .create(user, org, Stage::Active, client)
-        .await?;
-    let meta = EventMetadata {
-        tenant_id: Some(PLATFORM_TENANT),
-        actor: Some(format!("user:{user}")),
-        ..metadata.clone()
-    };
-    s.users
-        .execute(
-            PLATFORM_TENANT,
-            user,
-            UserCommand::RecordLogin { method },
-            &meta,
-        )
         .await?;
     let jar = jar
         .clone()

@@ -25,11 +25,26 @@ fn totp(secret_b32: &str) -> Result<TOTP, Problem> {
 
 /// Whether `code` is valid for `secret` at `now`.
 pub fn check(secret_b32: &str, code: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
+    Ok(matching_step(secret_b32, code, now)?.is_some())
+}
+
+/// The 30-second step (one before, now, one after) whose code `code` is, if any: a used
+/// step is remembered so a code cannot sign in twice.
+pub fn matching_step(
+    secret_b32: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, Problem> {
     let code = code.trim().replace(' ', "");
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(totp(secret_b32)?.check(&code, now.timestamp().max(0) as u64))
+    let totp = totp(secret_b32)?;
+    let step = now.timestamp().max(0) / 30;
+    Ok([step - 1, step, step + 1].into_iter().find(|s| {
+        let expected = totp.generate((*s).max(0) as u64 * 30);
+        http_kit::secret::constant_time_eq(expected.as_bytes(), code.as_bytes())
+    }))
 }
 
 /// The `otpauth://` URL an authenticator app scans.

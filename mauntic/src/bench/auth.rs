@@ -5,7 +5,7 @@
 //!   one with the caller fixed in advance; sequential requests, interleaved in rounds so
 //!   both see the same machine. Prints each p50/p99 and the difference at p50.
 //! - *Login*: a closed loop of `--clients` password logins (argon2id at the configured cost;
-//!   each login also records `UserLoggedIn` and creates a session). Each request names its
+//!   each login also creates a session). Each request names its
 //!   own client address in `X-Forwarded-For` so the per-address limit does not throttle
 //!   the bench; the per-account limit resets on each success.
 

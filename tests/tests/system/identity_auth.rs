@@ -358,11 +358,9 @@ async fn with_totp_on_a_login_needs_a_code_or_a_recovery_code_once() {
         )
         .await;
     assert_eq!(res.status(), 401);
+    let used = code_now(&secret);
     let res = c
-        .post(
-            "/api/v1/auth/login/second-factor",
-            json!({"code": code_now(&secret)}),
-        )
+        .post("/api/v1/auth/login/second-factor", json!({"code": used}))
         .await;
     assert_ne!(
         session_cookie(res.headers()).unwrap(),
@@ -371,6 +369,13 @@ async fn with_totp_on_a_login_needs_a_code_or_a_recovery_code_once() {
     );
     c.signed_in(res).await;
     assert_eq!(status_of(&c, "/api/v1/me").await, 200);
+    // The same code cannot sign in again (a replay within its 30 s).
+    let replay = app.browser();
+    replay.log_in("ada@example.org", PASSWORD).await;
+    let res = replay
+        .post("/api/v1/auth/login/second-factor", json!({"code": used}))
+        .await;
+    assert_eq!(res.status(), 401);
 
     // A recovery code works once.
     for expected in [200, 401] {

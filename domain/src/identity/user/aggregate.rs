@@ -96,7 +96,6 @@ impl Aggregate for User {
             Event::PasswordResetRequested { token, expires_at } => {
                 self.reset = Some(PendingToken { token, expires_at });
             }
-            Event::UserLoggedIn { .. } => {}
             Event::TotpEnrolmentStarted {} => {
                 self.totp_pending = true;
                 self.totp_enabled = false;
@@ -186,7 +185,6 @@ impl User {
                 }
                 out
             }
-            C::RecordLogin { method } => vec![Event::UserLoggedIn { method }],
             C::StartTotp => {
                 if self.totp_enabled {
                     return Err(Error::TotpAlreadyEnabled);

@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::identity::Digest;
 use crate::EmailAddress;
@@ -35,9 +34,6 @@ pub enum UserCommand {
         token: Digest,
         now: DateTime<Utc>,
     },
-    RecordLogin {
-        method: LoginMethod,
-    },
     /// Start TOTP enrolment (with a fresh secret, kept beside the log); not yet required
     /// at login.
     StartTotp,
@@ -53,14 +49,4 @@ pub enum UserCommand {
         issuer: String,
         subject: String,
     },
-}
-
-/// How a user proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoginMethod {
-    Password,
-    PasswordAndTotp,
-    PasswordAndRecoveryCode,
-    Oidc,
 }

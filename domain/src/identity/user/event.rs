@@ -2,7 +2,6 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::LoginMethod;
 use crate::identity::Digest;
 
 /// Facts about a user. Type names never change. No credential is in an event: tokens and
@@ -28,9 +27,6 @@ pub enum UserEvent {
         token: Digest,
         expires_at: DateTime<Utc>,
     },
-    UserLoggedIn {
-        method: LoginMethod,
-    },
     TotpEnrolmentStarted {},
     TotpEnabled {
         recovery_codes: Vec<Digest>,
@@ -53,7 +49,6 @@ impl DomainEvent for UserEvent {
             Self::EmailVerified { .. } => "EmailVerified",
             Self::PasswordChanged { .. } => "PasswordChanged",
             Self::PasswordResetRequested { .. } => "PasswordResetRequested",
-            Self::UserLoggedIn { .. } => "UserLoggedIn",
             Self::TotpEnrolmentStarted { .. } => "TotpEnrolmentStarted",
             Self::TotpEnabled { .. } => "TotpEnabled",
             Self::TotpDisabled { .. } => "TotpDisabled",

@@ -10,7 +10,7 @@ mod event;
 mod tests;
 
 pub use aggregate::{PendingToken, User};
-pub use command::{LoginMethod, UserCommand};
+pub use command::UserCommand;
 pub use error::UserError;
 pub use event::UserEvent;
 

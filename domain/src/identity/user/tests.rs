@@ -227,14 +227,9 @@ fn event_payloads_keep_their_json_shape() {
         json,
         r#"[{"UserSignedUp":{"email":"ada@example.org","name":"Ada","has_password":true,"email_verified":false}},{"EmailVerificationRequested":{"token":"v1","expires_at":"2026-11-02T12:00:00Z"}},{"PasswordResetRequested":{"token":"r1","expires_at":"2026-11-01T13:00:00Z"}}]"#
     );
-    let more = vec![
-        E::UserLoggedIn {
-            method: LoginMethod::PasswordAndTotp,
-        },
-        E::EmailVerified {},
-    ];
+    let more = vec![E::TotpEnrolmentStarted {}, E::EmailVerified {}];
     assert_eq!(
         serde_json::to_string(&more).unwrap(),
-        r#"[{"UserLoggedIn":{"method":"password_and_totp"}},{"EmailVerified":{}}]"#
+        r#"[{"TotpEnrolmentStarted":{}},{"EmailVerified":{}}]"#
     );
 }
