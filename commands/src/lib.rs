@@ -6,12 +6,14 @@
 //! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
 //! - [`contacts`]: contact routes and their request bodies.
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
+//! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod contacts;
 pub mod context;
 pub mod error;
 pub mod executor;
 pub mod identity;
+pub mod reservations;
 
 use std::sync::Arc;
 
@@ -73,6 +75,7 @@ pub fn router(state: CommandState) -> Router {
 #[openapi(
     paths(
         contacts::http::create,
+        contacts::http::upsert,
         contacts::http::update,
         contacts::http::add_tags,
         contacts::http::remove_tag,
@@ -108,6 +111,7 @@ pub fn router(state: CommandState) -> Router {
         contacts::body::CreateContact,
         contacts::body::UpdateContact,
         contacts::body::AddTags,
+        contacts::http::Upserted,
         identity::body::SignUp,
         identity::body::TokenBody,
         identity::body::Login,

@@ -22,6 +22,8 @@ pub enum Scope {
     ApiKey,
     /// An OpenID Connect `issuer sub` pair → the user.
     OidcSubject,
+    /// A contact's email within its organization (`<tenant>:<email>`) → the contact.
+    ContactEmail,
 }
 
 impl Scope {
@@ -30,6 +32,7 @@ impl Scope {
             Scope::UserEmail => "user_email",
             Scope::ApiKey => "api_key",
             Scope::OidcSubject => "oidc_subject",
+            Scope::ContactEmail => "contact_email",
         }
     }
 
@@ -38,6 +41,7 @@ impl Scope {
         match self {
             Scope::UserEmail | Scope::OidcSubject => "user",
             Scope::ApiKey => "organization",
+            Scope::ContactEmail => "contact",
         }
     }
 }

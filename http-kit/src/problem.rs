@@ -17,8 +17,14 @@ pub struct Problem {
     /// For validation problems: which field, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// Seconds, sent as `Retry-After`.
     #[serde(skip)]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+    /// Extension members (RFC 9457 §3.2), e.g. `existing_id` on a conflict (boxed: most
+    /// problems have none, and a `Result` carrying a problem should stay small).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: Box<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One invalid field.
@@ -37,7 +43,14 @@ impl Problem {
             detail: None,
             errors: vec![],
             retry_after: None,
+            extensions: Box::default(),
         }
+    }
+
+    /// Adds the extension member `key`.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -46,7 +59,7 @@ impl Problem {
     }
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.retry_after = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
         self
     }
 

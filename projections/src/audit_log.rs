@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{json_rows, Projection, ProjectionError, Target};
 
+/// Builds the `audit_log` table from every organization's events.
 pub struct AuditLogProjection;
 
 /// Keys of event payloads that hold secrets (as digests) and are never listed.
@@ -27,27 +28,36 @@ const SECRET_KEYS: &[&str] = &[
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRow {
+    /// The organization.
     pub tenant_id: Uuid,
+    /// With `global_position`, the event's place in the log (its cursor).
     pub tx_id: i64,
     pub global_position: i64,
     pub event_id: Uuid,
     pub recorded_at: DateTime<Utc>,
     /// `user:<id>`, `apikey:<id>` or `system:<component>`.
     pub actor: Option<String>,
+    /// e.g. `contact`, `organization`.
     pub aggregate_type: String,
+    /// The entity's id (without the tenant).
     pub aggregate_id: Uuid,
+    /// The event's sequence number in its aggregate's stream.
     pub sequence: i64,
     pub event_type: String,
     /// The fields the event changed (`email`, `fields.plan`, `role`, …).
     pub changed: Vec<String>,
+    /// The client's address.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's `X-Correlation-Id` (or the one it was given when it had none).
     pub correlation_id: Option<Uuid>,
+    /// `X-Request-Id` of the request.
     pub request_id: Option<String>,
 }
 
-/// What an event changed: its own `changed` list if it has one, else its fields (less
-/// secrets).
+/// What an event changed: its own `changed` list if it has one, else the names of its
+/// fields, sorted, less those that hold secrets. `payload` is externally tagged
+/// (`{"EventName": {…}}`).
 pub fn changed_fields(payload: &serde_json::Value) -> Vec<String> {
     let Some(inner) = payload
         .as_object()
@@ -62,20 +72,27 @@ pub fn changed_fields(payload: &serde_json::Value) -> Vec<String> {
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
     }
-    inner
+    let mut keys: Vec<String> = inner
         .keys()
         .filter(|k| !SECRET_KEYS.contains(&k.as_str()))
         .cloned()
-        .collect()
+        .collect();
+    keys.sort_unstable();
+    keys
 }
 
 impl AuditRow {
-    pub fn from_event(e: &RecordedEvent) -> Option<Self> {
+    /// The row of event `e`; `None` for events outside organizations (the platform
+    /// tenant's: users) or without an entity id.
+    pub fn from_event(e: &RecordedEvent) -> Result<Option<Self>, ProjectionError> {
+        let Some(aggregate_id) = e.entity_id() else {
+            return Ok(None);
+        };
         if e.tenant_id == PLATFORM_TENANT {
-            return None;
+            return Ok(None);
         }
-        let payload: serde_json::Value = e.decode().unwrap_or_default();
-        Some(Self {
+        let payload: serde_json::Value = crate::decode(e)?;
+        Ok(Some(Self {
             tenant_id: e.tenant_id,
             tx_id: e.cursor.tx_id,
             global_position: e.cursor.position,
@@ -83,7 +100,7 @@ impl AuditRow {
             recorded_at: e.recorded_at,
             actor: e.metadata.actor.clone(),
             aggregate_type: e.aggregate_type.clone(),
-            aggregate_id: e.entity_id()?,
+            aggregate_id,
             sequence: e.sequence,
             event_type: e.event_type.clone(),
             changed: changed_fields(&payload),
@@ -91,7 +108,7 @@ impl AuditRow {
             user_agent: e.metadata.user_agent.clone(),
             correlation_id: e.metadata.correlation_id,
             request_id: e.metadata.request_id.clone(),
-        })
+        }))
     }
 }
 
@@ -111,22 +128,29 @@ impl Projection for AuditLogProjection {
         target: &Target,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let rows: Vec<AuditRow> = events.iter().filter_map(AuditRow::from_event).collect();
+        let mut rows = Vec::with_capacity(events.len());
+        for e in events {
+            rows.extend(AuditRow::from_event(e)?);
+        }
         json_rows::insert_new(conn, &target.table, &rows).await
     }
 }
 
-/// What to list.
+/// What to list: every given condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
+    /// Exactly this actor (`user:<id>`, `apikey:<id>`, `system:<component>`).
     pub actor: Option<String>,
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<Uuid>,
+    /// Recorded at or after this instant.
     pub from: Option<DateTime<Utc>>,
+    /// Recorded before this instant.
     pub to: Option<DateTime<Utc>>,
 }
 
-/// A page of `tenant`'s audit log, newest first, after the `(tx_id, position)` `after`.
+/// A page of `tenant`'s audit log, newest first (by cursor), strictly after (older than) the
+/// `(tx_id, global_position)` `after`.
 pub async fn list<'e>(
     db: impl PgExecutor<'e>,
     tenant: Uuid,
@@ -156,8 +180,29 @@ pub async fn list<'e>(
     .persistent(false)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(v,)| serde_json::from_value(v).ok())
-        .collect())
+    rows.into_iter()
+        .map(|(v,)| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_fields;
+    use serde_json::json;
+
+    #[test]
+    fn an_event_that_lists_its_changes_is_taken_at_its_word() {
+        let p = json!({"ContactUpdated": {"changed": ["fields.plan"], "email": "a@b.c"}});
+        assert_eq!(changed_fields(&p), vec!["fields.plan"]);
+    }
+
+    #[test]
+    fn otherwise_its_fields_are_listed_without_secrets() {
+        let p =
+            json!({"MemberInvited": {"invite_id": 1, "email": "a@b.c", "token": "x", "code": 1}});
+        assert_eq!(changed_fields(&p), vec!["email", "invite_id"]);
+        let p = json!({"ApiKeyCreated": {"name": "k", "digest": "x", "secret": "y"}});
+        assert_eq!(changed_fields(&p), vec!["name"]);
+        assert!(changed_fields(&json!({"OrganizationUnblocked": {}})).is_empty());
+    }
 }

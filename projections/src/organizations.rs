@@ -8,30 +8,40 @@ use cqrs_es::Aggregate;
 use domain::identity::organization::{Organization, OrganizationEvent as E};
 use event_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{json_rows, Projection, ProjectionError, Target};
 
+/// Builds the `organizations` table from Organization events.
 pub struct OrganizationsProjection;
 
-/// An organization as its screens show it.
+/// An organization as its screens show it (`tenant_id` = `id`: an organization is its own
+/// tenant).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrganizationRow {
     pub tenant_id: Uuid,
     pub id: Uuid,
     pub name: String,
+    /// The organization's settings (time zone, locale, …).
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
+    /// Members, oldest first.
     pub members: Vec<MemberRow>,
+    /// Every invite ever sent, oldest first, whatever its status.
     pub invites: Vec<InviteRow>,
+    /// Every key ever created, oldest first, revoked ones included.
     pub api_keys: Vec<KeyRow>,
+    /// A blocked organization's keys and members are refused.
     pub blocked: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The sequence number of the last event applied (the stream's version).
     pub version: i64,
 }
 
+/// A member of an organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberRow {
     pub user_id: Uuid,
@@ -41,35 +51,44 @@ pub struct MemberRow {
     pub joined_at: DateTime<Utc>,
 }
 
+/// An invite to join an organization (never its token).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteRow {
     pub id: Uuid,
     pub email: String,
+    /// The role the invitee gets: owner, admin, member or viewer.
     pub role: String,
     /// pending, accepted or revoked.
     pub status: String,
+    /// A pending invite past this instant can no longer be accepted.
     pub expires_at: DateTime<Utc>,
     /// `user:<id>` or `apikey:<id>`.
     pub invited_by: String,
     pub created_at: DateTime<Utc>,
+    /// The user who accepted it (accepted invites only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_by: Option<Uuid>,
 }
 
+/// An API key of an organization (never the key or its digest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyRow {
     pub id: Uuid,
     pub name: String,
+    /// owner, admin, member or viewer.
     pub role: String,
     /// secret or public.
     pub kind: String,
-    /// The key's first characters.
+    /// The key's first characters, to recognise it.
     pub prefix: String,
+    /// `user:<id>`, `apikey:<id>` or `system:<component>`.
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A unit enum's serde name (`KeyKind::Secret` → `secret`).
 fn text<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()
@@ -78,26 +97,25 @@ fn text<T: Serialize>(v: &T) -> String {
 }
 
 impl OrganizationRow {
-    /// Folds one event into the row (`None` before the organization exists).
+    /// Folds one event into the row (`None` before the organization exists). Events at or
+    /// below the row's version are ignored.
     pub fn apply(row: Option<Self>, e: &RecordedEvent, event: E, id: Uuid) -> Option<Self> {
         let at = e.recorded_at;
         let mut r = match (row, event) {
             (Some(r), _) if e.sequence <= r.version => return Some(r),
-            (None, E::OrganizationCreated { name, settings }) => {
-                return Some(Self {
-                    tenant_id: e.tenant_id,
-                    id,
-                    name,
-                    settings: serde_json::to_value(settings).unwrap_or_default(),
-                    members: vec![],
-                    invites: vec![],
-                    api_keys: vec![],
-                    blocked: false,
-                    created_at: at,
-                    updated_at: at,
-                    version: e.sequence,
-                })
-            }
+            (None, E::OrganizationCreated { name, settings }) => Self {
+                tenant_id: e.tenant_id,
+                id,
+                name,
+                settings: serde_json::to_value(settings).unwrap_or_default(),
+                members: vec![],
+                invites: vec![],
+                api_keys: vec![],
+                blocked: false,
+                created_at: at,
+                updated_at: at,
+                version: e.sequence,
+            },
             (None, _) => return None,
             (Some(mut r), event) => {
                 r.fold(event, at);
@@ -123,31 +141,23 @@ impl OrganizationRow {
                 expires_at,
                 invited_by,
                 ..
-            } => {
-                self.invites.push(InviteRow {
-                    id: invite_id,
-                    email,
-                    role: role.to_string(),
-                    status: "pending".into(),
-                    expires_at,
-                    invited_by,
-                    created_at: at,
-                    accepted_by: None,
-                });
-            }
+            } => self.invites.push(InviteRow {
+                id: invite_id,
+                email,
+                role: role.to_string(),
+                status: "pending".into(),
+                expires_at,
+                invited_by,
+                created_at: at,
+                accepted_by: None,
+            }),
             E::InviteResent {
                 invite_id,
                 expires_at,
                 ..
-            } => {
-                if let Some(i) = self.invites.iter_mut().find(|i| i.id == invite_id) {
-                    i.expires_at = expires_at;
-                }
-            }
+            } => self.invite(invite_id, |i| i.expires_at = expires_at),
             E::InviteRevoked { invite_id } => {
-                if let Some(i) = self.invites.iter_mut().find(|i| i.id == invite_id) {
-                    i.status = "revoked".into();
-                }
+                self.invite(invite_id, |i| i.status = "revoked".into())
             }
             E::InviteAccepted {
                 invite_id,
@@ -155,10 +165,10 @@ impl OrganizationRow {
                 email,
                 role,
             } => {
-                if let Some(i) = self.invites.iter_mut().find(|i| i.id == invite_id) {
+                self.invite(invite_id, |i| {
                     i.status = "accepted".into();
                     i.accepted_by = Some(user_id);
-                }
+                });
                 self.add_member(user_id, email, role.to_string(), at);
             }
             E::MemberAdded {
@@ -181,19 +191,17 @@ impl OrganizationRow {
                 expires_at,
                 created_by,
                 ..
-            } => {
-                self.api_keys.push(KeyRow {
-                    id: key_id,
-                    name,
-                    role: role.to_string(),
-                    kind: text(&kind),
-                    prefix,
-                    created_by,
-                    created_at: at,
-                    expires_at,
-                    revoked_at: None,
-                });
-            }
+            } => self.api_keys.push(KeyRow {
+                id: key_id,
+                name,
+                role: role.to_string(),
+                kind: text(&kind),
+                prefix,
+                created_by,
+                created_at: at,
+                expires_at,
+                revoked_at: None,
+            }),
             E::ApiKeyRevoked { key_id } => {
                 if let Some(k) = self.api_keys.iter_mut().find(|k| k.id == key_id) {
                     k.revoked_at.get_or_insert(at);
@@ -204,6 +212,13 @@ impl OrganizationRow {
         }
     }
 
+    fn invite(&mut self, id: Uuid, change: impl FnOnce(&mut InviteRow)) {
+        if let Some(i) = self.invites.iter_mut().find(|i| i.id == id) {
+            change(i);
+        }
+    }
+
+    /// Appends the member (events come in order, so `members` stays sorted by `joined_at`).
     fn add_member(&mut self, user_id: Uuid, email: String, role: String, at: DateTime<Utc>) {
         self.members.retain(|m| m.user_id != user_id);
         self.members.push(MemberRow {
@@ -221,6 +236,7 @@ impl OrganizationRow {
     }
 }
 
+/// The columns an update rewrites (`tenant_id`, `id` and `created_at` never change).
 const UPDATED: &[&str] = &[
     "name",
     "settings",
@@ -260,7 +276,7 @@ impl Projection for OrganizationsProjection {
     }
 }
 
-/// Organization `id`.
+/// Organization `id` (the caller's tenant).
 pub async fn get<'e>(
     db: impl PgExecutor<'e>,
     id: Uuid,
@@ -271,28 +287,33 @@ pub async fn get<'e>(
             .persistent(false)
             .fetch_optional(db)
             .await?;
-    Ok(row.and_then(|(v,)| serde_json::from_value(v).ok()))
+    row.map(|(v,)| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
 }
 
-/// One of a user's organizations.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// One of a user's organizations, with the user's role in it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Membership {
+    /// The organization's id.
     pub id: Uuid,
+    /// The organization's name.
     pub name: String,
+    /// The user's role there: owner, admin, member or viewer.
     pub role: String,
 }
 
-/// The organizations `user` is a member of, by name.
+/// The organizations `user` is a member of, by name (the GIN index on `members` finds them).
 pub async fn memberships_of<'e>(
     db: impl PgExecutor<'e>,
     user: Uuid,
 ) -> Result<Vec<Membership>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT o.id, o.name, m->>'role' AS role FROM organizations o, jsonb_array_elements(o.members) m \
-         WHERE o.members @> jsonb_build_array(jsonb_build_object('user_id', $1::text)) \
-           AND m->>'user_id' = $1::text ORDER BY o.name, o.id",
+        "SELECT o.id, o.name, m->>'role' AS role \
+         FROM organizations o CROSS JOIN LATERAL jsonb_array_elements(o.members) m \
+         WHERE o.members @> $1 AND m @> $2 ORDER BY o.name, o.id",
     )
-    .bind(user)
+    .bind(json!([{ "user_id": user }]))
+    .bind(json!({ "user_id": user }))
     .persistent(false)
     .fetch_all(db)
     .await

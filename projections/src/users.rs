@@ -12,25 +12,31 @@ use uuid::Uuid;
 
 use crate::{json_rows, Projection, ProjectionError, Target};
 
+/// Builds the `users` table from User events.
 pub struct UsersProjection;
 
 /// A user as their account screen shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserRow {
+    /// Always the platform tenant (nil): users span organizations.
     pub tenant_id: Uuid,
     pub id: Uuid,
     pub email: String,
     pub name: Option<String>,
     pub email_verified: bool,
+    /// Whether sign-in asks for a second factor (TOTP or a recovery code).
     pub totp_enabled: bool,
+    /// False for users who only sign in through OpenID Connect.
     pub has_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The sequence number of the last event applied (the stream's version).
     pub version: i64,
 }
 
 impl UserRow {
-    /// Folds one event into the row (`None` before the user exists).
+    /// Folds one event into the row (`None` before the user exists). Events at or below the
+    /// row's version are ignored.
     pub fn apply(row: Option<Self>, e: &RecordedEvent, event: E, id: Uuid) -> Option<Self> {
         let mut r = match (row, event) {
             (Some(r), _) if e.sequence <= r.version => return Some(r),
@@ -74,6 +80,7 @@ impl UserRow {
     }
 }
 
+/// The columns an update rewrites.
 const UPDATED: &[&str] = &[
     "email",
     "name",
@@ -112,7 +119,7 @@ impl Projection for UsersProjection {
     }
 }
 
-/// User `id`.
+/// User `id` (users live in the platform tenant).
 pub async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
     let row: Option<(serde_json::Value,)> =
         sqlx::query_as("SELECT to_jsonb(u) FROM users u WHERE tenant_id = $1 AND id = $2")
@@ -121,5 +128,6 @@ pub async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<UserRow
             .persistent(false)
             .fetch_optional(db)
             .await?;
-    Ok(row.and_then(|(v,)| serde_json::from_value(v).ok()))
+    row.map(|(v,)| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
 }

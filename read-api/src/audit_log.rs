@@ -1,5 +1,6 @@
 //! The audit log: who did what, when and from where, per organization.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,12 +14,18 @@ use uuid::Uuid;
 use crate::consistency::ConsistentAfter;
 use crate::QueryState;
 
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// Filters and paging of `GET /api/v1/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
-    /// `user:<id>`, `apikey:<id>` or `system:<component>`.
+    /// Only this actor: `user:<id>`, `apikey:<id>` or `system:<component>`.
     pub actor: Option<String>,
-    /// e.g. `contact`, `organization`.
+    /// Only this aggregate type, e.g. `contact`, `organization`.
     pub aggregate_type: Option<String>,
+    /// Only this aggregate.
     pub aggregate_id: Option<Uuid>,
     /// From this instant (RFC 3339), inclusive.
     pub from: Option<DateTime<Utc>>,
@@ -28,6 +35,7 @@ pub struct AuditParams {
     pub limit: Option<i64>,
     /// The `next` token of the previous page.
     pub after: Option<String>,
+    /// Wait until the read model has passed this cursor (from a command's answer).
     pub consistent_after: Option<String>,
 }
 
@@ -35,28 +43,43 @@ pub struct AuditParams {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditRow>,
-    /// Pass as `after` for the next page; null on the last page.
+    /// Pass as `after` for the next (older) page; null on the last page.
     pub next: Option<String>,
 }
 
-/// The organization's audit log, newest first, filtered.
+/// The organization's audit log, newest first, filtered, in keyset pages.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
     responses(
         (status = 200, description = "A page", body = AuditPage),
         (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Read model not caught up with consistent_after", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []), ("session" = [])))]
 pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<AuditParams>,
+    params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<AuditPage>, Problem> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(Problem::bad_request("limit must be 1 to 500"));
+    let Query(p) = params.map_err(|r| Problem::bad_request(r.body_text()))?;
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
     }
-    let after = p.after.as_deref().map(decode_token).transpose()?;
+    if let (Some(from), Some(to)) = (p.from, p.to) {
+        if from > to {
+            return Err(Problem::bad_request("from must not be after to"));
+        }
+    }
+    let after = match p.after.as_deref() {
+        None => None,
+        Some(t) => Some(
+            decode_token(t)
+                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))?,
+        ),
+    };
     consistency.wait(&s, "audit_log").await?;
     let filter = AuditFilter {
         actor: p.actor,
@@ -79,16 +102,30 @@ pub async fn list(
     Ok(Json(AuditPage { items, next }))
 }
 
+/// The page token of the row at `(tx_id, global_position)`: 16 bytes, URL-safe base64.
 fn encode_token(tx: i64, pos: i64) -> String {
     let mut b = tx.to_be_bytes().to_vec();
     b.extend(pos.to_be_bytes());
     URL_SAFE_NO_PAD.encode(b)
 }
 
-fn decode_token(t: &str) -> Result<(i64, i64), Problem> {
-    let bad = || Problem::bad_request("after: not a page token from this API");
-    let b = URL_SAFE_NO_PAD.decode(t).map_err(|_| bad())?;
-    let (tx, pos) = (b.get(..8).ok_or_else(bad)?, b.get(8..16).ok_or_else(bad)?);
-    let n = |s: &[u8]| s.try_into().map(i64::from_be_bytes).map_err(|_| bad());
-    Ok((n(tx)?, n(pos)?))
+/// The `(tx_id, global_position)` of a page token.
+fn decode_token(t: &str) -> Option<(i64, i64)> {
+    let b: [u8; 16] = URL_SAFE_NO_PAD.decode(t).ok()?.try_into().ok()?;
+    let n = |s: &[u8]| s.try_into().ok().map(i64::from_be_bytes);
+    Some((n(&b[..8])?, n(&b[8..])?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_token, encode_token};
+
+    #[test]
+    fn a_page_token_round_trips_and_anything_else_is_refused() {
+        let t = encode_token(123_456, -7);
+        assert_eq!(decode_token(&t), Some((123_456, -7)));
+        for bad in ["", "!!", "AAAA", &format!("{t}AA")] {
+            assert_eq!(decode_token(bad), None, "{bad}");
+        }
+    }
 }

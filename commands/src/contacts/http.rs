@@ -10,6 +10,7 @@ use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
 use super::body::{AddTags, CreateContact, UpdateContact};
+use super::unique;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -19,6 +20,7 @@ use crate::CommandState;
     request_body = CreateContact,
     responses(
         (status = 201, description = "Created", body = Accepted),
+        (status = 409, description = "Another contact has this email (`existing_id`)", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -31,16 +33,44 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let new = body.validate()?;
     let id = ContactId::generate().0;
-    let accepted = s
-        .contacts
-        .execute(
-            ctx.tenant_id,
-            id,
-            ContactCommand::Create(new),
-            &ctx.metadata,
-        )
-        .await?;
+    let accepted = unique::create(&s, ctx.tenant_id, id, new, &ctx.metadata)
+        .await?
+        .map_err(unique::taken)?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
+}
+
+/// What an upsert answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Upserted {
+    #[serde(flatten)]
+    pub accepted: Accepted,
+    /// True if the contact was created, false if it existed and was updated.
+    pub created: bool,
+}
+
+/// Create the contact with this email, or update the one that has it (names and fields
+/// given are set, tags added).
+#[utoipa::path(post, path = "/api/v1/contacts:upsert", tag = "contacts",
+    request_body = CreateContact,
+    responses(
+        (status = 201, description = "Created", body = Upserted),
+        (status = 200, description = "Updated", body = Upserted),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn upsert(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<CreateContact>,
+) -> Result<Response, Problem> {
+    let new = body.validate()?;
+    let (accepted, created) = unique::upsert(&s, ctx.tenant_id, new, &ctx.metadata).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(Upserted { accepted, created })).into_response())
 }
 
 /// Change a contact's email, names or custom fields.
@@ -61,16 +91,9 @@ pub async fn update(
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
     let patch = body.validate()?;
-    s.contacts
-        .execute(
-            ctx.tenant_id,
-            id,
-            ContactCommand::Update(patch),
-            &ctx.metadata,
-        )
+    unique::update(&s, ctx.tenant_id, id, patch, &ctx.metadata)
         .await
         .map(Json)
-        .map_err(Problem::from)
 }
 
 /// Add tags to a contact (tags it already has are ignored).

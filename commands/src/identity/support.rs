@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use domain::identity::user::{User, PLATFORM_TENANT};
-use event_store::reservation::{self, Holder, Scope};
+use event_store::reservation::{self, Scope};
 use http_kit::auth::session::{Stage, COOKIE};
 use http_kit::{secret, ClientInfo, Problem};
 use serde::Serialize;
@@ -148,34 +148,7 @@ pub fn bad_credentials() -> Problem {
     .detail("the email or password is wrong")
 }
 
-/// Claims `value` for `holder`, then runs `command`, releasing the claim if it fails.
-/// `Ok(Err(other))` when someone else holds the value (and nothing was run).
-pub async fn reserved<T, Fut>(
-    pool: &sqlx::PgPool,
-    scope: Scope,
-    value: &str,
-    holder: Holder,
-    command: impl FnOnce() -> Fut,
-) -> Result<Result<T, Holder>, Problem>
-where
-    Fut: std::future::Future<Output = Result<T, Problem>>,
-{
-    let held = reservation::claim(pool, scope, value, holder)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    if held != holder {
-        return Ok(Err(held));
-    }
-    match command().await {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) => {
-            if let Err(x) = reservation::release(pool, scope, value, holder).await {
-                tracing::warn!(error = %x, "could not release a reservation; it expires unused");
-            }
-            Err(e)
-        }
-    }
-}
+pub use crate::reservations::reserved;
 
 /// Counts a token or code guess from this client (429 past the limit).
 pub async fn limit_token_guesses(s: &CommandState, client: &ClientInfo) -> Result<(), Problem> {

@@ -99,6 +99,7 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     // Contacts
     (Method::GET, "/api/v1/contacts", Org(Read)),
     (Method::POST, "/api/v1/contacts", Org(Write)),
+    (Method::POST, "/api/v1/contacts:upsert", Org(Write)),
     (Method::GET, "/api/v1/contacts/{id}", Org(Read)),
     (Method::PATCH, "/api/v1/contacts/{id}", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/tags", Org(Write)),

@@ -1,0 +1,170 @@
+//! One contact per email in an organization: the email is reserved for the contact
+//! (`<tenant>:<email>`, scope `contact_email`) before the command that gives it that email,
+//! so two concurrent creates can never both succeed.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use domain::contact::{ContactCommand, ContactPatch, NewContact};
+use event_store::reservation::{self, Holder, Scope};
+use event_store::EventMetadata;
+use http_kit::Problem;
+use uuid::Uuid;
+
+use crate::executor::Accepted;
+use crate::reservations::reserved;
+use crate::CommandState;
+
+fn key(tenant: Uuid, email: &str) -> String {
+    format!("{tenant}:{email}")
+}
+
+/// 409 naming the contact that has the email.
+pub fn taken(existing: Uuid) -> Problem {
+    Problem::new(StatusCode::CONFLICT, "email-taken", "Email taken")
+        .detail("another contact of this organization has this email")
+        .with("existing_id", existing.to_string())
+}
+
+/// The contact of `tenant` with `email`, if any.
+pub async fn owner_of(
+    s: &CommandState,
+    tenant: Uuid,
+    email: &str,
+) -> Result<Option<Uuid>, Problem> {
+    reservation::lookup(&s.pool, Scope::ContactEmail, &key(tenant, email))
+        .await
+        .map(|h| h.map(|h| h.owner_id))
+        .map_err(|e| Problem::from_internal(&e))
+}
+
+/// Creates contact `id`; `Err(existing)` if another contact has the email.
+pub async fn create(
+    s: &CommandState,
+    tenant: Uuid,
+    id: Uuid,
+    new: NewContact,
+    meta: &EventMetadata,
+) -> Result<Result<Accepted, Uuid>, Problem> {
+    let holder = Holder {
+        tenant_id: tenant,
+        owner_id: id,
+    };
+    let email = key(tenant, new.email.as_str());
+    let created = reserved(&s.pool, Scope::ContactEmail, &email, holder, || async {
+        s.contacts
+            .execute(tenant, id, ContactCommand::Create(new), meta)
+            .await
+            .map_err(Problem::from)
+    })
+    .await?;
+    Ok(created.map_err(|other| other.owner_id))
+}
+
+/// Updates contact `id`; a new email is reserved first (409 if another contact has it) and
+/// the old one released after.
+pub async fn update(
+    s: &CommandState,
+    tenant: Uuid,
+    id: Uuid,
+    patch: ContactPatch,
+    meta: &EventMetadata,
+) -> Result<Accepted, Problem> {
+    let run = |patch| async move {
+        s.contacts
+            .execute(tenant, id, ContactCommand::Update(patch), meta)
+            .await
+            .map_err(Problem::from)
+    };
+    let Some(new_email) = patch.email.clone() else {
+        return run(patch).await;
+    };
+    let current = s.contacts.load(tenant, id).await.map_err(Problem::from)?;
+    if !current.exists || current.email == new_email.as_str() {
+        return run(patch).await;
+    }
+    let holder = Holder {
+        tenant_id: tenant,
+        owner_id: id,
+    };
+    let claimed = reserved(
+        &s.pool,
+        Scope::ContactEmail,
+        &key(tenant, new_email.as_str()),
+        holder,
+        || run(patch),
+    )
+    .await?;
+    let accepted = claimed.map_err(|other| taken(other.owner_id))?;
+    if let Err(e) = reservation::release(
+        &s.pool,
+        Scope::ContactEmail,
+        &key(tenant, &current.email),
+        holder,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "could not release a contact's old email");
+    }
+    Ok(accepted)
+}
+
+/// Creates the contact with this email, or updates the one that has it: names and fields
+/// given are set, tags added. `(accepted, created)`.
+pub async fn upsert(
+    s: &CommandState,
+    tenant: Uuid,
+    new: NewContact,
+    meta: &EventMetadata,
+) -> Result<(Accepted, bool), Problem> {
+    for attempt in 0..20u32 {
+        match owner_of(s, tenant, new.email.as_str()).await? {
+            None => match create(s, tenant, Uuid::now_v7(), new.clone(), meta).await? {
+                Ok(a) => return Ok((a, true)),
+                Err(_) => continue, // created meanwhile: update it
+            },
+            Some(existing) => {
+                let patch = ContactPatch {
+                    email: None,
+                    first_name: new.first_name.clone().map(Some),
+                    last_name: new.last_name.clone().map(Some),
+                    fields: new
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .collect(),
+                };
+                match s
+                    .contacts
+                    .execute(tenant, existing, ContactCommand::Update(patch), meta)
+                    .await
+                {
+                    Ok(mut a) => {
+                        if !new.tags.is_empty() {
+                            a = s
+                                .contacts
+                                .execute(
+                                    tenant,
+                                    existing,
+                                    ContactCommand::AddTags(new.tags.clone()),
+                                    meta,
+                                )
+                                .await?;
+                        }
+                        return Ok((a, false));
+                    }
+                    // Reserved by a create whose event is not stored yet: wait for it.
+                    Err(crate::CommandError::Rejected(domain::contact::ContactError::NotFound)) => {
+                        tokio::time::sleep(Duration::from_millis(5 << attempt.min(5))).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Err(
+        Problem::new(StatusCode::CONFLICT, "conflict", "Concurrent change")
+            .detail("the contact kept changing while this request was applied; retry it")
+            .retry_after(1),
+    )
+}
