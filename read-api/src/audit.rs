@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::QueryState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AsOf {
     /// The state after this event sequence number.
     pub at_sequence: Option<i64>,

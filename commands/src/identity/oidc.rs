@@ -191,6 +191,7 @@ pub async fn start(State(s): State<CommandState>, jar: CookieJar) -> Result<Resp
 
 /// What the provider sends back.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,
