@@ -43,6 +43,7 @@ impl Rejection for ContactError {
             }
             ContactError::TooManyTags { .. } => Problem::validation("tags", self.to_string()),
             ContactError::TooManyFields { .. } => Problem::validation("fields", self.to_string()),
+            ContactError::PointsOutOfRange => Problem::validation("delta", self.to_string()),
         }
     }
 }

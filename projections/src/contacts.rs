@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::contact::{Contact, ContactEvent};
+use domain::contact::{Channel, Contact, ContactEvent};
 use event_store::RecordedEvent;
 use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
@@ -31,6 +31,17 @@ pub struct ContactRow {
     #[schema(value_type = Object)]
     pub fields: serde_json::Value,
     pub tags: Vec<String>,
+    /// Per channel (`email`, `sms`, `push`): `{status, source, at}`.
+    #[schema(value_type = Object)]
+    pub consent: serde_json::Value,
+    /// Per channel: `{reason, note}` (unsubscribed, bounced, complaint, manual).
+    #[schema(value_type = Object)]
+    pub do_not_contact: serde_json::Value,
+    /// Per channel: `{max, per_days}`.
+    #[schema(value_type = Object)]
+    pub frequency: serde_json::Value,
+    pub stage: Option<String>,
+    pub points: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The sequence number of the last event applied (the stream's version).
@@ -40,8 +51,8 @@ pub struct ContactRow {
 /// Joins a row's tags for the upsert; tags cannot contain control characters (`Tag::parse`).
 const TAG_SEPARATOR: &str = "\u{1f}";
 
-const COLUMNS: &str =
-    "tenant_id, id, email, first_name, last_name, fields, tags, created_at, updated_at, version";
+const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, fields, tags, consent, \
+     do_not_contact, frequency, stage, points, created_at, updated_at, version";
 
 impl ContactRow {
     /// Folds one event into the row (`None` before the contact exists). Events at or below
@@ -75,6 +86,11 @@ impl ContactRow {
                 last_name,
                 fields: serde_json::to_value(fields).unwrap_or_default(),
                 tags: sorted(tags),
+                consent: serde_json::json!({}),
+                do_not_contact: serde_json::json!({}),
+                frequency: serde_json::json!({}),
+                stage: None,
+                points: 0,
                 created_at: e.recorded_at,
                 updated_at: e.recorded_at,
                 version: e.sequence,
@@ -108,12 +124,46 @@ impl ContactRow {
                         r.tags = sorted(std::mem::take(&mut r.tags));
                     }
                     ContactEvent::ContactTagRemoved { tag } => r.tags.retain(|t| *t != tag),
+                    ContactEvent::ContactConsentChanged { channel, consent } => {
+                        set(&mut r.consent, channel, Some(to_json(&consent)));
+                    }
+                    ContactEvent::ContactDoNotContactAdded {
+                        channel,
+                        reason,
+                        note,
+                    } => {
+                        let mark = serde_json::json!({"reason": reason, "note": note, "at": e.recorded_at});
+                        set(&mut r.do_not_contact, channel, Some(mark));
+                    }
+                    ContactEvent::ContactDoNotContactRemoved { channel } => {
+                        set(&mut r.do_not_contact, channel, None);
+                    }
+                    ContactEvent::ContactFrequencyRuleChanged { channel, rule } => {
+                        set(&mut r.frequency, channel, rule.map(|x| to_json(&x)));
+                    }
+                    ContactEvent::ContactStageChanged { to, .. } => r.stage = Some(to),
+                    ContactEvent::ContactPointsChanged { total, .. } => r.points = total,
                 }
                 r.updated_at = e.recorded_at;
                 r.version = e.sequence;
                 Some(r)
             }
         }
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+/// Sets (or, with `None`, removes) the entry for `channel` of a per-channel JSON object.
+fn set(map: &mut serde_json::Value, channel: Channel, value: Option<serde_json::Value>) {
+    let key = to_json(&channel).as_str().unwrap_or_default().to_owned();
+    if let serde_json::Value::Object(m) = map {
+        match value {
+            Some(v) => m.insert(key, v),
+            None => m.remove(&key),
+        };
     }
 }
 
@@ -192,6 +242,11 @@ async fn upsert<'e>(
     let mut last_names = Vec::with_capacity(rows.len());
     let mut fields = Vec::with_capacity(rows.len());
     let mut tags = Vec::with_capacity(rows.len());
+    let mut consent = Vec::with_capacity(rows.len());
+    let mut dnc = Vec::with_capacity(rows.len());
+    let mut frequency = Vec::with_capacity(rows.len());
+    let mut stages = Vec::with_capacity(rows.len());
+    let mut points = Vec::with_capacity(rows.len());
     let mut created = Vec::with_capacity(rows.len());
     let mut updated = Vec::with_capacity(rows.len());
     let mut versions = Vec::with_capacity(rows.len());
@@ -203,6 +258,11 @@ async fn upsert<'e>(
         last_names.push(r.last_name.as_deref());
         fields.push(&r.fields);
         tags.push(r.tags.join(TAG_SEPARATOR));
+        consent.push(&r.consent);
+        dnc.push(&r.do_not_contact);
+        frequency.push(&r.frequency);
+        stages.push(r.stage.as_deref());
+        points.push(r.points);
         created.push(r.created_at);
         updated.push(r.updated_at);
         versions.push(r.version);
@@ -210,13 +270,18 @@ async fn upsert<'e>(
     sqlx::query(&format!(
         "INSERT INTO {table} ({COLUMNS}) \
          SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.fields, \
-                string_to_array(u.tags, E'\\x1f'), u.created_at, u.updated_at, u.version \
+                string_to_array(u.tags, E'\\x1f'), u.consent, u.dnc, u.frequency, u.stage, u.points, \
+                u.created_at, u.updated_at, u.version \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
-                     $7::text[], $8::timestamptz[], $9::timestamptz[], $10::bigint[]) \
-              AS u(tenant_id, id, email, first_name, last_name, fields, tags, created_at, updated_at, version) \
+                     $7::text[], $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], \
+                     $13::timestamptz[], $14::timestamptz[], $15::bigint[]) \
+              AS u(tenant_id, id, email, first_name, last_name, fields, tags, consent, dnc, frequency, \
+                   stage, points, created_at, updated_at, version) \
          ON CONFLICT (tenant_id, id) DO UPDATE SET \
              email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, \
-             fields = EXCLUDED.fields, tags = EXCLUDED.tags, updated_at = EXCLUDED.updated_at, \
+             fields = EXCLUDED.fields, tags = EXCLUDED.tags, consent = EXCLUDED.consent, \
+             do_not_contact = EXCLUDED.do_not_contact, frequency = EXCLUDED.frequency, \
+             stage = EXCLUDED.stage, points = EXCLUDED.points, updated_at = EXCLUDED.updated_at, \
              version = EXCLUDED.version \
          WHERE {table}.version < EXCLUDED.version"
     ))
@@ -227,6 +292,11 @@ async fn upsert<'e>(
     .bind(&last_names)
     .bind(&fields)
     .bind(&tags)
+    .bind(&consent)
+    .bind(&dnc)
+    .bind(&frequency)
+    .bind(&stages)
+    .bind(&points)
     .bind(&created)
     .bind(&updated)
     .bind(&versions)

@@ -154,6 +154,6 @@ pub async fn remove_tag(
 }
 
 /// A malformed id cannot name any contact: 404, like an unknown one.
-fn contact_id(raw: &str) -> Result<Uuid, Problem> {
+pub fn contact_id(raw: &str) -> Result<Uuid, Problem> {
     Uuid::parse_str(raw).map_err(|_| Problem::not_found("contact"))
 }

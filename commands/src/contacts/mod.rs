@@ -2,9 +2,10 @@
 
 pub mod body;
 pub mod http;
+pub mod reach_http;
 pub mod unique;
 
-use axum::routing::{delete, patch, post};
+use axum::routing::{delete, patch, post, put};
 use axum::Router;
 
 use crate::CommandState;
@@ -16,4 +17,21 @@ pub fn routes() -> Router<CommandState> {
         .route("/api/v1/contacts/{id}", patch(http::update))
         .route("/api/v1/contacts/{id}/tags", post(http::add_tags))
         .route("/api/v1/contacts/{id}/tags/{tag}", delete(http::remove_tag))
+        .route(
+            "/api/v1/contacts/{id}/consent/{channel}",
+            put(reach_http::set_consent),
+        )
+        .route(
+            "/api/v1/contacts/{id}/do-not-contact/{channel}",
+            put(reach_http::add_dnc).delete(reach_http::remove_dnc),
+        )
+        .route(
+            "/api/v1/contacts/{id}/frequency/{channel}",
+            put(reach_http::set_frequency).delete(reach_http::remove_frequency),
+        )
+        .route("/api/v1/contacts/{id}/stage", put(reach_http::set_stage))
+        .route(
+            "/api/v1/contacts/{id}/points",
+            post(reach_http::change_points),
+        )
 }

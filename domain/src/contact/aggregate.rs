@@ -5,8 +5,8 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ContactCommand, ContactError, ContactEvent, ContactPatch, FieldValue, NewContact, MAX_FIELDS,
-    MAX_TAGS,
+    Channel, Consent, ContactCommand, ContactError, ContactEvent, ContactPatch, DoNotContact,
+    FieldValue, FrequencyRule, NewContact, MAX_FIELDS, MAX_TAGS,
 };
 
 /// The write model of a contact: only what its rules need.
@@ -18,7 +18,20 @@ pub struct Contact {
     pub last_name: Option<String>,
     pub fields: BTreeMap<String, FieldValue>,
     pub tags: BTreeSet<String>,
+    #[serde(default)]
+    pub consent: BTreeMap<Channel, Consent>,
+    #[serde(default)]
+    pub do_not_contact: BTreeMap<Channel, DoNotContact>,
+    #[serde(default)]
+    pub frequency: BTreeMap<Channel, FrequencyRule>,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub points: i64,
 }
+
+/// The largest total of points a contact can have (either way).
+pub const MAX_POINTS: i64 = 1_000_000_000;
 
 impl Aggregate for Contact {
     const TYPE: &'static str = "contact";
@@ -55,6 +68,10 @@ impl Aggregate for Contact {
                     .then(|| ContactEvent::ContactTagRemoved {
                         tag: tag.as_str().to_owned(),
                     })
+            }
+            other => {
+                self.require_exists()?;
+                self.reach(other)?
             }
         };
         if let Some(event) = event {
@@ -99,11 +116,98 @@ impl Aggregate for Contact {
             ContactEvent::ContactTagRemoved { tag } => {
                 self.tags.remove(&tag);
             }
+            ContactEvent::ContactConsentChanged { channel, consent } => {
+                self.consent.insert(channel, consent);
+            }
+            ContactEvent::ContactDoNotContactAdded {
+                channel,
+                reason,
+                note,
+            } => {
+                self.do_not_contact
+                    .insert(channel, DoNotContact { reason, note });
+            }
+            ContactEvent::ContactDoNotContactRemoved { channel } => {
+                self.do_not_contact.remove(&channel);
+            }
+            ContactEvent::ContactFrequencyRuleChanged { channel, rule } => match rule {
+                Some(r) => {
+                    self.frequency.insert(channel, r);
+                }
+                None => {
+                    self.frequency.remove(&channel);
+                }
+            },
+            ContactEvent::ContactStageChanged { to, .. } => self.stage = Some(to),
+            ContactEvent::ContactPointsChanged { total, .. } => self.points = total,
         }
     }
 }
 
 impl Contact {
+    /// Consent, do-not-contact, frequency, stage and points: only what differs is recorded.
+    fn reach(&self, command: ContactCommand) -> Result<Option<ContactEvent>, ContactError> {
+        use ContactCommand as C;
+        use ContactEvent as E;
+        Ok(match command {
+            C::SetConsent {
+                channel,
+                status,
+                source,
+                at,
+            } => {
+                let same = self
+                    .consent
+                    .get(&channel)
+                    .is_some_and(|c| c.status == status && c.source == source);
+                (!same).then_some(E::ContactConsentChanged {
+                    channel,
+                    consent: Consent { status, source, at },
+                })
+            }
+            C::AddDoNotContact {
+                channel,
+                reason,
+                note,
+            } => {
+                let mark = DoNotContact { reason, note };
+                (self.do_not_contact.get(&channel) != Some(&mark)).then_some(
+                    E::ContactDoNotContactAdded {
+                        channel,
+                        reason: mark.reason,
+                        note: mark.note,
+                    },
+                )
+            }
+            C::RemoveDoNotContact(channel) => self
+                .do_not_contact
+                .contains_key(&channel)
+                .then_some(E::ContactDoNotContactRemoved { channel }),
+            C::SetFrequencyRule { channel, rule } => (self.frequency.get(&channel)
+                != rule.as_ref())
+            .then_some(E::ContactFrequencyRuleChanged { channel, rule }),
+            C::ChangeStage(to) => {
+                (self.stage.as_deref() != Some(to.as_str())).then(|| E::ContactStageChanged {
+                    from: self.stage.clone(),
+                    to,
+                })
+            }
+            C::ChangePoints { delta, reason } => {
+                let total = self
+                    .points
+                    .checked_add(delta)
+                    .filter(|t| t.abs() <= MAX_POINTS)
+                    .ok_or(ContactError::PointsOutOfRange)?;
+                (delta != 0).then_some(E::ContactPointsChanged {
+                    delta,
+                    reason,
+                    total,
+                })
+            }
+            C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) => None,
+        })
+    }
+
     fn require_exists(&self) -> Result<(), ContactError> {
         if self.exists {
             Ok(())

@@ -1,6 +1,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{FieldKey, FieldValue, Fields, PersonName, Tag};
+use chrono::{DateTime, Utc};
+
+use super::{
+    Channel, ConsentStatus, DncReason, FieldKey, FieldValue, Fields, FrequencyRule, PersonName, Tag,
+};
 use crate::EmailAddress;
 
 /// What can be asked of a contact. Values arrive validated (newtypes); the aggregate
@@ -11,6 +15,31 @@ pub enum ContactCommand {
     Update(ContactPatch),
     AddTags(BTreeSet<Tag>),
     RemoveTag(Tag),
+    /// Record what the contact said about `channel` (`source`: where, `at`: when).
+    SetConsent {
+        channel: Channel,
+        status: ConsentStatus,
+        source: String,
+        at: DateTime<Utc>,
+    },
+    /// Mark `channel` as not to be used.
+    AddDoNotContact {
+        channel: Channel,
+        reason: DncReason,
+        note: Option<String>,
+    },
+    RemoveDoNotContact(Channel),
+    /// `None` removes the rule.
+    SetFrequencyRule {
+        channel: Channel,
+        rule: Option<FrequencyRule>,
+    },
+    ChangeStage(String),
+    /// Add (or, negative, subtract) points, with the reason.
+    ChangePoints {
+        delta: i64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

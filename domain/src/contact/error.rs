@@ -13,4 +13,7 @@ pub enum ContactError {
     /// The change would leave the contact with more custom fields than allowed.
     #[error("a contact can carry at most {max} custom fields")]
     TooManyFields { max: usize },
+    /// Points would leave the range a total can hold.
+    #[error("points must stay between -1000000000 and 1000000000")]
+    PointsOutOfRange,
 }

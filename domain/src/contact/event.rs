@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::FieldValue;
+use super::{Channel, Consent, DncReason, FieldValue, FrequencyRule};
 
 /// Facts about a contact. Type names never change; shapes evolve through upcasters.
 /// Events carry derived values (the whole new email and names) so projections stay dumb.
@@ -31,6 +31,32 @@ pub enum ContactEvent {
     ContactTagRemoved {
         tag: String,
     },
+    ContactConsentChanged {
+        channel: Channel,
+        consent: Consent,
+    },
+    ContactDoNotContactAdded {
+        channel: Channel,
+        reason: DncReason,
+        note: Option<String>,
+    },
+    ContactDoNotContactRemoved {
+        channel: Channel,
+    },
+    ContactFrequencyRuleChanged {
+        channel: Channel,
+        rule: Option<FrequencyRule>,
+    },
+    ContactStageChanged {
+        from: Option<String>,
+        to: String,
+    },
+    ContactPointsChanged {
+        delta: i64,
+        reason: String,
+        /// The total after the change.
+        total: i64,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -40,6 +66,12 @@ impl DomainEvent for ContactEvent {
             Self::ContactUpdated { .. } => "ContactUpdated",
             Self::ContactTagsAdded { .. } => "ContactTagsAdded",
             Self::ContactTagRemoved { .. } => "ContactTagRemoved",
+            Self::ContactConsentChanged { .. } => "ContactConsentChanged",
+            Self::ContactDoNotContactAdded { .. } => "ContactDoNotContactAdded",
+            Self::ContactDoNotContactRemoved { .. } => "ContactDoNotContactRemoved",
+            Self::ContactFrequencyRuleChanged { .. } => "ContactFrequencyRuleChanged",
+            Self::ContactStageChanged { .. } => "ContactStageChanged",
+            Self::ContactPointsChanged { .. } => "ContactPointsChanged",
         }
         .to_owned()
     }

@@ -4,6 +4,7 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+mod reach;
 mod values;
 
 #[cfg(test)]
@@ -13,6 +14,9 @@ pub use aggregate::Contact;
 pub use command::{ContactCommand, ContactPatch, NewContact};
 pub use error::ContactError;
 pub use event::ContactEvent;
+pub use reach::{
+    short_text, Channel, Consent, ConsentStatus, DncReason, DoNotContact, FrequencyRule,
+};
 pub use values::{FieldKey, FieldValue, Fields, InvalidValue, PersonName, Tag};
 
 /// Most tags one contact can carry.

@@ -209,3 +209,142 @@ fn event_payloads_keep_their_json_shape() {
         r#"[{"ContactCreated":{"email":"ada@example.org","first_name":"Ada","last_name":null,"fields":{"plan":"pro"},"tags":["vip"]}},{"ContactUpdated":{"changed":["last_name"],"email":"ada@example.org","first_name":"Ada","last_name":"L","fields_set":{},"fields_unset":[]}},{"ContactTagsAdded":{"tags":["a"]}},{"ContactTagRemoved":{"tag":"a"}}]"#
     );
 }
+
+fn at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+#[test]
+fn consent_is_recorded_with_source_and_time_and_a_repeat_records_nothing() {
+    let consent = Consent {
+        status: ConsentStatus::OptedIn,
+        source: "form:news".into(),
+        at: at(),
+    };
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::SetConsent {
+            channel: Channel::Email,
+            status: ConsentStatus::OptedIn,
+            source: "form:news".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![ContactEvent::ContactConsentChanged {
+            channel: Channel::Email,
+            consent: consent.clone(),
+        }]);
+    ContactTest::with(())
+        .given(vec![
+            created(),
+            ContactEvent::ContactConsentChanged {
+                channel: Channel::Email,
+                consent,
+            },
+        ])
+        .when(ContactCommand::SetConsent {
+            channel: Channel::Email,
+            status: ConsentStatus::OptedIn,
+            source: "form:news".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_stage_change_records_where_the_contact_came_from() {
+    ContactTest::with(())
+        .given(vec![
+            created(),
+            ContactEvent::ContactStageChanged {
+                from: None,
+                to: "lead".into(),
+            },
+        ])
+        .when(ContactCommand::ChangeStage("customer".into()))
+        .then_expect_events(vec![ContactEvent::ContactStageChanged {
+            from: Some("lead".into()),
+            to: "customer".into(),
+        }]);
+}
+
+#[test]
+fn points_carry_the_new_total_and_cannot_leave_the_range() {
+    let given = vec![
+        created(),
+        ContactEvent::ContactPointsChanged {
+            delta: 10,
+            reason: "a".into(),
+            total: 10,
+        },
+    ];
+    ContactTest::with(())
+        .given(given.clone())
+        .when(ContactCommand::ChangePoints {
+            delta: -3,
+            reason: "b".into(),
+        })
+        .then_expect_events(vec![ContactEvent::ContactPointsChanged {
+            delta: -3,
+            reason: "b".into(),
+            total: 7,
+        }]);
+    ContactTest::with(())
+        .given(given)
+        .when(ContactCommand::ChangePoints {
+            delta: 1_000_000_000,
+            reason: "c".into(),
+        })
+        .then_expect_error(ContactError::PointsOutOfRange);
+}
+
+#[test]
+fn lifting_a_do_not_contact_mark_that_is_not_there_records_nothing() {
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::RemoveDoNotContact(Channel::Sms))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn reachability_of_a_contact_that_does_not_exist_is_refused() {
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::AddDoNotContact {
+            channel: Channel::Email,
+            reason: DncReason::Manual,
+            note: None,
+        })
+        .then_expect_error(ContactError::NotFound);
+}
+
+#[test]
+fn reach_event_payloads_keep_their_json_shape() {
+    let events = vec![
+        ContactEvent::ContactDoNotContactAdded {
+            channel: Channel::Sms,
+            reason: DncReason::Complaint,
+            note: None,
+        },
+        ContactEvent::ContactFrequencyRuleChanged {
+            channel: Channel::Email,
+            rule: Some(FrequencyRule {
+                max: 3,
+                per_days: 7,
+            }),
+        },
+        ContactEvent::ContactConsentChanged {
+            channel: Channel::Push,
+            consent: Consent {
+                status: ConsentStatus::OptedOut,
+                source: "api".into(),
+                at: at(),
+            },
+        },
+    ];
+    assert_eq!(
+        serde_json::to_string(&events).unwrap(),
+        r#"[{"ContactDoNotContactAdded":{"channel":"sms","reason":"complaint","note":null}},{"ContactFrequencyRuleChanged":{"channel":"email","rule":{"max":3,"per_days":7}}},{"ContactConsentChanged":{"channel":"push","consent":{"status":"opted_out","source":"api","at":"2026-11-01T10:00:00Z"}}}]"#
+    );
+}

@@ -21,6 +21,7 @@ use Access::{Org, Public, User};
 use Action::*;
 
 /// Every route under `/api/v1`: method, path template (as the router declares it), rule.
+#[rustfmt::skip]
 pub const ROUTES: &[(Method, &str, Access)] = &[
     // Authentication
     (Method::POST, "/api/v1/auth/signup", Public),
@@ -103,11 +104,14 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/contacts/{id}", Org(Read)),
     (Method::PATCH, "/api/v1/contacts/{id}", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/tags", Org(Write)),
-    (
-        Method::DELETE,
-        "/api/v1/contacts/{id}/tags/{tag}",
-        Org(Write),
-    ),
+    (Method::DELETE, "/api/v1/contacts/{id}/tags/{tag}", Org(Write)),
+    (Method::PUT, "/api/v1/contacts/{id}/consent/{channel}", Org(Write)),
+    (Method::PUT, "/api/v1/contacts/{id}/do-not-contact/{channel}", Org(Write)),
+    (Method::DELETE, "/api/v1/contacts/{id}/do-not-contact/{channel}", Org(Write)),
+    (Method::PUT, "/api/v1/contacts/{id}/frequency/{channel}", Org(Write)),
+    (Method::DELETE, "/api/v1/contacts/{id}/frequency/{channel}", Org(Write)),
+    (Method::PUT, "/api/v1/contacts/{id}/stage", Org(Write)),
+    (Method::POST, "/api/v1/contacts/{id}/points", Org(Write)),
 ];
 
 /// The rule for `method` on the route template `path`, if it has one.

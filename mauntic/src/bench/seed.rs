@@ -25,6 +25,12 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactUpdated { .. } => "ContactUpdated",
         ContactEvent::ContactTagsAdded { .. } => "ContactTagsAdded",
         ContactEvent::ContactTagRemoved { .. } => "ContactTagRemoved",
+        ContactEvent::ContactConsentChanged { .. } => "ContactConsentChanged",
+        ContactEvent::ContactDoNotContactAdded { .. } => "ContactDoNotContactAdded",
+        ContactEvent::ContactDoNotContactRemoved { .. } => "ContactDoNotContactRemoved",
+        ContactEvent::ContactFrequencyRuleChanged { .. } => "ContactFrequencyRuleChanged",
+        ContactEvent::ContactStageChanged { .. } => "ContactStageChanged",
+        ContactEvent::ContactPointsChanged { .. } => "ContactPointsChanged",
     }
 }
 

@@ -92,6 +92,17 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/contacts/{id}/tags/{tag}" => {
                 vec![format!("/api/v1/contacts/{contact}/tags/vip")]
             }
+            "/api/v1/contacts/{id}/consent/{channel}" => {
+                vec![format!("/api/v1/contacts/{contact}/consent/email")]
+            }
+            "/api/v1/contacts/{id}/do-not-contact/{channel}" => {
+                vec![format!("/api/v1/contacts/{contact}/do-not-contact/email")]
+            }
+            "/api/v1/contacts/{id}/frequency/{channel}" => {
+                vec![format!("/api/v1/contacts/{contact}/frequency/sms")]
+            }
+            "/api/v1/contacts/{id}/stage" => vec![format!("/api/v1/contacts/{contact}/stage")],
+            "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
                 format!("/api/v1/audit/organization/{org_a}"),
@@ -117,6 +128,17 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("PATCH", "/api/v1/contacts/{id}") => Some(json!({"first_name": "Mallory"})),
             ("POST", "/api/v1/contacts/{id}/tags") => Some(json!({"tags": ["pwned"]})),
             ("PATCH", "/api/v1/organization/members/{user_id}") => Some(json!({"role": "viewer"})),
+            ("PUT", "/api/v1/contacts/{id}/consent/{channel}") => {
+                Some(json!({"status": "opted_out", "source": "mallory"}))
+            }
+            ("PUT", "/api/v1/contacts/{id}/do-not-contact/{channel}") => {
+                Some(json!({"reason": "manual"}))
+            }
+            ("PUT", "/api/v1/contacts/{id}/frequency/{channel}") => {
+                Some(json!({"max": 1, "per_days": 1}))
+            }
+            ("PUT", "/api/v1/contacts/{id}/stage") => Some(json!({"stage": "pwned"})),
+            ("POST", "/api/v1/contacts/{id}/points") => Some(json!({"delta": -5, "reason": "x"})),
             _ => None,
         }
     };
@@ -252,6 +274,7 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
         let path = template
             .replace("{aggregate_type}", "contact")
             .replace("{tag}", "t")
+            .replace("{channel}", "email")
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{user_id}", &Uuid::now_v7().to_string());
         for p in &principals {

@@ -7,6 +7,7 @@
 mod audit;
 mod audit_log;
 mod contacts_api;
+mod contacts_reach;
 mod contacts_unique;
 mod event_log;
 mod faults;

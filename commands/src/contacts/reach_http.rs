@@ -1,0 +1,289 @@
+//! Consent and do-not-contact per channel, frequency rules, stage and points of a contact.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::contact::{
+    short_text, Channel, ConsentStatus, ContactCommand, DncReason, FrequencyRule,
+};
+use http_kit::{ApiJson, Problem};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::http::contact_id;
+use crate::context::RequestContext;
+use crate::executor::Accepted;
+use crate::CommandState;
+
+fn invalid(e: domain::contact::InvalidValue) -> Problem {
+    Problem::validation(e.field, e.reason)
+}
+
+fn target(id: &str, channel: Option<&str>) -> Result<(Uuid, Option<Channel>), Problem> {
+    let id = contact_id(id)?;
+    let channel = channel.map(Channel::parse).transpose().map_err(invalid)?;
+    Ok((id, channel))
+}
+
+async fn run(
+    s: &CommandState,
+    ctx: &RequestContext,
+    id: Uuid,
+    c: ContactCommand,
+) -> Result<Json<Accepted>, Problem> {
+    s.contacts
+        .execute(ctx.tenant_id, id, c, &ctx.metadata)
+        .await
+        .map(Json)
+        .map_err(Problem::from)
+}
+
+/// `PUT /api/v1/contacts/{id}/consent/{channel}`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetConsent {
+    /// opted_in, opted_out or unknown.
+    #[schema(value_type = String, example = "opted_in")]
+    pub status: ConsentStatus,
+    /// Where it was given, e.g. `form:newsletter`.
+    pub source: String,
+    /// When it was given (now if absent).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Record a contact's consent on a channel.
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/consent/{channel}", tag = "contacts", request_body = SetConsent,
+    params(("id" = Uuid, Path, description = "Contact id"), ("channel" = String, Path, description = "email, sms or push")),
+    responses(
+        (status = 200, description = "Recorded (or unchanged)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn set_consent(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path((id, channel)): Path<(String, String)>,
+    ApiJson(b): ApiJson<SetConsent>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, channel) = target(&id, Some(&channel))?;
+    let source = short_text("source", &b.source, 200).map_err(invalid)?;
+    let at = b.at.unwrap_or_else(|| s.auth.clock.now());
+    let channel = channel.ok_or_else(Problem::internal)?;
+    run(
+        &s,
+        &ctx,
+        id,
+        ContactCommand::SetConsent {
+            channel,
+            status: b.status,
+            source,
+            at,
+        },
+    )
+    .await
+}
+
+/// `PUT /api/v1/contacts/{id}/do-not-contact/{channel}`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDoNotContact {
+    /// unsubscribed, bounced, complaint or manual.
+    #[schema(value_type = String, example = "manual")]
+    pub reason: DncReason,
+    pub note: Option<String>,
+}
+
+/// Mark a channel as not to be used for a contact.
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/do-not-contact/{channel}", tag = "contacts", request_body = AddDoNotContact,
+    params(("id" = Uuid, Path, description = "Contact id"), ("channel" = String, Path, description = "email, sms or push")),
+    responses(
+        (status = 200, description = "Marked (or unchanged)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn add_dnc(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path((id, channel)): Path<(String, String)>,
+    ApiJson(b): ApiJson<AddDoNotContact>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, channel) = target(&id, Some(&channel))?;
+    let note = b
+        .note
+        .as_deref()
+        .map(|n| short_text("note", n, 1000))
+        .transpose()
+        .map_err(invalid)?;
+    let channel = channel.ok_or_else(Problem::internal)?;
+    run(
+        &s,
+        &ctx,
+        id,
+        ContactCommand::AddDoNotContact {
+            channel,
+            reason: b.reason,
+            note,
+        },
+    )
+    .await
+}
+
+/// Lift the do-not-contact mark of a channel.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}/do-not-contact/{channel}", tag = "contacts",
+    params(("id" = Uuid, Path, description = "Contact id"), ("channel" = String, Path, description = "email, sms or push")),
+    responses(
+        (status = 200, description = "Lifted (or there was none)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn remove_dnc(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path((id, channel)): Path<(String, String)>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, channel) = target(&id, Some(&channel))?;
+    let channel = channel.ok_or_else(Problem::internal)?;
+    run(&s, &ctx, id, ContactCommand::RemoveDoNotContact(channel)).await
+}
+
+/// `PUT /api/v1/contacts/{id}/frequency/{channel}`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetFrequency {
+    /// At most this many messages …
+    pub max: u32,
+    /// … per this many days.
+    pub per_days: u32,
+}
+
+/// Limit how often a contact is messaged on a channel.
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/frequency/{channel}", tag = "contacts", request_body = SetFrequency,
+    params(("id" = Uuid, Path, description = "Contact id"), ("channel" = String, Path, description = "email, sms or push")),
+    responses(
+        (status = 200, description = "Set (or unchanged)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn set_frequency(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path((id, channel)): Path<(String, String)>,
+    ApiJson(b): ApiJson<SetFrequency>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, channel) = target(&id, Some(&channel))?;
+    let rule = FrequencyRule::parse(b.max, b.per_days).map_err(invalid)?;
+    let channel = channel.ok_or_else(Problem::internal)?;
+    run(
+        &s,
+        &ctx,
+        id,
+        ContactCommand::SetFrequencyRule {
+            channel,
+            rule: Some(rule),
+        },
+    )
+    .await
+}
+
+/// Remove a channel's frequency rule.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}/frequency/{channel}", tag = "contacts",
+    params(("id" = Uuid, Path, description = "Contact id"), ("channel" = String, Path, description = "email, sms or push")),
+    responses(
+        (status = 200, description = "Removed (or there was none)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn remove_frequency(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path((id, channel)): Path<(String, String)>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, channel) = target(&id, Some(&channel))?;
+    let channel = channel.ok_or_else(Problem::internal)?;
+    run(
+        &s,
+        &ctx,
+        id,
+        ContactCommand::SetFrequencyRule {
+            channel,
+            rule: None,
+        },
+    )
+    .await
+}
+
+/// `PUT /api/v1/contacts/{id}/stage`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStage {
+    #[schema(example = "lead")]
+    pub stage: String,
+}
+
+/// Move a contact to a stage (the history is in the log and the audit log).
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/stage", tag = "contacts", request_body = SetStage,
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 200, description = "Moved (or already there)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn set_stage(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SetStage>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, _) = target(&id, None)?;
+    let stage = short_text("stage", &b.stage, 64).map_err(invalid)?;
+    run(&s, &ctx, id, ContactCommand::ChangeStage(stage)).await
+}
+
+/// `POST /api/v1/contacts/{id}/points`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePoints {
+    /// Points to add (negative to subtract), not 0.
+    pub delta: i64,
+    #[schema(example = "attended webinar")]
+    pub reason: String,
+}
+
+/// Add or subtract points, with the reason.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/points", tag = "contacts", request_body = ChangePoints,
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 200, description = "Changed", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn change_points(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ChangePoints>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, _) = target(&id, None)?;
+    if b.delta == 0 {
+        return Err(Problem::validation(
+            "delta",
+            "add or subtract at least one point",
+        ));
+    }
+    let reason = short_text("reason", &b.reason, 200).map_err(invalid)?;
+    run(
+        &s,
+        &ctx,
+        id,
+        ContactCommand::ChangePoints {
+            delta: b.delta,
+            reason,
+        },
+    )
+    .await
+}

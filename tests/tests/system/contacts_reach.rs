@@ -1,0 +1,167 @@
+//! Consent and do-not-contact per channel, frequency rules, stage and points.
+
+use mauntic_tests::spawn_app;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn consent_dnc_frequency_stage_and_points_are_recorded_and_read_back() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_contact(json!({"email": "r@example.org"})).await;
+    let call = |m: reqwest::Method, path: &str, body: Value| {
+        app.http
+            .request(m, app.url(&format!("/api/v1/contacts/{id}{path}")))
+            .bearer_auth(&app.api_key)
+            .json(&body)
+            .send()
+    };
+    use reqwest::Method as M;
+    let res = call(
+        M::PUT,
+        "/consent/email",
+        json!({"status": "opted_in", "source": "form:newsletter", "at": "2026-11-01T10:00:00Z"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = call(
+        M::PUT,
+        "/do-not-contact/sms",
+        json!({"reason": "complaint", "note": "called support"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = call(M::PUT, "/frequency/email", json!({"max": 3, "per_days": 7}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = call(M::PUT, "/stage", json!({"stage": "lead"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = call(M::PUT, "/stage", json!({"stage": "customer"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for (delta, reason) in [(10, "webinar"), (-3, "inactive")] {
+        let res = call(
+            M::POST,
+            "/points",
+            json!({"delta": delta, "reason": reason}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let (_, cursor) = mauntic_tests::accepted(
+        call(M::DELETE, "/do-not-contact/push", json!({}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let c = app.contact(id, cursor).await;
+    assert_eq!(c["consent"]["email"]["status"], "opted_in");
+    assert_eq!(c["consent"]["email"]["source"], "form:newsletter");
+    assert_eq!(c["consent"]["email"]["at"], "2026-11-01T10:00:00Z");
+    assert_eq!(c["do_not_contact"]["sms"]["reason"], "complaint");
+    assert_eq!(c["frequency"]["email"], json!({"max": 3, "per_days": 7}));
+    assert_eq!(c["stage"], "customer");
+    assert_eq!(c["points"], 7);
+
+    // Lifting a mark and removing a rule; repeating a change records nothing.
+    let before = app.event_count().await;
+    call(M::PUT, "/stage", json!({"stage": "customer"}))
+        .await
+        .unwrap();
+    call(
+        M::PUT,
+        "/consent/email",
+        json!({"status": "opted_in", "source": "form:newsletter"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.event_count().await, before, "no change, no event");
+    call(M::DELETE, "/do-not-contact/sms", json!({}))
+        .await
+        .unwrap();
+    let (_, cursor) = mauntic_tests::accepted(
+        call(M::DELETE, "/frequency/email", json!({}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let c = app.contact(id, cursor).await;
+    assert_eq!(c["do_not_contact"], json!({}));
+    assert_eq!(c["frequency"], json!({}));
+
+    // The stage history is in the log.
+    let history: Value = app
+        .get(&format!("/api/v1/audit/contact/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stages: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "ContactStageChanged")
+        .map(|e| &e["payload"]["ContactStageChanged"])
+        .collect();
+    assert_eq!(stages[0]["to"], "lead");
+    assert_eq!(stages[1]["from"], "lead");
+    assert_eq!(stages[1]["to"], "customer");
+
+    // Bad input: a problem naming the field, nothing written.
+    let before = app.event_count().await;
+    for (m, path, body, field) in [
+        (
+            M::PUT,
+            "/consent/fax",
+            json!({"status": "opted_in", "source": "x"}),
+            "channel",
+        ),
+        (
+            M::PUT,
+            "/frequency/email",
+            json!({"max": 0, "per_days": 7}),
+            "max",
+        ),
+        (
+            M::PUT,
+            "/frequency/email",
+            json!({"max": 1, "per_days": 400}),
+            "per_days",
+        ),
+        (M::PUT, "/stage", json!({"stage": " "}), "stage"),
+        (
+            M::POST,
+            "/points",
+            json!({"delta": 0, "reason": "x"}),
+            "delta",
+        ),
+        (
+            M::POST,
+            "/points",
+            json!({"delta": 2_000_000_000i64, "reason": "x"}),
+            "delta",
+        ),
+    ] {
+        let res = call(m, path, body).await.unwrap();
+        assert_eq!(res.status(), 422, "{path}");
+        let p: Value = res.json().await.unwrap();
+        assert_eq!(p["errors"][0]["field"], field, "{path}: {p}");
+    }
+    let res = call(
+        M::PUT,
+        "/consent/email",
+        json!({"status": "maybe", "source": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(app.event_count().await, before);
+    app.stop().await;
+}
