@@ -2,6 +2,7 @@
 //!
 //! - [`consistency`]: `?consistent_after=` / `X-Mauntic-After` read-your-writes waits.
 //! - [`contacts`]: contact list (keyset pages) and detail.
+//! - [`export`]: everything held about a contact, as one document (GDPR).
 //! - [`audit`]: an aggregate's history and state as of a sequence or time.
 //! - [`audit_log`]: who did what, when, from where, in the caller's organization.
 //! - [`identity`]: the signed-in user, the organization, members, invites, keys.
@@ -11,6 +12,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod consistency;
 pub mod contacts;
+pub mod export;
 pub mod identity;
 pub mod system;
 
@@ -33,6 +35,7 @@ pub fn router(state: QueryState) -> Router {
     Router::new()
         .route("/api/v1/contacts", get(contacts::list))
         .route("/api/v1/contacts/{id}", get(contacts::get))
+        .route("/api/v1/contacts/{id}/export", get(export::export))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
         .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/me", get(identity::me))
@@ -50,6 +53,7 @@ pub fn router(state: QueryState) -> Router {
     paths(
         contacts::list,
         contacts::get,
+        export::export,
         audit::get,
         audit_log::list,
         identity::me,
@@ -60,6 +64,7 @@ pub fn router(state: QueryState) -> Router {
         system::projections
     ),
     components(schemas(
+        export::ContactExport,
         audit_log::AuditPage,
         projections::audit_log::AuditRow,
         identity::Me,

@@ -114,6 +114,29 @@ async fn consent_dnc_frequency_stage_and_points_are_recorded_and_read_back() {
     assert_eq!(stages[1]["from"], "lead");
     assert_eq!(stages[1]["to"], "customer");
 
+    // The GDPR export holds the contact, its whole history and its audit entries.
+    let res = app
+        .get(&format!(
+            "/api/v1/contacts/{id}/export?consistent_after={cursor}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let export: Value = res.json().await.unwrap();
+    assert_eq!(export["contact"]["email"], "r@example.org");
+    assert_eq!(export["contact"]["points"], 7);
+    let history = export["history"].as_array().unwrap();
+    assert_eq!(history[0]["event_type"], "ContactCreated");
+    assert!(history
+        .iter()
+        .all(|e| e["actor"].as_str().unwrap().starts_with("apikey:")));
+    assert_eq!(export["audit"].as_array().unwrap().len(), history.len());
+
     // Bad input: a problem naming the field, nothing written.
     let before = app.event_count().await;
     for (m, path, body, field) in [

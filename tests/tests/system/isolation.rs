@@ -102,6 +102,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/contacts/{contact}/frequency/sms")]
             }
             "/api/v1/contacts/{id}/stage" => vec![format!("/api/v1/contacts/{contact}/stage")],
+            "/api/v1/contacts/{id}/export" => vec![format!("/api/v1/contacts/{contact}/export")],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
