@@ -48,6 +48,20 @@ impl Rejection for ContactError {
     }
 }
 
+impl Rejection for domain::company::CompanyError {
+    fn problem(&self) -> Problem {
+        use domain::company::CompanyError as E;
+        match self {
+            E::NotFound => Problem::not_found("company"),
+            E::AlreadyExists => {
+                Problem::new(StatusCode::CONFLICT, "already-exists", "Already exists")
+                    .detail(self.to_string())
+            }
+            E::TooManyFields { .. } => Problem::validation("fields", self.to_string()),
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

@@ -5,9 +5,11 @@
 //! - [`error`]: the one mapping from command failures to problem+json.
 //! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
 //! - [`contacts`]: contact routes and their request bodies.
+//! - [`companies`]: company routes, and linking contacts to companies.
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
+pub mod companies;
 pub mod contacts;
 pub mod context;
 pub mod error;
@@ -33,6 +35,7 @@ pub use identity::IdentityConfig;
 pub struct CommandState {
     pub pool: PgPool,
     pub contacts: Arc<Executor<Contact>>,
+    pub companies: Arc<Executor<domain::company::Company>>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -52,6 +55,7 @@ impl CommandState {
             .map(|c| Arc::new(identity::oidc::OidcClient::new(c, &identity.public_url)));
         Ok(Self {
             contacts: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier, ())),
             pool,
@@ -66,6 +70,7 @@ impl CommandState {
 /// The command routes under `/api/v1` (authentication is layered on by the caller).
 pub fn router(state: CommandState) -> Router {
     contacts::routes()
+        .merge(companies::routes())
         .merge(identity::routes())
         .with_state(state)
 }
@@ -86,6 +91,10 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::remove_frequency,
         contacts::reach_http::set_stage,
         contacts::reach_http::change_points,
+        companies::http::create,
+        companies::http::update,
+        companies::http::link,
+        companies::http::unlink,
         identity::auth_http::signup,
         identity::auth_http::verify_email,
         identity::auth_http::login,
@@ -124,6 +133,9 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::SetFrequency,
         contacts::reach_http::SetStage,
         contacts::reach_http::ChangePoints,
+        companies::http::CreateCompany,
+        companies::http::UpdateCompany,
+        companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,
         identity::body::Login,

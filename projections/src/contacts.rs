@@ -42,6 +42,9 @@ pub struct ContactRow {
     pub frequency: serde_json::Value,
     pub stage: Option<String>,
     pub points: i64,
+    /// The companies the contact is linked to.
+    pub company_ids: Vec<Uuid>,
+    pub primary_company_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The sequence number of the last event applied (the stream's version).
@@ -52,7 +55,8 @@ pub struct ContactRow {
 const TAG_SEPARATOR: &str = "\u{1f}";
 
 const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, fields, tags, consent, \
-     do_not_contact, frequency, stage, points, created_at, updated_at, version";
+     do_not_contact, frequency, stage, points, company_ids, primary_company_id, created_at, \
+     updated_at, version";
 
 impl ContactRow {
     /// Folds one event into the row (`None` before the contact exists). Events at or below
@@ -91,6 +95,8 @@ impl ContactRow {
                 frequency: serde_json::json!({}),
                 stage: None,
                 points: 0,
+                company_ids: vec![],
+                primary_company_id: None,
                 created_at: e.recorded_at,
                 updated_at: e.recorded_at,
                 version: e.sequence,
@@ -143,6 +149,26 @@ impl ContactRow {
                     }
                     ContactEvent::ContactStageChanged { to, .. } => r.stage = Some(to),
                     ContactEvent::ContactPointsChanged { total, .. } => r.points = total,
+                    ContactEvent::ContactCompanyLinked {
+                        company_id,
+                        primary,
+                    } => {
+                        if !r.company_ids.contains(&company_id) {
+                            r.company_ids.push(company_id);
+                            r.company_ids.sort();
+                        }
+                        if primary {
+                            r.primary_company_id = Some(company_id);
+                        } else if r.primary_company_id == Some(company_id) {
+                            r.primary_company_id = None;
+                        }
+                    }
+                    ContactEvent::ContactCompanyUnlinked { company_id } => {
+                        r.company_ids.retain(|c| *c != company_id);
+                        if r.primary_company_id == Some(company_id) {
+                            r.primary_company_id = None;
+                        }
+                    }
                 }
                 r.updated_at = e.recorded_at;
                 r.version = e.sequence;
@@ -247,6 +273,8 @@ async fn upsert<'e>(
     let mut frequency = Vec::with_capacity(rows.len());
     let mut stages = Vec::with_capacity(rows.len());
     let mut points = Vec::with_capacity(rows.len());
+    let mut companies = Vec::with_capacity(rows.len());
+    let mut primaries = Vec::with_capacity(rows.len());
     let mut created = Vec::with_capacity(rows.len());
     let mut updated = Vec::with_capacity(rows.len());
     let mut versions = Vec::with_capacity(rows.len());
@@ -263,6 +291,14 @@ async fn upsert<'e>(
         frequency.push(&r.frequency);
         stages.push(r.stage.as_deref());
         points.push(r.points);
+        companies.push(
+            r.company_ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        primaries.push(r.primary_company_id);
         created.push(r.created_at);
         updated.push(r.updated_at);
         versions.push(r.version);
@@ -271,17 +307,19 @@ async fn upsert<'e>(
         "INSERT INTO {table} ({COLUMNS}) \
          SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.fields, \
                 string_to_array(u.tags, E'\\x1f'), u.consent, u.dnc, u.frequency, u.stage, u.points, \
+                string_to_array(u.companies, ',')::uuid[], u.primary_company, \
                 u.created_at, u.updated_at, u.version \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
                      $7::text[], $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], \
-                     $13::timestamptz[], $14::timestamptz[], $15::bigint[]) \
+                     $13::text[], $14::uuid[], $15::timestamptz[], $16::timestamptz[], $17::bigint[]) \
               AS u(tenant_id, id, email, first_name, last_name, fields, tags, consent, dnc, frequency, \
-                   stage, points, created_at, updated_at, version) \
+                   stage, points, companies, primary_company, created_at, updated_at, version) \
          ON CONFLICT (tenant_id, id) DO UPDATE SET \
              email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, \
              fields = EXCLUDED.fields, tags = EXCLUDED.tags, consent = EXCLUDED.consent, \
              do_not_contact = EXCLUDED.do_not_contact, frequency = EXCLUDED.frequency, \
-             stage = EXCLUDED.stage, points = EXCLUDED.points, updated_at = EXCLUDED.updated_at, \
+             stage = EXCLUDED.stage, points = EXCLUDED.points, company_ids = EXCLUDED.company_ids, \
+             primary_company_id = EXCLUDED.primary_company_id, updated_at = EXCLUDED.updated_at, \
              version = EXCLUDED.version \
          WHERE {table}.version < EXCLUDED.version"
     ))
@@ -297,6 +335,8 @@ async fn upsert<'e>(
     .bind(&frequency)
     .bind(&stages)
     .bind(&points)
+    .bind(&companies)
+    .bind(&primaries)
     .bind(&created)
     .bind(&updated)
     .bind(&versions)

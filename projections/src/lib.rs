@@ -4,12 +4,14 @@
 //! - [`projection`]: the `Projection` trait and the registry of all projections.
 //! - [`runner`]: applies batches (idempotent, ordered, checkpointed) and the run loop.
 //! - [`contacts`]: the `contacts` read model.
+//! - [`companies`]: the `companies` read model.
 //! - [`organizations`], [`users`]: identity read models (no secrets).
 //! - [`audit_log`]: who did what, when, from where, per organization.
 //! - [`json_rows`]: loading and upserting wide, few rows as JSON.
 //! - [`status`]: lag of each projection (head cursor vs checkpoint) and consistency waits.
 
 pub mod audit_log;
+pub mod companies;
 pub mod contacts;
 pub mod error;
 pub mod json_rows;

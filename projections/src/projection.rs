@@ -55,6 +55,7 @@ impl Target {
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(crate::contacts::ContactsProjection),
+        Arc::new(crate::companies::CompaniesProjection),
         Arc::new(crate::organizations::OrganizationsProjection),
         Arc::new(crate::users::UsersProjection),
         Arc::new(crate::audit_log::AuditLogProjection),

@@ -2,6 +2,7 @@
 //!
 //! - [`consistency`]: `?consistent_after=` / `X-Mauntic-After` read-your-writes waits.
 //! - [`contacts`]: contact list (keyset pages) and detail.
+//! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`export`]: everything held about a contact, as one document (GDPR).
 //! - [`audit`]: an aggregate's history and state as of a sequence or time.
 //! - [`audit_log`]: who did what, when, from where, in the caller's organization.
@@ -10,6 +11,7 @@
 
 pub mod audit;
 pub mod audit_log;
+pub mod companies;
 pub mod consistency;
 pub mod contacts;
 pub mod export;
@@ -36,6 +38,8 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts", get(contacts::list))
         .route("/api/v1/contacts/{id}", get(contacts::get))
         .route("/api/v1/contacts/{id}/export", get(export::export))
+        .route("/api/v1/companies", get(companies::list))
+        .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
         .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/me", get(identity::me))
@@ -54,6 +58,8 @@ pub fn router(state: QueryState) -> Router {
         contacts::list,
         contacts::get,
         export::export,
+        companies::list,
+        companies::get,
         audit::get,
         audit_log::list,
         identity::me,
@@ -65,6 +71,9 @@ pub fn router(state: QueryState) -> Router {
     ),
     components(schemas(
         export::ContactExport,
+        companies::CompanyPage,
+        companies::CompanyView,
+        projections::companies::CompanyRow,
         audit_log::AuditPage,
         projections::audit_log::AuditRow,
         identity::Me,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use domain::company::Company;
 use domain::contact::Contact;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
@@ -15,7 +16,8 @@ use uuid::Uuid;
 use crate::ReplayError;
 
 /// The aggregate types that can be inspected.
-pub const AGGREGATE_TYPES: &[&str] = &[Contact::TYPE, Organization::TYPE, User::TYPE];
+pub const AGGREGATE_TYPES: &[&str] =
+    &[Contact::TYPE, Company::TYPE, Organization::TYPE, User::TYPE];
 
 /// An aggregate as of a point in its history.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -84,6 +86,7 @@ pub async fn inspect(
     };
     let state = match aggregate_type {
         t if t == Contact::TYPE => fold::<Contact>(&events)?,
+        t if t == Company::TYPE => fold::<Company>(&events)?,
         t if t == Organization::TYPE => fold::<Organization>(&events)?,
         t if t == User::TYPE => fold::<User>(&events)?,
         _ => return Ok(None),

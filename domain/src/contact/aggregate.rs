@@ -28,6 +28,10 @@ pub struct Contact {
     pub stage: Option<String>,
     #[serde(default)]
     pub points: i64,
+    #[serde(default)]
+    pub companies: BTreeSet<uuid::Uuid>,
+    #[serde(default)]
+    pub primary_company: Option<uuid::Uuid>,
 }
 
 /// The largest total of points a contact can have (either way).
@@ -140,6 +144,23 @@ impl Aggregate for Contact {
             },
             ContactEvent::ContactStageChanged { to, .. } => self.stage = Some(to),
             ContactEvent::ContactPointsChanged { total, .. } => self.points = total,
+            ContactEvent::ContactCompanyLinked {
+                company_id,
+                primary,
+            } => {
+                self.companies.insert(company_id);
+                if primary {
+                    self.primary_company = Some(company_id);
+                } else if self.primary_company == Some(company_id) {
+                    self.primary_company = None;
+                }
+            }
+            ContactEvent::ContactCompanyUnlinked { company_id } => {
+                self.companies.remove(&company_id);
+                if self.primary_company == Some(company_id) {
+                    self.primary_company = None;
+                }
+            }
         }
     }
 }
@@ -204,6 +225,21 @@ impl Contact {
                     total,
                 })
             }
+            C::LinkCompany {
+                company_id,
+                primary,
+            } => {
+                let same = self.companies.contains(&company_id)
+                    && (self.primary_company == Some(company_id)) == primary;
+                (!same).then_some(E::ContactCompanyLinked {
+                    company_id,
+                    primary,
+                })
+            }
+            C::UnlinkCompany(company_id) => self
+                .companies
+                .contains(&company_id)
+                .then_some(E::ContactCompanyUnlinked { company_id }),
             C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) => None,
         })
     }

@@ -40,6 +40,13 @@ pub enum ContactCommand {
         delta: i64,
         reason: String,
     },
+    /// Link the contact to a company (which the caller checked exists), optionally as its
+    /// primary company.
+    LinkCompany {
+        company_id: uuid::Uuid,
+        primary: bool,
+    },
+    UnlinkCompany(uuid::Uuid),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -57,6 +57,14 @@ pub enum ContactEvent {
         /// The total after the change.
         total: i64,
     },
+    ContactCompanyLinked {
+        company_id: uuid::Uuid,
+        /// The contact's primary company now (the previous primary, if any, is no longer).
+        primary: bool,
+    },
+    ContactCompanyUnlinked {
+        company_id: uuid::Uuid,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -72,6 +80,8 @@ impl DomainEvent for ContactEvent {
             Self::ContactFrequencyRuleChanged { .. } => "ContactFrequencyRuleChanged",
             Self::ContactStageChanged { .. } => "ContactStageChanged",
             Self::ContactPointsChanged { .. } => "ContactPointsChanged",
+            Self::ContactCompanyLinked { .. } => "ContactCompanyLinked",
+            Self::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
         }
         .to_owned()
     }

@@ -348,3 +348,36 @@ fn reach_event_payloads_keep_their_json_shape() {
         r#"[{"ContactDoNotContactAdded":{"channel":"sms","reason":"complaint","note":null}},{"ContactFrequencyRuleChanged":{"channel":"email","rule":{"max":3,"per_days":7}}},{"ContactConsentChanged":{"channel":"push","consent":{"status":"opted_out","source":"api","at":"2026-11-01T10:00:00Z"}}}]"#
     );
 }
+
+#[test]
+fn linking_a_primary_company_replaces_the_previous_primary_and_unlinking_clears_it() {
+    let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+    let given = vec![
+        created(),
+        ContactEvent::ContactCompanyLinked {
+            company_id: a,
+            primary: true,
+        },
+    ];
+    ContactTest::with(())
+        .given(given.clone())
+        .when(ContactCommand::LinkCompany {
+            company_id: a,
+            primary: true,
+        })
+        .then_expect_events(vec![]);
+    ContactTest::with(())
+        .given(given.clone())
+        .when(ContactCommand::LinkCompany {
+            company_id: b,
+            primary: true,
+        })
+        .then_expect_events(vec![ContactEvent::ContactCompanyLinked {
+            company_id: b,
+            primary: true,
+        }]);
+    ContactTest::with(())
+        .given(given)
+        .when(ContactCommand::UnlinkCompany(b))
+        .then_expect_events(vec![]);
+}

@@ -113,6 +113,13 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::DELETE, "/api/v1/contacts/{id}/frequency/{channel}", Org(Write)),
     (Method::PUT, "/api/v1/contacts/{id}/stage", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/points", Org(Write)),
+    (Method::PUT, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
+    (Method::DELETE, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
+    // Companies
+    (Method::GET, "/api/v1/companies", Org(Read)),
+    (Method::POST, "/api/v1/companies", Org(Write)),
+    (Method::GET, "/api/v1/companies/{id}", Org(Read)),
+    (Method::PATCH, "/api/v1/companies/{id}", Org(Write)),
 ];
 
 /// The rule for `method` on the route template `path`, if it has one.

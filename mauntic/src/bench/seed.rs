@@ -31,6 +31,8 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactFrequencyRuleChanged { .. } => "ContactFrequencyRuleChanged",
         ContactEvent::ContactStageChanged { .. } => "ContactStageChanged",
         ContactEvent::ContactPointsChanged { .. } => "ContactPointsChanged",
+        ContactEvent::ContactCompanyLinked { .. } => "ContactCompanyLinked",
+        ContactEvent::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
     }
 }
 

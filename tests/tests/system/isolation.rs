@@ -70,6 +70,20 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     assert_eq!(res.status(), 201);
     let (contact, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
+        .post("/api/v1/companies", json!({"name": "A Corp"}))
+        .await;
+    let (company, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/contacts/{contact}/companies/{company}"),
+        )
+        .json(&json!({"primary": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = owner_a
         .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
@@ -103,11 +117,16 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             "/api/v1/contacts/{id}/stage" => vec![format!("/api/v1/contacts/{contact}/stage")],
             "/api/v1/contacts/{id}/export" => vec![format!("/api/v1/contacts/{contact}/export")],
+            "/api/v1/contacts/{id}/companies/{company_id}" => {
+                vec![format!("/api/v1/contacts/{contact}/companies/{company}")]
+            }
+            "/api/v1/companies/{id}" => vec![format!("/api/v1/companies/{company}")],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
                 format!("/api/v1/audit/organization/{org_a}"),
                 format!("/api/v1/audit/user/{member_id}"),
+                format!("/api/v1/audit/company/{company}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -140,6 +159,10 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             ("PUT", "/api/v1/contacts/{id}/stage") => Some(json!({"stage": "pwned"})),
             ("POST", "/api/v1/contacts/{id}/points") => Some(json!({"delta": -5, "reason": "x"})),
+            ("PUT", "/api/v1/contacts/{id}/companies/{company_id}") => {
+                Some(json!({"primary": true}))
+            }
+            ("PATCH", "/api/v1/companies/{id}") => Some(json!({"name": "Mallory Inc"})),
             _ => None,
         }
     };
@@ -276,6 +299,7 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
             .replace("{aggregate_type}", "contact")
             .replace("{tag}", "t")
             .replace("{channel}", "email")
+            .replace("{company_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{user_id}", &Uuid::now_v7().to_string());
         for p in &principals {

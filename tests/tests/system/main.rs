@@ -6,6 +6,7 @@
 
 mod audit;
 mod audit_log;
+mod companies;
 mod contacts_api;
 mod contacts_reach;
 mod contacts_unique;
