@@ -6,6 +6,7 @@
 //! - [`contacts`]: the `contacts` read model.
 //! - [`companies`]: the `companies` read model.
 //! - [`organizations`], [`users`]: identity read models (no secrets).
+//! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
 //! - [`json_rows`]: loading and upserting wide, few rows as JSON.
 //! - [`status`]: lag of each projection (head cursor vs checkpoint) and consistency waits.
@@ -19,6 +20,7 @@ pub mod organizations;
 pub mod projection;
 pub mod runner;
 pub mod status;
+pub mod timeline;
 pub mod users;
 
 pub use error::ProjectionError;

@@ -59,6 +59,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::organizations::OrganizationsProjection),
         Arc::new(crate::users::UsersProjection),
         Arc::new(crate::audit_log::AuditLogProjection),
+        Arc::new(crate::timeline::ContactTimelineProjection),
     ]
 }
 

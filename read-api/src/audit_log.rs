@@ -103,14 +103,14 @@ pub async fn list(
 }
 
 /// The page token of the row at `(tx_id, global_position)`: 16 bytes, URL-safe base64.
-fn encode_token(tx: i64, pos: i64) -> String {
+pub(crate) fn encode_token(tx: i64, pos: i64) -> String {
     let mut b = tx.to_be_bytes().to_vec();
     b.extend(pos.to_be_bytes());
     URL_SAFE_NO_PAD.encode(b)
 }
 
 /// The `(tx_id, global_position)` of a page token.
-fn decode_token(t: &str) -> Option<(i64, i64)> {
+pub(crate) fn decode_token(t: &str) -> Option<(i64, i64)> {
     let b: [u8; 16] = URL_SAFE_NO_PAD.decode(t).ok()?.try_into().ok()?;
     let n = |s: &[u8]| s.try_into().ok().map(i64::from_be_bytes);
     Some((n(&b[..8])?, n(&b[8..])?))

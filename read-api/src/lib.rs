@@ -3,6 +3,7 @@
 //! - [`consistency`]: `?consistent_after=` / `X-Mauntic-After` read-your-writes waits.
 //! - [`contacts`]: contact list (keyset pages) and detail.
 //! - [`companies`]: company list (name search, keyset pages) and detail.
+//! - [`timeline`]: a contact's timeline.
 //! - [`export`]: everything held about a contact, as one document (GDPR).
 //! - [`audit`]: an aggregate's history and state as of a sequence or time.
 //! - [`audit_log`]: who did what, when, from where, in the caller's organization.
@@ -17,6 +18,7 @@ pub mod contacts;
 pub mod export;
 pub mod identity;
 pub mod system;
+pub mod timeline;
 
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts", get(contacts::list))
         .route("/api/v1/contacts/{id}", get(contacts::get))
         .route("/api/v1/contacts/{id}/export", get(export::export))
+        .route("/api/v1/contacts/{id}/timeline", get(timeline::page))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -58,6 +61,7 @@ pub fn router(state: QueryState) -> Router {
         contacts::list,
         contacts::get,
         export::export,
+        timeline::page,
         companies::list,
         companies::get,
         audit::get,
@@ -71,6 +75,8 @@ pub fn router(state: QueryState) -> Router {
     ),
     components(schemas(
         export::ContactExport,
+        timeline::TimelinePage,
+        projections::timeline::TimelineRow,
         companies::CompanyPage,
         companies::CompanyView,
         projections::companies::CompanyRow,

@@ -136,7 +136,7 @@ async fn owner_org(b: &mauntic_tests::browser::Browser) -> uuid::Uuid {
 }
 
 #[tokio::test]
-async fn identity_read_models_rebuild_to_what_the_live_projectors_built() {
+async fn identity_and_crm_read_models_rebuild_to_what_the_live_projectors_built() {
     let app = spawn_with(Options::default()).await;
     let (owner, org) = app.founder("owner@example.org", "Acme").await;
     for i in 0..5 {
@@ -160,7 +160,33 @@ async fn identity_read_models_rebuild_to_what_the_live_projectors_built() {
             json!({"time_zone": "Europe/Paris", "name": "Acme SA"}),
         )
         .await;
-    for p in ["organizations", "users", "audit_log"] {
+    let (contact, _) = app.create_contact(json!({"email": "t@example.org"})).await;
+    let res = owner
+        .post("/api/v1/companies", json!({"name": "Initech"}))
+        .await;
+    let (company, _) = mauntic_tests::accepted(res).await;
+    let res = owner
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/contacts/{contact}/companies/{company}"),
+        )
+        .json(&json!({"primary": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "the harness tenant's contact is not in Acme"
+    );
+    for p in [
+        "organizations",
+        "users",
+        "audit_log",
+        "companies",
+        "contact_timeline",
+        "contacts",
+    ] {
         app.caught_up(p).await;
         let live = app.checksum(p).await;
         let projection = projections::by_name(p).unwrap();

@@ -137,6 +137,43 @@ async fn consent_dnc_frequency_stage_and_points_are_recorded_and_read_back() {
         .all(|e| e["actor"].as_str().unwrap().starts_with("apikey:")));
     assert_eq!(export["audit"].as_array().unwrap().len(), history.len());
 
+    // The timeline: everything that happened to the contact, newest first, in pages.
+    let page: Value = app
+        .get(&format!(
+            "/api/v1/contacts/{id}/timeline?limit=3&consistent_after={cursor}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["event_type"], "ContactFrequencyRuleChanged");
+    let mut seen = items.len();
+    let mut next = page["next"].as_str().map(str::to_owned);
+    let mut last_type = Value::Null;
+    while let Some(token) = next {
+        let p: Value = app
+            .get(&format!(
+                "/api/v1/contacts/{id}/timeline?limit=3&after={token}"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen += p["items"].as_array().unwrap().len();
+        if let Some(l) = p["items"].as_array().unwrap().last() {
+            last_type = l["event_type"].clone();
+        }
+        next = p["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, history.len(), "every event once");
+    assert_eq!(last_type, "ContactCreated", "oldest last");
+
     // Bad input: a problem naming the field, nothing written.
     let before = app.event_count().await;
     for (m, path, body, field) in [

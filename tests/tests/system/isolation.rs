@@ -117,6 +117,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             "/api/v1/contacts/{id}/stage" => vec![format!("/api/v1/contacts/{contact}/stage")],
             "/api/v1/contacts/{id}/export" => vec![format!("/api/v1/contacts/{contact}/export")],
+            "/api/v1/contacts/{id}/timeline" => {
+                vec![format!("/api/v1/contacts/{contact}/timeline")]
+            }
             "/api/v1/contacts/{id}/companies/{company_id}" => {
                 vec![format!("/api/v1/contacts/{contact}/companies/{company}")]
             }
