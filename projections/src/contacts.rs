@@ -27,6 +27,12 @@ pub struct ContactRow {
     pub email: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// E.164, e.g. `+4915123456789`.
+    pub phone: Option<String>,
+    /// IANA time zone, e.g. `Europe/Paris` (the organization's applies when absent).
+    pub time_zone: Option<String>,
+    /// BCP 47, e.g. `fr-FR`.
+    pub locale: Option<String>,
     /// Custom fields: key → text, number, boolean or list of texts.
     #[schema(value_type = Object)]
     pub fields: serde_json::Value,
@@ -54,7 +60,8 @@ pub struct ContactRow {
 /// Joins a row's tags for the upsert; tags cannot contain control characters (`Tag::parse`).
 const TAG_SEPARATOR: &str = "\u{1f}";
 
-const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, fields, tags, consent, \
+const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, phone, time_zone, locale, \
+     fields, tags, consent, \
      do_not_contact, frequency, stage, points, company_ids, primary_company_id, created_at, \
      updated_at, version";
 
@@ -81,6 +88,7 @@ impl ContactRow {
                     last_name,
                     fields,
                     tags,
+                    profile,
                 },
             ) => Some(Self {
                 tenant_id: e.tenant_id,
@@ -88,6 +96,9 @@ impl ContactRow {
                 email,
                 first_name,
                 last_name,
+                phone: profile.phone,
+                time_zone: profile.time_zone,
+                locale: profile.locale,
                 fields: serde_json::to_value(fields).unwrap_or_default(),
                 tags: sorted(tags),
                 consent: serde_json::json!({}),
@@ -111,8 +122,12 @@ impl ContactRow {
                         last_name,
                         fields_set,
                         fields_unset,
+                        profile,
                         ..
                     } => {
+                        r.phone = profile.phone;
+                        r.time_zone = profile.time_zone;
+                        r.locale = profile.locale;
                         r.email = email;
                         r.first_name = first_name;
                         r.last_name = last_name;
@@ -266,6 +281,9 @@ async fn upsert<'e>(
     let mut emails = Vec::with_capacity(rows.len());
     let mut first_names = Vec::with_capacity(rows.len());
     let mut last_names = Vec::with_capacity(rows.len());
+    let mut phones = Vec::with_capacity(rows.len());
+    let mut zones = Vec::with_capacity(rows.len());
+    let mut locales = Vec::with_capacity(rows.len());
     let mut fields = Vec::with_capacity(rows.len());
     let mut tags = Vec::with_capacity(rows.len());
     let mut consent = Vec::with_capacity(rows.len());
@@ -284,6 +302,9 @@ async fn upsert<'e>(
         emails.push(r.email.as_str());
         first_names.push(r.first_name.as_deref());
         last_names.push(r.last_name.as_deref());
+        phones.push(r.phone.as_deref());
+        zones.push(r.time_zone.as_deref());
+        locales.push(r.locale.as_deref());
         fields.push(&r.fields);
         tags.push(r.tags.join(TAG_SEPARATOR));
         consent.push(&r.consent);
@@ -305,17 +326,21 @@ async fn upsert<'e>(
     }
     sqlx::query(&format!(
         "INSERT INTO {table} ({COLUMNS}) \
-         SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.fields, \
+         SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.phone, u.time_zone, \
+                u.locale, u.fields, \
                 string_to_array(u.tags, E'\\x1f'), u.consent, u.dnc, u.frequency, u.stage, u.points, \
                 string_to_array(u.companies, ',')::uuid[], u.primary_company, \
                 u.created_at, u.updated_at, u.version \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
                      $7::text[], $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], \
-                     $13::text[], $14::uuid[], $15::timestamptz[], $16::timestamptz[], $17::bigint[]) \
+                     $13::text[], $14::uuid[], $15::timestamptz[], $16::timestamptz[], $17::bigint[], \
+                     $18::text[], $19::text[], $20::text[]) \
               AS u(tenant_id, id, email, first_name, last_name, fields, tags, consent, dnc, frequency, \
-                   stage, points, companies, primary_company, created_at, updated_at, version) \
+                   stage, points, companies, primary_company, created_at, updated_at, version, \
+                   phone, time_zone, locale) \
          ON CONFLICT (tenant_id, id) DO UPDATE SET \
              email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, \
+             phone = EXCLUDED.phone, time_zone = EXCLUDED.time_zone, locale = EXCLUDED.locale, \
              fields = EXCLUDED.fields, tags = EXCLUDED.tags, consent = EXCLUDED.consent, \
              do_not_contact = EXCLUDED.do_not_contact, frequency = EXCLUDED.frequency, \
              stage = EXCLUDED.stage, points = EXCLUDED.points, company_ids = EXCLUDED.company_ids, \
@@ -340,6 +365,9 @@ async fn upsert<'e>(
     .bind(&created)
     .bind(&updated)
     .bind(&versions)
+    .bind(&phones)
+    .bind(&zones)
+    .bind(&locales)
     .execute(db)
     .await?;
     Ok(())

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use domain::contact::{
-    ContactPatch, FieldKey, FieldValue, Fields, InvalidValue, NewContact, PersonName, Tag,
+    ContactPatch, FieldKey, FieldValue, Fields, InvalidValue, NewContact, PersonName, Phone,
+    ProfilePatch, Tag,
 };
+use domain::identity::OrgSettings;
 use domain::EmailAddress;
 use http_kit::problem::FieldProblem;
 use http_kit::Problem;
@@ -19,6 +21,12 @@ pub struct CreateContact {
     pub email: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// International number; stored as E.164 (`+4915123456789`).
+    pub phone: Option<String>,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    pub time_zone: Option<String>,
+    /// e.g. `fr-FR`.
+    pub locale: Option<String>,
     /// Custom fields: key → text, number, boolean or list of texts.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -38,6 +46,15 @@ pub struct UpdateContact {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<Option<String>>,
     /// Fields to set; a `null` value removes the field.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -108,6 +125,27 @@ impl Check {
         out
     }
 
+    /// Phone, time zone and locale: `None` leaves each as is, `Some(None)` (or a blank
+    /// value) clears it.
+    fn profile(
+        &mut self,
+        phone: Option<Option<String>>,
+        time_zone: Option<Option<String>>,
+        locale: Option<Option<String>>,
+    ) -> ProfilePatch {
+        let given = |v: Option<Option<String>>| v.map(|v| v.filter(|s| !s.trim().is_empty()));
+        let phone = given(phone).map(|v| v.and_then(|p| self.take(Phone::parse(&p))));
+        let time_zone =
+            given(time_zone).map(|v| v.and_then(|t| self.take(OrgSettings::parse_time_zone(&t))));
+        let locale =
+            given(locale).map(|v| v.and_then(|l| self.take(OrgSettings::parse_locale(&l))));
+        ProfilePatch {
+            phone,
+            time_zone,
+            locale,
+        }
+    }
+
     fn tags(&mut self, raw: &[String]) -> BTreeSet<Tag> {
         raw.iter()
             .filter_map(|t| self.take(Tag::parse(t)))
@@ -133,6 +171,11 @@ impl CreateContact {
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
         let tags = c.tags(&self.tags);
+        let profile = c.profile(
+            self.phone.map(Some),
+            self.time_zone.map(Some),
+            self.locale.map(Some),
+        );
         let new = match (email, first_name, last_name) {
             (Some(email), Some(first_name), Some(last_name)) => Some(NewContact {
                 email,
@@ -140,6 +183,7 @@ impl CreateContact {
                 last_name,
                 fields,
                 tags,
+                profile,
             }),
             _ => None,
         };
@@ -158,11 +202,13 @@ impl UpdateContact {
             .last_name
             .map(|n| c.take(PersonName::parse("last_name", n.as_deref().unwrap_or(""))));
         let fields = c.fields(&self.fields);
+        let profile = c.profile(self.phone, self.time_zone, self.locale);
         let patch = ContactPatch {
             email: email.flatten(),
             first_name: first_name.flatten(),
             last_name: last_name.flatten(),
             fields,
+            profile,
         };
         c.finish(Some(patch))
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use domain::contact::{ContactCommand, ContactPatch, NewContact};
+use domain::contact::{ContactCommand, ContactPatch, NewContact, ProfilePatch};
 use event_store::reservation::{self, Holder, Scope};
 use event_store::EventMetadata;
 use http_kit::Problem;
@@ -133,6 +133,12 @@ pub async fn upsert(
                         .iter()
                         .map(|(k, v)| (k.clone(), Some(v.clone())))
                         .collect(),
+                    // Only what the upsert names (an absent phone does not clear one).
+                    profile: ProfilePatch {
+                        phone: new.profile.phone.clone().filter(Option::is_some),
+                        time_zone: new.profile.time_zone.clone().filter(Option::is_some),
+                        locale: new.profile.locale.clone().filter(Option::is_some),
+                    },
                 };
                 match s
                     .contacts

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Channel, Consent, ContactCommand, ContactError, ContactEvent, ContactPatch, DoNotContact,
-    FieldValue, FrequencyRule, NewContact, MAX_FIELDS, MAX_TAGS,
+    FieldValue, FrequencyRule, NewContact, Profile, MAX_FIELDS, MAX_TAGS,
 };
 
 /// The write model of a contact: only what its rules need.
@@ -28,6 +28,8 @@ pub struct Contact {
     pub stage: Option<String>,
     #[serde(default)]
     pub points: i64,
+    #[serde(default)]
+    pub profile: Profile,
     #[serde(default)]
     pub companies: BTreeSet<uuid::Uuid>,
     #[serde(default)]
@@ -92,8 +94,10 @@ impl Aggregate for Contact {
                 last_name,
                 fields,
                 tags,
+                profile,
             } => {
                 self.exists = true;
+                self.profile = profile;
                 self.email = email;
                 self.first_name = first_name;
                 self.last_name = last_name;
@@ -106,8 +110,10 @@ impl Aggregate for Contact {
                 last_name,
                 fields_set,
                 fields_unset,
+                profile,
                 ..
             } => {
+                self.profile = profile;
                 self.email = email;
                 self.first_name = first_name;
                 self.last_name = last_name;
@@ -276,6 +282,7 @@ impl Contact {
                 .into_iter()
                 .map(|t| t.as_str().to_owned())
                 .collect(),
+            profile: new.profile.apply_to(&Profile::default()).0,
         }))
     }
 
@@ -307,6 +314,8 @@ impl Contact {
                 changed.push("last_name".to_owned());
             }
         }
+        let (profile, profile_changed) = patch.profile.apply_to(&self.profile);
+        changed.extend(profile_changed);
         let mut fields_set = BTreeMap::new();
         let mut fields_unset = Vec::new();
         for (k, v) in patch.fields {
@@ -340,6 +349,7 @@ impl Contact {
             last_name,
             fields_set,
             fields_unset,
+            profile,
         }))
     }
 }

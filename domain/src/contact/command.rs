@@ -3,7 +3,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Channel, ConsentStatus, DncReason, FieldKey, FieldValue, Fields, FrequencyRule, PersonName, Tag,
+    Channel, ConsentStatus, DncReason, FieldKey, FieldValue, Fields, FrequencyRule, PersonName,
+    ProfilePatch, Tag,
 };
 use crate::EmailAddress;
 
@@ -56,6 +57,7 @@ pub struct NewContact {
     pub last_name: Option<PersonName>,
     pub fields: Fields,
     pub tags: BTreeSet<Tag>,
+    pub profile: ProfilePatch,
 }
 
 /// A partial update: absent means "leave as is"; `Some(None)` clears a name or a field.
@@ -65,4 +67,5 @@ pub struct ContactPatch {
     pub first_name: Option<Option<PersonName>>,
     pub last_name: Option<Option<PersonName>>,
     pub fields: BTreeMap<FieldKey, Option<FieldValue>>,
+    pub profile: ProfilePatch,
 }

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, Consent, DncReason, FieldValue, FrequencyRule};
+use super::{Channel, Consent, DncReason, FieldValue, FrequencyRule, Profile};
 
 /// Facts about a contact. Type names never change; shapes evolve through upcasters.
 /// Events carry derived values (the whole new email and names) so projections stay dumb.
@@ -15,6 +15,8 @@ pub enum ContactEvent {
         last_name: Option<String>,
         fields: BTreeMap<String, FieldValue>,
         tags: Vec<String>,
+        #[serde(flatten)]
+        profile: Profile,
     },
     ContactUpdated {
         /// Names of what changed: `email`, `first_name`, `last_name`, `fields.<key>`.
@@ -24,6 +26,9 @@ pub enum ContactEvent {
         last_name: Option<String>,
         fields_set: BTreeMap<String, FieldValue>,
         fields_unset: Vec<String>,
+        /// The whole profile after the change.
+        #[serde(flatten)]
+        profile: Profile,
     },
     ContactTagsAdded {
         tags: Vec<String>,

@@ -17,7 +17,9 @@ pub use event::ContactEvent;
 pub use reach::{
     short_text, Channel, Consent, ConsentStatus, DncReason, DoNotContact, FrequencyRule,
 };
-pub use values::{FieldKey, FieldValue, Fields, InvalidValue, PersonName, Tag};
+pub use values::{
+    FieldKey, FieldValue, Fields, InvalidValue, PersonName, Phone, Profile, ProfilePatch, Tag,
+};
 
 /// Most tags one contact can carry.
 pub const MAX_TAGS: usize = 100;

@@ -27,6 +27,7 @@ fn ada() -> NewContact {
         last_name: None,
         fields: [(key("plan"), FieldValue::Text("pro".into()))].into(),
         tags: [tag("vip")].into(),
+        profile: Default::default(),
     }
 }
 
@@ -37,6 +38,7 @@ fn created() -> ContactEvent {
         last_name: None,
         fields: [("plan".to_owned(), FieldValue::Text("pro".into()))].into(),
         tags: vec!["vip".into()],
+        profile: Default::default(),
     }
 }
 
@@ -89,6 +91,7 @@ fn an_update_records_only_what_changed_with_the_resulting_values() {
             (key("city"), Some(FieldValue::Text("London".into()))),
         ]
         .into(),
+        profile: ProfilePatch::default(),
     };
     ContactTest::with(())
         .given(vec![created()])
@@ -105,6 +108,7 @@ fn an_update_records_only_what_changed_with_the_resulting_values() {
             last_name: Some("Lovelace".into()),
             fields_set: [("city".to_owned(), FieldValue::Text("London".into()))].into(),
             fields_unset: vec!["plan".into()],
+            profile: Default::default(),
         }]);
 }
 
@@ -197,6 +201,7 @@ fn event_payloads_keep_their_json_shape() {
             last_name: Some("L".into()),
             fields_set: BTreeMap::new(),
             fields_unset: vec![],
+            profile: Default::default(),
         },
         ContactEvent::ContactTagsAdded {
             tags: vec!["a".into()],
@@ -380,4 +385,61 @@ fn linking_a_primary_company_replaces_the_previous_primary_and_unlinking_clears_
         .given(given)
         .when(ContactCommand::UnlinkCompany(b))
         .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_profile_change_names_what_changed_and_carries_the_whole_profile() {
+    let mut given = created();
+    if let ContactEvent::ContactCreated { profile, .. } = &mut given {
+        profile.time_zone = Some("Europe/Paris".into());
+    }
+    ContactTest::with(())
+        .given(vec![given])
+        .when(ContactCommand::Update(ContactPatch {
+            profile: ProfilePatch {
+                phone: Some(Some(Phone::parse("+49 151 2345-6789").unwrap())),
+                time_zone: Some(Some("Europe/Paris".into())),
+                locale: None,
+            },
+            ..Default::default()
+        }))
+        .then_expect_events(vec![ContactEvent::ContactUpdated {
+            changed: vec!["phone".into()],
+            email: "ada@example.org".into(),
+            first_name: Some("Ada".into()),
+            last_name: None,
+            fields_set: BTreeMap::new(),
+            fields_unset: vec![],
+            profile: Profile {
+                phone: Some("+4915123456789".into()),
+                time_zone: Some("Europe/Paris".into()),
+                locale: None,
+            },
+        }]);
+}
+
+#[test]
+fn a_phone_is_an_international_number() {
+    assert_eq!(
+        Phone::parse("+1 (415) 555-0100").unwrap().as_str(),
+        "+14155550100"
+    );
+    for bad in ["0151 2345678", "+0123456789", "+12", "+49 151 abc"] {
+        assert!(Phone::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_profile_appears_in_the_event_json_only_when_set() {
+    let mut e = created();
+    if let ContactEvent::ContactCreated { profile, .. } = &mut e {
+        profile.locale = Some("fr-FR".into());
+    }
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(
+        json.ends_with(r#""tags":["vip"],"locale":"fr-FR"}}"#),
+        "{json}"
+    );
+    let back: ContactEvent = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, e);
 }

@@ -162,3 +162,73 @@ impl FieldValue {
 
 /// Custom fields by key.
 pub type Fields = BTreeMap<FieldKey, FieldValue>;
+
+/// A phone number in E.164 form (`+` and 8 to 15 digits), from any usual way of writing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let compact: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let digits = compact.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(compact))
+        } else {
+            Err(InvalidValue::new(
+                "phone",
+                "an international number: + country code and number, e.g. +4915123456789",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where and how to reach a contact: phone, time zone (IANA) and locale. Absent keys are
+/// left out of events, so events from before these existed keep their shape.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// A change to a profile: `None` leaves a value as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProfilePatch {
+    pub phone: Option<Option<Phone>>,
+    pub time_zone: Option<Option<String>>,
+    pub locale: Option<Option<String>>,
+}
+
+impl ProfilePatch {
+    /// `profile` with the patch applied, and the names of what changed.
+    pub fn apply_to(self, profile: &Profile) -> (Profile, Vec<String>) {
+        let mut out = profile.clone();
+        let mut changed = Vec::new();
+        let mut set = |name: &str, slot: &mut Option<String>, v: Option<Option<String>>| {
+            if let Some(v) = v {
+                if *slot != v {
+                    *slot = v;
+                    changed.push(name.to_owned());
+                }
+            }
+        };
+        set("phone", &mut out.phone, self.phone.map(|p| p.map(|p| p.0)));
+        set("time_zone", &mut out.time_zone, self.time_zone);
+        set("locale", &mut out.locale, self.locale);
+        (out, changed)
+    }
+}

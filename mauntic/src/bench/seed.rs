@@ -51,6 +51,7 @@ pub fn contact_event(n: u64, sequence: i64) -> ContactEvent {
                 ("score".to_owned(), FieldValue::Number(n.into())),
             ]),
             tags: vec!["bench".into()],
+            profile: Default::default(),
         },
         2 => ContactEvent::ContactUpdated {
             changed: vec!["last_name".into(), "fields.score".into()],
@@ -59,6 +60,7 @@ pub fn contact_event(n: u64, sequence: i64) -> ContactEvent {
             last_name: Some(format!("Last{n}")),
             fields_set: BTreeMap::from([("score".to_owned(), FieldValue::Number((n + 1).into()))]),
             fields_unset: vec![],
+            profile: Default::default(),
         },
         3 => ContactEvent::ContactTagsAdded {
             tags: vec!["vip".into(), format!("t{}", n % 50)],
@@ -73,6 +75,7 @@ pub fn contact_event(n: u64, sequence: i64) -> ContactEvent {
             last_name: Some(format!("Last{n}")),
             fields_set: BTreeMap::new(),
             fields_unset: vec!["plan".into()],
+            profile: Default::default(),
         },
     }
 }

@@ -225,3 +225,50 @@ async fn consent_dnc_frequency_stage_and_points_are_recorded_and_read_back() {
     assert_eq!(app.event_count().await, before);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn phone_time_zone_and_locale_are_normalised_changed_and_cleared() {
+    let app = spawn_app().await;
+    let (id, cursor) = app
+        .create_contact(json!({"email": "p@example.org", "phone": "+49 (151) 2345-6789", "time_zone": "Europe/Paris", "locale": "fr_fr"}))
+        .await;
+    let c = app.contact(id, cursor).await;
+    assert_eq!(c["phone"], "+4915123456789");
+    assert_eq!(c["locale"], "fr-FR");
+    // IANA names are case-sensitive in the database; accept the canonical one only.
+    assert!(
+        c["time_zone"] == "Europe/Paris" || c["time_zone"].is_null(),
+        "{c}"
+    );
+    let res = app
+        .patch(
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"time_zone": "America/New_York", "phone": null}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (_, cursor) = mauntic_tests::accepted(res).await;
+    let c = app.contact(id, cursor).await;
+    assert_eq!(c["time_zone"], "America/New_York");
+    assert_eq!(c["phone"], Value::Null);
+    assert_eq!(c["locale"], "fr-FR", "absent keys stay");
+    let before = app.event_count().await;
+    let res = app
+        .post("/api/v1/contacts", &json!({"email": "q@example.org", "phone": "0151 234", "time_zone": "Mars/Base", "locale": "klingon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let p: Value = res.json().await.unwrap();
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["phone", "time_zone", "locale"]);
+    assert_eq!(app.event_count().await, before);
+    app.stop().await;
+}
