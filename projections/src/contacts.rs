@@ -51,6 +51,8 @@ pub struct ContactRow {
     /// The companies the contact is linked to.
     pub company_ids: Vec<Uuid>,
     pub primary_company_id: Option<Uuid>,
+    /// The member of the organization who owns the contact.
+    pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The sequence number of the last event applied (the stream's version).
@@ -62,7 +64,7 @@ const TAG_SEPARATOR: &str = "\u{1f}";
 
 const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, phone, time_zone, locale, \
      fields, tags, consent, \
-     do_not_contact, frequency, stage, points, company_ids, primary_company_id, created_at, \
+     do_not_contact, frequency, stage, points, company_ids, primary_company_id, owner_id, created_at, \
      updated_at, version";
 
 impl ContactRow {
@@ -108,6 +110,7 @@ impl ContactRow {
                 points: 0,
                 company_ids: vec![],
                 primary_company_id: None,
+                owner_id: None,
                 created_at: e.recorded_at,
                 updated_at: e.recorded_at,
                 version: e.sequence,
@@ -178,6 +181,7 @@ impl ContactRow {
                             r.primary_company_id = None;
                         }
                     }
+                    ContactEvent::ContactOwnerChanged { owner } => r.owner_id = owner,
                     ContactEvent::ContactCompanyUnlinked { company_id } => {
                         r.company_ids.retain(|c| *c != company_id);
                         if r.primary_company_id == Some(company_id) {
@@ -293,6 +297,7 @@ async fn upsert<'e>(
     let mut points = Vec::with_capacity(rows.len());
     let mut companies = Vec::with_capacity(rows.len());
     let mut primaries = Vec::with_capacity(rows.len());
+    let mut owners = Vec::with_capacity(rows.len());
     let mut created = Vec::with_capacity(rows.len());
     let mut updated = Vec::with_capacity(rows.len());
     let mut versions = Vec::with_capacity(rows.len());
@@ -320,6 +325,7 @@ async fn upsert<'e>(
                 .join(","),
         );
         primaries.push(r.primary_company_id);
+        owners.push(r.owner_id);
         created.push(r.created_at);
         updated.push(r.updated_at);
         versions.push(r.version);
@@ -329,22 +335,23 @@ async fn upsert<'e>(
          SELECT u.tenant_id, u.id, u.email, u.first_name, u.last_name, u.phone, u.time_zone, \
                 u.locale, u.fields, \
                 string_to_array(u.tags, E'\\x1f'), u.consent, u.dnc, u.frequency, u.stage, u.points, \
-                string_to_array(u.companies, ',')::uuid[], u.primary_company, \
+                string_to_array(u.companies, ',')::uuid[], u.primary_company, u.owner_id, \
                 u.created_at, u.updated_at, u.version \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
                      $7::text[], $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::text[], $12::bigint[], \
                      $13::text[], $14::uuid[], $15::timestamptz[], $16::timestamptz[], $17::bigint[], \
-                     $18::text[], $19::text[], $20::text[]) \
+                     $18::text[], $19::text[], $20::text[], $21::uuid[]) \
               AS u(tenant_id, id, email, first_name, last_name, fields, tags, consent, dnc, frequency, \
                    stage, points, companies, primary_company, created_at, updated_at, version, \
-                   phone, time_zone, locale) \
+                   phone, time_zone, locale, owner_id) \
          ON CONFLICT (tenant_id, id) DO UPDATE SET \
              email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, \
              phone = EXCLUDED.phone, time_zone = EXCLUDED.time_zone, locale = EXCLUDED.locale, \
              fields = EXCLUDED.fields, tags = EXCLUDED.tags, consent = EXCLUDED.consent, \
              do_not_contact = EXCLUDED.do_not_contact, frequency = EXCLUDED.frequency, \
              stage = EXCLUDED.stage, points = EXCLUDED.points, company_ids = EXCLUDED.company_ids, \
-             primary_company_id = EXCLUDED.primary_company_id, updated_at = EXCLUDED.updated_at, \
+             primary_company_id = EXCLUDED.primary_company_id, owner_id = EXCLUDED.owner_id, \
+             updated_at = EXCLUDED.updated_at, \
              version = EXCLUDED.version \
          WHERE {table}.version < EXCLUDED.version"
     ))
@@ -368,6 +375,7 @@ async fn upsert<'e>(
     .bind(&phones)
     .bind(&zones)
     .bind(&locales)
+    .bind(&owners)
     .execute(db)
     .await?;
     Ok(())

@@ -30,6 +30,7 @@ pub fn routes() -> Router<CommandState> {
             put(reach_http::set_frequency).delete(reach_http::remove_frequency),
         )
         .route("/api/v1/contacts/{id}/stage", put(reach_http::set_stage))
+        .route("/api/v1/contacts/{id}/owner", put(reach_http::set_owner))
         .route(
             "/api/v1/contacts/{id}/points",
             post(reach_http::change_points),

@@ -287,3 +287,44 @@ pub async fn change_points(
     )
     .await
 }
+
+/// `PUT /api/v1/contacts/{id}/owner`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOwner {
+    /// A member of the organization, or null for no owner.
+    pub user_id: Option<Uuid>,
+}
+
+/// Make a member of the organization the contact's owner (or clear it).
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/owner", tag = "contacts", request_body = SetOwner,
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 200, description = "Assigned (or unchanged)", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a member of the organization", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn set_owner(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SetOwner>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, _) = target(&id, None)?;
+    if let Some(user) = b.user_id {
+        let org = s
+            .auth
+            .orgs
+            .current(ctx.tenant_id)
+            .await
+            .map_err(|e| Problem::from_internal(&e))?;
+        if org.and_then(|o| o.role_of(user)).is_none() {
+            return Err(Problem::validation(
+                "user_id",
+                "not a member of this organization",
+            ));
+        }
+    }
+    run(&s, &ctx, id, ContactCommand::AssignOwner(b.user_id)).await
+}

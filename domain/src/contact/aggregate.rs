@@ -34,6 +34,8 @@ pub struct Contact {
     pub companies: BTreeSet<uuid::Uuid>,
     #[serde(default)]
     pub primary_company: Option<uuid::Uuid>,
+    #[serde(default)]
+    pub owner: Option<uuid::Uuid>,
 }
 
 /// The largest total of points a contact can have (either way).
@@ -161,6 +163,7 @@ impl Aggregate for Contact {
                     self.primary_company = None;
                 }
             }
+            ContactEvent::ContactOwnerChanged { owner } => self.owner = owner,
             ContactEvent::ContactCompanyUnlinked { company_id } => {
                 self.companies.remove(&company_id);
                 if self.primary_company == Some(company_id) {
@@ -246,6 +249,9 @@ impl Contact {
                 .companies
                 .contains(&company_id)
                 .then_some(E::ContactCompanyUnlinked { company_id }),
+            C::AssignOwner(owner) => {
+                (self.owner != owner).then_some(E::ContactOwnerChanged { owner })
+            }
             C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) => None,
         })
     }

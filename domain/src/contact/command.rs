@@ -48,6 +48,9 @@ pub enum ContactCommand {
         primary: bool,
     },
     UnlinkCompany(uuid::Uuid),
+    /// Make a member of the organization (checked by the caller) the contact's owner, or
+    /// (`None`) leave it without one.
+    AssignOwner(Option<uuid::Uuid>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -70,6 +70,10 @@ pub enum ContactEvent {
     ContactCompanyUnlinked {
         company_id: uuid::Uuid,
     },
+    ContactOwnerChanged {
+        /// The user who owns the contact now, if any.
+        owner: Option<uuid::Uuid>,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -87,6 +91,7 @@ impl DomainEvent for ContactEvent {
             Self::ContactPointsChanged { .. } => "ContactPointsChanged",
             Self::ContactCompanyLinked { .. } => "ContactCompanyLinked",
             Self::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
+            Self::ContactOwnerChanged { .. } => "ContactOwnerChanged",
         }
         .to_owned()
     }

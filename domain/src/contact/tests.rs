@@ -443,3 +443,19 @@ fn a_profile_appears_in_the_event_json_only_when_set() {
     let back: ContactEvent = serde_json::from_str(&json).unwrap();
     assert_eq!(back, e);
 }
+
+#[test]
+fn assigning_the_same_owner_again_records_nothing() {
+    let rep = uuid::Uuid::from_u128(7);
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::AssignOwner(Some(rep)))
+        .then_expect_events(vec![ContactEvent::ContactOwnerChanged { owner: Some(rep) }]);
+    ContactTest::with(())
+        .given(vec![
+            created(),
+            ContactEvent::ContactOwnerChanged { owner: Some(rep) },
+        ])
+        .when(ContactCommand::AssignOwner(Some(rep)))
+        .then_expect_events(vec![]);
+}

@@ -113,6 +113,7 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::PUT, "/api/v1/contacts/{id}/frequency/{channel}", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/frequency/{channel}", Org(Write)),
     (Method::PUT, "/api/v1/contacts/{id}/stage", Org(Write)),
+    (Method::PUT, "/api/v1/contacts/{id}/owner", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/points", Org(Write)),
     (Method::PUT, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),

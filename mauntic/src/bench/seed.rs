@@ -33,6 +33,7 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactPointsChanged { .. } => "ContactPointsChanged",
         ContactEvent::ContactCompanyLinked { .. } => "ContactCompanyLinked",
         ContactEvent::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
+        ContactEvent::ContactOwnerChanged { .. } => "ContactOwnerChanged",
     }
 }
 

@@ -272,3 +272,52 @@ async fn phone_time_zone_and_locale_are_normalised_changed_and_cleared() {
     assert_eq!(app.event_count().await, before);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_contact_is_owned_by_a_member_of_its_organization_only() {
+    let app = spawn_app().await;
+    let (owner, org) = app.founder("boss@example.org", "Acme").await;
+    let member = app
+        .member(org, "rep@example.org", domain::identity::Role::Member)
+        .await;
+    let rep = member.user_id.unwrap();
+    let res = owner
+        .post("/api/v1/contacts", json!({"email": "lead@example.org"}))
+        .await;
+    let (contact, _) = mauntic_tests::accepted(res).await;
+    let put = |b: &mauntic_tests::browser::Browser, user: Value| {
+        b.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/contacts/{contact}/owner"),
+        )
+        .json(&json!({"user_id": user}))
+        .send()
+    };
+    let res = put(&member, json!(rep)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (_, cursor) = mauntic_tests::accepted(res).await;
+    let c: Value = owner
+        .get(&format!(
+            "/api/v1/contacts/{contact}?consistent_after={cursor}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["owner_id"], rep.to_string());
+    // Someone of another organization (or no one at all) cannot own it.
+    let (_, _) = app.founder("other@example.org", "Other").await;
+    let outsider: Value = sqlx::query_scalar::<_, String>(
+        "SELECT split_part(aggregate_id, ':', 2) FROM events WHERE event_type = 'UserSignedUp' \
+         AND payload->'UserSignedUp'->>'email' = 'other@example.org'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+    .into();
+    let res = put(&owner, outsider).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let res = put(&owner, Value::Null).await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}

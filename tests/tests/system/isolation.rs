@@ -116,6 +116,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/contacts/{contact}/frequency/sms")]
             }
             "/api/v1/contacts/{id}/stage" => vec![format!("/api/v1/contacts/{contact}/stage")],
+            "/api/v1/contacts/{id}/owner" => vec![format!("/api/v1/contacts/{contact}/owner")],
             "/api/v1/contacts/{id}/export" => vec![format!("/api/v1/contacts/{contact}/export")],
             "/api/v1/contacts/{id}/timeline" => {
                 vec![format!("/api/v1/contacts/{contact}/timeline")]
@@ -161,6 +162,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 Some(json!({"max": 1, "per_days": 1}))
             }
             ("PUT", "/api/v1/contacts/{id}/stage") => Some(json!({"stage": "pwned"})),
+            ("PUT", "/api/v1/contacts/{id}/owner") => Some(json!({"user_id": null})),
             ("POST", "/api/v1/contacts/{id}/points") => Some(json!({"delta": -5, "reason": "x"})),
             ("PUT", "/api/v1/contacts/{id}/companies/{company_id}") => {
                 Some(json!({"primary": true}))
