@@ -415,3 +415,37 @@ pub async fn list<'e>(
     .fetch_all(db)
     .await
 }
+
+/// Which contacts an export (or a filtered list) takes.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub tag: Option<String>,
+    pub stage: Option<String>,
+    pub company_id: Option<Uuid>,
+}
+
+/// A page of a tenant's contacts matching `filter`, in id order, after `after`.
+pub async fn list_filtered<'e>(
+    db: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+    filter: &ContactFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ContactRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) \
+           AND ($3::text IS NULL OR tags @> ARRAY[$3]) \
+           AND ($4::text IS NULL OR stage = $4) \
+           AND ($5::uuid IS NULL OR company_ids @> ARRAY[$5]) \
+         ORDER BY id LIMIT $6"
+    ))
+    .bind(tenant_id)
+    .bind(after)
+    .bind(&filter.tag)
+    .bind(&filter.stage)
+    .bind(filter.company_id)
+    .bind(limit)
+    .persistent(false)
+    .fetch_all(db)
+    .await
+}

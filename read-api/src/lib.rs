@@ -4,6 +4,7 @@
 //! - [`contacts`]: contact list (keyset pages) and detail.
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`timeline`]: a contact's timeline.
+//! - [`csv_export`]: contacts to CSV, streamed.
 //! - [`export`]: everything held about a contact, as one document (GDPR).
 //! - [`audit`]: an aggregate's history and state as of a sequence or time.
 //! - [`audit_log`]: who did what, when, from where, in the caller's organization.
@@ -15,6 +16,7 @@ pub mod audit_log;
 pub mod companies;
 pub mod consistency;
 pub mod contacts;
+pub mod csv_export;
 pub mod export;
 pub mod identity;
 pub mod system;
@@ -39,6 +41,7 @@ pub fn router(state: QueryState) -> Router {
     Router::new()
         .route("/api/v1/contacts", get(contacts::list))
         .route("/api/v1/contacts/{id}", get(contacts::get))
+        .route("/api/v1/contacts:export", get(csv_export::export))
         .route("/api/v1/contacts/{id}/export", get(export::export))
         .route("/api/v1/contacts/{id}/timeline", get(timeline::page))
         .route("/api/v1/companies", get(companies::list))
@@ -61,6 +64,7 @@ pub fn router(state: QueryState) -> Router {
         contacts::list,
         contacts::get,
         export::export,
+        csv_export::export,
         timeline::page,
         companies::list,
         companies::get,

@@ -101,6 +101,7 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/contacts", Org(Read)),
     (Method::POST, "/api/v1/contacts", Org(Write)),
     (Method::POST, "/api/v1/contacts:upsert", Org(Write)),
+    (Method::GET, "/api/v1/contacts:export", Org(Read)),
     (Method::GET, "/api/v1/contacts/{id}", Org(Read)),
     (Method::GET, "/api/v1/contacts/{id}/export", Org(Read)),
     (Method::GET, "/api/v1/contacts/{id}/timeline", Org(Read)),

@@ -8,6 +8,7 @@
 mod auth;
 mod commands;
 mod common;
+mod export;
 mod lag;
 mod load;
 mod rebuild;
@@ -32,6 +33,8 @@ pub enum Scenario {
     /// What authentication adds to a request (API key, session cookie) and login
     /// throughput and latency at the configured argon2id cost.
     Auth,
+    /// Contacts to CSV, streamed (`--events` contacts, default 1,000,000), with peak RSS.
+    Export,
 }
 
 #[derive(Debug, Args)]
@@ -71,5 +74,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Relay => relay::run(&settings, args.events.unwrap_or(200_000)).await,
         Scenario::Rebuild => rebuild::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Auth => auth::run(&settings, &args).await,
+        Scenario::Export => export::run(&settings, args.events.unwrap_or(1_000_000)).await,
     }
 }

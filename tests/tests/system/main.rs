@@ -8,6 +8,7 @@ mod audit;
 mod audit_log;
 mod companies;
 mod contacts_api;
+mod contacts_csv;
 mod contacts_reach;
 mod contacts_unique;
 mod event_log;
