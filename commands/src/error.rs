@@ -62,6 +62,26 @@ impl Rejection for domain::company::CompanyError {
     }
 }
 
+impl Rejection for domain::field::FieldSchemaError {
+    fn problem(&self) -> Problem {
+        use domain::field::FieldSchemaError as E;
+        match self {
+            E::NotDefined => Problem::not_found("field"),
+            E::AlreadyDefined(_) => {
+                Problem::new(StatusCode::CONFLICT, "already-exists", "Already exists")
+                    .detail(self.to_string())
+            }
+            E::TypeChange => Problem::validation("type", self.to_string()),
+            E::Options(why) => Problem::validation("options", why.clone()),
+            E::BadDefault(why) => Problem::validation("default", why.clone()),
+            E::TooMany { .. } => {
+                Problem::new(StatusCode::CONFLICT, "limit-reached", "Limit reached")
+                    .detail(self.to_string())
+            }
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

@@ -5,6 +5,7 @@
 //! - [`error`]: the one mapping from command failures to problem+json.
 //! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
 //! - [`contacts`]: contact routes and their request bodies.
+//! - [`fields`]: field definitions, and checking contact writes against them.
 //! - [`companies`]: company routes, and linking contacts to companies.
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`reservations`]: unique values claimed before the command that takes them.
@@ -14,6 +15,7 @@ pub mod contacts;
 pub mod context;
 pub mod error;
 pub mod executor;
+pub mod fields;
 pub mod identity;
 pub mod reservations;
 
@@ -36,6 +38,7 @@ pub struct CommandState {
     pub pool: PgPool,
     pub contacts: Arc<Executor<Contact>>,
     pub companies: Arc<Executor<domain::company::Company>>,
+    pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -56,6 +59,7 @@ impl CommandState {
         Ok(Self {
             contacts: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier, ())),
             pool,
@@ -71,6 +75,7 @@ impl CommandState {
 pub fn router(state: CommandState) -> Router {
     contacts::routes()
         .merge(companies::routes())
+        .merge(fields::routes())
         .merge(identity::routes())
         .with_state(state)
 }
@@ -93,6 +98,9 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::set_owner,
         contacts::reach_http::change_points,
         companies::http::create,
+        fields::http::define,
+        fields::http::change,
+        fields::http::remove,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -136,6 +144,8 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::SetOwner,
         contacts::reach_http::ChangePoints,
         companies::http::CreateCompany,
+        fields::http::DefineField,
+        fields::http::ChangeField,
         companies::http::UpdateCompany,
         companies::http::Link,
         identity::body::SignUp,

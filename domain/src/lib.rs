@@ -4,6 +4,7 @@
 pub mod company;
 pub mod contact;
 pub mod email;
+pub mod field;
 pub mod identity;
 pub mod ids;
 

@@ -5,6 +5,7 @@
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
+//! - [`fields`]: the organization's field definitions.
 //! - [`export`]: everything held about a contact, as one document (GDPR).
 //! - [`audit`]: an aggregate's history and state as of a sequence or time.
 //! - [`audit_log`]: who did what, when, from where, in the caller's organization.
@@ -18,6 +19,7 @@ pub mod consistency;
 pub mod contacts;
 pub mod csv_export;
 pub mod export;
+pub mod fields;
 pub mod identity;
 pub mod system;
 pub mod timeline;
@@ -44,6 +46,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts:export", get(csv_export::export))
         .route("/api/v1/contacts/{id}/export", get(export::export))
         .route("/api/v1/contacts/{id}/timeline", get(timeline::page))
+        .route("/api/v1/fields", get(fields::list))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -67,6 +70,7 @@ pub fn router(state: QueryState) -> Router {
         csv_export::export,
         timeline::page,
         companies::list,
+        fields::list,
         companies::get,
         audit::get,
         audit_log::list,
@@ -82,6 +86,7 @@ pub fn router(state: QueryState) -> Router {
         timeline::TimelinePage,
         projections::timeline::TimelineRow,
         companies::CompanyPage,
+        fields::FieldView,
         companies::CompanyView,
         projections::companies::CompanyRow,
         audit_log::AuditPage,

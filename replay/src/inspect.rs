@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::company::Company;
 use domain::contact::Contact;
+use domain::field::FieldSchema;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
 use event_store::reader::{self, Until};
@@ -87,6 +88,7 @@ pub async fn inspect(
     let state = match aggregate_type {
         t if t == Contact::TYPE => fold::<Contact>(&events)?,
         t if t == Company::TYPE => fold::<Company>(&events)?,
+        t if t == FieldSchema::TYPE => fold::<FieldSchema>(&events)?,
         t if t == Organization::TYPE => fold::<Organization>(&events)?,
         t if t == User::TYPE => fold::<User>(&events)?,
         _ => return Ok(None),

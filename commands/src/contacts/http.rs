@@ -31,7 +31,8 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(body): ApiJson<CreateContact>,
 ) -> Result<Response, Problem> {
-    let new = body.validate()?;
+    let mut new = body.validate()?;
+    crate::fields::check_new(&s, ctx.tenant_id, &mut new.fields).await?;
     let id = ContactId::generate().0;
     let accepted = unique::create(&s, ctx.tenant_id, id, new, &ctx.metadata)
         .await?
@@ -90,7 +91,8 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateContact>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
-    let patch = body.validate()?;
+    let mut patch = body.validate()?;
+    crate::fields::check_patch(&s, ctx.tenant_id, &mut patch.fields).await?;
     unique::update(&s, ctx.tenant_id, id, patch, &ctx.metadata)
         .await
         .map(Json)

@@ -117,12 +117,15 @@ pub async fn upsert(
     new: NewContact,
     meta: &EventMetadata,
 ) -> Result<(Accepted, bool), Problem> {
+    let schema = crate::fields::schema(s, tenant).await?;
     for attempt in 0..20u32 {
         match owner_of(s, tenant, new.email.as_str()).await? {
-            None => match create(s, tenant, Uuid::now_v7(), new.clone(), meta).await? {
-                Ok(a) => return Ok((a, true)),
-                Err(_) => continue, // created meanwhile: update it
-            },
+            None => {
+                match create(s, tenant, Uuid::now_v7(), checked_new(&schema, &new)?, meta).await? {
+                    Ok(a) => return Ok((a, true)),
+                    Err(_) => continue, // created meanwhile: update it
+                }
+            }
             Some(existing) => {
                 let patch = ContactPatch {
                     email: None,
@@ -140,6 +143,8 @@ pub async fn upsert(
                         locale: new.profile.locale.clone().filter(Option::is_some),
                     },
                 };
+                let mut patch = patch;
+                crate::fields::refuse(schema.check_patch(&mut patch.fields))?;
                 match s
                     .contacts
                     .execute(tenant, existing, ContactCommand::Update(patch), meta)
@@ -173,4 +178,14 @@ pub async fn upsert(
             .detail("the contact kept changing while this request was applied; retry it")
             .retry_after(1),
     )
+}
+
+/// `new` with its fields checked against the field definitions (defaults filled in).
+fn checked_new(
+    schema: &domain::field::FieldSchema,
+    new: &NewContact,
+) -> Result<NewContact, Problem> {
+    let mut new = new.clone();
+    crate::fields::refuse(schema.check_new(&mut new.fields))?;
+    Ok(new)
 }

@@ -118,6 +118,11 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/contacts/{id}/points", Org(Write)),
     (Method::PUT, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
+    // Field definitions
+    (Method::GET, "/api/v1/fields", Org(Read)),
+    (Method::POST, "/api/v1/fields", Org(ManageOrganization)),
+    (Method::PATCH, "/api/v1/fields/{key}", Org(ManageOrganization)),
+    (Method::DELETE, "/api/v1/fields/{key}", Org(ManageOrganization)),
     // Companies
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),

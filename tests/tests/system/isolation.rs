@@ -70,6 +70,13 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     assert_eq!(res.status(), 201);
     let (contact, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
+        .post(
+            "/api/v1/fields",
+            json!({"key": "secret_field", "label": "Secret", "type": "text"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = owner_a
         .post("/api/v1/companies", json!({"name": "A Corp"}))
         .await;
     let (company, _) = mauntic_tests::accepted(res).await;
@@ -125,6 +132,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/contacts/{contact}/companies/{company}")]
             }
             "/api/v1/companies/{id}" => vec![format!("/api/v1/companies/{company}")],
+            "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
@@ -168,6 +176,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 Some(json!({"primary": true}))
             }
             ("PATCH", "/api/v1/companies/{id}") => Some(json!({"name": "Mallory Inc"})),
+            ("PATCH", "/api/v1/fields/{key}") => Some(json!({"label": "pwned"})),
             _ => None,
         }
     };
@@ -304,6 +313,7 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
             .replace("{aggregate_type}", "contact")
             .replace("{tag}", "t")
             .replace("{channel}", "email")
+            .replace("{key}", "k")
             .replace("{company_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{user_id}", &Uuid::now_v7().to_string());

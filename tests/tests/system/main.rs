@@ -13,6 +13,7 @@ mod contacts_reach;
 mod contacts_unique;
 mod event_log;
 mod faults;
+mod fields;
 mod identity_auth;
 mod identity_oidc;
 mod identity_org;

@@ -1,0 +1,72 @@
+//! Field definitions over HTTP, and checking contact writes against them.
+
+pub mod http;
+
+use std::collections::BTreeMap;
+
+use axum::routing::{patch, post};
+use axum::Router;
+use domain::field::FieldSchema;
+use http_kit::problem::FieldProblem;
+use http_kit::Problem;
+use uuid::Uuid;
+
+use crate::CommandState;
+
+pub fn routes() -> Router<CommandState> {
+    Router::new()
+        .route("/api/v1/fields", post(http::define))
+        .route(
+            "/api/v1/fields/{key}",
+            patch(http::change).delete(http::remove),
+        )
+}
+
+/// The organization's field definitions, as of now.
+pub async fn schema(s: &CommandState, tenant: Uuid) -> Result<FieldSchema, Problem> {
+    s.field_schemas
+        .load(tenant, tenant)
+        .await
+        .map_err(Problem::from)
+}
+
+/// 422 naming every field that does not fit its definition.
+pub fn refuse(problems: Vec<(String, String)>) -> Result<(), Problem> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut p = Problem::validation("", "");
+    p.detail = Some(
+        problems
+            .iter()
+            .map(|(f, r)| format!("{f}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    p.errors = problems
+        .into_iter()
+        .map(|(field, reason)| FieldProblem { field, reason })
+        .collect();
+    Err(p)
+}
+
+/// Checks a new contact's fields (normalising them, filling defaults).
+pub async fn check_new(
+    s: &CommandState,
+    tenant: Uuid,
+    fields: &mut domain::contact::Fields,
+) -> Result<(), Problem> {
+    refuse(schema(s, tenant).await?.check_new(fields))
+}
+
+/// Checks a change of a contact's fields (normalising them).
+pub async fn check_patch(
+    s: &CommandState,
+    tenant: Uuid,
+    fields: &mut BTreeMap<domain::contact::FieldKey, Option<domain::contact::FieldValue>>,
+) -> Result<(), Problem> {
+    if fields.is_empty() {
+        return Ok(());
+    }
+    refuse(schema(s, tenant).await?.check_patch(fields))
+}
