@@ -44,6 +44,11 @@ impl Rejection for ContactError {
             ContactError::TooManyTags { .. } => Problem::validation("tags", self.to_string()),
             ContactError::TooManyFields { .. } => Problem::validation("fields", self.to_string()),
             ContactError::PointsOutOfRange => Problem::validation("delta", self.to_string()),
+            ContactError::NoteNotFound => Problem::not_found("note"),
+            ContactError::TooManyNotes { .. } => {
+                Problem::new(StatusCode::CONFLICT, "limit-reached", "Limit reached")
+                    .detail(self.to_string())
+            }
         }
     }
 }

@@ -182,6 +182,9 @@ impl ContactRow {
                         }
                     }
                     ContactEvent::ContactOwnerChanged { owner } => r.owner_id = owner,
+                    // Notes have their own read model (`contact_notes`).
+                    ContactEvent::ContactNoteAdded { .. }
+                    | ContactEvent::ContactNoteRemoved { .. } => {}
                     ContactEvent::ContactCompanyUnlinked { company_id } => {
                         r.company_ids.retain(|c| *c != company_id);
                         if r.primary_company_id == Some(company_id) {

@@ -6,6 +6,7 @@
 //! - [`contacts`]: the `contacts` read model.
 //! - [`companies`]: the `companies` read model.
 //! - [`organizations`], [`users`]: identity read models (no secrets).
+//! - [`notes`]: the notes on contacts.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
 //! - [`json_rows`]: loading and upserting wide, few rows as JSON.
@@ -16,6 +17,7 @@ pub mod companies;
 pub mod contacts;
 pub mod error;
 pub mod json_rows;
+pub mod notes;
 pub mod organizations;
 pub mod projection;
 pub mod runner;

@@ -60,6 +60,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::users::UsersProjection),
         Arc::new(crate::audit_log::AuditLogProjection),
         Arc::new(crate::timeline::ContactTimelineProjection),
+        Arc::new(crate::notes::ContactNotesProjection),
     ]
 }
 

@@ -3,6 +3,7 @@
 //! - [`consistency`]: `?consistent_after=` / `X-Mauntic-After` read-your-writes waits.
 //! - [`contacts`]: contact list (keyset pages) and detail.
 //! - [`companies`]: company list (name search, keyset pages) and detail.
+//! - [`notes`]: the notes on a contact.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
 //! - [`fields`]: the organization's field definitions.
@@ -21,6 +22,7 @@ pub mod csv_export;
 pub mod export;
 pub mod fields;
 pub mod identity;
+pub mod notes;
 pub mod system;
 pub mod timeline;
 
@@ -46,6 +48,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts:export", get(csv_export::export))
         .route("/api/v1/contacts/{id}/export", get(export::export))
         .route("/api/v1/contacts/{id}/timeline", get(timeline::page))
+        .route("/api/v1/contacts/{id}/notes", get(notes::list))
         .route("/api/v1/fields", get(fields::list))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
@@ -69,6 +72,7 @@ pub fn router(state: QueryState) -> Router {
         export::export,
         csv_export::export,
         timeline::page,
+        notes::list,
         companies::list,
         fields::list,
         companies::get,
@@ -84,6 +88,7 @@ pub fn router(state: QueryState) -> Router {
     components(schemas(
         export::ContactExport,
         timeline::TimelinePage,
+        projections::notes::NoteRow,
         projections::timeline::TimelineRow,
         companies::CompanyPage,
         fields::FieldView,

@@ -31,6 +31,11 @@ pub fn routes() -> Router<CommandState> {
         )
         .route("/api/v1/contacts/{id}/stage", put(reach_http::set_stage))
         .route("/api/v1/contacts/{id}/owner", put(reach_http::set_owner))
+        .route("/api/v1/contacts/{id}/notes", post(reach_http::add_note))
+        .route(
+            "/api/v1/contacts/{id}/notes/{note_id}",
+            delete(reach_http::remove_note),
+        )
         .route(
             "/api/v1/contacts/{id}/points",
             post(reach_http::change_points),

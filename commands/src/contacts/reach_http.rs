@@ -328,3 +328,56 @@ pub async fn set_owner(
     }
     run(&s, &ctx, id, ContactCommand::AssignOwner(b.user_id)).await
 }
+
+/// `POST /api/v1/contacts/{id}/notes`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddNote {
+    pub text: String,
+}
+
+/// Add a note to a contact; answers the note's id.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/notes", tag = "contacts", request_body = AddNote,
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 201, description = "Added", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn add_note(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AddNote>,
+) -> Result<(axum::http::StatusCode, Json<Accepted>), Problem> {
+    let (id, _) = target(&id, None)?;
+    let text = short_text("text", &b.text, 10_000).map_err(invalid)?;
+    let note_id = Uuid::now_v7();
+    let Json(a) = run(&s, &ctx, id, ContactCommand::AddNote { note_id, text }).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(Accepted {
+            id: note_id,
+            cursor: a.cursor,
+        }),
+    ))
+}
+
+/// Remove a note from a contact.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}/notes/{note_id}", tag = "contacts",
+    params(("id" = Uuid, Path, description = "Contact id"), ("note_id" = Uuid, Path, description = "Note id")),
+    responses(
+        (status = 200, description = "Removed", body = Accepted),
+        (status = 404, description = "No such contact or note", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn remove_note(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path((id, note)): Path<(String, String)>,
+) -> Result<Json<Accepted>, Problem> {
+    let (id, _) = target(&id, None)?;
+    let note_id = Uuid::parse_str(&note).map_err(|_| Problem::not_found("note"))?;
+    run(&s, &ctx, id, ContactCommand::RemoveNote(note_id)).await
+}

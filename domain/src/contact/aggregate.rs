@@ -36,7 +36,12 @@ pub struct Contact {
     pub primary_company: Option<uuid::Uuid>,
     #[serde(default)]
     pub owner: Option<uuid::Uuid>,
+    #[serde(default)]
+    pub notes: BTreeSet<uuid::Uuid>,
 }
+
+/// Most notes one contact can carry.
+pub const MAX_NOTES: usize = 1000;
 
 /// The largest total of points a contact can have (either way).
 pub const MAX_POINTS: i64 = 1_000_000_000;
@@ -164,6 +169,12 @@ impl Aggregate for Contact {
                 }
             }
             ContactEvent::ContactOwnerChanged { owner } => self.owner = owner,
+            ContactEvent::ContactNoteAdded { note_id, .. } => {
+                self.notes.insert(note_id);
+            }
+            ContactEvent::ContactNoteRemoved { note_id } => {
+                self.notes.remove(&note_id);
+            }
             ContactEvent::ContactCompanyUnlinked { company_id } => {
                 self.companies.remove(&company_id);
                 if self.primary_company == Some(company_id) {
@@ -249,6 +260,18 @@ impl Contact {
                 .companies
                 .contains(&company_id)
                 .then_some(E::ContactCompanyUnlinked { company_id }),
+            C::AddNote { note_id, text } => {
+                if self.notes.len() >= MAX_NOTES {
+                    return Err(ContactError::TooManyNotes { max: MAX_NOTES });
+                }
+                (!self.notes.contains(&note_id)).then_some(E::ContactNoteAdded { note_id, text })
+            }
+            C::RemoveNote(note_id) => {
+                if !self.notes.contains(&note_id) {
+                    return Err(ContactError::NoteNotFound);
+                }
+                Some(E::ContactNoteRemoved { note_id })
+            }
             C::AssignOwner(owner) => {
                 (self.owner != owner).then_some(E::ContactOwnerChanged { owner })
             }

@@ -51,6 +51,12 @@ pub enum ContactCommand {
     /// Make a member of the organization (checked by the caller) the contact's owner, or
     /// (`None`) leave it without one.
     AssignOwner(Option<uuid::Uuid>),
+    /// Add a note (at most 10,000 characters).
+    AddNote {
+        note_id: uuid::Uuid,
+        text: String,
+    },
+    RemoveNote(uuid::Uuid),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -16,4 +16,10 @@ pub enum ContactError {
     /// Points would leave the range a total can hold.
     #[error("points must stay between -1000000000 and 1000000000")]
     PointsOutOfRange,
+    /// No such note on this contact.
+    #[error("no such note")]
+    NoteNotFound,
+    /// The contact has as many notes as allowed.
+    #[error("a contact can carry at most {max} notes")]
+    TooManyNotes { max: usize },
 }

@@ -74,6 +74,13 @@ pub enum ContactEvent {
         /// The user who owns the contact now, if any.
         owner: Option<uuid::Uuid>,
     },
+    ContactNoteAdded {
+        note_id: uuid::Uuid,
+        text: String,
+    },
+    ContactNoteRemoved {
+        note_id: uuid::Uuid,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -92,6 +99,8 @@ impl DomainEvent for ContactEvent {
             Self::ContactCompanyLinked { .. } => "ContactCompanyLinked",
             Self::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
             Self::ContactOwnerChanged { .. } => "ContactOwnerChanged",
+            Self::ContactNoteAdded { .. } => "ContactNoteAdded",
+            Self::ContactNoteRemoved { .. } => "ContactNoteRemoved",
         }
         .to_owned()
     }

@@ -459,3 +459,11 @@ fn assigning_the_same_owner_again_records_nothing() {
         .when(ContactCommand::AssignOwner(Some(rep)))
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn only_a_note_the_contact_has_can_be_removed() {
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::RemoveNote(uuid::Uuid::from_u128(9)))
+        .then_expect_error(ContactError::NoteNotFound);
+}

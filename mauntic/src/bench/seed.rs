@@ -34,6 +34,8 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactCompanyLinked { .. } => "ContactCompanyLinked",
         ContactEvent::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
         ContactEvent::ContactOwnerChanged { .. } => "ContactOwnerChanged",
+        ContactEvent::ContactNoteAdded { .. } => "ContactNoteAdded",
+        ContactEvent::ContactNoteRemoved { .. } => "ContactNoteRemoved",
     }
 }
 

@@ -321,3 +321,69 @@ async fn a_contact_is_owned_by_a_member_of_its_organization_only() {
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn notes_are_added_listed_newest_first_and_removed() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_contact(json!({"email": "n@example.org"})).await;
+    let mut notes = Vec::new();
+    for text in ["called, no answer", "called back: interested"] {
+        let res = app
+            .post(
+                &format!("/api/v1/contacts/{id}/notes"),
+                &json!({"text": text}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        notes.push(mauntic_tests::accepted(res).await);
+    }
+    let (_, cursor) = notes[1];
+    let listed: Value = app
+        .get(&format!(
+            "/api/v1/contacts/{id}/notes?consistent_after={cursor}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["text"], "called back: interested");
+    assert!(listed[0]["author"].as_str().unwrap().starts_with("apikey:"));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let res = app
+        .delete(&format!("/api/v1/contacts/{id}/notes/{}", notes[0].0))
+        .send()
+        .await
+        .unwrap();
+    let (_, cursor) = mauntic_tests::accepted(res).await;
+    let listed: Value = app
+        .get(&format!(
+            "/api/v1/contacts/{id}/notes?consistent_after={cursor}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let res = app
+        .delete(&format!("/api/v1/contacts/{id}/notes/{}", notes[0].0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "a removed note is gone");
+    let res = app
+        .post(
+            &format!("/api/v1/contacts/{id}/notes"),
+            &json!({"text": "  "}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    app.stop().await;
+}

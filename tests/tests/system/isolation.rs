@@ -71,6 +71,14 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let (contact, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
         .post(
+            &format!("/api/v1/contacts/{contact}/notes"),
+            json!({"text": "private"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (note, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
             "/api/v1/fields",
             json!({"key": "secret_field", "label": "Secret", "type": "text"}),
         )
@@ -124,6 +132,10 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             "/api/v1/contacts/{id}/stage" => vec![format!("/api/v1/contacts/{contact}/stage")],
             "/api/v1/contacts/{id}/owner" => vec![format!("/api/v1/contacts/{contact}/owner")],
+            "/api/v1/contacts/{id}/notes" => vec![format!("/api/v1/contacts/{contact}/notes")],
+            "/api/v1/contacts/{id}/notes/{note_id}" => {
+                vec![format!("/api/v1/contacts/{contact}/notes/{note}")]
+            }
             "/api/v1/contacts/{id}/export" => vec![format!("/api/v1/contacts/{contact}/export")],
             "/api/v1/contacts/{id}/timeline" => {
                 vec![format!("/api/v1/contacts/{contact}/timeline")]
@@ -171,6 +183,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             ("PUT", "/api/v1/contacts/{id}/stage") => Some(json!({"stage": "pwned"})),
             ("PUT", "/api/v1/contacts/{id}/owner") => Some(json!({"user_id": null})),
+            ("POST", "/api/v1/contacts/{id}/notes") => Some(json!({"text": "pwned"})),
             ("POST", "/api/v1/contacts/{id}/points") => Some(json!({"delta": -5, "reason": "x"})),
             ("PUT", "/api/v1/contacts/{id}/companies/{company_id}") => {
                 Some(json!({"primary": true}))
@@ -315,6 +328,7 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
             .replace("{channel}", "email")
             .replace("{key}", "k")
             .replace("{company_id}", &Uuid::now_v7().to_string())
+            .replace("{note_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{user_id}", &Uuid::now_v7().to_string());
         for p in &principals {
