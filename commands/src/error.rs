@@ -78,6 +78,7 @@ impl Rejection for domain::field::FieldSchemaError {
             }
             E::TypeChange => Problem::validation("type", self.to_string()),
             E::Options(why) => Problem::validation("options", why.clone()),
+            E::Unique(why) => Problem::validation("unique", why.clone()),
             E::BadDefault(why) => Problem::validation("default", why.clone()),
             E::TooMany { .. } => {
                 Problem::new(StatusCode::CONFLICT, "limit-reached", "Limit reached")

@@ -24,6 +24,8 @@ pub enum Scope {
     OidcSubject,
     /// A contact's email within its organization (`<tenant>:<email>`) → the contact.
     ContactEmail,
+    /// A unique custom field's value (`<tenant>:<key>:<value>`) → the contact.
+    ContactField,
 }
 
 impl Scope {
@@ -33,6 +35,7 @@ impl Scope {
             Scope::ApiKey => "api_key",
             Scope::OidcSubject => "oidc_subject",
             Scope::ContactEmail => "contact_email",
+            Scope::ContactField => "contact_field",
         }
     }
 
@@ -41,7 +44,7 @@ impl Scope {
         match self {
             Scope::UserEmail | Scope::OidcSubject => "user",
             Scope::ApiKey => "organization",
-            Scope::ContactEmail => "contact",
+            Scope::ContactEmail | Scope::ContactField => "contact",
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct FieldView {
     #[schema(value_type = Object)]
     pub default: serde_json::Value,
     pub options: Vec<String>,
+    /// No two contacts may have the same value.
+    pub unique: bool,
 }
 
 /// The custom fields of the caller's organization, by key.
@@ -58,6 +60,7 @@ pub async fn list(
                 required: d["required"].as_bool()?,
                 default: d["default"].clone(),
                 options: serde_json::from_value(d["options"].clone()).ok()?,
+                unique: d["unique"].as_bool().unwrap_or(false),
             })
         })
         .collect();

@@ -32,9 +32,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateContact>,
 ) -> Result<Response, Problem> {
     let mut new = body.validate()?;
-    crate::fields::check_new(&s, ctx.tenant_id, &mut new.fields).await?;
+    let schema = crate::fields::schema(&s, ctx.tenant_id).await?;
+    crate::fields::refuse(schema.check_new(&mut new.fields))?;
     let id = ContactId::generate().0;
-    let accepted = unique::create(&s, ctx.tenant_id, id, new, &ctx.metadata)
+    let accepted = unique::create(&s, &schema, ctx.tenant_id, id, new, &ctx.metadata)
         .await?
         .map_err(unique::taken)?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
@@ -92,8 +93,9 @@ pub async fn update(
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
     let mut patch = body.validate()?;
-    crate::fields::check_patch(&s, ctx.tenant_id, &mut patch.fields).await?;
-    unique::update(&s, ctx.tenant_id, id, patch, &ctx.metadata)
+    let schema = crate::fields::schema(&s, ctx.tenant_id).await?;
+    crate::fields::refuse(schema.check_patch(&mut patch.fields))?;
+    unique::update(&s, &schema, ctx.tenant_id, id, patch, &ctx.metadata)
         .await
         .map(Json)
 }

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use domain::contact::{ContactCommand, ContactPatch, NewContact, ProfilePatch};
+use domain::field::FieldSchema;
 use event_store::reservation::{self, Holder, Scope};
 use event_store::EventMetadata;
 use http_kit::Problem;
 use uuid::Uuid;
 
 use crate::executor::Accepted;
+use crate::fields::claims;
 use crate::reservations::reserved;
 use crate::CommandState;
 
@@ -38,9 +40,11 @@ pub async fn owner_of(
         .map_err(|e| Problem::from_internal(&e))
 }
 
-/// Creates contact `id`; `Err(existing)` if another contact has the email.
+/// Creates contact `id`; `Err(existing)` if another contact has the email. Values of unique
+/// fields are reserved too (409 naming the field if another contact has one).
 pub async fn create(
     s: &CommandState,
+    schema: &FieldSchema,
     tenant: Uuid,
     id: Uuid,
     new: NewContact,
@@ -51,20 +55,80 @@ pub async fn create(
         owner_id: id,
     };
     let email = key(tenant, new.email.as_str());
+    let values = claims::unique_values(
+        schema,
+        tenant,
+        new.fields.iter().map(|(k, v)| (k.as_str(), v)),
+    );
     let created = reserved(&s.pool, Scope::ContactEmail, &email, holder, || async {
-        s.contacts
+        claims::claim(s, tenant, id, &values).await?;
+        let r = s
+            .contacts
             .execute(tenant, id, ContactCommand::Create(new), meta)
             .await
-            .map_err(Problem::from)
+            .map_err(Problem::from);
+        if r.is_err() {
+            claims::release(s, tenant, id, &values).await;
+        }
+        r
     })
     .await?;
     Ok(created.map_err(|other| other.owner_id))
 }
 
-/// Updates contact `id`; a new email is reserved first (409 if another contact has it) and
-/// the old one released after.
+/// Updates contact `id`. A new email, and new values of unique fields, are reserved first
+/// (409 if another contact has one) and the old ones released after.
 pub async fn update(
     s: &CommandState,
+    schema: &FieldSchema,
+    tenant: Uuid,
+    id: Uuid,
+    patch: ContactPatch,
+    meta: &EventMetadata,
+) -> Result<Accepted, Problem> {
+    let touches_unique = patch
+        .fields
+        .keys()
+        .any(|k| schema.fields.get(k.as_str()).is_some_and(|d| d.unique));
+    if patch.email.is_none() && !touches_unique {
+        return s
+            .contacts
+            .execute(tenant, id, ContactCommand::Update(patch), meta)
+            .await
+            .map_err(Problem::from);
+    }
+    let current = s.contacts.load(tenant, id).await.map_err(Problem::from)?;
+    let (mut take, mut give) = (Vec::new(), Vec::new());
+    if current.exists {
+        for (k, v) in &patch.fields {
+            let old = current.fields.get(k.as_str());
+            if old != v.as_ref() {
+                take.extend(claims::unique_values(
+                    schema,
+                    tenant,
+                    v.iter().map(|v| (k.as_str(), v)),
+                ));
+                give.extend(claims::unique_values(
+                    schema,
+                    tenant,
+                    old.into_iter().map(|v| (k.as_str(), v)),
+                ));
+            }
+        }
+    }
+    claims::claim(s, tenant, id, &take).await?;
+    let result = update_email(s, &current, tenant, id, patch, meta).await;
+    match &result {
+        Ok(_) => claims::release(s, tenant, id, &give).await,
+        Err(_) => claims::release(s, tenant, id, &take).await,
+    }
+    result
+}
+
+/// Runs the update, moving the email's reservation if the email changes.
+async fn update_email(
+    s: &CommandState,
+    current: &domain::contact::Contact,
     tenant: Uuid,
     id: Uuid,
     patch: ContactPatch,
@@ -76,13 +140,10 @@ pub async fn update(
             .await
             .map_err(Problem::from)
     };
-    let Some(new_email) = patch.email.clone() else {
-        return run(patch).await;
+    let new_email = match &patch.email {
+        Some(e) if current.exists && current.email != e.as_str() => e.clone(),
+        _ => return run(patch).await,
     };
-    let current = s.contacts.load(tenant, id).await.map_err(Problem::from)?;
-    if !current.exists || current.email == new_email.as_str() {
-        return run(patch).await;
-    }
     let holder = Holder {
         tenant_id: tenant,
         owner_id: id,
@@ -121,7 +182,16 @@ pub async fn upsert(
     for attempt in 0..20u32 {
         match owner_of(s, tenant, new.email.as_str()).await? {
             None => {
-                match create(s, tenant, Uuid::now_v7(), checked_new(&schema, &new)?, meta).await? {
+                match create(
+                    s,
+                    &schema,
+                    tenant,
+                    Uuid::now_v7(),
+                    checked_new(&schema, &new)?,
+                    meta,
+                )
+                .await?
+                {
                     Ok(a) => return Ok((a, true)),
                     Err(_) => continue, // created meanwhile: update it
                 }
@@ -145,11 +215,7 @@ pub async fn upsert(
                 };
                 let mut patch = patch;
                 crate::fields::refuse(schema.check_patch(&mut patch.fields))?;
-                match s
-                    .contacts
-                    .execute(tenant, existing, ContactCommand::Update(patch), meta)
-                    .await
-                {
+                match update(s, &schema, tenant, existing, patch, meta).await {
                     Ok(mut a) => {
                         if !new.tags.is_empty() {
                             a = s
@@ -165,10 +231,10 @@ pub async fn upsert(
                         return Ok((a, false));
                     }
                     // Reserved by a create whose event is not stored yet: wait for it.
-                    Err(crate::CommandError::Rejected(domain::contact::ContactError::NotFound)) => {
+                    Err(p) if p.status == StatusCode::NOT_FOUND.as_u16() => {
                         tokio::time::sleep(Duration::from_millis(5 << attempt.min(5))).await;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(p) => return Err(p),
                 }
             }
         }

@@ -31,6 +31,9 @@ pub struct DefineField {
     pub default: Option<serde_json::Value>,
     #[serde(default)]
     pub options: Vec<String>,
+    /// No two contacts may have the same value (chosen now; it cannot change later).
+    #[serde(default)]
+    pub unique: bool,
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
@@ -102,6 +105,7 @@ pub async fn define(
         required: b.required,
         default: default_value(&key, b.default.as_ref())?,
         options: options(b.options)?,
+        unique: b.unique,
         key: key.as_str().to_owned(),
     };
     let accepted = run(&s, &ctx, FieldSchemaCommand::Define(definition)).await?;

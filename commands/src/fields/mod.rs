@@ -1,5 +1,6 @@
 //! Field definitions over HTTP, and checking contact writes against them.
 
+pub mod claims;
 pub mod http;
 
 use std::collections::BTreeMap;

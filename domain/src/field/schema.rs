@@ -66,6 +66,9 @@ pub enum FieldSchemaError {
     /// The default does not fit the field.
     #[error("default: {0}")]
     BadDefault(String),
+    /// Uniqueness cannot apply here.
+    #[error("unique: {0}")]
+    Unique(String),
     /// Too many fields.
     #[error("an organization can define at most {max} fields")]
     TooMany { max: usize },
@@ -114,6 +117,15 @@ impl FieldSchema {
                 "only selects take options".into(),
             ));
         }
+        let scalar = !matches!(
+            d.field_type,
+            FieldType::Boolean | FieldType::Multiselect | FieldType::LongText
+        );
+        if d.unique && !scalar {
+            return Err(FieldSchemaError::Unique(
+                "booleans, multiselects and long texts cannot be unique".into(),
+            ));
+        }
         let default = match &d.default {
             Some(v) => Some(d.check(v).map_err(FieldSchemaError::BadDefault)?),
             None => None,
@@ -148,6 +160,11 @@ impl FieldSchema {
                     .ok_or(FieldSchemaError::NotDefined)?;
                 if current.field_type != d.field_type {
                     return Err(FieldSchemaError::TypeChange);
+                }
+                if current.unique != d.unique {
+                    return Err(FieldSchemaError::Unique(
+                        "unique is chosen when the field is defined".into(),
+                    ));
                 }
                 let d = Self::valid(d)?;
                 (*current != d).then_some(E::FieldChanged { definition: d })

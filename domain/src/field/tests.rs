@@ -16,6 +16,7 @@ fn def(key: &str, t: FieldType) -> FieldDefinition {
         required: false,
         default: None,
         options: vec![],
+        unique: false,
     }
 }
 
@@ -137,4 +138,26 @@ fn a_new_contact_gets_defaults_and_must_have_required_fields() {
         1,
         "a required field cannot be cleared"
     );
+}
+
+#[test]
+fn uniqueness_is_chosen_at_definition_and_only_for_single_values() {
+    let mut d = def("flag", FieldType::Boolean);
+    d.unique = true;
+    SchemaTest::with(())
+        .given_no_previous_events()
+        .when(FieldSchemaCommand::Define(d))
+        .then_expect_error(FieldSchemaError::Unique(
+            "booleans, multiselects and long texts cannot be unique".into(),
+        ));
+    let mut later = def("crm_id", FieldType::Text);
+    later.unique = true;
+    SchemaTest::with(())
+        .given(vec![FieldSchemaEvent::FieldDefined {
+            definition: def("crm_id", FieldType::Text),
+        }])
+        .when(FieldSchemaCommand::Change(later))
+        .then_expect_error(FieldSchemaError::Unique(
+            "unique is chosen when the field is defined".into(),
+        ));
 }

@@ -48,6 +48,10 @@ pub struct FieldDefinition {
     pub default: Option<FieldValue>,
     /// The choices of a select or multiselect.
     pub options: Vec<String>,
+    /// No two contacts of the organization may have the same value (set only when the field
+    /// is defined: existing values could not be checked).
+    #[serde(default)]
+    pub unique: bool,
 }
 
 impl FieldDefinition {

@@ -131,3 +131,83 @@ async fn contact_writes_follow_the_field_definitions() {
     assert_eq!(res.status(), 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_unique_field_value_belongs_to_one_contact_at_a_time() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/api/v1/fields",
+            &json!({"key": "crm_id", "label": "CRM id", "type": "text", "unique": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let (a, _) = app
+        .create_contact(json!({"email": "a@example.org", "fields": {"crm_id": "X-1"}}))
+        .await;
+    let res = app
+        .post(
+            "/api/v1/contacts",
+            &json!({"email": "b@example.org", "fields": {"crm_id": "X-1"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["type"], "/problems/field-taken");
+    assert_eq!(p["field"], "fields.crm_id");
+    assert_eq!(p["existing_id"], a.to_string());
+    let (b, _) = app
+        .create_contact(json!({"email": "b@example.org", "fields": {"crm_id": "X-2"}}))
+        .await;
+    let patch = |id: uuid::Uuid, v: &str| {
+        app.patch(
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"fields": {"crm_id": v}}),
+        )
+        .send()
+    };
+    assert_eq!(patch(b, "X-1").await.unwrap().status(), 409);
+    assert_eq!(patch(a, "X-3").await.unwrap().status(), 200);
+    assert_eq!(
+        patch(b, "X-1").await.unwrap().status(),
+        200,
+        "A gave X-1 up"
+    );
+
+    // Concurrent creates with one value: exactly one wins, and the losers hold nothing.
+    let tries = (0..10).map(|i| {
+        app.post(
+            "/api/v1/contacts",
+            &json!({"email": format!("r{i}@example.org"), "fields": {"crm_id": "RACE"}}),
+        )
+        .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reservations WHERE scope = 'contact_field'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        held, 3,
+        "X-3, X-1 and RACE; nothing left behind by the losers"
+    );
+    app.stop().await;
+}
