@@ -76,6 +76,24 @@ impl Problem {
         p
     }
 
+    /// 422 naming every invalid field (`errors`), with all of them in `detail`.
+    pub fn invalid_fields(errors: Vec<FieldProblem>) -> Self {
+        let mut p = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid input",
+        );
+        p.detail = Some(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        p.errors = errors;
+        p
+    }
+
     /// 404: no such resource for this tenant (also what another tenant's resource looks like).
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(format!("no such {what}"))

@@ -1,18 +1,16 @@
 //! Thin handlers: extract → typed command → execute with metadata → answer.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::company::{CompanyCommand, CompanyPatch, NewCompany};
-use domain::contact::{short_text, ContactCommand, FieldKey, FieldValue, InvalidValue};
-use http_kit::problem::FieldProblem;
+use domain::contact::{short_text, ContactCommand, InvalidValue};
 use http_kit::{ApiJson, Problem};
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
+use crate::contacts::body::Check;
 use crate::contacts::http::contact_id;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
@@ -49,67 +47,21 @@ pub struct UpdateCompany {
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Collects every invalid field of a body.
-#[derive(Default)]
-struct Check(Vec<FieldProblem>);
-
-impl Check {
-    fn take<T>(&mut self, r: Result<T, InvalidValue>) -> Option<T> {
-        r.map_err(|e| {
-            self.0.push(FieldProblem {
-                field: e.field,
-                reason: e.reason,
-            })
-        })
-        .ok()
-    }
-
-    fn domain(&mut self, raw: &str) -> Option<String> {
-        let d = raw.trim().trim_end_matches('.').to_lowercase();
-        let ok = d.contains('.')
-            && d.len() <= 253
-            && d.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        self.take(if ok {
-            Ok(d)
-        } else {
-            Err(InvalidValue::new("domain", "a domain like example.org"))
-        })
-    }
-
-    fn fields(
-        &mut self,
-        raw: &serde_json::Map<String, serde_json::Value>,
-    ) -> BTreeMap<FieldKey, Option<FieldValue>> {
-        let mut out = BTreeMap::new();
-        for (k, v) in raw {
-            if let Some(key) = self.take(FieldKey::parse(k)) {
-                if let Some(value) = self.take(FieldValue::from_json(&key, v)) {
-                    out.insert(key, value);
-                }
-            }
-        }
-        out
-    }
-
-    fn finish<T>(self, value: T) -> Result<T, Problem> {
-        if self.0.is_empty() {
-            return Ok(value);
-        }
-        let mut p = Problem::validation("", "");
-        p.detail = Some(
-            self.0
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.reason))
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        p.errors = self.0;
-        Err(p)
-    }
+/// A company's web domain: labels of letters, digits and hyphens, with a dot.
+fn web_domain(c: &mut Check, raw: &str) -> Option<String> {
+    let d = raw.trim().trim_end_matches('.').to_lowercase();
+    let ok = d.contains('.')
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    c.take(if ok {
+        Ok(d)
+    } else {
+        Err(InvalidValue::new("domain", "a domain like example.org"))
+    })
 }
 
 /// Create a company.
@@ -130,17 +82,17 @@ pub async fn create(
         .domain
         .as_deref()
         .filter(|d| !d.trim().is_empty())
-        .map(|d| c.domain(d));
+        .map(|d| web_domain(&mut c, d));
     let fields = c
         .fields(&b.fields)
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
-    let new = c.finish(NewCompany {
+    let new = c.finish(Some(NewCompany {
         name: name.unwrap_or_default(),
         domain: domain.flatten(),
         fields,
-    })?;
+    }))?;
     let id = Uuid::now_v7();
     let accepted = s
         .companies
@@ -178,14 +130,14 @@ pub async fn update(
     let domain = b.domain.map(|d| {
         d.as_deref()
             .filter(|d| !d.trim().is_empty())
-            .and_then(|d| c.domain(d))
+            .and_then(|d| web_domain(&mut c, d))
     });
     let fields = c.fields(&b.fields);
-    let patch = c.finish(CompanyPatch {
+    let patch = c.finish(Some(CompanyPatch {
         name,
         domain,
         fields,
-    })?;
+    }))?;
     s.companies
         .execute(
             ctx.tenant_id,

@@ -73,12 +73,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// Collects field problems while validating.
+/// Collects field problems while validating (every invalid field is reported).
 #[derive(Default)]
-struct Check(Vec<FieldProblem>);
+pub(crate) struct Check(pub(crate) Vec<FieldProblem>);
 
 impl Check {
-    fn take<T>(&mut self, r: Result<T, InvalidValue>) -> Option<T> {
+    pub(crate) fn take<T>(&mut self, r: Result<T, InvalidValue>) -> Option<T> {
         r.map_err(|e| {
             self.0.push(FieldProblem {
                 field: e.field,
@@ -92,25 +92,14 @@ impl Check {
         self.take(EmailAddress::parse(raw).map_err(|e| InvalidValue::new("email", e.to_string())))
     }
 
-    fn finish<T>(self, value: Option<T>) -> Result<T, Problem> {
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, Problem> {
         match (self.0.is_empty(), value) {
             (true, Some(v)) => Ok(v),
-            _ => {
-                let mut p = Problem::validation("", "");
-                p.detail = Some(
-                    self.0
-                        .iter()
-                        .map(|e| format!("{}: {}", e.field, e.reason))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-                p.errors = self.0;
-                Err(p)
-            }
+            _ => Err(Problem::invalid_fields(self.0)),
         }
     }
 
-    fn fields(
+    pub(crate) fn fields(
         &mut self,
         raw: &serde_json::Map<String, serde_json::Value>,
     ) -> BTreeMap<FieldKey, Option<FieldValue>> {

@@ -36,19 +36,12 @@ pub fn refuse(problems: Vec<(String, String)>) -> Result<(), Problem> {
     if problems.is_empty() {
         return Ok(());
     }
-    let mut p = Problem::validation("", "");
-    p.detail = Some(
+    Err(Problem::invalid_fields(
         problems
-            .iter()
-            .map(|(f, r)| format!("{f}: {r}"))
-            .collect::<Vec<_>>()
-            .join("; "),
-    );
-    p.errors = problems
-        .into_iter()
-        .map(|(field, reason)| FieldProblem { field, reason })
-        .collect();
-    Err(p)
+            .into_iter()
+            .map(|(field, reason)| FieldProblem { field, reason })
+            .collect(),
+    ))
 }
 
 /// Checks a new contact's fields (normalising them, filling defaults).

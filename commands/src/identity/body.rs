@@ -176,19 +176,12 @@ impl UpdateOrganization {
         if errors.is_empty() {
             return Ok((name, patch));
         }
-        let mut p = Problem::validation("", "");
-        p.detail = Some(
+        Err(Problem::invalid_fields(
             errors
-                .iter()
-                .map(|(f, r)| format!("{f}: {r}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        p.errors = errors
-            .into_iter()
-            .map(|(field, reason)| http_kit::problem::FieldProblem { field, reason })
-            .collect();
-        Err(p)
+                .into_iter()
+                .map(|(field, reason)| http_kit::problem::FieldProblem { field, reason })
+                .collect(),
+        ))
     }
 }
 

@@ -4,7 +4,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::contact::{FieldKey, FieldValue, Fields, MAX_FIELDS};
+use crate::contact::{FieldKey, FieldValue, Fields, FieldsDiff, MAX_FIELDS};
 
 /// The write model of a company.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -172,29 +172,12 @@ impl Company {
                     }
                     _ => self.domain.clone(),
                 };
-                let mut fields_set = BTreeMap::new();
-                let mut fields_unset = Vec::new();
-                for (k, v) in patch.fields {
-                    let key = k.as_str().to_owned();
-                    match v {
-                        Some(v) if self.fields.get(&key) != Some(&v) => {
-                            changed.push(format!("fields.{key}"));
-                            fields_set.insert(key, v);
-                        }
-                        None if self.fields.contains_key(&key) => {
-                            changed.push(format!("fields.{key}"));
-                            fields_unset.push(key);
-                        }
-                        _ => {}
-                    }
-                }
-                let added = fields_set
-                    .keys()
-                    .filter(|k| !self.fields.contains_key(*k))
-                    .count();
-                if self.fields.len() + added - fields_unset.len() > MAX_FIELDS {
+                let diff = FieldsDiff::of(&self.fields, patch.fields);
+                if diff.count_after > MAX_FIELDS {
                     return Err(CompanyError::TooManyFields { max: MAX_FIELDS });
                 }
+                changed.extend(diff.changed);
+                let (fields_set, fields_unset) = (diff.set, diff.unset);
                 Ok(
                     (!changed.is_empty()).then_some(CompanyEvent::CompanyUpdated {
                         changed,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Channel, Consent, ContactCommand, ContactError, ContactEvent, ContactPatch, DoNotContact,
-    FieldValue, FrequencyRule, NewContact, Profile, MAX_FIELDS, MAX_TAGS,
+    FieldValue, FieldsDiff, FrequencyRule, NewContact, Profile, MAX_FIELDS, MAX_TAGS,
 };
 
 /// The write model of a contact: only what its rules need.
@@ -345,29 +345,12 @@ impl Contact {
         }
         let (profile, profile_changed) = patch.profile.apply_to(&self.profile);
         changed.extend(profile_changed);
-        let mut fields_set = BTreeMap::new();
-        let mut fields_unset = Vec::new();
-        for (k, v) in patch.fields {
-            let key = k.as_str().to_owned();
-            match v {
-                Some(v) if self.fields.get(&key) != Some(&v) => {
-                    changed.push(format!("fields.{key}"));
-                    fields_set.insert(key, v);
-                }
-                None if self.fields.contains_key(&key) => {
-                    changed.push(format!("fields.{key}"));
-                    fields_unset.push(key);
-                }
-                _ => {}
-            }
-        }
-        let new_keys = fields_set
-            .keys()
-            .filter(|k| !self.fields.contains_key(*k))
-            .count();
-        if self.fields.len() + new_keys - fields_unset.len() > MAX_FIELDS {
+        let diff = FieldsDiff::of(&self.fields, patch.fields);
+        if diff.count_after > MAX_FIELDS {
             return Err(ContactError::TooManyFields { max: MAX_FIELDS });
         }
+        changed.extend(diff.changed);
+        let (fields_set, fields_unset) = (diff.set, diff.unset);
         if changed.is_empty() {
             return Ok(None);
         }

@@ -18,7 +18,8 @@ pub use reach::{
     short_text, Channel, Consent, ConsentStatus, DncReason, DoNotContact, FrequencyRule,
 };
 pub use values::{
-    FieldKey, FieldValue, Fields, InvalidValue, PersonName, Phone, Profile, ProfilePatch, Tag,
+    FieldKey, FieldValue, Fields, FieldsDiff, InvalidValue, PersonName, Phone, Profile,
+    ProfilePatch, Tag,
 };
 
 /// Most tags one contact can carry.

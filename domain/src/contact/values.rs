@@ -232,3 +232,40 @@ impl ProfilePatch {
         (out, changed)
     }
 }
+
+/// What a change of custom fields does to `current`: the fields set and unset, their names
+/// (`fields.<key>`) for a `changed` list, and how many fields there are afterwards.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldsDiff {
+    pub changed: Vec<String>,
+    pub set: BTreeMap<String, FieldValue>,
+    pub unset: Vec<String>,
+    pub count_after: usize,
+}
+
+impl FieldsDiff {
+    /// Only what differs: setting a field to its value, or unsetting an absent one, is no change.
+    pub fn of(
+        current: &BTreeMap<String, FieldValue>,
+        patch: BTreeMap<FieldKey, Option<FieldValue>>,
+    ) -> Self {
+        let mut d = Self::default();
+        for (k, v) in patch {
+            let key = k.as_str().to_owned();
+            match v {
+                Some(v) if current.get(&key) != Some(&v) => {
+                    d.changed.push(format!("fields.{key}"));
+                    d.set.insert(key, v);
+                }
+                None if current.contains_key(&key) => {
+                    d.changed.push(format!("fields.{key}"));
+                    d.unset.push(key);
+                }
+                _ => {}
+            }
+        }
+        let added = d.set.keys().filter(|k| !current.contains_key(*k)).count();
+        d.count_after = current.len() + added - d.unset.len();
+        d
+    }
+}
