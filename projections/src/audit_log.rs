@@ -122,6 +122,10 @@ impl Projection for AuditLogProjection {
         "audit_log"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.tenant_id != PLATFORM_TENANT
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -92,6 +92,10 @@ impl Projection for CompaniesProjection {
         "companies"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.aggregate_type == Company::TYPE
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -231,6 +231,10 @@ impl Projection for ContactsProjection {
         "contacts"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.aggregate_type == <Contact as cqrs_es::Aggregate>::TYPE
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -34,6 +34,10 @@ impl Projection for ContactNotesProjection {
         "contact_notes"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.aggregate_type == Contact::TYPE && e.event_type.starts_with("ContactNote")
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

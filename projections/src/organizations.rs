@@ -258,6 +258,10 @@ impl Projection for OrganizationsProjection {
         "organizations"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.aggregate_type == Organization::TYPE
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -17,6 +17,13 @@ pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
     /// The table this projection owns.
     fn table(&self) -> &'static str;
+    /// Whether `apply` would do anything with `e`. A batch of events none of which concern
+    /// the projection only moves its checkpoint (one statement, no transaction). Erring on
+    /// the side of `true` is always correct.
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        let _ = e;
+        true
+    }
     /// Applies events to `target.table`.
     async fn apply(
         &self,

@@ -21,6 +21,17 @@ pub async fn apply_batch(
     target: &Target,
     events: &[RecordedEvent],
 ) -> Result<Cursor, ProjectionError> {
+    if !events.iter().any(|e| projection.concerns(e)) {
+        // Nothing to write: move the checkpoint alone (monotonic, so a redelivery or a
+        // concurrent runner cannot move it back).
+        let Some(last) = events.last().map(|e| e.cursor) else {
+            return checkpoint::load(pool, &target.checkpoint)
+                .await
+                .map_err(Into::into);
+        };
+        checkpoint::advance(pool, &target.checkpoint, last).await?;
+        return Ok(last);
+    }
     let mut tx = pool.begin().await?;
     let at = apply_in(&mut tx, projection, target, events).await?;
     tx.commit().await?;

@@ -72,6 +72,10 @@ impl Projection for ContactTimelineProjection {
         "contact_timeline"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.tenant_id != PLATFORM_TENANT
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

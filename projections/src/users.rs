@@ -101,6 +101,10 @@ impl Projection for UsersProjection {
         "users"
     }
 
+    fn concerns(&self, e: &RecordedEvent) -> bool {
+        e.aggregate_type == User::TYPE
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -231,3 +231,39 @@ async fn a_failing_projection_never_moves_its_checkpoint_and_recovers_when_fixed
     assert_eq!(rows, 2, "both contacts, each once");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_that_does_not_concern_a_projection_only_moves_its_checkpoint() {
+    // No projector running: the test drives the projection itself.
+    let app = spawn_with(Options {
+        roles: [Role::Commands].into(),
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .patch(
+            "/api/v1/organization",
+            &serde_json::json!({"name": "Renamed"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let events = app.all_events().await;
+    assert!(events.iter().all(|e| e.aggregate_type == "organization"));
+    let target = Target::live(&ContactsProjection);
+    let before = app.checksum("contacts").await;
+    let at = runner::apply_batch(&app.pool, &ContactsProjection, &target, &events)
+        .await
+        .unwrap();
+    assert_eq!(at, events.last().unwrap().cursor);
+    assert_eq!(
+        event_store::checkpoint::load(&app.pool, "contacts")
+            .await
+            .unwrap(),
+        at,
+        "the checkpoint moved past events it does not project"
+    );
+    assert_eq!(app.checksum("contacts").await, before);
+    app.stop().await;
+}
