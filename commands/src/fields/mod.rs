@@ -3,8 +3,6 @@
 pub mod claims;
 pub mod http;
 
-use std::collections::BTreeMap;
-
 use axum::routing::{patch, post};
 use axum::Router;
 use domain::field::FieldSchema;
@@ -42,25 +40,4 @@ pub fn refuse(problems: Vec<(String, String)>) -> Result<(), Problem> {
             .map(|(field, reason)| FieldProblem { field, reason })
             .collect(),
     ))
-}
-
-/// Checks a new contact's fields (normalising them, filling defaults).
-pub async fn check_new(
-    s: &CommandState,
-    tenant: Uuid,
-    fields: &mut domain::contact::Fields,
-) -> Result<(), Problem> {
-    refuse(schema(s, tenant).await?.check_new(fields))
-}
-
-/// Checks a change of a contact's fields (normalising them).
-pub async fn check_patch(
-    s: &CommandState,
-    tenant: Uuid,
-    fields: &mut BTreeMap<domain::contact::FieldKey, Option<domain::contact::FieldValue>>,
-) -> Result<(), Problem> {
-    if fields.is_empty() {
-        return Ok(());
-    }
-    refuse(schema(s, tenant).await?.check_patch(fields))
 }

@@ -76,8 +76,11 @@ pub async fn authenticate(
         tracing::error!(method = %req.method(), %path, "route has no access rule; refused");
         return Err(Problem::internal());
     };
-    let (method, headers) = (req.method().clone(), req.headers().clone());
-    let bearer = headers
+    // What the checks below need, taken out of the request (which is not `Sync`, so cannot
+    // be borrowed across an await) without copying the whole header map.
+    let credentials = Credentials::of(req.method(), req.headers());
+    let bearer = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim().to_owned());
@@ -90,7 +93,7 @@ pub async fn authenticate(
                     "this route is for signed-in users, not API keys",
                 ));
             }
-            let session = signed_in(&auth, &method, &headers).await?;
+            let session = signed_in(&auth, &credentials).await?;
             req.extensions_mut().insert(session);
         }
         Access::Org(action) => {
@@ -98,7 +101,7 @@ pub async fn authenticate(
             let (key_kind, caller) = match bearer {
                 Some(key) => key_caller(&auth, &key).await?,
                 None => {
-                    let session = signed_in(&auth, &method, &headers).await?;
+                    let session = signed_in(&auth, &credentials).await?;
                     let caller = session_caller(&auth, &session).await?;
                     req.extensions_mut().insert(session);
                     caller
@@ -120,30 +123,43 @@ pub async fn authenticate(
     Ok(next.run(req).await)
 }
 
+/// The session cookie and CSRF header of a request, and whether it writes.
+struct Credentials {
+    cookie: Option<String>,
+    csrf: Option<String>,
+    writes: bool,
+}
+
+impl Credentials {
+    fn of(method: &Method, headers: &HeaderMap) -> Self {
+        Self {
+            cookie: CookieJar::from_headers(headers)
+                .get(COOKIE)
+                .map(|c| c.value().to_owned()),
+            csrf: headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            writes: !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS),
+        }
+    }
+}
+
 /// The active session of the request's cookie; cookie-authenticated writes must also
 /// carry the session's CSRF token in `X-CSRF-Token`.
-async fn signed_in(
-    auth: &AuthState,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<Session, Problem> {
-    let jar = CookieJar::from_headers(headers);
-    let value = jar
-        .get(COOKIE)
-        .map(|c| c.value().to_owned())
+async fn signed_in(auth: &AuthState, c: &Credentials) -> Result<Session, Problem> {
+    let value = c
+        .cookie
+        .as_deref()
         .ok_or_else(|| unauthorized("sign in, or send Authorization: Bearer <api key>"))?;
     let session = auth
         .sessions
-        .find(&value)
+        .find(value)
         .await?
         .filter(|s| s.stage == Stage::Active)
         .ok_or_else(|| unauthorized("the session has ended; sign in again"))?;
-    let writes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if writes {
-        let token = headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+    if c.writes {
+        let token = c.csrf.as_deref().unwrap_or("");
         if !secret::constant_time_eq(token.as_bytes(), session.csrf_token.as_bytes()) {
             return Err(forbidden(
                 "csrf",
