@@ -76,9 +76,6 @@ pub async fn authenticate(
         tracing::error!(method = %req.method(), %path, "route has no access rule; refused");
         return Err(Problem::internal());
     };
-    // What the checks below need, taken out of the request (which is not `Sync`, so cannot
-    // be borrowed across an await) without copying the whole header map.
-    let credentials = Credentials::of(req.method(), req.headers());
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -93,7 +90,7 @@ pub async fn authenticate(
                     "this route is for signed-in users, not API keys",
                 ));
             }
-            let session = signed_in(&auth, &credentials).await?;
+            let session = signed_in(&auth, &Credentials::of(req.method(), req.headers())).await?;
             req.extensions_mut().insert(session);
         }
         Access::Org(action) => {
@@ -101,7 +98,8 @@ pub async fn authenticate(
             let (key_kind, caller) = match bearer {
                 Some(key) => key_caller(&auth, &key).await?,
                 None => {
-                    let session = signed_in(&auth, &credentials).await?;
+                    let session =
+                        signed_in(&auth, &Credentials::of(req.method(), req.headers())).await?;
                     let caller = session_caller(&auth, &session).await?;
                     req.extensions_mut().insert(session);
                     caller
@@ -123,7 +121,9 @@ pub async fn authenticate(
     Ok(next.run(req).await)
 }
 
-/// The session cookie and CSRF header of a request, and whether it writes.
+/// The session cookie and CSRF header of a request, and whether it writes: taken out of the
+/// request (which is not `Sync`, so cannot be borrowed across an await) without copying the
+/// whole header map, and only on the session path.
 struct Credentials {
     cookie: Option<String>,
     csrf: Option<String>,
