@@ -88,6 +88,22 @@ impl Rejection for domain::field::FieldSchemaError {
     }
 }
 
+impl Rejection for domain::segment::SegmentError {
+    fn problem(&self) -> Problem {
+        use domain::segment::SegmentError as E;
+        match self {
+            E::NotFound => Problem::not_found("segment"),
+            E::AlreadyExists => {
+                Problem::new(StatusCode::CONFLICT, "already-exists", "Already exists")
+                    .detail(self.to_string())
+            }
+            E::BadName => Problem::validation("name", self.to_string()),
+            E::BadDescription => Problem::validation("description", self.to_string()),
+            E::StaticHasNoRule => Problem::validation("rule", self.to_string()),
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

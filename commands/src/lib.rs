@@ -8,6 +8,7 @@
 //! - [`fields`]: field definitions, and checking contact writes against them.
 //! - [`companies`]: company routes, and linking contacts to companies.
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
+//! - [`segments`]: segment definitions, static membership, and the one membership writer.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -18,6 +19,7 @@ pub mod executor;
 pub mod fields;
 pub mod identity;
 pub mod reservations;
+pub mod segments;
 
 use std::sync::Arc;
 
@@ -39,12 +41,15 @@ pub struct CommandState {
     pub contacts: Arc<Executor<Contact>>,
     pub companies: Arc<Executor<domain::company::Company>>,
     pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
+    pub segments: Arc<Executor<domain::segment::Segment>>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
     pub identity: Arc<IdentityConfig>,
     pub mailer: identity::mail::SystemMailer,
     pub oidc: Option<Arc<identity::oidc::OidcClient>>,
+    /// Wakes the log's readers after appends made outside an executor.
+    pub notifier: event_store::wakeup::Notifier,
 }
 
 impl CommandState {
@@ -60,8 +65,10 @@ impl CommandState {
             contacts: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            users: Arc::new(Executor::new(pool.clone(), notifier, ())),
+            users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            notifier,
             pool,
             auth,
             identity: Arc::new(identity),
@@ -76,6 +83,7 @@ pub fn router(state: CommandState) -> Router {
     contacts::routes()
         .merge(companies::routes())
         .merge(fields::routes())
+        .merge(segments::routes())
         .merge(identity::routes())
         .with_state(state)
 }
@@ -103,6 +111,12 @@ pub fn router(state: CommandState) -> Router {
         fields::http::define,
         fields::http::change,
         fields::http::remove,
+        segments::http::create,
+        segments::http::update,
+        segments::http::delete,
+        segments::http::add_contacts,
+        segments::http::remove_contacts,
+        segments::http::refresh,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -150,6 +164,10 @@ pub fn router(state: CommandState) -> Router {
         fields::http::DefineField,
         fields::http::ChangeField,
         companies::http::UpdateCompany,
+        segments::http::CreateSegment,
+        segments::http::UpdateSegment,
+        segments::http::SegmentContacts,
+        segments::http::MembershipChanged,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

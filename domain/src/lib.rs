@@ -7,6 +7,7 @@ pub mod email;
 pub mod field;
 pub mod identity;
 pub mod ids;
+pub mod segment;
 
 pub use email::EmailAddress;
 pub use ids::{ContactId, TenantId, UserId};

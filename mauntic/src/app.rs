@@ -122,6 +122,42 @@ impl Application {
                 });
             }
         }
+        if self.settings.roles.contains(&Role::Workers) {
+            let source: Box<dyn EventSource> =
+                match (&self.bus, self.settings.projects_from_jetstream()?) {
+                    (Some(bus), true) => Box::new(
+                        JetStreamSource::open(
+                            self.pool.clone(),
+                            bus,
+                            workers::segments::evaluator::CHECKPOINT,
+                        )
+                        .await
+                        .context("opening the JetStream consumer of the segment evaluator")?,
+                    ),
+                    _ => Box::new(PgTail::new(self.pool.clone(), wake.clone())),
+                };
+            let evaluator = workers::segments::evaluator::Evaluator::new(
+                self.pool.clone(),
+                self.settings.clock.clone(),
+            )
+            .await
+            .context("loading segment definitions")?;
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                evaluator.run(source, c).await;
+                ("segment evaluator", Ok(()))
+            });
+            let refresher = workers::segments::refresher::Refresher::new(
+                self.pool.clone(),
+                self.settings.clock.clone(),
+                self.settings.segment_refresh_every,
+            );
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                refresher.run(c).await;
+                ("segment refresher", Ok(()))
+            });
+        }
 
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {

@@ -49,6 +49,7 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
         api = api.merge(read_api::router(read_api::QueryState {
             pool: pool.clone(),
             consistency_timeout: settings.consistency_timeout,
+            clock: settings.clock.clone(),
         }));
     }
     // Every route's access rule is applied here (http_kit::auth::routes): keys, sessions,

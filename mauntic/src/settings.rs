@@ -23,11 +23,20 @@ pub enum Role {
     Relay,
     /// The projectors that build the read models.
     Projector,
+    /// Process managers: the segment evaluator and refresher.
+    Workers,
 }
 
 impl Role {
     pub fn all() -> BTreeSet<Role> {
-        [Role::Commands, Role::Queries, Role::Relay, Role::Projector].into()
+        [
+            Role::Commands,
+            Role::Queries,
+            Role::Relay,
+            Role::Projector,
+            Role::Workers,
+        ]
+        .into()
     }
 }
 
@@ -39,8 +48,9 @@ impl FromStr for Role {
             "queries" => Self::Queries,
             "relay" => Self::Relay,
             "projector" | "projectors" => Self::Projector,
+            "workers" | "worker" => Self::Workers,
             other => {
-                bail!("unknown role {other:?}: use all, api, commands, queries, relay or projector")
+                bail!("unknown role {other:?}: use all, api, commands, queries, relay, projector or workers")
             }
         })
     }
@@ -100,6 +110,9 @@ pub struct Settings {
     pub trust_proxy: bool,
     /// The time tokens and sessions see (tests move it).
     pub clock: Clock,
+    /// `MAUNTIC_SEGMENT_REFRESH_SECS`: how often segments whose rules use relative dates
+    /// are re-evaluated in full.
+    pub segment_refresh_every: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mauntic";
@@ -183,6 +196,10 @@ impl Settings {
                 }
             },
             roles: parse_roles(&parse("MAUNTIC_ROLES", "all")?)?,
+            segment_refresh_every: Duration::from_secs(number(
+                "MAUNTIC_SEGMENT_REFRESH_SECS",
+                "3600",
+            )?),
         })
     }
 

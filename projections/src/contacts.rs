@@ -4,11 +4,12 @@
 //! ([`ContactRow::apply`]) and writing every touched row back with one multi-row upsert. The
 //! live projector and `replay rebuild` both run exactly this code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::contact::{Channel, Contact, ContactEvent};
+use domain::segment::ContactFacts;
 use event_store::RecordedEvent;
 use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
@@ -62,7 +63,7 @@ pub struct ContactRow {
 /// Joins a row's tags for the upsert; tags cannot contain control characters (`Tag::parse`).
 const TAG_SEPARATOR: &str = "\u{1f}";
 
-const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, phone, time_zone, locale, \
+pub(crate) const COLUMNS: &str = "tenant_id, id, email, first_name, last_name, phone, time_zone, locale, \
      fields, tags, consent, \
      do_not_contact, frequency, stage, points, company_ids, primary_company_id, owner_id, created_at, \
      updated_at, version";
@@ -455,4 +456,87 @@ pub async fn list_filtered<'e>(
     .persistent(false)
     .fetch_all(db)
     .await
+}
+
+/// The contacts of a tenant with these ids (those that exist); `FOR SHARE` when `lock`, so
+/// the projection cannot change them until the caller's transaction ends.
+pub async fn get_many<'e>(
+    db: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<Vec<ContactRow>, sqlx::Error> {
+    let lock = if lock { " FOR SHARE" } else { "" };
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND id = ANY($2){lock}"
+    ))
+    .bind(tenant_id)
+    .bind(ids)
+    .persistent(false)
+    .fetch_all(db)
+    .await
+}
+
+/// Timeline events of `types` for these contacts since `since` (all time when `None`),
+/// as `(contact, event type, when)`: what `event` conditions of segment rules count.
+pub async fn timeline_events<'e>(
+    db: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    types: &[String],
+) -> Result<Vec<(Uuid, String, DateTime<Utc>)>, sqlx::Error> {
+    if types.is_empty() {
+        return Ok(vec![]);
+    }
+    sqlx::query_as(
+        "SELECT contact_id, event_type, recorded_at FROM contact_timeline \
+         WHERE tenant_id = $1 AND contact_id = ANY($2) AND event_type = ANY($3)",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .bind(types)
+    .persistent(false)
+    .fetch_all(db)
+    .await
+}
+
+impl ContactRow {
+    /// What a segment rule sees of this contact, given its segments and timeline events.
+    pub fn facts(
+        &self,
+        segments: BTreeSet<Uuid>,
+        events: Vec<(String, DateTime<Utc>)>,
+    ) -> ContactFacts {
+        fn per_channel<T: serde::de::DeserializeOwned>(
+            v: &serde_json::Value,
+            key: &str,
+        ) -> BTreeMap<Channel, T> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(ch, x)| {
+                    let ch = Channel::parse(ch).ok()?;
+                    let t = serde_json::from_value(x.get(key)?.clone()).ok()?;
+                    Some((ch, t))
+                })
+                .collect()
+        }
+        ContactFacts {
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            phone: self.phone.clone(),
+            time_zone: self.time_zone.clone(),
+            locale: self.locale.clone(),
+            stage: self.stage.clone(),
+            points: self.points,
+            created_at: self.created_at,
+            fields: self.fields.as_object().cloned().unwrap_or_default(),
+            tags: self.tags.iter().cloned().collect(),
+            consent: per_channel(&self.consent, "status"),
+            do_not_contact: per_channel(&self.do_not_contact, "reason"),
+            segments,
+            events,
+        }
+    }
 }

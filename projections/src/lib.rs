@@ -7,6 +7,8 @@
 //! - [`companies`]: the `companies` read model.
 //! - [`organizations`], [`users`]: identity read models (no secrets).
 //! - [`notes`]: the notes on contacts.
+//! - [`segments`]: the `segments` read model (definitions; members are write-side state).
+//! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
 //! - [`json_rows`]: loading and upserting wide, few rows as JSON.
@@ -21,6 +23,8 @@ pub mod notes;
 pub mod organizations;
 pub mod projection;
 pub mod runner;
+pub mod segment_sql;
+pub mod segments;
 pub mod status;
 pub mod timeline;
 pub mod users;

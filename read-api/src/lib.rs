@@ -4,6 +4,7 @@
 //! - [`contacts`]: contact list (keyset pages) and detail.
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`notes`]: the notes on a contact.
+//! - [`segments`]: segments (list, detail, members) and previews of rules.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
 //! - [`fields`]: the organization's field definitions.
@@ -23,12 +24,13 @@ pub mod export;
 pub mod fields;
 pub mod identity;
 pub mod notes;
+pub mod segments;
 pub mod system;
 pub mod timeline;
 
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use sqlx::PgPool;
 
@@ -38,6 +40,8 @@ pub struct QueryState {
     pub pool: PgPool,
     /// How long a query waits for `consistent_after` before answering 503.
     pub consistency_timeout: Duration,
+    /// The time rules on relative dates are evaluated at (tests move it).
+    pub clock: event_store::Clock,
 }
 
 /// The query routes under `/api/v1` (authentication is layered on by the caller).
@@ -50,6 +54,11 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts/{id}/timeline", get(timeline::page))
         .route("/api/v1/contacts/{id}/notes", get(notes::list))
         .route("/api/v1/fields", get(fields::list))
+        .route("/api/v1/segments", get(segments::list))
+        .route("/api/v1/segments:preview", post(segments::preview_rule))
+        .route("/api/v1/segments/{id}", get(segments::get))
+        .route("/api/v1/segments/{id}/contacts", get(segments::contacts))
+        .route("/api/v1/segments/{id}/preview", get(segments::preview))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -75,6 +84,11 @@ pub fn router(state: QueryState) -> Router {
         notes::list,
         companies::list,
         fields::list,
+        segments::list,
+        segments::get,
+        segments::contacts,
+        segments::preview,
+        segments::preview_rule,
         companies::get,
         audit::get,
         audit_log::list,
@@ -92,6 +106,10 @@ pub fn router(state: QueryState) -> Router {
         projections::timeline::TimelineRow,
         companies::CompanyPage,
         fields::FieldView,
+        segments::SegmentView,
+        segments::SegmentPage,
+        segments::ContactMatches,
+        segments::PreviewRule,
         companies::CompanyView,
         projections::companies::CompanyRow,
         audit_log::AuditPage,

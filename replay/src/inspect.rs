@@ -8,6 +8,7 @@ use domain::contact::Contact;
 use domain::field::FieldSchema;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
+use domain::segment::{Segment, SegmentMembership};
 use event_store::reader::{self, Until};
 use event_store::{Cursor, RecordedEvent};
 use serde::Serialize;
@@ -17,8 +18,14 @@ use uuid::Uuid;
 use crate::ReplayError;
 
 /// The aggregate types that can be inspected.
-pub const AGGREGATE_TYPES: &[&str] =
-    &[Contact::TYPE, Company::TYPE, Organization::TYPE, User::TYPE];
+pub const AGGREGATE_TYPES: &[&str] = &[
+    Contact::TYPE,
+    Company::TYPE,
+    Organization::TYPE,
+    User::TYPE,
+    Segment::TYPE,
+    SegmentMembership::TYPE,
+];
 
 /// An aggregate as of a point in its history.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -91,6 +98,8 @@ pub async fn inspect(
         t if t == FieldSchema::TYPE => fold::<FieldSchema>(&events)?,
         t if t == Organization::TYPE => fold::<Organization>(&events)?,
         t if t == User::TYPE => fold::<User>(&events)?,
+        t if t == Segment::TYPE => fold::<Segment>(&events)?,
+        t if t == SegmentMembership::TYPE => fold::<SegmentMembership>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

@@ -113,6 +113,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         sessions: Default::default(),
         trust_proxy: opts.trust_proxy,
         clock: Clock::system(),
+        segment_refresh_every: std::time::Duration::from_secs(3600),
     }
 }
 

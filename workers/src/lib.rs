@@ -1,1 +1,6 @@
+//! Process managers: long-running loops that react to the log and write back to it.
+//!
+//! - [`segments`]: keeping dynamic segment memberships current (the evaluator, which
+//!   follows contact changes, and the refresher, which re-evaluates whole segments).
 
+pub mod segments;

@@ -127,6 +127,18 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::PATCH, "/api/v1/fields/{key}", Org(ManageOrganization)),
     (Method::DELETE, "/api/v1/fields/{key}", Org(ManageOrganization)),
     // Companies
+    // Segments
+    (Method::GET, "/api/v1/segments", Org(Read)),
+    (Method::POST, "/api/v1/segments", Org(Write)),
+    (Method::POST, "/api/v1/segments:preview", Org(Read)),
+    (Method::GET, "/api/v1/segments/{id}", Org(Read)),
+    (Method::PATCH, "/api/v1/segments/{id}", Org(Write)),
+    (Method::DELETE, "/api/v1/segments/{id}", Org(Write)),
+    (Method::GET, "/api/v1/segments/{id}/contacts", Org(Read)),
+    (Method::POST, "/api/v1/segments/{id}/contacts", Org(Write)),
+    (Method::POST, "/api/v1/segments/{id}/contacts:remove", Org(Write)),
+    (Method::GET, "/api/v1/segments/{id}/preview", Org(Read)),
+    (Method::POST, "/api/v1/segments/{id}/refresh", Org(Write)),
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),
     (Method::GET, "/api/v1/companies/{id}", Org(Read)),

@@ -130,6 +130,7 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
     let open = read_api::router(read_api::QueryState {
         pool: app.pool.clone(),
         consistency_timeout: app.settings.consistency_timeout,
+        clock: app.settings.clock.clone(),
     })
     .layer(middleware::from_fn(
         move |mut req: Request, next: Next| async move {

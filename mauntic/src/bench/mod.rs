@@ -14,6 +14,7 @@ mod load;
 mod rebuild;
 mod relay;
 mod seed;
+mod segments;
 
 use clap::{Args, ValueEnum};
 
@@ -35,6 +36,9 @@ pub enum Scenario {
     Auth,
     /// Contacts to CSV, streamed (`--events` contacts, default 1,000,000), with peak RSS.
     Export,
+    /// Dynamic segments: counts over `--events` contacts (default 1,000,000), and contact
+    /// change → SegmentEntered latency with 50 dynamic segments.
+    Segments,
 }
 
 #[derive(Debug, Args)]
@@ -75,5 +79,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Rebuild => rebuild::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Auth => auth::run(&settings, &args).await,
         Scenario::Export => export::run(&settings, args.events.unwrap_or(1_000_000)).await,
+        Scenario::Segments => segments::run(&settings, args.events.unwrap_or(1_000_000)).await,
     }
 }

@@ -99,6 +99,18 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let res = owner_a
+        .post("/api/v1/segments", json!({"name": "A list"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let (segment, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
+            &format!("/api/v1/segments/{segment}/contacts"),
+            json!({"contact_ids": [contact]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = owner_a
         .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
@@ -144,6 +156,15 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/contacts/{contact}/companies/{company}")]
             }
             "/api/v1/companies/{id}" => vec![format!("/api/v1/companies/{company}")],
+            "/api/v1/segments/{id}" => vec![format!("/api/v1/segments/{segment}")],
+            "/api/v1/segments/{id}/contacts" => {
+                vec![format!("/api/v1/segments/{segment}/contacts")]
+            }
+            "/api/v1/segments/{id}/contacts:remove" => {
+                vec![format!("/api/v1/segments/{segment}/contacts:remove")]
+            }
+            "/api/v1/segments/{id}/preview" => vec![format!("/api/v1/segments/{segment}/preview")],
+            "/api/v1/segments/{id}/refresh" => vec![format!("/api/v1/segments/{segment}/refresh")],
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
@@ -151,6 +172,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/organization/{org_a}"),
                 format!("/api/v1/audit/user/{member_id}"),
                 format!("/api/v1/audit/company/{company}"),
+                format!("/api/v1/audit/segment/{segment}"),
+                format!("/api/v1/audit/segment_membership/{contact}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -190,6 +213,11 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             ("PATCH", "/api/v1/companies/{id}") => Some(json!({"name": "Mallory Inc"})),
             ("PATCH", "/api/v1/fields/{key}") => Some(json!({"label": "pwned"})),
+            ("PATCH", "/api/v1/segments/{id}") => Some(json!({"name": "pwned"})),
+            (
+                "POST",
+                "/api/v1/segments/{id}/contacts" | "/api/v1/segments/{id}/contacts:remove",
+            ) => Some(json!({"contact_ids": [contact]})),
             _ => None,
         }
     };
@@ -238,6 +266,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     // No list B can read names anything of A's.
     let a_ids = [
         contact.to_string(),
+        segment.to_string(),
         org_a.to_string(),
         member_id.to_string(),
         invite.to_string(),

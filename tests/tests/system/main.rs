@@ -22,4 +22,6 @@ mod ops;
 mod projections;
 mod rebuild;
 mod relay;
+mod segments;
+mod segments_property;
 mod tenancy;

@@ -1,0 +1,199 @@
+//! The segment evaluator: follows the log and keeps dynamic segments current.
+//!
+//! For each batch of events it finds the contacts whose segments may have changed — the
+//! contact's own events, its membership events when some rule looks at other segments, and
+//! events on its timeline that some rule counts — waits until the contacts read model (and
+//! the timeline, when rules count events) has applied the batch, decides each contact's
+//! dynamic segments in memory, and appends the entries and exits together with its own
+//! checkpoint, in one transaction: a batch is handled exactly once in effect. Segments
+//! created, changed or deleted are queued for the [`super::refresher`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use cqrs_es::Aggregate;
+use domain::contact::Contact;
+use domain::identity::user::PLATFORM_TENANT;
+use domain::segment::SegmentMembership;
+use event_store::source::EventSource;
+use event_store::wakeup::Notifier;
+use event_store::{checkpoint, Clock, Cursor, RecordedEvent};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::definitions::Definitions;
+use super::{decide::decide, metadata, WorkerError};
+use commands::segments::membership;
+
+/// The evaluator's checkpoint.
+pub const CHECKPOINT: &str = "segment_evaluator";
+
+/// How long a batch waits for the read models it reads to catch up before it is retried.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+pub struct Evaluator {
+    pool: PgPool,
+    clock: Clock,
+    notifier: Notifier,
+    definitions: Definitions,
+}
+
+impl Evaluator {
+    pub async fn new(pool: PgPool, clock: Clock) -> Result<Self, WorkerError> {
+        Ok(Self {
+            definitions: Definitions::load(&pool).await?,
+            notifier: Notifier::start(pool.clone()),
+            pool,
+            clock,
+        })
+    }
+
+    /// Feeds the evaluator from `source` until `cancel`; a failing batch is retried, never
+    /// skipped, and acknowledged only after its commit.
+    pub async fn run(mut self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
+        let mut at = loop {
+            match checkpoint::load(&self.pool, CHECKPOINT).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "segment evaluator: cannot read checkpoint");
+                    if pause(&cancel, Duration::from_secs(1)).await {
+                        return;
+                    }
+                }
+            }
+        };
+        tracing::info!(checkpoint = %at, "segment evaluator running");
+        while !cancel.is_cancelled() {
+            let batch = tokio::select! {
+                _ = cancel.cancelled() => return,
+                b = source.next_batch(at, 1000) => b,
+            };
+            let batch = match batch {
+                Ok(b) if b.is_empty() => continue,
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "segment evaluator: source failed");
+                    if pause(&cancel, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let mut backoff = Duration::from_millis(20);
+            loop {
+                match self.step(&batch.events).await {
+                    Ok(c) => {
+                        at = at.max(c);
+                        break;
+                    }
+                    Err(e) => {
+                        let level_warn = !matches!(e, WorkerError::Conflict);
+                        if level_warn {
+                            tracing::warn!(error = %e, "segment evaluator: batch failed; retrying");
+                        }
+                        if pause(&cancel, backoff).await {
+                            return;
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            if let Err(e) = batch.ack().await {
+                tracing::warn!(error = %e, "segment evaluator: ack failed; the source will redeliver");
+            }
+        }
+    }
+
+    /// Handles one batch; returns the checkpoint after it.
+    pub async fn step(&mut self, events: &[RecordedEvent]) -> Result<Cursor, WorkerError> {
+        let Some(last) = events.last().map(|e| e.cursor) else {
+            return Ok(checkpoint::load(&self.pool, CHECKPOINT).await?);
+        };
+        let changed = self.definitions.apply(events)?;
+        let touched = self.touched(events);
+        if !touched.is_empty() {
+            self.catch_up("contacts", last).await?;
+            if touched
+                .keys()
+                .any(|t| !self.definitions.event_types(*t).is_empty())
+            {
+                self.catch_up("contact_timeline", last).await?;
+            }
+        }
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let at = checkpoint::lock(&mut tx, CHECKPOINT).await?;
+        if at >= last {
+            tx.commit().await?;
+            return Ok(at);
+        }
+        let mut appended = false;
+        for (tenant, ids) in &touched {
+            let ids: Vec<Uuid> = ids.iter().copied().collect();
+            let segments = self.definitions.dynamic(*tenant);
+            let decisions = decide(&mut tx, *tenant, &ids, &segments, now, false).await?;
+            let written =
+                membership::write(&mut tx, *tenant, &decisions, &metadata(*tenant), now).await?;
+            appended |= written.cursor.is_some();
+        }
+        membership::queue_refresh(&mut tx, &changed).await?;
+        checkpoint::advance(&mut *tx, CHECKPOINT, last).await?;
+        tx.commit().await?;
+        if appended {
+            self.notifier.poke();
+        }
+        Ok(last)
+    }
+
+    /// The contacts of each tenant whose segments the events may change.
+    fn touched(&self, events: &[RecordedEvent]) -> BTreeMap<Uuid, BTreeSet<Uuid>> {
+        let mut out: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+        for e in events.iter().filter(|e| e.tenant_id != PLATFORM_TENANT) {
+            let contact = if e.aggregate_type == Contact::TYPE {
+                e.entity_id()
+            } else if e.aggregate_type == SegmentMembership::TYPE {
+                self.definitions
+                    .uses_segments(e.tenant_id)
+                    .then(|| e.entity_id())
+                    .flatten()
+            } else if self
+                .definitions
+                .event_types(e.tenant_id)
+                .contains(&e.event_type)
+            {
+                e.decode::<serde_json::Value>().ok().and_then(|v| {
+                    v.as_object()?
+                        .values()
+                        .next()?
+                        .get("contact_id")?
+                        .as_str()?
+                        .parse()
+                        .ok()
+                })
+            } else {
+                None
+            };
+            if let Some(c) = contact {
+                out.entry(e.tenant_id).or_default().insert(c);
+            }
+        }
+        out
+    }
+
+    async fn catch_up(&self, projection: &'static str, cursor: Cursor) -> Result<(), WorkerError> {
+        if projections::status::wait_for(&self.pool, projection, cursor, CATCH_UP).await? {
+            Ok(())
+        } else {
+            Err(WorkerError::Lagging(projection))
+        }
+    }
+}
+
+/// Sleeps; true if cancelled meanwhile.
+pub(crate) async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
