@@ -57,7 +57,10 @@ impl CommandState {
             .clone()
             .map(|c| Arc::new(identity::oidc::OidcClient::new(c, &identity.public_url)));
         Ok(Self {
-            contacts: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            contacts: Arc::new(
+                Executor::new(pool.clone(), notifier.clone(), ())
+                    .with_redirect(domain::contact::ContactError::survivor),
+            ),
             companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -99,6 +102,7 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::add_note,
         contacts::reach_http::remove_note,
         contacts::reach_http::change_points,
+        contacts::merge_http::merge,
         companies::http::create,
         fields::http::define,
         fields::http::change,
@@ -146,6 +150,7 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::SetOwner,
         contacts::reach_http::AddNote,
         contacts::reach_http::ChangePoints,
+        contacts::merge_http::MergeContacts,
         companies::http::CreateCompany,
         fields::http::DefineField,
         fields::http::ChangeField,

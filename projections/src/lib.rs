@@ -7,6 +7,7 @@
 //! - [`companies`]: the `companies` read model.
 //! - [`organizations`], [`users`]: identity read models (no secrets).
 //! - [`notes`]: the notes on contacts.
+//! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
 //! - [`json_rows`]: loading and upserting wide, few rows as JSON.
@@ -17,6 +18,7 @@ pub mod companies;
 pub mod contacts;
 pub mod error;
 pub mod json_rows;
+pub mod merges;
 pub mod notes;
 pub mod organizations;
 pub mod projection;

@@ -68,6 +68,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::audit_log::AuditLogProjection),
         Arc::new(crate::timeline::ContactTimelineProjection),
         Arc::new(crate::notes::ContactNotesProjection),
+        Arc::new(crate::merges::ContactMergesProjection),
     ]
 }
 

@@ -4,6 +4,7 @@
 //! - [`contacts`]: contact list (keyset pages) and detail.
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`notes`]: the notes on a contact.
+//! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
 //! - [`fields`]: the organization's field definitions.
@@ -23,6 +24,7 @@ pub mod export;
 pub mod fields;
 pub mod identity;
 pub mod notes;
+pub mod resolve;
 pub mod system;
 pub mod timeline;
 
@@ -87,6 +89,7 @@ pub fn router(state: QueryState) -> Router {
     ),
     components(schemas(
         export::ContactExport,
+        export::MergedContact,
         timeline::TimelinePage,
         projections::notes::NoteRow,
         projections::timeline::TimelineRow,
