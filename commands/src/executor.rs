@@ -121,6 +121,9 @@ where
                 serde_json::to_value(&d.event).map_err(technical)?,
             ));
         }
+        // Always the same order of streams, so two transactions appending to the same
+        // streams wait for each other (and one conflicts) instead of deadlocking.
+        rows.sort_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
         let new: Vec<NewEvent<'_>> = rows
             .iter()
             .map(

@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::Json;
 use http_kit::{Authenticated, Problem};
 use projections::notes::{self, NoteRow};
-use uuid::Uuid;
 
 use crate::consistency::ConsistentAfter;
 use crate::QueryState;

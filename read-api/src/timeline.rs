@@ -5,7 +5,6 @@ use axum::Json;
 use http_kit::{Authenticated, Problem};
 use projections::timeline::{self, TimelineRow};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::audit_log::{decode_token, encode_token};
 use crate::consistency::ConsistentAfter;

@@ -24,7 +24,7 @@ fn failed(e: CommandError<ContactError>) -> Problem {
 }
 
 /// Merges `source` into `target` (both of `tenant`) under `rule`; answers the target.
-#[tracing::instrument(skip_all, fields(%tenant, %target, %source), err(level = "debug"))]
+#[tracing::instrument(skip_all, fields(%tenant, %target, %source))]
 pub async fn merge(
     s: &CommandState,
     tenant: Uuid,
