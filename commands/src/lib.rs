@@ -4,7 +4,7 @@
 //! - [`executor`]: runs a command on a tenant's stream with metadata; retries conflicts.
 //! - [`error`]: the one mapping from command failures to problem+json.
 //! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
-//! - [`contacts`]: contact routes and their request bodies.
+//! - [`contacts`]: contact routes and their request bodies; email uniqueness; merging.
 //! - [`fields`]: field definitions, and checking contact writes against them.
 //! - [`companies`]: company routes, and linking contacts to companies.
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.

@@ -254,6 +254,58 @@ async fn the_merged_contacts_email_resolves_to_the_survivor() {
 }
 
 #[tokio::test]
+async fn unique_values_follow_the_merge_and_those_left_behind_are_free_again() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/api/v1/fields",
+            &json!({"key": "crm_id", "label": "CRM id", "type": "text", "unique": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let create = |email: &str, crm: &str| {
+        app.post(
+            "/api/v1/contacts",
+            &json!({"email": email, "fields": {"crm_id": crm}}),
+        )
+        .send()
+    };
+    let (a, _) = accepted(create("a@example.org", "A-1").await.unwrap()).await;
+    let (b, _) = accepted(create("b@example.org", "B-1").await.unwrap()).await;
+    let (status, body) = merge(&app, a, json!({"from": b, "rule": "prefer_source"})).await;
+    assert_eq!(status, 200, "{body}");
+    // A took B's value; its own is free again, B's is A's.
+    let res = create("x@example.org", "B-1").await.unwrap();
+    assert_eq!(res.status(), 409);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["existing_id"], a.to_string());
+    assert_eq!(create("y@example.org", "A-1").await.unwrap().status(), 201);
+
+    // An email change addressed to the merged id moves the survivor's email.
+    let res = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/contacts/{b}"),
+        json!({"email": "new-a@example.org"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let (id, cursor) = accepted(res).await;
+    assert_eq!(id, a);
+    let c = read(&app, &format!("/api/v1/contacts/{b}"), cursor).await;
+    assert_eq!(c["email"], "new-a@example.org");
+    assert_eq!(c["fields"]["crm_id"], "B-1");
+    // A's old address is free; B's stays A's.
+    assert_eq!(create("a@example.org", "Z-1").await.unwrap().status(), 201);
+    let res = create("b@example.org", "Z-2").await.unwrap();
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["existing_id"], a.to_string(), "{p}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_chain_of_merges_resolves_to_the_final_survivor() {
     let app = spawn_app().await;
     let (a, _) = app.create_contact(json!({"email": "a@example.org"})).await;
