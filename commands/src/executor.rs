@@ -18,7 +18,7 @@ pub(crate) const CONFLICT_RETRIES: u32 = 10;
 
 /// How many redirects a command follows (a merged contact to its survivor, and on along a
 /// chain) before giving up; chains are short, this only stops a cycle no rule allows.
-const MAX_REDIRECTS: u32 = 16;
+pub(crate) const MAX_REDIRECTS: u32 = 16;
 
 /// A random pause that grows with the attempt (1–2 ms, 2–4 ms, … up to 64–128 ms), so
 /// writers racing for one stream spread out instead of colliding again.

@@ -11,7 +11,7 @@ use event_store::EventMetadata;
 use http_kit::Problem;
 use uuid::Uuid;
 
-use crate::executor::{backoff, Accepted, Decided, CONFLICT_RETRIES};
+use crate::executor::{backoff, Accepted, Decided, CONFLICT_RETRIES, MAX_REDIRECTS};
 use crate::fields::claims;
 use crate::{CommandError, CommandState};
 
@@ -114,7 +114,7 @@ pub async fn merge(
 /// the id that answers for it and that contact's state.
 pub async fn follow(s: &CommandState, tenant: Uuid, id: Uuid) -> Result<(Uuid, Contact), Problem> {
     let mut id = id;
-    for _ in 0..16 {
+    for _ in 0..=MAX_REDIRECTS {
         let c = s.contacts.load(tenant, id).await.map_err(failed)?;
         match c.merged_into {
             Some(next) if next != id => id = next,
