@@ -49,6 +49,17 @@ impl Rejection for ContactError {
                 Problem::new(StatusCode::CONFLICT, "limit-reached", "Limit reached")
                     .detail(self.to_string())
             }
+            ContactError::MergeSourceNotFound => Problem::not_found("contact"),
+            ContactError::MergeIntoItself => Problem::validation("from", self.to_string()),
+            // Commands follow a merged contact to its survivor; this shows only when they
+            // cannot (a merge naming a merged contact, or a chain too long to follow).
+            ContactError::MergedInto { survivor_id }
+            | ContactError::MergeSourceMerged { survivor_id }
+            | ContactError::MergeTargetMerged { survivor_id } => {
+                Problem::new(StatusCode::CONFLICT, "already-merged", "Contact merged")
+                    .detail(self.to_string())
+                    .with("survivor_id", survivor_id.to_string())
+            }
         }
     }
 }

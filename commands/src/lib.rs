@@ -4,7 +4,7 @@
 //! - [`executor`]: runs a command on a tenant's stream with metadata; retries conflicts.
 //! - [`error`]: the one mapping from command failures to problem+json.
 //! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
-//! - [`contacts`]: contact routes and their request bodies.
+//! - [`contacts`]: contact routes and their request bodies; email uniqueness; merging.
 //! - [`fields`]: field definitions, and checking contact writes against them.
 //! - [`companies`]: company routes, and linking contacts to companies.
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
@@ -62,7 +62,10 @@ impl CommandState {
             .clone()
             .map(|c| Arc::new(identity::oidc::OidcClient::new(c, &identity.public_url)));
         Ok(Self {
-            contacts: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            contacts: Arc::new(
+                Executor::new(pool.clone(), notifier.clone(), ())
+                    .with_redirect(domain::contact::ContactError::survivor),
+            ),
             companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -107,6 +110,7 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::add_note,
         contacts::reach_http::remove_note,
         contacts::reach_http::change_points,
+        contacts::merge_http::merge,
         companies::http::create,
         fields::http::define,
         fields::http::change,
@@ -160,6 +164,7 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::SetOwner,
         contacts::reach_http::AddNote,
         contacts::reach_http::ChangePoints,
+        contacts::merge_http::MergeContacts,
         companies::http::CreateCompany,
         fields::http::DefineField,
         fields::http::ChangeField,

@@ -5,7 +5,7 @@
 //! exactly one wins. A claim whose command then fails is released; a claim left behind by
 //! a crash (its owner's stream never got an event) is taken over after [`ABANDONED_AFTER`].
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -137,4 +137,28 @@ pub async fn lookup(
         tenant_id,
         owner_id,
     }))
+}
+
+/// Hands every value of `scope` that `from` holds to `to` (the same tenant): a merged
+/// contact's email and unique values then resolve to the survivor. Runs in the caller's
+/// transaction, so it commits with the merge's events or not at all.
+pub async fn transfer<'e>(
+    db: impl PgExecutor<'e>,
+    scope: Scope,
+    from: Holder,
+    to: Holder,
+) -> Result<u64, StoreError> {
+    let moved = sqlx::query(
+        "UPDATE reservations SET tenant_id = $4, owner_id = $5 \
+         WHERE scope = $1 AND tenant_id = $2 AND owner_id = $3",
+    )
+    .bind(scope.as_str())
+    .bind(from.tenant_id)
+    .bind(from.owner_id)
+    .bind(to.tenant_id)
+    .bind(to.owner_id)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(moved)
 }

@@ -192,6 +192,60 @@ impl ContactRow {
                             r.primary_company_id = None;
                         }
                     }
+                    ContactEvent::ContactMerged {
+                        first_name,
+                        last_name,
+                        profile,
+                        fields,
+                        tags,
+                        consent,
+                        do_not_contact,
+                        frequency,
+                        stage,
+                        points,
+                        owner,
+                        companies,
+                        primary_company,
+                        ..
+                    } => {
+                        r.first_name = first_name;
+                        r.last_name = last_name;
+                        r.phone = profile.phone;
+                        r.time_zone = profile.time_zone;
+                        r.locale = profile.locale;
+                        r.fields = to_json(&fields);
+                        r.tags = sorted(tags);
+                        r.consent = to_json(&consent);
+                        // A mark the survivor had keeps its time; one taken over is the
+                        // survivor's from the merge on.
+                        let mut marks = serde_json::Map::new();
+                        for (channel, mark) in do_not_contact {
+                            let key = to_json(&channel).as_str().unwrap_or_default().to_owned();
+                            let since = r
+                                .do_not_contact
+                                .get(&key)
+                                .filter(|old| {
+                                    old.get("reason") == Some(&to_json(&mark.reason))
+                                        && old.get("note") == Some(&to_json(&mark.note))
+                                })
+                                .and_then(|old| old.get("at").cloned())
+                                .unwrap_or_else(|| to_json(&e.recorded_at));
+                            marks.insert(
+                                key,
+                                serde_json::json!({"reason": mark.reason, "note": mark.note, "at": since}),
+                            );
+                        }
+                        r.do_not_contact = serde_json::Value::Object(marks);
+                        r.frequency = to_json(&frequency);
+                        r.stage = stage;
+                        r.points = points;
+                        r.owner_id = owner;
+                        r.company_ids = companies;
+                        r.company_ids.sort();
+                        r.primary_company_id = primary_company;
+                    }
+                    // The merged contact's row goes: the survivor answers for it.
+                    ContactEvent::ContactMergedInto { .. } => return None,
                 }
                 r.updated_at = e.recorded_at;
                 r.version = e.sequence;
@@ -268,13 +322,30 @@ impl Projection for ContactsProjection {
         .await?;
         let mut rows: HashMap<Uuid, Option<ContactRow>> =
             existing.into_iter().map(|r| (r.id, Some(r))).collect();
+        let mut merged = Vec::new();
         for (e, id) in mine {
             let event: ContactEvent = crate::decode(e)?;
+            if matches!(event, ContactEvent::ContactMergedInto { .. }) {
+                merged.push((e.tenant_id, id));
+            }
             let slot = rows.entry(id).or_default();
             *slot = ContactRow::apply(slot.take(), e, event, id);
         }
         let touched: Vec<ContactRow> = rows.into_values().flatten().collect();
         upsert(&mut *conn, &target.table, &touched).await?;
+        if !merged.is_empty() {
+            let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = merged.into_iter().unzip();
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE (tenant_id, id) IN \
+                 (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))",
+                target.table
+            ))
+            .bind(&tenants)
+            .bind(&ids)
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! - [`notes`]: the notes on contacts.
 //! - [`segments`]: the `segments` read model (definitions; members are write-side state).
 //! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
+//! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
 //! - [`json_rows`]: loading and upserting wide, few rows as JSON.
@@ -19,6 +20,7 @@ pub mod companies;
 pub mod contacts;
 pub mod error;
 pub mod json_rows;
+pub mod merges;
 pub mod notes;
 pub mod organizations;
 pub mod projection;

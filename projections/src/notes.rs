@@ -13,6 +13,12 @@ use crate::{Projection, ProjectionError, Target};
 
 pub struct ContactNotesProjection;
 
+/// Notes added and removed, and merges (which move notes to the survivor).
+fn concerns(e: &RecordedEvent) -> bool {
+    e.aggregate_type == Contact::TYPE
+        && (e.event_type.starts_with("ContactNote") || e.event_type == "ContactMerged")
+}
+
 /// A note on a contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct NoteRow {
@@ -35,7 +41,7 @@ impl Projection for ContactNotesProjection {
     }
 
     fn concerns(&self, e: &RecordedEvent) -> bool {
-        e.aggregate_type == Contact::TYPE && e.event_type.starts_with("ContactNote")
+        concerns(e)
     }
 
     async fn apply(
@@ -45,9 +51,7 @@ impl Projection for ContactNotesProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let table = &target.table;
-        for e in events.iter().filter(|e| {
-            e.aggregate_type == Contact::TYPE && e.event_type.starts_with("ContactNote")
-        }) {
+        for e in events.iter().filter(|e| concerns(e)) {
             let Some(contact) = e.entity_id() else {
                 continue;
             };
@@ -73,6 +77,18 @@ impl Projection for ContactNotesProjection {
                     ))
                     .bind(e.tenant_id)
                     .bind(note_id)
+                    .persistent(false)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                // The merged contact's notes are the survivor's from now on.
+                ContactEvent::ContactMerged { source_id, .. } => {
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET contact_id = $3 WHERE tenant_id = $1 AND contact_id = $2"
+                    ))
+                    .bind(e.tenant_id)
+                    .bind(source_id)
+                    .bind(contact)
                     .persistent(false)
                     .execute(&mut *conn)
                     .await?;

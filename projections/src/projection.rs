@@ -69,6 +69,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::timeline::ContactTimelineProjection),
         Arc::new(crate::notes::ContactNotesProjection),
         Arc::new(crate::segments::SegmentsProjection),
+        Arc::new(crate::merges::ContactMergesProjection),
     ]
 }
 

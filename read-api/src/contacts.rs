@@ -70,7 +70,8 @@ pub async fn list(
     Ok(Json(ContactPage { items, next }))
 }
 
-/// One contact.
+/// One contact. A merged contact's id answers the contact it was merged into (with that
+/// contact's own id).
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts",
     params(("id" = Uuid, Path, description = "Contact id"),
            ("consistent_after" = Option<String>, Query, description = "Wait until the read model has passed this cursor")),
@@ -85,7 +86,7 @@ pub async fn get(
     consistency: ConsistentAfter,
     Path(id): Path<String>,
 ) -> Result<Json<ContactRow>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("contact"))?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     consistency.wait(&s, "contacts").await?;
     contacts::get(&s.pool, caller.tenant_id, id)
         .await

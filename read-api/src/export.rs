@@ -26,9 +26,19 @@ pub struct ContactExport {
     pub history: Vec<HistoryEvent>,
     /// The audit entries of the contact (who changed what, when, from where).
     pub audit: Vec<AuditRow>,
+    /// The contacts merged into this one, each with its own history up to the merge.
+    pub merged: Vec<MergedContact>,
 }
 
-/// Export everything held about a contact (GDPR article 15 / 20).
+/// A contact merged into the exported one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MergedContact {
+    pub id: Uuid,
+    pub history: Vec<HistoryEvent>,
+}
+
+/// Export everything held about a contact (GDPR article 15 / 20), including the histories
+/// of contacts merged into it. A merged contact's id exports its survivor.
 #[utoipa::path(get, path = "/api/v1/contacts/{id}/export", tag = "contacts",
     params(("id" = Uuid, Path, description = "Contact id"),
            ("consistent_after" = Option<String>, Query, description = "Wait until the read models have passed this cursor")),
@@ -43,7 +53,7 @@ pub async fn export(
     consistency: ConsistentAfter,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("contact"))?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     consistency.wait(&s, "contacts").await?;
     consistency.wait(&s, "audit_log").await?;
     let internal = |e: &dyn std::error::Error| Problem::from_internal(e);
@@ -64,11 +74,24 @@ pub async fn export(
     let audit = audit_log::list(&s.pool, caller.tenant_id, &filter, None, 10_000)
         .await
         .map_err(|e| internal(&e))?;
+    let mut merged = Vec::new();
+    for m in projections::merges::merged_into(&s.pool, caller.tenant_id, id)
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        let history = inspect::inspect(&s.pool, caller.tenant_id, "contact", m, Until::End)
+            .await
+            .map_err(|e| internal(&e))?
+            .map(|i| i.events)
+            .unwrap_or_default();
+        merged.push(MergedContact { id: m, history });
+    }
     let body = ContactExport {
         exported_at: Utc::now(),
         contact,
         history,
         audit,
+        merged,
     };
     let disposition = format!("attachment; filename=\"contact-{id}.json\"");
     Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(body)).into_response())

@@ -5,6 +5,7 @@
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
+//! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
 //! - [`fields`]: the organization's field definitions.
@@ -24,6 +25,7 @@ pub mod export;
 pub mod fields;
 pub mod identity;
 pub mod notes;
+pub mod resolve;
 pub mod segments;
 pub mod system;
 pub mod timeline;
@@ -101,6 +103,7 @@ pub fn router(state: QueryState) -> Router {
     ),
     components(schemas(
         export::ContactExport,
+        export::MergedContact,
         timeline::TimelinePage,
         projections::notes::NoteRow,
         projections::timeline::TimelineRow,

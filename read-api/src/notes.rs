@@ -4,12 +4,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use http_kit::{Authenticated, Problem};
 use projections::notes::{self, NoteRow};
-use uuid::Uuid;
 
 use crate::consistency::ConsistentAfter;
 use crate::QueryState;
 
-/// The notes on a contact, newest first.
+/// The notes on a contact, newest first (a merged contact's notes are its survivor's).
 #[utoipa::path(get, path = "/api/v1/contacts/{id}/notes", tag = "contacts",
     params(("id" = Uuid, Path, description = "Contact id"),
            ("consistent_after" = Option<String>, Query, description = "Wait until the read models have passed this cursor")),
@@ -24,7 +23,7 @@ pub async fn list(
     consistency: ConsistentAfter,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<NoteRow>>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("contact"))?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     consistency.wait(&s, "contacts").await?;
     consistency.wait(&s, "contact_notes").await?;
     let internal = |e: sqlx::Error| Problem::from_internal(&e);

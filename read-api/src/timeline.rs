@@ -5,7 +5,6 @@ use axum::Json;
 use http_kit::{Authenticated, Problem};
 use projections::timeline::{self, TimelineRow};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::audit_log::{decode_token, encode_token};
 use crate::consistency::ConsistentAfter;
@@ -29,7 +28,8 @@ pub struct TimelinePage {
     pub next: Option<String>,
 }
 
-/// Everything that happened to a contact, newest first.
+/// Everything that happened to a contact, newest first (a merged contact's id answers its
+/// survivor's timeline; the merged contact's own history stays in the audit endpoint).
 #[utoipa::path(get, path = "/api/v1/contacts/{id}/timeline", tag = "contacts",
     params(("id" = Uuid, Path, description = "Contact id"), TimelineParams),
     responses(
@@ -45,7 +45,7 @@ pub async fn page(
     Path(id): Path<String>,
     Query(p): Query<TimelineParams>,
 ) -> Result<Json<TimelinePage>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("contact"))?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(Problem::bad_request("limit must be 1 to 500"));

@@ -2,6 +2,8 @@
 
 pub mod body;
 pub mod http;
+pub mod merge;
+pub mod merge_http;
 pub mod reach_http;
 pub mod unique;
 
@@ -40,4 +42,5 @@ pub fn routes() -> Router<CommandState> {
             "/api/v1/contacts/{id}/points",
             post(reach_http::change_points),
         )
+        .route("/api/v1/contacts/{id}/merge", post(merge_http::merge))
 }

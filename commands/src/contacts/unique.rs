@@ -97,7 +97,8 @@ pub async fn update(
             .await
             .map_err(Problem::from);
     }
-    let current = s.contacts.load(tenant, id).await.map_err(Problem::from)?;
+    // A merged contact's changes go to its survivor, and so do the survivor's reservations.
+    let (id, current) = super::merge::follow(s, tenant, id).await?;
     let (mut take, mut give) = (Vec::new(), Vec::new());
     if current.exists {
         for (k, v) in &patch.fields {

@@ -38,6 +38,9 @@ pub struct Contact {
     pub owner: Option<uuid::Uuid>,
     #[serde(default)]
     pub notes: BTreeSet<uuid::Uuid>,
+    /// Set by the stream's last event when the contact was merged into another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<uuid::Uuid>,
 }
 
 /// Most notes one contact can carry.
@@ -59,6 +62,9 @@ impl Aggregate for Contact {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        if let Some(survivor_id) = self.merged_into {
+            return Err(ContactError::MergedInto { survivor_id });
+        }
         let event = match command {
             ContactCommand::Create(new) => self.create(new)?,
             ContactCommand::Update(patch) => self.update(patch)?,
@@ -180,6 +186,41 @@ impl Aggregate for Contact {
                 if self.primary_company == Some(company_id) {
                     self.primary_company = None;
                 }
+            }
+            ContactEvent::ContactMerged {
+                first_name,
+                last_name,
+                profile,
+                fields,
+                tags,
+                consent,
+                do_not_contact,
+                frequency,
+                stage,
+                points,
+                owner,
+                companies,
+                primary_company,
+                notes,
+                ..
+            } => {
+                self.first_name = first_name;
+                self.last_name = last_name;
+                self.profile = profile;
+                self.fields = fields;
+                self.tags = tags.into_iter().collect();
+                self.consent = consent;
+                self.do_not_contact = do_not_contact;
+                self.frequency = frequency;
+                self.stage = stage;
+                self.points = points;
+                self.owner = owner;
+                self.companies = companies.into_iter().collect();
+                self.primary_company = primary_company;
+                self.notes.extend(notes);
+            }
+            ContactEvent::ContactMergedInto { survivor_id } => {
+                self.merged_into = Some(survivor_id);
             }
         }
     }

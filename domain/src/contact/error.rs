@@ -22,4 +22,29 @@ pub enum ContactError {
     /// The contact has as many notes as allowed.
     #[error("a contact can carry at most {max} notes")]
     TooManyNotes { max: usize },
+    /// The contact was merged into another one, which answers for it from now on.
+    #[error("the contact was merged into {survivor_id}")]
+    MergedInto { survivor_id: uuid::Uuid },
+    /// A contact cannot be merged into itself.
+    #[error("a contact cannot be merged into itself")]
+    MergeIntoItself,
+    /// The contact to merge from does not exist.
+    #[error("no such contact to merge from")]
+    MergeSourceNotFound,
+    /// The contact to merge from was already merged (into `survivor_id`).
+    #[error("the contact to merge from was already merged into {survivor_id}")]
+    MergeSourceMerged { survivor_id: uuid::Uuid },
+    /// The contact to merge into was itself merged (into `survivor_id`).
+    #[error("the contact to merge into was merged into {survivor_id}")]
+    MergeTargetMerged { survivor_id: uuid::Uuid },
+}
+
+impl ContactError {
+    /// The contact that answers for a merged one, if this refusal says the contact was merged.
+    pub fn survivor(&self) -> Option<uuid::Uuid> {
+        match self {
+            Self::MergedInto { survivor_id } => Some(*survivor_id),
+            _ => None,
+        }
+    }
 }

@@ -3,7 +3,9 @@ use std::collections::BTreeMap;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, Consent, DncReason, FieldValue, FrequencyRule, Profile};
+use super::{
+    Channel, Consent, DncReason, DoNotContact, FieldValue, FrequencyRule, MergeRule, Profile,
+};
 
 /// Facts about a contact. Type names never change; shapes evolve through upcasters.
 /// Events carry derived values (the whole new email and names) so projections stay dumb.
@@ -81,6 +83,35 @@ pub enum ContactEvent {
     ContactNoteRemoved {
         note_id: uuid::Uuid,
     },
+    /// Contact `source_id` was merged into this one. Carries what this contact has after the
+    /// merge (whole values, not differences); its email is unchanged.
+    ContactMerged {
+        source_id: uuid::Uuid,
+        rule: MergeRule,
+        /// The source's email, which resolves to this contact from now on.
+        source_email: String,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        profile: Profile,
+        fields: BTreeMap<String, FieldValue>,
+        tags: Vec<String>,
+        consent: BTreeMap<Channel, Consent>,
+        do_not_contact: BTreeMap<Channel, DoNotContact>,
+        frequency: BTreeMap<Channel, FrequencyRule>,
+        stage: Option<String>,
+        /// The total after the merge (the sum of both).
+        points: i64,
+        owner: Option<uuid::Uuid>,
+        companies: Vec<uuid::Uuid>,
+        primary_company: Option<uuid::Uuid>,
+        /// The source's notes, which are this contact's from now on.
+        notes: Vec<uuid::Uuid>,
+    },
+    /// This contact was merged into `survivor_id`: the stream's last event. Every later
+    /// command is refused with `ContactError::MergedInto`, which the command layer follows.
+    ContactMergedInto {
+        survivor_id: uuid::Uuid,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -101,6 +132,8 @@ impl DomainEvent for ContactEvent {
             Self::ContactOwnerChanged { .. } => "ContactOwnerChanged",
             Self::ContactNoteAdded { .. } => "ContactNoteAdded",
             Self::ContactNoteRemoved { .. } => "ContactNoteRemoved",
+            Self::ContactMerged { .. } => "ContactMerged",
+            Self::ContactMergedInto { .. } => "ContactMergedInto",
         }
         .to_owned()
     }

@@ -4,9 +4,12 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+mod merge;
 mod reach;
 mod values;
 
+#[cfg(test)]
+mod merge_tests;
 #[cfg(test)]
 mod tests;
 
@@ -14,6 +17,7 @@ pub use aggregate::Contact;
 pub use command::{ContactCommand, ContactPatch, NewContact};
 pub use error::ContactError;
 pub use event::ContactEvent;
+pub use merge::{merge, MergeRule, Merged};
 pub use reach::{
     short_text, Channel, Consent, ConsentStatus, DncReason, DoNotContact, FrequencyRule,
 };

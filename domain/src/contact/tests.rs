@@ -207,12 +207,62 @@ fn event_payloads_keep_their_json_shape() {
             tags: vec!["a".into()],
         },
         ContactEvent::ContactTagRemoved { tag: "a".into() },
+        ContactEvent::ContactMerged {
+            source_id: uuid::Uuid::from_u128(0xB),
+            rule: MergeRule::PreferSource,
+            source_email: "augusta@example.org".into(),
+            first_name: Some("Ada".into()),
+            last_name: None,
+            profile: Profile {
+                phone: None,
+                time_zone: Some("Europe/London".into()),
+                locale: None,
+            },
+            fields: [("plan".to_owned(), FieldValue::Text("pro".into()))].into(),
+            tags: vec!["vip".into()],
+            consent: [(
+                Channel::Email,
+                Consent {
+                    status: ConsentStatus::OptedIn,
+                    source: "form".into(),
+                    at: at(),
+                },
+            )]
+            .into(),
+            do_not_contact: [(
+                Channel::Sms,
+                DoNotContact {
+                    reason: DncReason::Bounced,
+                    note: None,
+                },
+            )]
+            .into(),
+            frequency: [(
+                Channel::Email,
+                FrequencyRule {
+                    max: 2,
+                    per_days: 7,
+                },
+            )]
+            .into(),
+            stage: Some("lead".into()),
+            points: 12,
+            owner: None,
+            companies: vec![uuid::Uuid::from_u128(1)],
+            primary_company: Some(uuid::Uuid::from_u128(1)),
+            notes: vec![uuid::Uuid::from_u128(2)],
+        },
+        ContactEvent::ContactMergedInto {
+            survivor_id: uuid::Uuid::from_u128(0xA),
+        },
     ];
     let json = serde_json::to_string(&events).unwrap();
     assert_eq!(
         json,
-        r#"[{"ContactCreated":{"email":"ada@example.org","first_name":"Ada","last_name":null,"fields":{"plan":"pro"},"tags":["vip"]}},{"ContactUpdated":{"changed":["last_name"],"email":"ada@example.org","first_name":"Ada","last_name":"L","fields_set":{},"fields_unset":[]}},{"ContactTagsAdded":{"tags":["a"]}},{"ContactTagRemoved":{"tag":"a"}}]"#
+        r#"[{"ContactCreated":{"email":"ada@example.org","first_name":"Ada","last_name":null,"fields":{"plan":"pro"},"tags":["vip"]}},{"ContactUpdated":{"changed":["last_name"],"email":"ada@example.org","first_name":"Ada","last_name":"L","fields_set":{},"fields_unset":[]}},{"ContactTagsAdded":{"tags":["a"]}},{"ContactTagRemoved":{"tag":"a"}},{"ContactMerged":{"source_id":"00000000-0000-0000-0000-00000000000b","rule":"prefer_source","source_email":"augusta@example.org","first_name":"Ada","last_name":null,"profile":{"time_zone":"Europe/London"},"fields":{"plan":"pro"},"tags":["vip"],"consent":{"email":{"status":"opted_in","source":"form","at":"2026-11-01T10:00:00Z"}},"do_not_contact":{"sms":{"reason":"bounced","note":null}},"frequency":{"email":{"max":2,"per_days":7}},"stage":"lead","points":12,"owner":null,"companies":["00000000-0000-0000-0000-000000000001"],"primary_company":"00000000-0000-0000-0000-000000000001","notes":["00000000-0000-0000-0000-000000000002"]}},{"ContactMergedInto":{"survivor_id":"00000000-0000-0000-0000-00000000000a"}}]"#
     );
+    let back: Vec<ContactEvent> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, events);
 }
 
 fn at() -> chrono::DateTime<chrono::Utc> {

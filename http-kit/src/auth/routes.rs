@@ -119,6 +119,7 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/contacts/{id}/notes", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/notes/{note_id}", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/points", Org(Write)),
+    (Method::POST, "/api/v1/contacts/{id}/merge", Org(Write)),
     (Method::PUT, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
     // Field definitions

@@ -36,6 +36,8 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactOwnerChanged { .. } => "ContactOwnerChanged",
         ContactEvent::ContactNoteAdded { .. } => "ContactNoteAdded",
         ContactEvent::ContactNoteRemoved { .. } => "ContactNoteRemoved",
+        ContactEvent::ContactMerged { .. } => "ContactMerged",
+        ContactEvent::ContactMergedInto { .. } => "ContactMergedInto",
     }
 }
 

@@ -70,6 +70,11 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     assert_eq!(res.status(), 201);
     let (contact, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
+        .post("/api/v1/contacts", json!({"email": "twin@example.org"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let (twin, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
         .post(
             &format!("/api/v1/contacts/{contact}/notes"),
             json!({"text": "private"}),
@@ -167,6 +172,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/segments/{id}/refresh" => vec![format!("/api/v1/segments/{segment}/refresh")],
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
+            "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
                 format!("/api/v1/audit/organization/{org_a}"),
@@ -208,6 +214,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("PUT", "/api/v1/contacts/{id}/owner") => Some(json!({"user_id": null})),
             ("POST", "/api/v1/contacts/{id}/notes") => Some(json!({"text": "pwned"})),
             ("POST", "/api/v1/contacts/{id}/points") => Some(json!({"delta": -5, "reason": "x"})),
+            ("POST", "/api/v1/contacts/{id}/merge") => Some(json!({"from": twin})),
             ("PUT", "/api/v1/contacts/{id}/companies/{company_id}") => {
                 Some(json!({"primary": true}))
             }
@@ -267,6 +274,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let a_ids = [
         contact.to_string(),
         segment.to_string(),
+        twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),
         invite.to_string(),

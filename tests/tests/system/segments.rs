@@ -467,3 +467,44 @@ async fn rules_on_relative_dates_follow_the_clock_when_refreshed() {
     wait_members(&app, seg, &[later], "next week's trials").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_merged_contact_leaves_its_segments_and_its_survivor_takes_its_lists() {
+    let app = spawn_app().await;
+    let (a, _) = app.create_contact(json!({"email": "a@example.org"})).await;
+    let (b, _) = app
+        .create_contact(json!({"email": "b@example.org", "tags": ["vip"]}))
+        .await;
+    let list = create_segment(&app, json!({"name": "Newsletter"})).await;
+    let vips = create_segment(&app, json!({"name": "VIPs", "rule": {"tag": "vip"}})).await;
+    let res = app
+        .post(
+            &format!("/api/v1/segments/{list}/contacts"),
+            &json!({"contact_ids": [b]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    wait_members(&app, vips, &[b], "B is a VIP").await;
+
+    let res = app
+        .post(&format!("/api/v1/contacts/{a}/merge"), &json!({"from": b}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // A has B's tag now, so A is a VIP; A takes B's list; B is in nothing.
+    wait_members(&app, vips, &[a], "the survivor is a VIP").await;
+    wait_members(&app, list, &[a], "the survivor takes the list").await;
+    app.caught_up("segment_evaluator").await;
+    let b_in: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM segment_members WHERE contact_id = $1")
+            .bind(b)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(b_in, 0);
+    assert_written_state_matches_the_log(&app).await;
+    app.stop().await;
+}

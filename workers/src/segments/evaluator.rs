@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cqrs_es::Aggregate;
-use domain::contact::Contact;
+use domain::contact::{Contact, ContactEvent};
 use domain::identity::user::PLATFORM_TENANT;
-use domain::segment::SegmentMembership;
+use domain::segment::{SegmentKind, SegmentMembership};
 use event_store::source::EventSource;
 use event_store::wakeup::Notifier;
 use event_store::{checkpoint, Clock, Cursor, RecordedEvent};
@@ -129,10 +129,34 @@ impl Evaluator {
             return Ok(at);
         }
         let mut appended = false;
+        let merges = merges(events);
         for (tenant, ids) in &touched {
             let ids: Vec<Uuid> = ids.iter().copied().collect();
             let segments = self.definitions.dynamic(*tenant);
-            let decisions = decide(&mut tx, *tenant, &ids, &segments, now, false).await?;
+            // A merged contact's static lists carry over to its survivor (read before the
+            // decisions below take the merged contact out of everything).
+            let mut carried: Vec<(Uuid, BTreeSet<Uuid>)> = Vec::new();
+            for (survivor, source) in merges.iter().filter(|m| m.0 == *tenant).map(|m| (m.1, m.2)) {
+                let lists: BTreeSet<Uuid> = membership::current(&mut tx, *tenant, &[source])
+                    .await?
+                    .remove(&source)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| {
+                        self.definitions
+                            .get(*tenant, *s)
+                            .is_some_and(|seg| seg.live() && seg.kind == SegmentKind::Static)
+                    })
+                    .collect();
+                carried.push((survivor, lists));
+            }
+            let mut decisions = decide(&mut tx, *tenant, &ids, &segments, now, false).await?;
+            for (survivor, lists) in carried {
+                if let Some(d) = decisions.iter_mut().find(|d| d.contact_id == survivor) {
+                    d.considered.extend(lists.iter().copied());
+                    d.target.extend(lists);
+                }
+            }
             let written =
                 membership::write(&mut tx, *tenant, &decisions, &metadata(*tenant), now).await?;
             appended |= written.cursor.is_some();
@@ -188,6 +212,20 @@ impl Evaluator {
             Err(WorkerError::Lagging(projection))
         }
     }
+}
+
+/// The merges among `events`: `(tenant, survivor, merged contact)`.
+fn merges(events: &[RecordedEvent]) -> Vec<(Uuid, Uuid, Uuid)> {
+    events
+        .iter()
+        .filter(|e| e.aggregate_type == Contact::TYPE && e.event_type == "ContactMerged")
+        .filter_map(|e| match e.decode::<ContactEvent>() {
+            Ok(ContactEvent::ContactMerged { source_id, .. }) => {
+                Some((e.tenant_id, e.entity_id()?, source_id))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Sleeps; true if cancelled meanwhile.
