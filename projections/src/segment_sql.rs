@@ -225,12 +225,10 @@ fn push_positive(qb: &mut QueryBuilder<'_, Postgres>, c: &Comparison, op: Op, no
         }
         (Kind::Choice, Op::Equals, Operand::Text(x)) => match custom {
             // Containment, so the GIN index on `fields` serves it.
+            // `{"k": "x"}` contains only the string "x" at `k` (an array holding "x" at
+            // `k` does not match: the array-contains-primitive exception is top-level only).
             Some(k) => {
-                qb.push("(jsonb_typeof(c.fields->")
-                    .push_bind(k.clone())
-                    .push(") = 'string' AND c.fields @> ")
-                    .push_bind(json!({ k: x }))
-                    .push(")");
+                qb.push("c.fields @> ").push_bind(json!({ k: x }));
             }
             None => {
                 value(qb);
@@ -283,11 +281,7 @@ fn push_positive(qb: &mut QueryBuilder<'_, Postgres>, c: &Comparison, op: Op, no
         }
         (Kind::List, Op::Contains, Operand::Text(x)) => {
             if let Some(k) = custom {
-                qb.push("(jsonb_typeof(c.fields->")
-                    .push_bind(k.clone())
-                    .push(") = 'array' AND c.fields @> ")
-                    .push_bind(json!({ k: [x] }))
-                    .push(")");
+                qb.push("c.fields @> ").push_bind(json!({ k: [x] }));
             } else {
                 qb.push("FALSE");
             }

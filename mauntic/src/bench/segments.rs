@@ -50,7 +50,7 @@ async fn counts(app: &RunningApp, contacts: u64) -> anyhow::Result<()> {
                       'country', (ARRAY['FR','DE','US','GB','ES'])[1 + (n / 3) % 5], \
                       'active', (n / 15) % 2 = 0, \
                       'score', n % 100, \
-                      'birthday', to_char(date '1960-01-01' + (n % 15000), 'YYYY-MM-DD'), \
+                      'birthday', to_char(date '1960-01-01' + (n % 15000)::int, 'YYYY-MM-DD'), \
                       'bio', 'contact number ' || n) \
                     || (SELECT jsonb_object_agg('f' || k, 'value ' || k || '-' || n) \
                         FROM generate_series(1, 14) k), \
@@ -207,7 +207,8 @@ async fn latency(app: &RunningApp) -> anyhow::Result<()> {
         let res = http
             .patch(url(&format!("/api/v1/contacts/{id}")))
             .bearer_auth(&key)
-            .json(&json!({"fields": {"score": (i as i64) % SEGMENTS}}))
+            // A new score every time (a contact's next change moves it to another segment).
+            .json(&json!({"fields": {"score": ((i + i / CONTACTS) as i64) % SEGMENTS}}))
             .send()
             .await?;
         anyhow::ensure!(res.status().is_success(), "updating a contact");

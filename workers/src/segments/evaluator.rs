@@ -37,6 +37,9 @@ pub struct Evaluator {
     clock: Clock,
     notifier: Notifier,
     definitions: Definitions,
+    /// Segments to queue for a full refresh, kept until a batch commits (a failed batch is
+    /// retried with its definitions already folded in).
+    refresh: super::definitions::Changed,
 }
 
 impl Evaluator {
@@ -44,6 +47,7 @@ impl Evaluator {
         Ok(Self {
             definitions: Definitions::load(&pool).await?,
             notifier: Notifier::start(pool.clone()),
+            refresh: Default::default(),
             pool,
             clock,
         })
@@ -111,6 +115,7 @@ impl Evaluator {
             return Ok(checkpoint::load(&self.pool, CHECKPOINT).await?);
         };
         let changed = self.definitions.apply(events)?;
+        self.refresh.extend(changed);
         let touched = self.touched(events);
         if !touched.is_empty() {
             self.catch_up("contacts", last).await?;
@@ -161,9 +166,10 @@ impl Evaluator {
                 membership::write(&mut tx, *tenant, &decisions, &metadata(*tenant), now).await?;
             appended |= written.cursor.is_some();
         }
-        membership::queue_refresh(&mut tx, &changed).await?;
+        membership::queue_refresh(&mut tx, &self.refresh).await?;
         checkpoint::advance(&mut *tx, CHECKPOINT, last).await?;
         tx.commit().await?;
+        self.refresh.clear();
         if appended {
             self.notifier.poke();
         }
