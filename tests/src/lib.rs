@@ -113,6 +113,11 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         sessions: Default::default(),
         trust_proxy: opts.trust_proxy,
         clock: Clock::system(),
+        imports: commands::imports::ImportConfig {
+            data_dir: std::env::temp_dir().join(format!("mauntic_test_{short}")),
+            max_bytes: 1 << 20,
+            batch_rows: 3,
+        },
     }
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod commands;
 mod common;
 mod export;
+mod import;
 mod lag;
 mod load;
 mod rebuild;
@@ -35,6 +36,9 @@ pub enum Scenario {
     Auth,
     /// Contacts to CSV, streamed (`--events` contacts, default 1,000,000), with peak RSS.
     Export,
+    /// CSV import through the import engine (`--rows`, default 1,000,000; 20 columns),
+    /// with peak RSS.
+    Import,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +62,9 @@ pub struct BenchArgs {
     /// Events to seed (relay: 200000; rebuild: 1000000).
     #[arg(long)]
     pub events: Option<u64>,
+    /// Rows of the generated CSV (import: 1000000).
+    #[arg(long)]
+    pub rows: Option<u64>,
 }
 
 pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
@@ -75,5 +82,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Rebuild => rebuild::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Auth => auth::run(&settings, &args).await,
         Scenario::Export => export::run(&settings, args.events.unwrap_or(1_000_000)).await,
+        Scenario::Import => import::run(&settings, args.rows.unwrap_or(1_000_000)).await,
     }
 }
