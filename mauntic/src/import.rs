@@ -53,7 +53,14 @@ pub async fn contacts(
         Uuid::now_v7(),
     )
     .await
-    .map_err(|p| anyhow::anyhow!("{}", serde_json::to_string(&p).unwrap_or_default()))?;
+    .map_err(|p| {
+        let problems: Vec<String> = p
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.reason))
+            .collect();
+        anyhow::anyhow!("{}: {}", p.detail.unwrap_or(p.title), problems.join("; "))
+    })?;
     let bar = if show_progress {
         ProgressBar::new(bytes)
     } else {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
@@ -246,7 +246,7 @@ async fn apply_all(
         progress(&total, from);
     }
     let _ = reader.await;
-    if let Some(dir) = uploads_dir(&s.imports.config).canonicalize().ok() {
+    if let Ok(dir) = uploads_dir(&s.imports.config).canonicalize() {
         if Path::new(&job.path).starts_with(dir) {
             let _ = std::fs::remove_file(&job.path);
         }

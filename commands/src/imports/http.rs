@@ -72,6 +72,7 @@ pub async fn create(
             return Err(bad("the options part is too large"));
         }
     }
+    drop(field);
     let options: ImportOptions = serde_json::from_slice(&raw)
         .map_err(|e| Problem::validation("options", e.to_string()))?;
     // Options that cannot work are refused before the upload is stored.

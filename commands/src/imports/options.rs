@@ -17,7 +17,6 @@ pub struct ImportOptions {
     /// CSV column (as named in the header) → `email`, `first_name`, `last_name`, `phone`,
     /// `time_zone`, `locale`, `fields.<key>` or `tags` (tags separated by `,` or `;`).
     /// Columns not named here are ignored; exactly one column is the email.
-    #[schema(example = json!({"Email": "email", "Plan": "fields.plan"}))]
     pub mapping: BTreeMap<String, String>,
     /// Tags every imported contact gets.
     #[serde(default)]

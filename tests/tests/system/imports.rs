@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use domain::identity::{KeyKind, Role};
-use mauntic_tests::{eventually, spawn_app, TestApp};
+use mauntic_tests::{spawn_app, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -36,19 +36,25 @@ async fn import(app: &TestApp, options: &Value, csv: Vec<u8>) -> Value {
 }
 
 async fn finished(app: &TestApp, id: &str) -> Value {
-    let mut last = Value::Null;
-    eventually(Duration::from_secs(30), "the import ends", || {
-        let req = app.get(&format!("/api/v1/imports/{id}"));
-        let last = &mut last;
-        async move {
-            let v: Value = req.send().await.unwrap().json().await.unwrap();
-            let done = v["status"] != "running";
-            *last = v;
-            done
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: Value = app
+            .get(&format!("/api/v1/imports/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["status"] != "running" {
+            return v;
         }
-    })
-    .await;
-    last
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the import to end: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn counts(v: &Value) -> (i64, i64, i64, i64, i64) {
@@ -338,7 +344,6 @@ async fn imports_are_private_to_their_organization_and_viewers_cannot_import() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "viewers may follow an import");
-    let _ = Uuid::nil();
     app.stop().await;
 }
 
