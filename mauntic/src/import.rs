@@ -85,7 +85,9 @@ pub async fn contacts(
     if ran.is_none() {
         // Another process (a server's resumer) took it up first: wait for it to end.
         loop {
-            let v = store::get(&s.pool, tenant, id).await?.context("the import vanished")?;
+            let v = store::get(&s.pool, tenant, id)
+                .await?
+                .context("the import vanished")?;
             if v.status != "running" {
                 break;
             }

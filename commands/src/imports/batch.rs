@@ -104,7 +104,7 @@ pub async fn apply(
             (email_key(tenant, email), holder)
         })
         .collect();
-    let holders = reservation::claim_many(&mut *tx, Scope::ContactEmail, &claims).await?;
+    let holders = reservation::claim_many(&mut tx, Scope::ContactEmail, &claims).await?;
 
     // Load and fold the contacts that already have an email.
     let mut working: HashMap<String, Working> = HashMap::new();
@@ -192,12 +192,13 @@ pub async fn apply(
             (email_key(tenant, email), holder)
         })
         .collect();
-    reservation::release_many(&mut *tx, Scope::ContactEmail, &unused).await?;
+    reservation::release_many(&mut tx, Scope::ContactEmail, &unused).await?;
 
     let payloads: Vec<(String, i64, String, serde_json::Value)> = events
         .into_iter()
         .map(|(stream, seq, e)| {
-            let payload = serde_json::to_value(&e).map_err(|x| StoreError::Malformed(x.to_string()));
+            let payload =
+                serde_json::to_value(&e).map_err(|x| StoreError::Malformed(x.to_string()));
             payload.map(|p| (stream, seq, e.event_type(), p))
         })
         .collect::<Result<_, _>>()?;
@@ -218,7 +219,7 @@ pub async fn apply(
         Err(AppendError::Conflict) => return Err(BatchError::Retry),
         Err(AppendError::Store(e)) => return Err(e.into()),
     }
-    if !store::advance(&mut *tx, job, from, batch.end, &counts, &errors).await? {
+    if !store::advance(&mut tx, job, from, batch.end, &counts, &errors).await? {
         return Err(BatchError::Lost);
     }
     tx.commit().await?;

@@ -59,7 +59,10 @@ impl Imports {
     }
 
     fn begin(&self, id: Uuid) -> bool {
-        self.active.lock().map(|mut a| a.insert(id)).unwrap_or(false)
+        self.active
+            .lock()
+            .map(|mut a| a.insert(id))
+            .unwrap_or(false)
     }
 
     fn end(&self, id: Uuid) {
@@ -256,7 +259,8 @@ async fn apply_all(
 
 /// How long a batch keeps retrying: beyond the time after which an abandoned email claim is
 /// taken over, so a crashed API create cannot stop an import.
-const RETRY_FOR: Duration = Duration::from_secs(event_store::reservation::ABANDONED_AFTER_SECS as u64 * 2);
+const RETRY_FOR: Duration =
+    Duration::from_secs(event_store::reservation::ABANDONED_AFTER_SECS as u64 * 2);
 
 async fn apply_with_retries(
     s: &CommandState,
@@ -325,7 +329,10 @@ fn read_batches(
     loop {
         let mut batch = Vec::with_capacity(rows);
         while batch.len() < rows {
-            if !rdr.read_byte_record(&mut record).map_err(|e| e.to_string())? {
+            if !rdr
+                .read_byte_record(&mut record)
+                .map_err(|e| e.to_string())?
+            {
                 break;
             }
             let line = record.position().map_or(0, |p| p.line() as i64);

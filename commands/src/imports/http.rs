@@ -54,8 +54,12 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let bad = |m: &str| Problem::bad_request(m.to_owned());
     let mut parts = parts.map_err(|r| {
-        Problem::new(r.status(), "unsupported-media-type", "Not multipart/form-data")
-            .detail("send multipart/form-data: a part options (JSON), then a part file")
+        Problem::new(
+            r.status(),
+            "unsupported-media-type",
+            "Not multipart/form-data",
+        )
+        .detail("send multipart/form-data: a part options (JSON), then a part file")
     })?;
     let mut field = parts
         .next_field()
@@ -73,8 +77,8 @@ pub async fn create(
         }
     }
     drop(field);
-    let options: ImportOptions = serde_json::from_slice(&raw)
-        .map_err(|e| Problem::validation("options", e.to_string()))?;
+    let options: ImportOptions =
+        serde_json::from_slice(&raw).map_err(|e| Problem::validation("options", e.to_string()))?;
     // Options that cannot work are refused before the upload is stored.
     let schema = crate::fields::schema(&s, ctx.tenant_id).await?;
     options.targets(&schema)?;
@@ -140,12 +144,10 @@ async fn store_upload(
     {
         written += chunk.len() as u64;
         if written > max {
-            return Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "File too large",
-            )
-            .detail(format!("an import file may have at most {max} bytes")));
+            return Err(
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "File too large")
+                    .detail(format!("an import file may have at most {max} bytes")),
+            );
         }
         out.write_all(&chunk)
             .await

@@ -107,7 +107,10 @@ impl ImportOptions {
                 },
             };
             if !matches!(target, Target::Tags) && !seen.insert(to.clone()) {
-                problems.push(problem(at, format!("{to} is mapped from more than one column")));
+                problems.push(problem(
+                    at,
+                    format!("{to} is mapped from more than one column"),
+                ));
                 continue;
             }
             targets.insert(column.clone(), target);

@@ -180,7 +180,11 @@ pub async fn finish(
     )
     .bind(tenant)
     .bind(id)
-    .bind(if error.is_some() { "failed" } else { "completed" })
+    .bind(if error.is_some() {
+        "failed"
+    } else {
+        "completed"
+    })
     .bind(error)
     .execute(pool)
     .await?;

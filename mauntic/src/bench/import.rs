@@ -86,7 +86,10 @@ pub async fn run(settings: &Settings, rows: u64) -> anyhow::Result<()> {
     let p = path.clone();
     tokio::task::spawn_blocking(move || write_csv(&p, rows)).await??;
     let bytes = std::fs::metadata(&path)?.len();
-    eprintln!("bench import: written in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "bench import: written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let mut mapping: BTreeMap<String, String> = [
         ("Email", "email"),
@@ -161,8 +164,8 @@ fn write_csv(path: &std::path::Path, rows: u64) -> anyhow::Result<()> {
             (r % 100).to_string(),
             format!("{}.{}", r % 100_000, r % 100),
             (r % 5000).to_string(),
-            if r % 2 == 0 { "true" } else { "false" }.to_owned(),
-            if r % 3 == 0 { "yes" } else { "no" }.to_owned(),
+            if r.is_multiple_of(2) { "true" } else { "false" }.to_owned(),
+            if r.is_multiple_of(3) { "yes" } else { "no" }.to_owned(),
             format!("2025-{:02}-{:02}", 1 + r % 12, 1 + r % 28),
             format!("2026-01-{:02}T10:00:00Z", 1 + r % 28),
             plans[(r % 3) as usize].to_owned(),

@@ -28,7 +28,12 @@ async fn upload(app: &TestApp, key: &str, options: &Value, csv: Vec<u8>) -> reqw
 /// Starts an import and waits until it has ended; returns it as `GET /imports/{id}` shows it.
 async fn import(app: &TestApp, options: &Value, csv: Vec<u8>) -> Value {
     let res = upload(app, &app.api_key, options, csv).await;
-    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     let started: Value = res.json().await.unwrap();
     assert_eq!(started["status"], "running");
     let id = started["id"].as_str().unwrap().to_owned();
@@ -74,7 +79,12 @@ async fn define_fields(app: &TestApp) {
         json!({"key": "score", "label": "Score", "type": "number"}),
     ] {
         let res = app.post("/api/v1/fields", &body).send().await.unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+        assert_eq!(
+            res.status(),
+            201,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
     }
 }
 
@@ -122,7 +132,10 @@ async fn an_import_counts_every_row_reports_bad_ones_by_line_and_reads_both_enco
     // rows, created, updated, unchanged, failed
     assert_eq!(counts(&done), (11, 3, 1, 2, 5), "{done}");
     let errors: Value = app
-        .get(&format!("/api/v1/imports/{}/errors", done["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/imports/{}/errors",
+            done["id"].as_str().unwrap()
+        ))
         .send()
         .await
         .unwrap()
@@ -170,9 +183,14 @@ async fn an_import_counts_every_row_reports_bad_ones_by_line_and_reads_both_enco
         .filter(|e| e.event_type == "ContactCreated")
         .collect();
     assert_eq!(created.len(), 3);
-    assert!(created.iter().all(|e| e.metadata.tenant_id == Some(app.tenant_id)
-        && e.metadata.actor.as_deref().is_some_and(|a| a.starts_with("apikey:"))
-        && e.metadata.correlation_id.is_some()));
+    assert!(created
+        .iter()
+        .all(|e| e.metadata.tenant_id == Some(app.tenant_id)
+            && e.metadata
+                .actor
+                .as_deref()
+                .is_some_and(|a| a.starts_with("apikey:"))
+            && e.metadata.correlation_id.is_some()));
     app.stop().await;
 }
 
@@ -193,9 +211,20 @@ async fn running_the_same_file_again_creates_nothing_and_records_no_event() {
     let second = import(&app, &mapping(), csv).await;
 
     assert_eq!(counts(&second), (4, 0, 0, 4, 0), "{second}");
-    assert_eq!(app.event_count().await, events, "unchanged rows record no event");
+    assert_eq!(
+        app.event_count().await,
+        events,
+        "unchanged rows record no event"
+    );
     assert_eq!(contacts(&app).await.len(), 4);
-    let list: Value = app.get("/api/v1/imports").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/imports")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["items"][0]["id"], second["id"], "newest first");
     app.stop().await;
@@ -284,9 +313,20 @@ async fn bad_options_are_refused_with_422_and_create_nothing() {
             "{options}"
         );
         let p: Value = res.json().await.unwrap();
-        assert_eq!(p["errors"], json!([{"field": field, "reason": reason}]), "{options}");
+        assert_eq!(
+            p["errors"],
+            json!([{"field": field, "reason": reason}]),
+            "{options}"
+        );
     }
-    let list: Value = app.get("/api/v1/imports").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/imports")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"], json!([]));
     assert_eq!(app.event_count().await, events);
     app.stop().await;
@@ -381,7 +421,12 @@ async fn an_import_left_running_is_resumed_from_its_last_batch() {
     let emails: Vec<String> = contacts(&app).await.into_iter().map(|c| c.0).collect();
     assert_eq!(
         emails,
-        ["r2@example.org", "r3@example.org", "r4@example.org", "r5@example.org"]
+        [
+            "r2@example.org",
+            "r3@example.org",
+            "r4@example.org",
+            "r5@example.org"
+        ]
     );
     app.stop().await;
 }

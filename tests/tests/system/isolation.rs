@@ -99,7 +99,10 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let form = reqwest::multipart::Form::new()
-        .text("options", json!({"mapping": {"Email": "email"}}).to_string())
+        .text(
+            "options",
+            json!({"mapping": {"Email": "email"}}).to_string(),
+        )
         .part(
             "file",
             reqwest::multipart::Part::bytes(b"Email\nsecret2@example.org\n".to_vec()),
@@ -114,13 +117,17 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let import: Value = res.json().await.unwrap();
     let import = import["id"].as_str().unwrap().to_owned();
     // Its events land before the probe counts what B's attempts write.
-    mauntic_tests::eventually(std::time::Duration::from_secs(30), "A's import ends", || {
-        let req = owner_a.request(reqwest::Method::GET, &format!("/api/v1/imports/{import}"));
-        async move {
-            let v: Value = req.send().await.unwrap().json().await.unwrap();
-            v["status"] == "completed"
-        }
-    })
+    mauntic_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "A's import ends",
+        || {
+            let req = owner_a.request(reqwest::Method::GET, &format!("/api/v1/imports/{import}"));
+            async move {
+                let v: Value = req.send().await.unwrap().json().await.unwrap();
+                v["status"] == "completed"
+            }
+        },
+    )
     .await;
     let res = owner_a
         .post(
