@@ -198,6 +198,15 @@ impl PageParams {
     }
 }
 
+/// Cuts a page fetched with `limit + 1` rows to `limit`; the next page's token if it had more.
+fn next_token<T>(items: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> Option<String> {
+    if items.len() as i64 <= limit {
+        return None;
+    }
+    items.truncate(limit as usize);
+    items.last().map(token)
+}
+
 fn bad_token() -> Problem {
     Problem::bad_request("after: not a page token from this API")
 }
@@ -231,14 +240,8 @@ pub async fn list(
     let mut items = store::list(&s.pool, ctx.tenant_id, after, limit + 1)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
-    let next = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|i| i.id.to_string())
-    });
-    Ok(Json(ImportPage {
-        items,
-        next: next.flatten(),
-    }))
+    let next = next_token(&mut items, limit, |i| i.id.to_string());
+    Ok(Json(ImportPage { items, next }))
 }
 
 /// A page of rows that could not be imported.
@@ -278,14 +281,8 @@ pub async fn errors(
     let mut items = store::errors(&s.pool, ctx.tenant_id, id, after, limit + 1)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
-    let next = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.line.to_string())
-    });
-    Ok(Json(ErrorPage {
-        items,
-        next: next.flatten(),
-    }))
+    let next = next_token(&mut items, limit, |e| e.line.to_string());
+    Ok(Json(ErrorPage { items, next }))
 }
 
 /// A malformed id cannot name any import: 404, like an unknown one.

@@ -122,3 +122,60 @@ impl Plan {
 fn body_email_missing(problems: &[String]) -> bool {
     problems.first().is_some_and(|p| p == "email: required")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use domain::field::FieldSchema;
+
+    use super::*;
+    use crate::imports::ImportOptions;
+
+    fn plan(header: &[&str], mapping: &[(&str, &str)]) -> Plan {
+        let options = ImportOptions {
+            mapping: mapping
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            tags: vec!["imported".into()],
+            update_existing: true,
+        };
+        let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+        options.plan(&FieldSchema::default(), &header).unwrap()
+    }
+
+    #[test]
+    fn a_record_that_is_not_utf8_is_read_as_windows_1252() {
+        let latin = csv::ByteRecord::from(vec![&b"M\xFCller"[..], b"x"]);
+        assert_eq!(decode(&latin), vec!["Müller", "x"]);
+        let utf8 = csv::ByteRecord::from(vec!["Zoë", "€"]);
+        assert_eq!(decode(&utf8), vec!["Zoë", "€"]);
+    }
+
+    #[test]
+    fn tags_come_from_the_options_and_a_tags_column_split_on_commas_and_semicolons() {
+        let p = plan(&["E", "T"], &[("E", "email"), ("T", "tags")]);
+        let new = p
+            .contact(&["A@Example.org".into(), "vip; early,b".into()])
+            .unwrap();
+        assert_eq!(new.email.as_str(), "a@example.org");
+        let tags: Vec<&str> = new.tags.iter().map(|t| t.as_str()).collect();
+        assert_eq!(tags, ["b", "early", "imported", "vip"]);
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_named() {
+        let p = plan(&["E", "P"], &[("E", "email"), ("P", "phone")]);
+        assert_eq!(
+            p.contact(&["".into(), "12".into()]).unwrap_err(),
+            "email: required; phone: an international number: + country code and number, e.g. +4915123456789"
+        );
+        assert_eq!(
+            p.contact(&["a@example.org".into()]).unwrap_err(),
+            "expected 2 columns, found 1"
+        );
+    }
+}

@@ -43,14 +43,7 @@ async fn import(app: &TestApp, options: &Value, csv: Vec<u8>) -> Value {
 async fn finished(app: &TestApp, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let v: Value = app
-            .get(&format!("/api/v1/imports/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get_json(app, &format!("/api/v1/imports/{id}")).await;
         if v["status"] != "running" {
             return v;
         }
@@ -60,6 +53,10 @@ async fn finished(app: &TestApp, id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    app.get(path).send().await.unwrap().json().await.unwrap()
 }
 
 fn counts(v: &Value) -> (i64, i64, i64, i64, i64) {
@@ -131,17 +128,11 @@ async fn an_import_counts_every_row_reports_bad_ones_by_line_and_reads_both_enco
     assert_eq!(done["status"], "completed", "{done}");
     // rows, created, updated, unchanged, failed
     assert_eq!(counts(&done), (11, 3, 1, 2, 5), "{done}");
-    let errors: Value = app
-        .get(&format!(
-            "/api/v1/imports/{}/errors",
-            done["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let errors: Value = get_json(
+        &app,
+        &format!("/api/v1/imports/{}/errors", done["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(
         errors["items"],
         json!([
@@ -152,6 +143,19 @@ async fn an_import_counts_every_row_reports_bad_ones_by_line_and_reads_both_enco
             {"line": 11, "reason": "fields.score: expected a number"},
         ])
     );
+    // Keyset pages by line.
+    let id = done["id"].as_str().unwrap();
+    let page = get_json(&app, &format!("/api/v1/imports/{id}/errors?limit=2")).await;
+    assert_eq!(
+        (page["items"][1]["line"].as_i64(), page["next"].as_str()),
+        (Some(6), Some("6"))
+    );
+    let page = get_json(
+        &app,
+        &format!("/api/v1/imports/{id}/errors?limit=2&after=6"),
+    )
+    .await;
+    assert_eq!(page["items"][0]["line"], 7);
     let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
         contacts(&app).await,
@@ -217,14 +221,7 @@ async fn running_the_same_file_again_creates_nothing_and_records_no_event() {
         "unchanged rows record no event"
     );
     assert_eq!(contacts(&app).await.len(), 4);
-    let list: Value = app
-        .get("/api/v1/imports")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, "/api/v1/imports").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["items"][0]["id"], second["id"], "newest first");
     app.stop().await;
@@ -319,14 +316,7 @@ async fn bad_options_are_refused_with_422_and_create_nothing() {
             "{options}"
         );
     }
-    let list: Value = app
-        .get("/api/v1/imports")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, "/api/v1/imports").await;
     assert_eq!(list["items"], json!([]));
     assert_eq!(app.event_count().await, events);
     app.stop().await;
