@@ -104,10 +104,11 @@ pub async fn claim(
 }
 
 /// Claims many values of one scope at once (bulk creation: imports), each for its own
-/// holder, and returns who holds each value afterwards. Three statements whatever the
-/// number of values: one `INSERT … ON CONFLICT DO NOTHING` over all of them (in value order,
-/// so two bulk claims never wait on each other crosswise), one take-over of abandoned claims
-/// (as [`claim`] does), one read of the holders.
+/// holder, and returns who holds each value afterwards. At most three statements whatever
+/// the number of values: one `INSERT … ON CONFLICT DO NOTHING RETURNING` over all of them (in
+/// value order, so two bulk claims never wait on each other crosswise) and, only for values
+/// someone else held, one take-over of abandoned claims (as [`claim`] does) and one read of
+/// the holders.
 ///
 /// Run it in the transaction that appends the events which use the values: the claims then
 /// commit with the events or not at all, and a concurrent [`claim`] of one of the values
@@ -122,20 +123,39 @@ pub async fn claim_many(
     }
     let mut sorted: Vec<&(String, Holder)> = claims.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let values: Vec<&str> = sorted.iter().map(|(v, _)| v.as_str()).collect();
-    let tenants: Vec<Uuid> = sorted.iter().map(|(_, h)| h.tenant_id).collect();
-    let owners: Vec<Uuid> = sorted.iter().map(|(_, h)| h.owner_id).collect();
-    sqlx::query(
+    let columns = |rows: &[&(String, Holder)]| {
+        let values: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
+        let tenants: Vec<Uuid> = rows.iter().map(|(_, h)| h.tenant_id).collect();
+        let owners: Vec<Uuid> = rows.iter().map(|(_, h)| h.owner_id).collect();
+        (values, tenants, owners)
+    };
+    let (values, tenants, owners) = columns(&sorted);
+    let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO reservations (scope, value, tenant_id, owner_id) \
          SELECT $1, u.v, u.t, u.o FROM UNNEST($2::text[], $3::uuid[], $4::uuid[]) AS u(v, t, o) \
-         ORDER BY u.v ON CONFLICT DO NOTHING",
+         ORDER BY u.v ON CONFLICT DO NOTHING RETURNING value",
     )
     .bind(scope.as_str())
     .bind(&values)
     .bind(&tenants)
     .bind(&owners)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let mut held: HashMap<String, Holder> = HashMap::with_capacity(claims.len());
+    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+    let mut taken = Vec::new();
+    for claim in sorted {
+        if inserted.contains(&claim.0) {
+            held.insert(claim.0.clone(), claim.1);
+        } else {
+            taken.push(claim);
+        }
+    }
+    if taken.is_empty() {
+        return Ok(held);
+    }
+    // Values someone holds: take over abandoned ones, then read who holds each.
+    let (values, tenants, owners) = columns(&taken);
     sqlx::query(
         "UPDATE reservations r SET tenant_id = u.t, owner_id = u.o, claimed_at = now() \
          FROM UNNEST($2::text[], $3::uuid[], $4::uuid[]) AS u(v, t, o) \
@@ -159,18 +179,16 @@ pub async fn claim_many(
     .bind(&values)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(v, tenant_id, owner_id)| {
-            (
-                v,
-                Holder {
-                    tenant_id,
-                    owner_id,
-                },
-            )
-        })
-        .collect())
+    for (v, tenant_id, owner_id) in rows {
+        held.insert(
+            v,
+            Holder {
+                tenant_id,
+                owner_id,
+            },
+        );
+    }
+    Ok(held)
 }
 
 /// Gives up many values at once (claims of a bulk claim whose entity was not created).

@@ -29,6 +29,35 @@ pub struct Parsed {
     /// The physical line where the record starts.
     pub line: i64,
     pub contact: Result<NewContact, String>,
+    /// What creating the contact records, decided ahead (on the reader's thread, with the
+    /// same `handle`) for the usual case that the email is new; `None` if creating fails.
+    pub creation: Option<Decided>,
+}
+
+/// An event and its stored JSON.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub event: ContactEvent,
+    pub payload: serde_json::Value,
+}
+
+impl Decided {
+    fn of(event: ContactEvent) -> Result<Self, StoreError> {
+        let payload =
+            serde_json::to_value(&event).map_err(|x| StoreError::Malformed(x.to_string()))?;
+        Ok(Self { event, payload })
+    }
+}
+
+/// The creation of `new` on a contact that does not exist yet, as `decide` would make it.
+pub fn creation(plan: &Plan, new: &NewContact) -> Option<Decided> {
+    let mut state = Contact::default();
+    let mut new = new.clone();
+    if !plan.schema.check_new(&mut new.fields).is_empty() {
+        return None;
+    }
+    let events = futures::executor::block_on(run(&mut state, ContactCommand::Create(new))).ok()?;
+    events.into_iter().next().and_then(|e| Decided::of(e).ok())
 }
 
 /// Records read together, and where the next one starts (byte offset, line).
@@ -147,13 +176,28 @@ pub async fn apply(
     // Decide every row, in file order.
     let mut counts = Counts::default();
     let mut errors: Vec<(i64, String)> = Vec::new();
-    let mut events: Vec<(String, i64, ContactEvent)> = Vec::new();
+    let mut events: Vec<(String, i64, Decided)> = Vec::new();
     for row in &batch.rows {
         counts.rows_done += 1;
-        let outcome = match &row.contact {
-            Err(reason) => Err(reason.clone()),
-            Ok(new) => match working.get_mut(new.email.as_str()) {
-                Some(w) => decide(plan, w, new.clone()).await,
+        let outcome = match (&row.contact, &row.creation) {
+            (Err(reason), _) => Err(reason.clone()),
+            (Ok(new), creation) => match working.get_mut(new.email.as_str()) {
+                Some(w) if !w.state.exists && creation.is_some() => {
+                    let decided: Vec<Decided> = creation.iter().cloned().collect();
+                    for d in &decided {
+                        w.state.apply(d.event.clone());
+                    }
+                    Ok((Outcome::Created, decided))
+                }
+                Some(w) => match decide(plan, w, new.clone()).await {
+                    Ok((kind, events)) => events
+                        .into_iter()
+                        .map(Decided::of)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|d| (kind, d))
+                        .map_err(|e| e.to_string()),
+                    Err(why) => Err(why),
+                },
                 None => Err("email: not claimed".to_owned()),
             },
         };
@@ -196,12 +240,8 @@ pub async fn apply(
 
     let payloads: Vec<(String, i64, String, serde_json::Value)> = events
         .into_iter()
-        .map(|(stream, seq, e)| {
-            let payload =
-                serde_json::to_value(&e).map_err(|x| StoreError::Malformed(x.to_string()));
-            payload.map(|p| (stream, seq, e.event_type(), p))
-        })
-        .collect::<Result<_, _>>()?;
+        .map(|(stream, seq, d)| (stream, seq, d.event.event_type(), d.payload))
+        .collect();
     let rows: Vec<NewEvent<'_>> = payloads
         .iter()
         .map(|(stream, seq, event_type, payload)| NewEvent {

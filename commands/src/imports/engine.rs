@@ -336,9 +336,12 @@ fn read_batches(
                 break;
             }
             let line = record.position().map_or(0, |p| p.line() as i64);
+            let contact = plan.contact(&decode(&record));
+            let creation = contact.as_ref().ok().and_then(|c| batch::creation(plan, c));
             batch.push(Parsed {
                 line,
-                contact: plan.contact(&decode(&record)),
+                contact,
+                creation,
             });
         }
         if batch.is_empty() {
