@@ -34,19 +34,26 @@ pub struct Parsed {
     pub creation: Option<Decided>,
 }
 
-/// An event and its stored JSON.
+/// An event and its stored JSON text.
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub event: ContactEvent,
-    pub payload: serde_json::Value,
+    pub payload: String,
 }
 
 impl Decided {
     fn of(event: ContactEvent) -> Result<Self, StoreError> {
         let payload =
-            serde_json::to_value(&event).map_err(|x| StoreError::Malformed(x.to_string()))?;
+            serde_json::to_string(&event).map_err(|x| StoreError::Malformed(x.to_string()))?;
         Ok(Self { event, payload })
     }
+}
+
+/// What the batch appends for one event: its type and JSON text.
+struct Appended {
+    event_type: String,
+    event_version: String,
+    payload: String,
 }
 
 /// The creation of `new` on a contact that does not exist yet, as `decide` would make it.
@@ -176,23 +183,34 @@ pub async fn apply(
     // Decide every row, in file order.
     let mut counts = Counts::default();
     let mut errors: Vec<(i64, String)> = Vec::new();
-    let mut events: Vec<(String, i64, Decided)> = Vec::new();
+    let mut events: Vec<(String, i64, Appended)> = Vec::new();
     for row in &batch.rows {
         counts.rows_done += 1;
         let outcome = match (&row.contact, &row.creation) {
             (Err(reason), _) => Err(reason.clone()),
             (Ok(new), creation) => match working.get_mut(new.email.as_str()) {
                 Some(w) if !w.state.exists && creation.is_some() => {
-                    let decided: Vec<Decided> = creation.iter().cloned().collect();
-                    for d in &decided {
+                    let mut appended = Vec::with_capacity(1);
+                    if let Some(d) = creation {
                         w.state.apply(d.event.clone());
+                        appended.push(Appended {
+                            event_type: d.event.event_type(),
+                            event_version: d.event.event_version(),
+                            payload: d.payload.clone(),
+                        });
                     }
-                    Ok((Outcome::Created, decided))
+                    Ok((Outcome::Created, appended))
                 }
                 Some(w) => match decide(plan, w, new.clone()).await {
                     Ok((kind, events)) => events
                         .into_iter()
-                        .map(Decided::of)
+                        .map(|e| {
+                            Decided::of(e).map(|d| Appended {
+                                event_type: d.event.event_type(),
+                                event_version: d.event.event_version(),
+                                payload: d.payload,
+                            })
+                        })
                         .collect::<Result<Vec<_>, _>>()
                         .map(|d| (kind, d))
                         .map_err(|e| e.to_string()),
@@ -238,19 +256,15 @@ pub async fn apply(
         .collect();
     reservation::release_many(&mut tx, Scope::ContactEmail, &unused).await?;
 
-    let payloads: Vec<(String, i64, String, serde_json::Value)> = events
-        .into_iter()
-        .map(|(stream, seq, d)| (stream, seq, d.event.event_type(), d.payload))
-        .collect();
-    let rows: Vec<NewEvent<'_>> = payloads
+    let rows: Vec<NewEvent<'_>> = events
         .iter()
-        .map(|(stream, seq, event_type, payload)| NewEvent {
+        .map(|(stream, seq, a)| NewEvent {
             aggregate_type: Contact::TYPE,
             aggregate_id: stream,
             sequence: *seq,
-            event_type,
-            event_version: "1.0",
-            payload,
+            event_type: &a.event_type,
+            event_version: &a.event_version,
+            payload: &a.payload,
             metadata,
         })
         .collect();

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
@@ -236,17 +236,42 @@ async fn apply_all(
             let _ = tx.blocking_send(Err(e));
         }
     });
+    // Two batches in flight: the next one claims, loads, decides and appends while the one
+    // before commits. It cannot commit first (its progress update waits for the import row and
+    // then finds the offset it starts from), and it waits for the claims of the one before, so
+    // a later row still sees an earlier row's contact. If the one before is rolled back, the
+    // next one fails too and both are applied again in order.
+    let (job, plan, metadata) = (Arc::new(job), Arc::new(plan), Arc::new(metadata));
     let mut total = Counts::default();
-    let mut from = job.offset;
+    let mut next_from = job.offset;
+    let mut in_flight: Option<InFlight> = None;
     while let Some(batch) = rx.recv().await {
-        let batch = batch.map_err(ImportError::File)?;
-        let counts = apply_with_retries(s, &job, &plan, from, &batch, &metadata).await?;
-        let Some(counts) = counts else {
-            return Ok(None);
-        };
-        total.add(&counts);
-        from = batch.end.0;
-        progress(&total, from);
+        let batch = Arc::new(batch.map_err(ImportError::File)?);
+        let from = next_from;
+        next_from = batch.end.0;
+        let started = start(s, &job, &plan, &metadata, from, &batch);
+        if let Some(before) = in_flight.take() {
+            match settle(s, &job, &plan, &metadata, before).await? {
+                Some(counts) => {
+                    total.add(&counts.0);
+                    progress(&total, counts.1);
+                }
+                None => {
+                    started.task.abort();
+                    return Ok(None);
+                }
+            }
+        }
+        in_flight = Some(started);
+    }
+    if let Some(last) = in_flight.take() {
+        match settle(s, &job, &plan, &metadata, last).await? {
+            Some(counts) => {
+                total.add(&counts.0);
+                progress(&total, counts.1);
+            }
+            None => return Ok(None),
+        }
     }
     let _ = reader.await;
     if let Ok(dir) = uploads_dir(&s.imports.config).canonicalize() {
@@ -255,6 +280,60 @@ async fn apply_all(
         }
     }
     Ok(Some(total))
+}
+
+/// A batch being applied on its own task.
+struct InFlight {
+    batch: Arc<Batch>,
+    from: i64,
+    task: tokio::task::JoinHandle<Result<Counts, BatchError>>,
+}
+
+fn start(
+    s: &CommandState,
+    job: &Arc<store::Job>,
+    plan: &Arc<Plan>,
+    metadata: &Arc<serde_json::Value>,
+    from: i64,
+    batch: &Arc<Batch>,
+) -> InFlight {
+    let (s2, job, plan, metadata, b) = (
+        s.clone(),
+        job.clone(),
+        plan.clone(),
+        metadata.clone(),
+        batch.clone(),
+    );
+    InFlight {
+        batch: batch.clone(),
+        from,
+        task: tokio::spawn(
+            async move { batch::apply(&s2, &job, &plan, from, &b, &metadata).await },
+        ),
+    }
+}
+
+/// The counts of a batch in flight and the offset after it; a first attempt that failed
+/// (a conflict, or the batch before it rolled back) is applied again, now alone.
+async fn settle(
+    s: &CommandState,
+    job: &store::Job,
+    plan: &Plan,
+    metadata: &serde_json::Value,
+    f: InFlight,
+) -> Result<Option<(Counts, i64)>, ImportError> {
+    let first = match f.task.await {
+        Ok(r) => r,
+        Err(_) => Err(BatchError::Retry),
+    };
+    let counts = match first {
+        Ok(counts) => Some(counts),
+        Err(BatchError::Store(e)) => return Err(e.into()),
+        Err(BatchError::Retry | BatchError::Lost) => {
+            apply_with_retries(s, job, plan, f.from, &f.batch, metadata).await?
+        }
+    };
+    Ok(counts.map(|c| (c, f.batch.end.0)))
 }
 
 /// How long a batch keeps retrying: beyond the time after which an abandoned email claim is
