@@ -10,7 +10,10 @@ use http_kit::problem::FieldProblem;
 use http_kit::Problem;
 use serde::{Deserialize, Serialize};
 
-/// The `options` part of `POST /api/v1/imports`.
+/// The `options` part of `POST /api/v1/imports`. Unknown keys are refused (422). Adding the
+/// imported contacts to a static segment (`segment_id`, once segments exist) is one more field
+/// here, checked in [`ImportOptions::targets`], and one more command per row in
+/// `batch::decide`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportOptions {
