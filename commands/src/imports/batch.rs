@@ -118,8 +118,34 @@ pub async fn apply(
     batch: &Batch,
     metadata: &serde_json::Value,
 ) -> Result<Counts, BatchError> {
-    let tenant = job.tenant_id;
     let mut tx = s.pool.begin().await?;
+    match apply_in(&mut tx, job, plan, from, batch, metadata).await {
+        Ok((counts, appended)) => {
+            tx.commit().await?;
+            if appended {
+                s.notifier.poke();
+            }
+            Ok(counts)
+        }
+        Err(e) => {
+            // Rolled back now, not when the pool next hands the connection out: its claims
+            // and row locks would otherwise hold up the API and the next batch.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The batch's statements in `tx`: its counts, and whether it appended any event.
+async fn apply_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job: &Job,
+    plan: &Plan,
+    from: i64,
+    batch: &Batch,
+    metadata: &serde_json::Value,
+) -> Result<(Counts, bool), BatchError> {
+    let tenant = job.tenant_id;
 
     // Claim every email of the batch, each for a new contact id; existing contacts keep theirs.
     let mut candidates: HashMap<String, Uuid> = HashMap::new();
@@ -140,7 +166,7 @@ pub async fn apply(
             (email_key(tenant, email), holder)
         })
         .collect();
-    let holders = reservation::claim_many(&mut tx, Scope::ContactEmail, &claims).await?;
+    let holders = reservation::claim_many(tx, Scope::ContactEmail, &claims).await?;
 
     // Load and fold the contacts that already have an email.
     let mut working: HashMap<String, Working> = HashMap::new();
@@ -164,7 +190,7 @@ pub async fn apply(
         );
     }
     let streams: Vec<String> = existing.keys().cloned().collect();
-    for e in reader::load_streams(&mut *tx, Contact::TYPE, &streams).await? {
+    for e in reader::load_streams(&mut **tx, Contact::TYPE, &streams).await? {
         let event: ContactEvent = serde_json::from_str(e.payload.get())
             .map_err(|x| StoreError::Malformed(x.to_string()))?;
         if let Some(w) = existing
@@ -254,7 +280,7 @@ pub async fn apply(
             (email_key(tenant, email), holder)
         })
         .collect();
-    reservation::release_many(&mut tx, Scope::ContactEmail, &unused).await?;
+    reservation::release_many(tx, Scope::ContactEmail, &unused).await?;
 
     let rows: Vec<NewEvent<'_>> = events
         .iter()
@@ -268,19 +294,15 @@ pub async fn apply(
             metadata,
         })
         .collect();
-    match append::append(&mut *tx, &rows).await {
+    match append::append(&mut **tx, &rows).await {
         Ok(_) => {}
         Err(AppendError::Conflict) => return Err(BatchError::Retry),
         Err(AppendError::Store(e)) => return Err(e.into()),
     }
-    if !store::advance(&mut tx, job, from, batch.end, &counts, &errors).await? {
+    if !store::advance(tx, job, from, batch.end, &counts, &errors).await? {
         return Err(BatchError::Lost);
     }
-    tx.commit().await?;
-    if !rows.is_empty() {
-        s.notifier.poke();
-    }
-    Ok(counts)
+    Ok((counts, !rows.is_empty()))
 }
 
 enum Outcome {

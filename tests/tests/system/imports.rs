@@ -316,9 +316,30 @@ async fn bad_options_are_refused_with_422_and_create_nothing() {
             "{options}"
         );
     }
+    // Larger than MAUNTIC_IMPORT_MAX_BYTES (1 MiB in tests): 413, nothing kept.
+    let mut big = b"Email\n".to_vec();
+    while big.len() <= 1 << 20 {
+        big.extend_from_slice(b"someone.with.a.long.address@example.org\n");
+    }
+    let res = upload(
+        &app,
+        &app.api_key,
+        &json!({"mapping": {"Email": "email"}}),
+        big,
+    )
+    .await;
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
     let list: Value = get_json(&app, "/api/v1/imports").await;
     assert_eq!(list["items"], json!([]));
     assert_eq!(app.event_count().await, events);
+    let stored = std::fs::read_dir(app.settings.imports.data_dir.join("imports"))
+        .map(|d| {
+            d.flat_map(|t| std::fs::read_dir(t.unwrap().path()).unwrap())
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "refused uploads are not kept");
     app.stop().await;
 }
 
