@@ -5,8 +5,6 @@
 //! crash is taken up again by [`resume`] from the last committed batch.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,9 +14,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::batch::{self, Batch, BatchError, Parsed};
+use super::batch::{self, Batch, BatchError};
 use super::options::{ImportOptions, Plan};
-use super::row::decode;
+use super::reader::{read_batches, read_header};
 use super::store::{self, Counts};
 use crate::CommandState;
 
@@ -89,23 +87,6 @@ impl From<sqlx::Error> for ImportError {
     fn from(e: sqlx::Error) -> Self {
         Self::Store(e.into())
     }
-}
-
-/// The header of a CSV file (BOM removed), decoded like every record.
-pub fn read_header(path: &Path) -> Result<Vec<String>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(BufReader::new(file));
-    let header = rdr.byte_headers().map_err(|e| e.to_string())?;
-    let mut names = decode(header);
-    if let Some(first) = names.first_mut() {
-        if let Some(rest) = first.strip_prefix('\u{feff}') {
-            *first = rest.to_owned();
-        }
-    }
-    Ok(names)
 }
 
 /// The plan of an import: its options checked against the organization's fields and the
@@ -380,59 +361,5 @@ fn problem_text(p: &http_kit::Problem) -> String {
             .map(|e| format!("{}: {}", e.field, e.reason))
             .collect::<Vec<_>>()
             .join("; ")
-    }
-}
-
-/// Reads records from byte `offset` (physical line `line`) on, validates each and sends
-/// them in batches of `rows` with the position after the last one.
-fn read_batches(
-    path: &Path,
-    offset: i64,
-    line: i64,
-    plan: &Plan,
-    rows: usize,
-    tx: &mpsc::Sender<Result<Batch, String>>,
-) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file));
-    rdr.byte_headers().map_err(|e| e.to_string())?;
-    if offset > 0 {
-        let mut at = csv::Position::new();
-        at.set_byte(offset as u64).set_line(line as u64);
-        rdr.seek(at).map_err(|e| e.to_string())?;
-    }
-    let mut record = csv::ByteRecord::new();
-    loop {
-        let mut batch = Vec::with_capacity(rows);
-        while batch.len() < rows {
-            if !rdr
-                .read_byte_record(&mut record)
-                .map_err(|e| e.to_string())?
-            {
-                break;
-            }
-            let line = record.position().map_or(0, |p| p.line() as i64);
-            let contact = plan.contact(&decode(&record));
-            let creation = contact.as_ref().ok().and_then(|c| batch::creation(plan, c));
-            batch.push(Parsed {
-                line,
-                contact,
-                creation,
-            });
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let end = rdr.position();
-        let batch = Batch {
-            rows: batch,
-            end: (end.byte() as i64, end.line() as i64),
-        };
-        if tx.blocking_send(Ok(batch)).is_err() {
-            return Ok(()); // the applier stopped
-        }
     }
 }

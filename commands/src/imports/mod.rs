@@ -5,7 +5,8 @@
 //! - [`row`]: one record → a validated contact (the contact API's own checks).
 //! - [`batch`]: one batch in one transaction (bulk claims, bulk loads, the aggregate's
 //!   `handle`, one batched append with the progress).
-//! - [`engine`]: reading the file, running batches with retries, resuming.
+//! - [`reader`]: the header, then records in batches (a blocking thread).
+//! - [`engine`]: running batches (two in flight) with retries, resuming.
 //! - [`store`]: the `imports` and `import_errors` tables.
 //! - [`http`]: the routes.
 
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod engine;
 pub mod http;
 pub mod options;
+pub mod reader;
 pub mod row;
 pub mod store;
 
