@@ -118,7 +118,7 @@ where
                 d.version as i64 + 1,
                 d.event.event_type(),
                 d.event.event_version(),
-                serde_json::to_value(&d.event).map_err(technical)?,
+                serde_json::to_string(&d.event).map_err(technical)?,
             ));
         }
         // Always the same order of streams, so two transactions appending to the same

@@ -7,6 +7,7 @@
 //! - [`contacts`]: contact routes and their request bodies; email uniqueness; merging.
 //! - [`fields`]: field definitions, and checking contact writes against them.
 //! - [`companies`]: company routes, and linking contacts to companies.
+//! - [`imports`]: CSV import of contacts (batched, in the background, resumable).
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`segments`]: segment definitions, static membership, and the one membership writer.
 //! - [`reservations`]: unique values claimed before the command that takes them.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod executor;
 pub mod fields;
 pub mod identity;
+pub mod imports;
 pub mod reservations;
 pub mod segments;
 
@@ -48,8 +50,10 @@ pub struct CommandState {
     pub identity: Arc<IdentityConfig>,
     pub mailer: identity::mail::SystemMailer,
     pub oidc: Option<Arc<identity::oidc::OidcClient>>,
-    /// Wakes the log's readers after appends made outside an executor.
+    /// Wakes tails of the log after appends that bypass the executors (imports).
     pub notifier: event_store::wakeup::Notifier,
+    /// Imports: where uploads go, and which ones this process is applying.
+    pub imports: Arc<imports::Imports>,
 }
 
 impl CommandState {
@@ -72,12 +76,21 @@ impl CommandState {
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
+            imports: Arc::new(imports::Imports::default()),
             pool,
             auth,
             identity: Arc::new(identity),
             mailer,
             oidc,
         })
+    }
+}
+
+impl CommandState {
+    /// The same state with these import settings.
+    pub fn with_imports(mut self, config: imports::ImportConfig) -> Self {
+        self.imports = Arc::new(imports::Imports::new(config));
+        self
     }
 }
 
@@ -88,6 +101,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(fields::routes())
         .merge(segments::routes())
         .merge(identity::routes())
+        .merge(imports::routes())
         .with_state(state)
 }
 
@@ -151,6 +165,10 @@ pub fn router(state: CommandState) -> Router {
         identity::org_http::resend_invite,
         identity::keys_http::create,
         identity::keys_http::revoke,
+        imports::http::create,
+        imports::http::list,
+        imports::http::get,
+        imports::http::errors,
     ),
     components(schemas(
         contacts::body::CreateContact,
@@ -195,6 +213,13 @@ pub fn router(state: CommandState) -> Router {
         identity::account_http::TotpEnrolment,
         identity::account_http::RecoveryCodes,
         identity::keys_http::CreatedKey,
+        imports::ImportOptions,
+        imports::http::ImportUpload,
+        imports::http::Started,
+        imports::http::ImportPage,
+        imports::http::ErrorPage,
+        imports::store::ImportView,
+        imports::store::RowError,
         executor::Accepted,
         http_kit::problem::FieldProblem,
         http_kit::Problem

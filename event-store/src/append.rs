@@ -14,7 +14,9 @@ pub struct NewEvent<'a> {
     pub sequence: i64,
     pub event_type: &'a str,
     pub event_version: &'a str,
-    pub payload: &'a serde_json::Value,
+    /// The payload's JSON text (bulk writers serialize events straight to text; the
+    /// database parses it into `jsonb` once).
+    pub payload: &'a str,
     pub metadata: &'a serde_json::Value,
 }
 
@@ -56,7 +58,8 @@ pub async fn append<'e>(
     }
     let rows: Result<Vec<(i64, i64)>, sqlx::Error> = sqlx::query_as(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
+         SELECT t, i, s, et, ev, p::jsonb, m \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) AS u(t, i, s, et, ev, p, m) \
          RETURNING tx_id::text::bigint, global_position",
     )
     .bind(&types)

@@ -112,6 +112,42 @@ pub async fn load_stream<'e>(
     rows.iter().map(decode).collect()
 }
 
+/// One event of [`load_streams`]: its stream, sequence and payload.
+#[derive(Debug)]
+pub struct StreamEvent {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub payload: Box<RawValue>,
+}
+
+/// The events of many streams of one aggregate type in one query (bulk writers fold them
+/// with the aggregate's own `apply`), ordered by stream and sequence.
+pub async fn load_streams<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+) -> Result<Vec<StreamEvent>, StoreError> {
+    if aggregate_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, i64, Json<Box<RawValue>>)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, payload FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(aggregate_id, sequence, payload)| StreamEvent {
+            aggregate_id,
+            sequence,
+            payload: payload.0,
+        })
+        .collect())
+}
+
 /// The cursor of a stream's last event (what a command answers with).
 pub async fn stream_cursor<'e>(
     db: impl PgExecutor<'e>,

@@ -87,15 +87,17 @@ impl PersistedEventRepository for LogRepository {
         events: &[SerializedEvent],
         _snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
+        let payloads: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
         let rows: Vec<NewEvent<'_>> = events
             .iter()
-            .map(|e| NewEvent {
+            .zip(&payloads)
+            .map(|(e, payload)| NewEvent {
                 aggregate_type: &e.aggregate_type,
                 aggregate_id: &e.aggregate_id,
                 sequence: e.sequence as i64,
                 event_type: &e.event_type,
                 event_version: &e.event_version,
-                payload: &e.payload,
+                payload,
                 metadata: &e.metadata,
             })
             .collect();

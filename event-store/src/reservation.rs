@@ -5,7 +5,9 @@
 //! exactly one wins. A claim whose command then fails is released; a claim left behind by
 //! a crash (its owner's stream never got an event) is taken over after [`ABANDONED_AFTER`].
 
-use sqlx::{PgExecutor, PgPool};
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -99,6 +101,117 @@ pub async fn claim(
         return Ok(holder);
     }
     Ok(lookup(pool, scope, value).await?.unwrap_or(holder))
+}
+
+/// Claims many values of one scope at once (bulk creation: imports), each for its own
+/// holder, and returns who holds each value afterwards. At most three statements whatever
+/// the number of values: one `INSERT … ON CONFLICT DO NOTHING RETURNING` over all of them (in
+/// value order, so two bulk claims never wait on each other crosswise) and, only for values
+/// someone else held, one take-over of abandoned claims (as [`claim`] does) and one read of
+/// the holders.
+///
+/// Run it in the transaction that appends the events which use the values: the claims then
+/// commit with the events or not at all, and a concurrent [`claim`] of one of the values
+/// waits for that transaction and then sees its holder.
+pub async fn claim_many(
+    conn: &mut PgConnection,
+    scope: Scope,
+    claims: &[(String, Holder)],
+) -> Result<HashMap<String, Holder>, StoreError> {
+    if claims.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut sorted: Vec<&(String, Holder)> = claims.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let columns = |rows: &[&(String, Holder)]| {
+        let values: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
+        let tenants: Vec<Uuid> = rows.iter().map(|(_, h)| h.tenant_id).collect();
+        let owners: Vec<Uuid> = rows.iter().map(|(_, h)| h.owner_id).collect();
+        (values, tenants, owners)
+    };
+    let (values, tenants, owners) = columns(&sorted);
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO reservations (scope, value, tenant_id, owner_id) \
+         SELECT $1, u.v, u.t, u.o FROM UNNEST($2::text[], $3::uuid[], $4::uuid[]) AS u(v, t, o) \
+         ORDER BY u.v ON CONFLICT DO NOTHING RETURNING value",
+    )
+    .bind(scope.as_str())
+    .bind(&values)
+    .bind(&tenants)
+    .bind(&owners)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut held: HashMap<String, Holder> = HashMap::with_capacity(claims.len());
+    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+    let mut taken = Vec::new();
+    for claim in sorted {
+        if inserted.contains(&claim.0) {
+            held.insert(claim.0.clone(), claim.1);
+        } else {
+            taken.push(claim);
+        }
+    }
+    if taken.is_empty() {
+        return Ok(held);
+    }
+    // Values someone holds: take over abandoned ones, then read who holds each.
+    let (values, tenants, owners) = columns(&taken);
+    sqlx::query(
+        "UPDATE reservations r SET tenant_id = u.t, owner_id = u.o, claimed_at = now() \
+         FROM UNNEST($2::text[], $3::uuid[], $4::uuid[]) AS u(v, t, o) \
+         WHERE r.scope = $1 AND r.value = u.v AND (r.tenant_id, r.owner_id) <> (u.t, u.o) \
+           AND r.claimed_at < now() - make_interval(secs => $6) \
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = $5 \
+                 AND e.aggregate_id = r.tenant_id::text || ':' || r.owner_id::text)",
+    )
+    .bind(scope.as_str())
+    .bind(&values)
+    .bind(&tenants)
+    .bind(&owners)
+    .bind(scope.aggregate_type())
+    .bind(ABANDONED_AFTER_SECS as f64)
+    .execute(&mut *conn)
+    .await?;
+    let rows: Vec<(String, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT value, tenant_id, owner_id FROM reservations WHERE scope = $1 AND value = ANY($2)",
+    )
+    .bind(scope.as_str())
+    .bind(&values)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (v, tenant_id, owner_id) in rows {
+        held.insert(
+            v,
+            Holder {
+                tenant_id,
+                owner_id,
+            },
+        );
+    }
+    Ok(held)
+}
+
+/// Gives up many values at once (claims of a bulk claim whose entity was not created).
+pub async fn release_many(
+    conn: &mut PgConnection,
+    scope: Scope,
+    claims: &[(String, Holder)],
+) -> Result<(), StoreError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<&str> = claims.iter().map(|(v, _)| v.as_str()).collect();
+    let owners: Vec<Uuid> = claims.iter().map(|(_, h)| h.owner_id).collect();
+    sqlx::query(
+        "DELETE FROM reservations r USING UNNEST($2::text[], $3::uuid[]) AS u(v, o) \
+         WHERE r.scope = $1 AND r.value = u.v AND r.owner_id = u.o",
+    )
+    .bind(scope.as_str())
+    .bind(&values)
+    .bind(&owners)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Gives `value` up, if `holder` holds it.

@@ -88,6 +88,16 @@ impl Application {
                 ("http", r)
             });
         }
+        if self.settings.roles.contains(&Role::Commands) {
+            // Imports left running by a stopped process are taken up again.
+            let state = crate::http::command_state(&self.settings, self.pool.clone())?;
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                commands::imports::engine::resume(state, std::time::Duration::from_secs(5), c)
+                    .await;
+                ("imports", Ok(()))
+            });
+        }
         if self.settings.roles.contains(&Role::Relay) {
             match &self.bus {
                 Some(bus) => {

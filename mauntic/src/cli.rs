@@ -80,8 +80,36 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Bulk operations on contacts (the same engine as the API).
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Measure throughput and latency; prints figures.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Create or update contacts by email from a CSV file; prints the counts as JSON.
+    Contacts {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        tenant: Uuid,
+        /// 'CSV column=target' (email, first_name, last_name, phone, time_zone, locale,
+        /// fields.<key>, tags); repeat per column.
+        #[arg(long = "map", required = true)]
+        map: Vec<String>,
+        /// A tag every imported contact gets; repeat for more.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Leave contacts that already exist as they are.
+        #[arg(long)]
+        no_update: bool,
+        /// Add every imported contact to this static segment.
+        #[arg(long)]
+        segment: Option<Uuid>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +315,27 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             };
             let s = admin_state(&mut settings).await?;
             print_json(&admin::create_api_key(&s, org, &name, role, kind).await?)
+        }
+        Command::Import {
+            command:
+                ImportCommand::Contacts {
+                    file,
+                    tenant,
+                    map,
+                    tags,
+                    no_update,
+                    segment,
+                },
+        } => {
+            let options = commands::imports::ImportOptions {
+                mapping: crate::import::mapping(&map)?,
+                tags,
+                update_existing: !no_update,
+                segment_id: segment,
+            };
+            let s = admin_state(&mut settings).await?;
+            let view = crate::import::contacts(&s, tenant, &file, options, true).await?;
+            print_json(&view)
         }
         Command::Replay { command } => {
             settings.nats = None;

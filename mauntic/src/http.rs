@@ -32,11 +32,12 @@ pub fn auth_state(settings: &Settings, pool: PgPool) -> http_kit::AuthState {
 
 /// The command side's state, from settings (also used by the admin subcommands).
 pub fn command_state(settings: &Settings, pool: PgPool) -> anyhow::Result<commands::CommandState> {
-    commands::CommandState::new(
+    Ok(commands::CommandState::new(
         pool.clone(),
         auth_state(settings, pool),
         settings.identity.clone(),
-    )
+    )?
+    .with_imports(settings.imports.clone()))
 }
 
 /// The router for the roles in `settings`.

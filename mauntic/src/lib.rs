@@ -5,6 +5,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod http;
+pub mod import;
 pub mod settings;
 pub mod telemetry;
 

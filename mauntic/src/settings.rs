@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use commands::identity::password::PasswordCost;
 use commands::identity::{IdentityConfig, OidcConfig};
+use commands::imports::ImportConfig;
 use event_store::nats::NatsConfig;
 use event_store::Clock;
 use http_kit::auth::SessionConfig;
@@ -113,6 +114,9 @@ pub struct Settings {
     /// `MAUNTIC_SEGMENT_REFRESH_SECS`: how often segments whose rules use relative dates
     /// are re-evaluated in full.
     pub segment_refresh_every: Duration,
+    /// `MAUNTIC_DATA_DIR` (default `data`: uploads under `data/imports/`),
+    /// `MAUNTIC_IMPORT_MAX_BYTES` (default 1 GiB), `MAUNTIC_IMPORT_BATCH_ROWS` (default 2000).
+    pub imports: ImportConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mauntic";
@@ -168,7 +172,13 @@ impl Settings {
             idle: Duration::from_secs(60 * number("MAUNTIC_SESSION_IDLE_MINUTES", "720")?),
             secure: parse("MAUNTIC_COOKIE_SECURE", "false")? == "true",
         };
+        let imports = ImportConfig {
+            data_dir: parse("MAUNTIC_DATA_DIR", "data")?.into(),
+            max_bytes: number("MAUNTIC_IMPORT_MAX_BYTES", "1073741824")?,
+            batch_rows: number("MAUNTIC_IMPORT_BATCH_ROWS", "2000")? as usize,
+        };
         Ok(Self {
+            imports,
             identity,
             sessions,
             trust_proxy: parse("MAUNTIC_TRUST_PROXY", "false")? == "true",

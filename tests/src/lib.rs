@@ -114,6 +114,11 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         trust_proxy: opts.trust_proxy,
         clock: Clock::system(),
         segment_refresh_every: std::time::Duration::from_secs(3600),
+        imports: commands::imports::ImportConfig {
+            data_dir: std::env::temp_dir().join(format!("mauntic_test_{short}")),
+            max_bytes: 1 << 20,
+            batch_rows: 3,
+        },
     }
 }
 

@@ -17,7 +17,8 @@ use crate::fields::claims;
 use crate::reservations::reserved;
 use crate::CommandState;
 
-fn key(tenant: Uuid, email: &str) -> String {
+/// The reservation key of a contact email: `<tenant>:<email>`.
+pub fn email_key(tenant: Uuid, email: &str) -> String {
     format!("{tenant}:{email}")
 }
 
@@ -34,7 +35,7 @@ pub async fn owner_of(
     tenant: Uuid,
     email: &str,
 ) -> Result<Option<Uuid>, Problem> {
-    reservation::lookup(&s.pool, Scope::ContactEmail, &key(tenant, email))
+    reservation::lookup(&s.pool, Scope::ContactEmail, &email_key(tenant, email))
         .await
         .map(|h| h.map(|h| h.owner_id))
         .map_err(|e| Problem::from_internal(&e))
@@ -54,7 +55,7 @@ pub async fn create(
         tenant_id: tenant,
         owner_id: id,
     };
-    let email = key(tenant, new.email.as_str());
+    let email = email_key(tenant, new.email.as_str());
     let values = claims::unique_values(
         schema,
         tenant,
@@ -152,7 +153,7 @@ async fn update_email(
     let claimed = reserved(
         &s.pool,
         Scope::ContactEmail,
-        &key(tenant, new_email.as_str()),
+        &email_key(tenant, new_email.as_str()),
         holder,
         || run(patch),
     )
@@ -161,7 +162,7 @@ async fn update_email(
     if let Err(e) = reservation::release(
         &s.pool,
         Scope::ContactEmail,
-        &key(tenant, &current.email),
+        &email_key(tenant, &current.email),
         holder,
     )
     .await
@@ -198,23 +199,7 @@ pub async fn upsert(
                 }
             }
             Some(existing) => {
-                let patch = ContactPatch {
-                    email: None,
-                    first_name: new.first_name.clone().map(Some),
-                    last_name: new.last_name.clone().map(Some),
-                    fields: new
-                        .fields
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Some(v.clone())))
-                        .collect(),
-                    // Only what the upsert names (an absent phone does not clear one).
-                    profile: ProfilePatch {
-                        phone: new.profile.phone.clone().filter(Option::is_some),
-                        time_zone: new.profile.time_zone.clone().filter(Option::is_some),
-                        locale: new.profile.locale.clone().filter(Option::is_some),
-                    },
-                };
-                let mut patch = patch;
+                let mut patch = upsert_patch(&new);
                 crate::fields::refuse(schema.check_patch(&mut patch.fields))?;
                 match update(s, &schema, tenant, existing, patch, meta).await {
                     Ok(mut a) => {
@@ -245,6 +230,26 @@ pub async fn upsert(
             .detail("the contact kept changing while this request was applied; retry it")
             .retry_after(1),
     )
+}
+
+/// What an upsert (or an import's row) changes on the contact that has the email: the names
+/// and fields it gives (an absent name, field or phone leaves the current one as it is).
+pub fn upsert_patch(new: &NewContact) -> ContactPatch {
+    ContactPatch {
+        email: None,
+        first_name: new.first_name.clone().map(Some),
+        last_name: new.last_name.clone().map(Some),
+        fields: new
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect(),
+        profile: ProfilePatch {
+            phone: new.profile.phone.clone().filter(Option::is_some),
+            time_zone: new.profile.time_zone.clone().filter(Option::is_some),
+            locale: new.profile.locale.clone().filter(Option::is_some),
+        },
+    }
 }
 
 /// `new` with its fields checked against the field definitions (defaults filled in).

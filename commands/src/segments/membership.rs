@@ -108,7 +108,7 @@ pub async fn write(
         let mut seq = versions.get(stream).copied().unwrap_or(0);
         for e in events {
             seq += 1;
-            let payload = serde_json::to_value(e).map_err(malformed)?;
+            let payload = serde_json::to_string(e).map_err(malformed)?;
             owned.push((stream.clone(), seq, e.event_type(), payload));
             match e {
                 SegmentMembershipEvent::SegmentEntered { segment_id, .. } => {

@@ -161,3 +161,26 @@ fn uniqueness_is_chosen_at_definition_and_only_for_single_values() {
             "unique is chosen when the field is defined".into(),
         ));
 }
+
+#[test]
+fn text_cells_are_read_per_type() {
+    let mut choices = def("langs", FieldType::Multiselect);
+    choices.options = vec!["de".into(), "fr".into()];
+    assert_eq!(
+        choices.value_from_text("de; fr"),
+        Ok(FieldValue::List(vec!["de".into(), "fr".into()]))
+    );
+    assert_eq!(
+        def("n", FieldType::Number).value_from_text(" 42 "),
+        Ok(FieldValue::Number(42.into()))
+    );
+    assert!(def("n", FieldType::Number).value_from_text("4x").is_err());
+    assert_eq!(
+        def("b", FieldType::Boolean).value_from_text("Yes"),
+        Ok(FieldValue::Bool(true))
+    );
+    assert_eq!(
+        def("t", FieldType::Text).value_from_text(" a "),
+        Ok(text("a"))
+    );
+}

@@ -55,6 +55,36 @@ pub struct FieldDefinition {
 }
 
 impl FieldDefinition {
+    /// The value a text cell (a CSV column, a form field) holds for this field, before
+    /// [`check`](Self::check): numbers and booleans are read from their text, a
+    /// multiselect's choices are separated by `,` or `;`, everything else stays text.
+    pub fn value_from_text(&self, raw: &str) -> Result<FieldValue, String> {
+        use FieldType as T;
+        let s = raw.trim();
+        match self.field_type {
+            T::Number => s
+                .parse::<i64>()
+                .map(serde_json::Number::from)
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(serde_json::Number::from_f64))
+                .map(FieldValue::Number)
+                .ok_or_else(|| "expected a number".to_owned()),
+            T::Boolean => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Ok(FieldValue::Bool(true)),
+                "false" | "no" | "0" => Ok(FieldValue::Bool(false)),
+                _ => Err("expected true or false".to_owned()),
+            },
+            T::Multiselect => Ok(FieldValue::List(
+                s.split([',', ';'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )),
+            _ => Ok(FieldValue::Text(s.to_owned())),
+        }
+    }
+
     /// `value` checked and normalised for this field, or why it does not fit.
     pub fn check(&self, value: &FieldValue) -> Result<FieldValue, String> {
         use FieldType as T;

@@ -98,6 +98,10 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     ),
     (Method::GET, "/api/v1/projections", Org(Read)),
     // Contacts
+    (Method::GET, "/api/v1/imports", Org(Read)),
+    (Method::POST, "/api/v1/imports", Org(Write)),
+    (Method::GET, "/api/v1/imports/{id}", Org(Read)),
+    (Method::GET, "/api/v1/imports/{id}/errors", Org(Read)),
     (Method::GET, "/api/v1/contacts", Org(Read)),
     (Method::POST, "/api/v1/contacts", Org(Write)),
     (Method::POST, "/api/v1/contacts:upsert", Org(Write)),

@@ -15,7 +15,7 @@ use crate::Settings;
 
 const DATABASE: &str = "mauntic_bench_export";
 
-fn rss_kib(field: &str) -> u64 {
+pub(super) fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -9,6 +9,7 @@ mod auth;
 mod commands;
 mod common;
 mod export;
+mod import;
 mod lag;
 mod load;
 mod rebuild;
@@ -39,6 +40,9 @@ pub enum Scenario {
     /// Dynamic segments: counts over `--events` contacts (default 1,000,000), and contact
     /// change → SegmentEntered latency with 50 dynamic segments.
     Segments,
+    /// CSV import through the import engine (`--rows`, default 1,000,000; 20 columns),
+    /// with peak RSS.
+    Import,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +66,9 @@ pub struct BenchArgs {
     /// Events to seed (relay: 200000; rebuild: 1000000).
     #[arg(long)]
     pub events: Option<u64>,
+    /// Rows of the generated CSV (import: 1000000).
+    #[arg(long)]
+    pub rows: Option<u64>,
 }
 
 pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
@@ -80,5 +87,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Auth => auth::run(&settings, &args).await,
         Scenario::Export => export::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Segments => segments::run(&settings, args.events.unwrap_or(1_000_000)).await,
+        Scenario::Import => import::run(&settings, args.rows.unwrap_or(1_000_000)).await,
     }
 }

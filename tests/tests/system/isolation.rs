@@ -103,6 +103,37 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "options",
+            json!({"mapping": {"Email": "email"}}).to_string(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"Email\nsecret2@example.org\n".to_vec()),
+        );
+    let res = owner_a
+        .request(reqwest::Method::POST, "/api/v1/imports")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let import: Value = res.json().await.unwrap();
+    let import = import["id"].as_str().unwrap().to_owned();
+    // Its events land before the probe counts what B's attempts write.
+    mauntic_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "A's import ends",
+        || {
+            let req = owner_a.request(reqwest::Method::GET, &format!("/api/v1/imports/{import}"));
+            async move {
+                let v: Value = req.send().await.unwrap().json().await.unwrap();
+                v["status"] == "completed"
+            }
+        },
+    )
+    .await;
     let res = owner_a
         .post("/api/v1/segments", json!({"name": "A list"}))
         .await;
@@ -191,6 +222,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/organization/invites/{invite}/resend")]
             }
             "/api/v1/api-keys/{id}" => vec![format!("/api/v1/api-keys/{key_id}")],
+            "/api/v1/imports/{id}" => vec![format!("/api/v1/imports/{import}")],
+            "/api/v1/imports/{id}/errors" => vec![format!("/api/v1/imports/{import}/errors")],
             other => {
                 panic!("no resource for {other}: add one here so the isolation probe covers it")
             }
@@ -279,6 +312,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         member_id.to_string(),
         invite.to_string(),
         key_id.clone(),
+        import.clone(),
     ];
     for (method, path) in described_routes(&app).await {
         if method != "GET" || path.contains('{') || path.starts_with("/api/v1/auth/") {

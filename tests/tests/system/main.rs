@@ -18,6 +18,7 @@ mod fields;
 mod identity_auth;
 mod identity_oidc;
 mod identity_org;
+mod imports;
 mod isolation;
 mod ops;
 mod projections;

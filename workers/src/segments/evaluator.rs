@@ -86,7 +86,13 @@ impl Evaluator {
             };
             let mut backoff = Duration::from_millis(20);
             loop {
-                match self.step(&batch.events).await {
+                // A step may wait for read models (which stop with us): stopping wins, and
+                // the step's transaction, if open, rolls back.
+                let stepped = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = self.step(&batch.events) => r,
+                };
+                match stepped {
                     Ok(c) => {
                         at = at.max(c);
                         break;

@@ -65,7 +65,13 @@ impl Refresher {
                     tracing::warn!(error = %e, "segment refresher: cannot schedule");
                 }
             }
-            match self.work_once().await {
+            // A refresh in progress is abandoned on stop; its lease runs out and it is
+            // claimed again.
+            let worked = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.work_once() => r,
+            };
+            match worked {
                 Ok(true) => continue,
                 Ok(false) => {
                     if pause(&cancel, Duration::from_millis(200)).await {

@@ -1,0 +1,414 @@
+//! One batch of an import, applied in one transaction: the emails are claimed in bulk, the
+//! contacts that already have them are loaded in bulk and folded with the aggregate's own
+//! `apply`, every row is decided by the aggregate's own `handle` (so an update records only
+//! what differs), and the events of the whole batch are appended in one statement together
+//! with the import's progress. A stream conflict (a concurrent API write) or a contact still
+//! being created by someone else rolls the batch back; the caller retries it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use domain::contact::{Contact, ContactCommand, ContactEvent, NewContact};
+use event_store::append::{self, AppendError, NewEvent};
+use event_store::reader;
+use event_store::recorded::stream_id;
+use event_store::reservation::{self, Holder, Scope};
+use event_store::StoreError;
+use uuid::Uuid;
+
+use super::options::Plan;
+use super::store::{self, Counts, Job};
+use crate::contacts::unique::{email_key, upsert_patch};
+use crate::error::Rejection;
+use crate::segments::membership::{self, Decision};
+use crate::CommandState;
+use domain::segment::MembershipReason;
+
+/// One record read from the file.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The physical line where the record starts.
+    pub line: i64,
+    pub contact: Result<NewContact, String>,
+    /// What creating the contact records, decided ahead (on the reader's thread, with the
+    /// same `handle`) for the usual case that the email is new; `None` if creating fails.
+    pub creation: Option<Decided>,
+}
+
+/// An event and its stored JSON text.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub event: ContactEvent,
+    pub payload: String,
+}
+
+impl Decided {
+    fn of(event: ContactEvent) -> Result<Self, StoreError> {
+        let payload =
+            serde_json::to_string(&event).map_err(|x| StoreError::Malformed(x.to_string()))?;
+        Ok(Self { event, payload })
+    }
+}
+
+/// What the batch appends for one event: its type and JSON text.
+struct Appended {
+    event_type: String,
+    event_version: String,
+    payload: String,
+}
+
+/// The creation of `new` on a contact that does not exist yet, as `decide` would make it.
+pub fn creation(plan: &Plan, new: &NewContact) -> Option<Decided> {
+    let mut state = Contact::default();
+    let mut new = new.clone();
+    if !plan.schema.check_new(&mut new.fields).is_empty() {
+        return None;
+    }
+    let events = futures::executor::block_on(run(&mut state, ContactCommand::Create(new))).ok()?;
+    events.into_iter().next().and_then(|e| Decided::of(e).ok())
+}
+
+/// Records read together, and where the next one starts (byte offset, line).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub rows: Vec<Parsed>,
+    pub end: (i64, i64),
+}
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Another writer got in first (a stream conflict, a deadlock, or a contact whose
+    /// creation has claimed its email but not committed its event yet): retry.
+    #[error("a concurrent write got in the way")]
+    Retry,
+    /// The import is no longer where this batch starts: another process applied it.
+    #[error("another process is applying this import")]
+    Lost,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            // deadlock_detected, serialization_failure
+            sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")) => {
+                Self::Retry
+            }
+            _ => Self::Store(e.into()),
+        }
+    }
+}
+
+/// A contact the batch works on: its state, how many events its stream has, and whether
+/// this batch creates it.
+struct Working {
+    id: Uuid,
+    state: Contact,
+    version: i64,
+    ours: bool,
+}
+
+/// Applies `batch` (which starts at byte `from`) and returns its counts.
+pub async fn apply(
+    s: &CommandState,
+    job: &Job,
+    plan: &Plan,
+    from: i64,
+    batch: &Batch,
+    metadata: &serde_json::Value,
+) -> Result<Counts, BatchError> {
+    let mut tx = s.pool.begin().await?;
+    match apply_in(&mut tx, job, plan, from, batch, metadata).await {
+        Ok((counts, appended)) => {
+            tx.commit().await?;
+            if appended {
+                s.notifier.poke();
+            }
+            Ok(counts)
+        }
+        Err(e) => {
+            // Rolled back now, not when the pool next hands the connection out: its claims
+            // and row locks would otherwise hold up the API and the next batch.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The batch's statements in `tx`: its counts, and whether it appended any event.
+async fn apply_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job: &Job,
+    plan: &Plan,
+    from: i64,
+    batch: &Batch,
+    metadata: &serde_json::Value,
+) -> Result<(Counts, bool), BatchError> {
+    let tenant = job.tenant_id;
+
+    // Claim every email of the batch, each for a new contact id; existing contacts keep theirs.
+    let mut candidates: HashMap<String, Uuid> = HashMap::new();
+    for row in &batch.rows {
+        if let Ok(new) = &row.contact {
+            candidates
+                .entry(new.email.as_str().to_owned())
+                .or_insert_with(Uuid::now_v7);
+        }
+    }
+    let claims: Vec<(String, Holder)> = candidates
+        .iter()
+        .map(|(email, id)| {
+            let holder = Holder {
+                tenant_id: tenant,
+                owner_id: *id,
+            };
+            (email_key(tenant, email), holder)
+        })
+        .collect();
+    let holders = reservation::claim_many(tx, Scope::ContactEmail, &claims).await?;
+
+    // Load and fold the contacts that already have an email.
+    let mut working: HashMap<String, Working> = HashMap::new();
+    let mut existing: HashMap<String, String> = HashMap::new(); // stream id → email
+    for (email, candidate) in &candidates {
+        let id = holders
+            .get(&email_key(tenant, email))
+            .map_or(*candidate, |h| h.owner_id);
+        let ours = id == *candidate;
+        if !ours {
+            existing.insert(stream_id(tenant, id), email.clone());
+        }
+        working.insert(
+            email.clone(),
+            Working {
+                id,
+                state: Contact::default(),
+                version: 0,
+                ours,
+            },
+        );
+    }
+    let streams: Vec<String> = existing.keys().cloned().collect();
+    for e in reader::load_streams(&mut **tx, Contact::TYPE, &streams).await? {
+        let event: ContactEvent = serde_json::from_str(e.payload.get())
+            .map_err(|x| StoreError::Malformed(x.to_string()))?;
+        if let Some(w) = existing
+            .get(&e.aggregate_id)
+            .and_then(|email| working.get_mut(email))
+        {
+            w.state.apply(event);
+            w.version = e.sequence;
+        }
+    }
+    if working.values().any(|w| !w.ours && !w.state.exists) {
+        // Claimed by a create whose event is not committed yet.
+        return Err(BatchError::Retry);
+    }
+
+    // Decide every row, in file order.
+    let mut counts = Counts::default();
+    let mut errors: Vec<(i64, String)> = Vec::new();
+    // The contacts the batch's rows name (created, updated or unchanged).
+    let mut imported: BTreeSet<Uuid> = BTreeSet::new();
+    let mut events: Vec<(String, i64, Appended)> = Vec::new();
+    for row in &batch.rows {
+        counts.rows_done += 1;
+        let outcome = match (&row.contact, &row.creation) {
+            (Err(reason), _) => Err(reason.clone()),
+            (Ok(new), creation) => match working.get_mut(new.email.as_str()) {
+                Some(w) if !w.state.exists && creation.is_some() => {
+                    let mut appended = Vec::with_capacity(1);
+                    if let Some(d) = creation {
+                        w.state.apply(d.event.clone());
+                        appended.push(Appended {
+                            event_type: d.event.event_type(),
+                            event_version: d.event.event_version(),
+                            payload: d.payload.clone(),
+                        });
+                    }
+                    Ok((Outcome::Created, appended))
+                }
+                Some(w) => match decide(plan, w, new.clone()).await {
+                    Ok((kind, events)) => events
+                        .into_iter()
+                        .map(|e| {
+                            Decided::of(e).map(|d| Appended {
+                                event_type: d.event.event_type(),
+                                event_version: d.event.event_version(),
+                                payload: d.payload,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|d| (kind, d))
+                        .map_err(|e| e.to_string()),
+                    Err(why) => Err(why),
+                },
+                None => Err("email: not claimed".to_owned()),
+            },
+        };
+        match outcome {
+            Err(reason) => {
+                counts.failed += 1;
+                errors.push((row.line, reason));
+            }
+            Ok((kind, new_events)) => {
+                match kind {
+                    Outcome::Created => counts.created += 1,
+                    Outcome::Updated => counts.updated += 1,
+                    Outcome::Unchanged => counts.unchanged += 1,
+                }
+                if let Ok(new) = &row.contact {
+                    if let Some(w) = working.get_mut(new.email.as_str()) {
+                        imported.insert(w.id);
+                        for event in new_events {
+                            w.version += 1;
+                            events.push((stream_id(tenant, w.id), w.version, event));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Emails claimed for contacts no row managed to create are given back.
+    let unused: Vec<(String, Holder)> = working
+        .iter()
+        .filter(|(_, w)| w.ours && !w.state.exists)
+        .map(|(email, w)| {
+            let holder = Holder {
+                tenant_id: tenant,
+                owner_id: w.id,
+            };
+            (email_key(tenant, email), holder)
+        })
+        .collect();
+    reservation::release_many(tx, Scope::ContactEmail, &unused).await?;
+
+    let rows: Vec<NewEvent<'_>> = events
+        .iter()
+        .map(|(stream, seq, a)| NewEvent {
+            aggregate_type: Contact::TYPE,
+            aggregate_id: stream,
+            sequence: *seq,
+            event_type: &a.event_type,
+            event_version: &a.event_version,
+            payload: &a.payload,
+            metadata,
+        })
+        .collect();
+    match append::append(&mut **tx, &rows).await {
+        Ok(_) => {}
+        Err(AppendError::Conflict) => return Err(BatchError::Retry),
+        Err(AppendError::Store(e)) => return Err(e.into()),
+    }
+    let mut appended = !rows.is_empty();
+    if let Some(segment) = plan.segment_id {
+        appended |= add_to_segment(tx, tenant, segment, &imported, metadata).await?;
+    }
+    if !store::advance(tx, job, from, batch.end, &counts, &errors).await? {
+        return Err(BatchError::Lost);
+    }
+    Ok((counts, appended))
+}
+
+/// Adds the batch's contacts to the import's static segment (those already in it stay).
+async fn add_to_segment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: Uuid,
+    segment: Uuid,
+    contacts: &BTreeSet<Uuid>,
+    metadata: &serde_json::Value,
+) -> Result<bool, BatchError> {
+    let metadata: event_store::EventMetadata = serde_json::from_value(metadata.clone())
+        .map_err(|e| StoreError::Malformed(e.to_string()))?;
+    let decisions: Vec<Decision> = contacts
+        .iter()
+        .map(|c| Decision {
+            contact_id: *c,
+            considered: BTreeSet::from([segment]),
+            target: BTreeSet::from([segment]),
+            reason: MembershipReason::Import,
+        })
+        .collect();
+    match membership::write(tx, tenant, &decisions, &metadata, chrono::Utc::now()).await {
+        Ok(w) => Ok(w.cursor.is_some()),
+        Err(AppendError::Conflict) => Err(BatchError::Retry),
+        Err(AppendError::Store(e)) => Err(e.into()),
+    }
+}
+
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// One row against its contact's current state, through the aggregate's own `handle`:
+/// create it, or update it with only what differs and add the tags.
+async fn decide(
+    plan: &Plan,
+    w: &mut Working,
+    mut new: NewContact,
+) -> Result<(Outcome, Vec<ContactEvent>), String> {
+    let reason = |problems: Vec<(String, String)>| {
+        problems
+            .into_iter()
+            .map(|(f, r)| format!("{f}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !w.state.exists {
+        let problems = plan.schema.check_new(&mut new.fields);
+        if !problems.is_empty() {
+            return Err(reason(problems));
+        }
+        let events = run(&mut w.state, ContactCommand::Create(new)).await?;
+        return Ok((Outcome::Created, events));
+    }
+    if !plan.update_existing {
+        return Ok((Outcome::Unchanged, Vec::new()));
+    }
+    let mut patch = upsert_patch(&new);
+    let problems = plan.schema.check_patch(&mut patch.fields);
+    if !problems.is_empty() {
+        return Err(reason(problems));
+    }
+    let before = w.state.clone();
+    let mut events = run(&mut w.state, ContactCommand::Update(patch)).await?;
+    if !new.tags.is_empty() {
+        match run(&mut w.state, ContactCommand::AddTags(new.tags)).await {
+            Ok(more) => events.extend(more),
+            Err(why) => {
+                w.state = before;
+                return Err(why);
+            }
+        }
+    }
+    let kind = if events.is_empty() {
+        Outcome::Unchanged
+    } else {
+        Outcome::Updated
+    };
+    Ok((kind, events))
+}
+
+/// The events `command` causes on `state` (applied to it), or the rejection as a reason.
+async fn run(state: &mut Contact, command: ContactCommand) -> Result<Vec<ContactEvent>, String> {
+    let sink = EventSink::default();
+    state
+        .handle(command, &(), &sink)
+        .await
+        .map_err(|e| match e.problem() {
+            p if !p.errors.is_empty() => p
+                .errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+            p => p.detail.unwrap_or(p.title),
+        })?;
+    Ok(sink.collect().await)
+}
