@@ -451,7 +451,7 @@ async fn an_import_adds_its_contacts_to_a_static_segment_once() {
         .send()
         .await
         .unwrap();
-    let (segment, _) = mauntic_tests::accepted(res).await;
+    let (segment, created) = mauntic_tests::accepted(res).await;
     let dynamic = app
         .post(
             "/api/v1/segments",
@@ -492,7 +492,11 @@ async fn an_import_adds_its_contacts_to_a_static_segment_once() {
     .await
     .unwrap();
     assert_eq!(entered, 2);
-    let members: Value = get_json(&app, &format!("/api/v1/segments/{segment}/contacts")).await;
+    let members: Value = get_json(
+        &app,
+        &format!("/api/v1/segments/{segment}/contacts?consistent_after={created}"),
+    )
+    .await;
     assert_eq!(members["count"], 2, "{members}");
     app.stop().await;
 }
