@@ -113,6 +113,33 @@ pub struct Settings {
     /// `MAUNTIC_SEGMENT_REFRESH_SECS`: how often segments whose rules use relative dates
     /// are re-evaluated in full.
     pub segment_refresh_every: Duration,
+    /// `MAUNTIC_MASTER_KEY`: 32 bytes, base64; wraps every contact's key (crypto-shredding,
+    /// ADR 0003). Absent: a development key, with a warning at start.
+    pub master_key: Option<MasterKey>,
+}
+
+/// The master key that wraps contact keys; never printed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MasterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// 32 bytes in standard base64.
+    pub fn parse(b64: &str) -> anyhow::Result<Self> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .context("MAUNTIC_MASTER_KEY must be base64")?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("MAUNTIC_MASTER_KEY must be 32 bytes (base64 of 32 random bytes)"))?;
+        Ok(Self(key))
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mauntic";
@@ -168,7 +195,11 @@ impl Settings {
             idle: Duration::from_secs(60 * number("MAUNTIC_SESSION_IDLE_MINUTES", "720")?),
             secure: parse("MAUNTIC_COOKIE_SECURE", "false")? == "true",
         };
+        let master_key = var("MAUNTIC_MASTER_KEY")
+            .map(|k| MasterKey::parse(&k))
+            .transpose()?;
         Ok(Self {
+            master_key,
             identity,
             sessions,
             trust_proxy: parse("MAUNTIC_TRUST_PROXY", "false")? == "true",

@@ -51,7 +51,12 @@ pub async fn apply_in(
     let Some(last) = fresh.last().map(|e| e.cursor) else {
         return Ok(at);
     };
-    projection.apply(conn, target, fresh).await?;
+    // Personal fields in clear (or erased), one key query for the batch; both sources and
+    // rebuilds pass here, so projections never see ciphertext.
+    let revealed = event_store::shred::reveal(&mut *conn, fresh).await?;
+    projection
+        .apply(conn, target, revealed.as_deref().unwrap_or(fresh))
+        .await?;
     checkpoint::advance(&mut *conn, &target.checkpoint, last).await?;
     Ok(last)
 }

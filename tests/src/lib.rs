@@ -114,6 +114,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         trust_proxy: opts.trust_proxy,
         clock: Clock::system(),
         segment_refresh_every: std::time::Duration::from_secs(3600),
+        master_key: None,
     }
 }
 
