@@ -5,7 +5,7 @@
 //! Every write passes here, so this is where personal fields are sealed
 //! ([`crate::shred::seal`]: one key statement for the whole batch, before the insert).
 
-use sqlx::{Acquire, Postgres};
+use sqlx::PgConnection;
 
 use crate::{Cursor, StoreError};
 
@@ -34,15 +34,14 @@ pub enum AppendError {
 /// Appends `events` atomically (one statement) and returns the cursor of the last one.
 /// `None` for an empty slice. Personal fields are sealed first (keys fetched or created in
 /// one more statement, only when a batch holds personal values).
-pub async fn append<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn append(
+    conn: &mut PgConnection,
     events: &[NewEvent<'_>],
 ) -> Result<Option<Cursor>, AppendError> {
     if events.is_empty() {
         return Ok(None);
     }
-    let mut conn = db.acquire().await.map_err(StoreError::from)?;
-    let sealed = crate::shred::seal(&mut conn, events).await?;
+    let sealed = crate::shred::seal(&mut *conn, events).await?;
     let n = events.len();
     let mut types = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);

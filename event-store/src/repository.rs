@@ -66,11 +66,7 @@ impl LogRepository {
             return Ok(events);
         }
         let failed = |e: StoreError| PersistenceError::UnknownError(Box::new(e));
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| failed(e.into()))?;
+        let mut conn = self.pool.acquire().await.map_err(|e| failed(e.into()))?;
         crate::shred::reveal_payloads(
             &mut conn,
             A::TYPE,
@@ -137,7 +133,12 @@ impl PersistedEventRepository for LogRepository {
                 metadata: &e.metadata,
             })
             .collect();
-        match append::append(&self.pool, &rows).await {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))?;
+        match append::append(&mut conn, &rows).await {
             Ok(cursor) => {
                 if cursor.is_some() {
                     self.notifier.poke();

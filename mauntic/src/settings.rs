@@ -135,9 +135,9 @@ impl MasterKey {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .context("MAUNTIC_MASTER_KEY must be base64")?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("MAUNTIC_MASTER_KEY must be 32 bytes (base64 of 32 random bytes)"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!("MAUNTIC_MASTER_KEY must be 32 bytes (base64 of 32 random bytes)")
+        })?;
         Ok(Self(key))
     }
 }

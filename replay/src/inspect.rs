@@ -90,7 +90,10 @@ pub async fn inspect(
     let stream = event_store::recorded::stream_id(tenant, id);
     let events = reader::load_stream(pool, aggregate_type, &stream, until).await?;
     // Personal values in clear while the contact's key exists, erased placeholders after.
-    let mut conn = pool.acquire().await.map_err(event_store::StoreError::from)?;
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(event_store::StoreError::from)?;
     let events = event_store::shred::reveal(&mut conn, &events)
         .await?
         .unwrap_or(events);

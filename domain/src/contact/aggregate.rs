@@ -329,9 +329,7 @@ impl Contact {
             C::AssignOwner(owner) => {
                 (self.owner != owner).then_some(E::ContactOwnerChanged { owner })
             }
-            C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) | C::Erase { .. } => {
-                None
-            }
+            C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) | C::Erase { .. } => None,
         })
     }
 

@@ -40,7 +40,9 @@ fn inner_mut<'v>(
     payload
         .get_mut(event_type)
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| StoreError::Malformed(format!("{event_type}: not {{\"{event_type}\": {{…}}}}")))
+        .ok_or_else(|| {
+            StoreError::Malformed(format!("{event_type}: not {{\"{event_type}\": {{…}}}}"))
+        })
 }
 
 fn inner<'v>(payload: &'v Value, event_type: &str) -> Option<&'v Map<String, Value>> {
@@ -68,7 +70,9 @@ pub async fn seal(
             .into());
         };
         let Some(fields) = inner(r.payload, r.event_type) else {
-            return Err(StoreError::Malformed(format!("{}: malformed payload", r.event_type)).into());
+            return Err(
+                StoreError::Malformed(format!("{}: malformed payload", r.event_type)).into(),
+            );
         };
         let personal = p.personal.iter().any(|f| {
             fields
@@ -91,9 +95,7 @@ pub async fn seal(
         let key = match keys.get(r.aggregate_id) {
             Some(WriteKey::Key(k)) => k,
             Some(WriteKey::Erased) => return Err(AppendError::Conflict),
-            None => {
-                return Err(StoreError::Crypto(format!("no key for {}", r.aggregate_id)).into())
-            }
+            None => return Err(StoreError::Crypto(format!("no key for {}", r.aggregate_id)).into()),
         };
         let mut payload = r.payload.clone();
         let fields = inner_mut(&mut payload, r.event_type)?;
@@ -165,7 +167,13 @@ pub async fn reveal(
         }
         let mut payload: Value = serde_json::from_str(e.payload.get())
             .map_err(|x| StoreError::Malformed(x.to_string()))?;
-        open(&keys, &e.aggregate_type, &e.aggregate_id, &e.event_type, &mut payload)?;
+        open(
+            &keys,
+            &e.aggregate_type,
+            &e.aggregate_id,
+            &e.event_type,
+            &mut payload,
+        )?;
         let raw = RawValue::from_string(payload.to_string())
             .map_err(|x| StoreError::Malformed(x.to_string()))?;
         out.push(RecordedEvent {

@@ -166,20 +166,29 @@ async fn after_an_erasure_no_read_model_export_replay_time_travel_or_jetstream_m
     let before = jetstream_bodies(&app).await;
     assert!(before.iter().any(|b| b.contains("ContactNoteAdded")));
     for b in &before {
-        assert!(clear_values_in(b).is_empty(), "clear value in JetStream: {b}");
+        assert!(
+            clear_values_in(b).is_empty(),
+            "clear value in JetStream: {b}"
+        );
     }
     let pool = app.pool.clone();
-    eventually(Duration::from_secs(20), "the person enters the segment", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM segment_members WHERE contact_id = $1")
+    eventually(
+        Duration::from_secs(20),
+        "the person enters the segment",
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM segment_members WHERE contact_id = $1",
+                )
                 .bind(id)
                 .fetch_one(&pool)
                 .await
                 .unwrap_or(0)
-                > 0
-        }
-    })
+                    > 0
+            }
+        },
+    )
     .await;
 
     // Erase.
@@ -191,11 +200,19 @@ async fn after_an_erasure_no_read_model_export_replay_time_travel_or_jetstream_m
     let body = ok(res).await;
     let cursor = body["cursor"].as_str().unwrap().to_owned();
     assert_eq!(
-        status_of(&app, &format!("/api/v1/contacts/{id}?consistent_after={cursor}")).await,
+        status_of(
+            &app,
+            &format!("/api/v1/contacts/{id}?consistent_after={cursor}")
+        )
+        .await,
         404
     );
     assert_eq!(
-        status_of(&app, &format!("/api/v1/contacts/{id}/export?consistent_after={cursor}")).await,
+        status_of(
+            &app,
+            &format!("/api/v1/contacts/{id}/export?consistent_after={cursor}")
+        )
+        .await,
         404
     );
     for p in projections::all() {
@@ -267,12 +284,18 @@ async fn after_an_erasure_no_read_model_export_replay_time_travel_or_jetstream_m
     let after = jetstream_bodies(&app).await;
     assert!(after.iter().any(|b| b.contains("ContactErased")));
     for b in &after {
-        assert!(clear_values_in(b).is_empty(), "clear value in JetStream: {b}");
+        assert!(
+            clear_values_in(b).is_empty(),
+            "clear value in JetStream: {b}"
+        );
     }
 
     // Every later command is refused: 410.
     let res = app
-        .patch(&format!("/api/v1/contacts/{id}"), &json!({"first_name": "X"}))
+        .patch(
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"first_name": "X"}),
+        )
         .send()
         .await
         .unwrap();
@@ -316,14 +339,24 @@ async fn a_contact_that_is_not_erased_reads_back_through_the_api_rebuilds_time_t
             .await
             .unwrap();
     }
-    check(&ok(app.get(&format!("/api/v1/contacts/{id}")).send().await.unwrap()).await);
+    check(
+        &ok(app
+            .get(&format!("/api/v1/contacts/{id}"))
+            .send()
+            .await
+            .unwrap())
+        .await,
+    );
     let notes = ok(app
         .get(&format!("/api/v1/contacts/{id}/notes"))
         .send()
         .await
         .unwrap())
     .await;
-    assert!(notes.to_string().contains("Notiz-Geheimnis about her"), "{notes}");
+    assert!(
+        notes.to_string().contains("Notiz-Geheimnis about her"),
+        "{notes}"
+    );
     let audit = ok(app
         .get(&format!("/api/v1/audit/contact/{id}"))
         .send()
@@ -461,7 +494,11 @@ async fn erasing_a_survivor_shreds_the_contacts_merged_into_it_and_a_merged_id_i
     let cursor = ok(res).await["cursor"].as_str().unwrap().to_owned();
     for id in [a, b] {
         assert_eq!(
-            status_of(&app, &format!("/api/v1/contacts/{id}?consistent_after={cursor}")).await,
+            status_of(
+                &app,
+                &format!("/api/v1/contacts/{id}?consistent_after={cursor}")
+            )
+            .await,
             404
         );
         let audit = ok(app
@@ -480,8 +517,10 @@ async fn erasing_a_survivor_shreds_the_contacts_merged_into_it_and_a_merged_id_i
     }
     assert_eq!(clear_values_in_database(&app).await, vec![]);
     // Both emails are free again.
-    app.create_contact(json!({"email": "merged@example.org"})).await;
-    app.create_contact(json!({"email": "survivor@example.org"})).await;
+    app.create_contact(json!({"email": "merged@example.org"}))
+        .await;
+    app.create_contact(json!({"email": "survivor@example.org"}))
+        .await;
     app.stop().await;
 }
 
@@ -491,7 +530,10 @@ async fn a_contact_written_before_encryption_still_loads_changes_and_is_erased_f
     let stream = mauntic_tests::append_raw(&app.pool, app.tenant_id, 7).await;
     let id: Uuid = stream.split_once(':').unwrap().1.parse().unwrap();
     let res = app
-        .patch(&format!("/api/v1/contacts/{id}"), &json!({"first_name": "Adalbertina"}))
+        .patch(
+            &format!("/api/v1/contacts/{id}"),
+            &json!({"first_name": "Adalbertina"}),
+        )
         .send()
         .await
         .unwrap();
@@ -511,7 +553,11 @@ async fn a_contact_written_before_encryption_still_loads_changes_and_is_erased_f
         .unwrap();
     let cursor = ok(res).await["cursor"].as_str().unwrap().to_owned();
     assert_eq!(
-        status_of(&app, &format!("/api/v1/contacts/{id}?consistent_after={cursor}")).await,
+        status_of(
+            &app,
+            &format!("/api/v1/contacts/{id}?consistent_after={cursor}")
+        )
+        .await,
         404
     );
     for p in projections::all() {
@@ -655,7 +701,10 @@ fn every_contact_event_variant_has_a_personal_data_policy_that_classifies_every_
         .map(|p| p.event_type.to_owned())
         .collect();
     listed.sort();
-    assert_eq!(types, listed, "the policy lists exactly the contact's event types");
+    assert_eq!(
+        types, listed,
+        "the policy lists exactly the contact's event types"
+    );
     for e in &samples {
         let t = e.event_type();
         let p = policy::of("contact", &t).unwrap();
