@@ -377,7 +377,12 @@ async fn a_contact_that_is_not_erased_reads_back_through_the_api_rebuilds_time_t
     // the read model keeps reading back.
     let settings = app.settings.clone();
     let key = app.api_key.clone();
-    app.stop().await;
+    let mut app = app;
+    app.cancel.cancel();
+    if let Some(t) = app.task.take() {
+        t.await.unwrap().unwrap();
+    }
+    app.pool.close().await;
     let again = start(settings).await;
     let http = reqwest::Client::new();
     let res = http
