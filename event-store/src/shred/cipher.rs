@@ -47,9 +47,9 @@ fn master() -> &'static [u8; 32] {
     MASTER.get_or_init(|| DEVELOPMENT_MASTER_KEY)
 }
 
-/// A contact's data key (plain, in memory only).
+/// A contact's data key (plain, in memory only; the expanded key schedule is boxed).
 #[derive(Clone)]
-pub struct DataKey(Aes256Gcm);
+pub struct DataKey(Box<Aes256Gcm>);
 
 impl DataKey {
     /// A fresh random key and its wrapped form for `stream_id`.
@@ -70,7 +70,7 @@ impl DataKey {
     }
 
     fn from_raw(raw: &[u8; 32]) -> Self {
-        Self(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(raw)))
+        Self(Box::new(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(raw))))
     }
 
     /// `value` as an envelope; `aad` binds it to its stream, event type and field.
@@ -143,6 +143,7 @@ fn open_with(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
