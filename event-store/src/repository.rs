@@ -24,13 +24,17 @@ tokio::task_local! {
 }
 
 /// Runs `f` (a command execution) and returns its output with the cursor of the events it
-/// appended, if it appended any.
+/// appended, if it appended any. The keys its load reads are reused by its append
+/// ([`crate::shred::with_key_memo`]).
 pub async fn capture_cursor<F: std::future::Future>(f: F) -> (F::Output, Option<Cursor>) {
     LAST_CURSOR
-        .scope(Cell::new(None), async move {
-            let out = f.await;
-            (out, LAST_CURSOR.with(Cell::get))
-        })
+        .scope(
+            Cell::new(None),
+            crate::shred::with_key_memo(async move {
+                let out = f.await;
+                (out, LAST_CURSOR.with(Cell::get))
+            }),
+        )
         .await
 }
 

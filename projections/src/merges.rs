@@ -26,6 +26,11 @@ impl Projection for ContactMergesProjection {
         "contact_merges"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.aggregate_type == Contact::TYPE && (e.event_type == EVENT || e.event_type == ERASED)
     }

@@ -51,9 +51,13 @@ pub async fn apply_in(
     let Some(last) = fresh.last().map(|e| e.cursor) else {
         return Ok(at);
     };
-    // Personal fields in clear (or erased), one key query for the batch; both sources and
-    // rebuilds pass here, so projections never see ciphertext.
-    let revealed = event_store::shred::reveal(&mut *conn, fresh).await?;
+    // Personal fields in clear (or erased), one key query for the batch, for the projections
+    // that show them; both sources and rebuilds pass here.
+    let revealed = if projection.needs_personal_data() {
+        event_store::shred::reveal(&mut *conn, fresh, |e| projection.concerns(e)).await?
+    } else {
+        None
+    };
     projection
         .apply(conn, target, revealed.as_deref().unwrap_or(fresh))
         .await?;

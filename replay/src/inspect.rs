@@ -94,7 +94,7 @@ pub async fn inspect(
         .acquire()
         .await
         .map_err(event_store::StoreError::from)?;
-    let events = event_store::shred::reveal(&mut conn, &events)
+    let events = event_store::shred::reveal(&mut conn, &events, |_| true)
         .await?
         .unwrap_or(events);
     drop(conn);

@@ -16,6 +16,7 @@ pub mod cipher;
 pub mod keys;
 pub mod policy;
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::value::RawValue;
@@ -28,6 +29,33 @@ use cipher::DataKey;
 use keys::WriteKey;
 
 pub use cipher::configure;
+
+tokio::task_local! {
+    /// Keys this command already read (loading its aggregate) or made: its append needs no
+    /// second key statement for them. Safe because an erasure always appends to the stream,
+    /// so an append sealed with a key shredded meanwhile conflicts and is never stored.
+    static SEEN: RefCell<HashMap<String, DataKey>>;
+}
+
+/// Runs `f` (one command) with a key memo: the keys its load reads are reused by its append.
+pub async fn with_key_memo<F: std::future::Future>(f: F) -> F::Output {
+    SEEN.scope(RefCell::new(HashMap::new()), f).await
+}
+
+fn seen(stream: &str) -> Option<DataKey> {
+    SEEN.try_with(|m| m.borrow().get(stream).cloned())
+        .ok()
+        .flatten()
+}
+
+fn remember<'k>(keys: impl Iterator<Item = (&'k String, &'k DataKey)>) {
+    let _ = SEEN.try_with(|m| {
+        let mut m = m.borrow_mut();
+        for (s, k) in keys {
+            m.insert(s.clone(), k.clone());
+        }
+    });
+}
 
 fn aad(aggregate_id: &str, event_type: &str, field: &str) -> String {
     format!("{aggregate_id}/{event_type}/{field}")
@@ -88,8 +116,24 @@ pub async fn seal(
         return Ok(out);
     }
     let streams: BTreeSet<&str> = todo.iter().map(|(i, _)| rows[*i].aggregate_id).collect();
-    let streams: Vec<&str> = streams.into_iter().collect();
-    let keys = keys::for_write(conn, &streams).await?;
+    let mut keys: HashMap<String, WriteKey> = HashMap::with_capacity(streams.len());
+    let mut unknown = Vec::with_capacity(streams.len());
+    for s in streams {
+        match seen(s) {
+            Some(k) => {
+                keys.insert(s.to_owned(), WriteKey::Key(k));
+            }
+            None => unknown.push(s),
+        }
+    }
+    if !unknown.is_empty() {
+        let fetched = keys::for_write(conn, &unknown).await?;
+        remember(fetched.iter().filter_map(|(s, k)| match k {
+            WriteKey::Key(k) => Some((s, k)),
+            WriteKey::Erased => None,
+        }));
+        keys.extend(fetched);
+    }
     for (i, p) in todo {
         let r = &rows[i];
         let key = match keys.get(r.aggregate_id) {
@@ -143,15 +187,17 @@ fn open(
     Ok(())
 }
 
-/// `events` with their personal fields in clear (or erased), with one key query for the
-/// batch; `None` when no event is sealed (use `events` as they are).
+/// `events` with the personal fields of those `wanted` in clear (or erased), with one key
+/// query for the batch; `None` when no such event is sealed (use `events` as they are).
 pub async fn reveal(
     conn: &mut PgConnection,
     events: &[RecordedEvent],
+    wanted: impl Fn(&RecordedEvent) -> bool,
 ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+    let todo = |e: &RecordedEvent| wanted(e) && sealed_text(&e.aggregate_type, e.payload.get());
     let sealed: BTreeSet<&str> = events
         .iter()
-        .filter(|e| sealed_text(&e.aggregate_type, e.payload.get()))
+        .filter(|e| todo(e))
         .map(|e| e.aggregate_id.as_str())
         .collect();
     if sealed.is_empty() {
@@ -161,7 +207,7 @@ pub async fn reveal(
     let keys = keys::for_read(conn, &streams).await?;
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        if !sealed_text(&e.aggregate_type, e.payload.get()) {
+        if !todo(e) {
             out.push(e.clone());
             continue;
         }
@@ -205,7 +251,9 @@ pub async fn reveal_payloads<'a>(
             continue;
         }
         if keys.is_none() {
-            keys = Some(keys::for_read(conn, &[aggregate_id]).await?);
+            let k = keys::for_read(conn, &[aggregate_id]).await?;
+            remember(k.iter());
+            keys = Some(k);
         }
         if let Some(k) = &keys {
             open(k, aggregate_type, aggregate_id, event_type, payload)?;

@@ -82,7 +82,13 @@ impl Evaluator {
             };
             let mut backoff = Duration::from_millis(20);
             loop {
-                match self.step(&batch.events).await {
+                // A step may wait for a projection to catch up (up to `CATCH_UP`); stopping
+                // must not wait for it. A step dropped mid-way rolls back, unacknowledged.
+                let stepped = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = self.step(&batch.events) => r,
+                };
+                match stepped {
                     Ok(c) => {
                         at = at.max(c);
                         break;
