@@ -50,6 +50,9 @@ impl Rejection for ContactError {
                     .detail(self.to_string())
             }
             ContactError::MergeSourceNotFound => Problem::not_found("contact"),
+            ContactError::Erased => {
+                Problem::new(StatusCode::GONE, "erased", "Contact erased").detail(self.to_string())
+            }
             ContactError::MergeIntoItself => Problem::validation("from", self.to_string()),
             // Commands follow a merged contact to its survivor; this shows only when they
             // cannot (a merge naming a merged contact, or a chain too long to follow).

@@ -112,6 +112,7 @@ pub fn router(state: CommandState) -> Router {
         contacts::http::create,
         contacts::http::upsert,
         contacts::http::update,
+        contacts::http::erase,
         contacts::http::add_tags,
         contacts::http::remove_tag,
         contacts::reach_http::set_consent,

@@ -1,8 +1,11 @@
 //! Appending to the log: one multi-row `INSERT … RETURNING` for any number of events of any
 //! number of streams. Used by the cqrs-es repository for commands and, for bulk creation
 //! (imports, fan-out), directly as the batch path.
+//!
+//! Every write passes here, so this is where personal fields are sealed
+//! ([`crate::shred::seal`]: one key statement for the whole batch, before the insert).
 
-use sqlx::PgExecutor;
+use sqlx::PgConnection;
 
 use crate::{Cursor, StoreError};
 
@@ -31,14 +34,16 @@ pub enum AppendError {
 }
 
 /// Appends `events` atomically (one statement) and returns the cursor of the last one.
-/// `None` for an empty slice.
-pub async fn append<'e>(
-    db: impl PgExecutor<'e>,
+/// `None` for an empty slice. Personal fields are sealed first (keys fetched or created in
+/// one more statement, only when a batch holds personal values).
+pub async fn append(
+    conn: &mut PgConnection,
     events: &[NewEvent<'_>],
 ) -> Result<Option<Cursor>, AppendError> {
     if events.is_empty() {
         return Ok(None);
     }
+    let sealed = crate::shred::seal(&mut *conn, events).await?;
     let n = events.len();
     let mut types = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);
@@ -47,13 +52,13 @@ pub async fn append<'e>(
     let mut versions = Vec::with_capacity(n);
     let mut payloads = Vec::with_capacity(n);
     let mut metadata = Vec::with_capacity(n);
-    for e in events {
+    for (e, sealed) in events.iter().zip(&sealed) {
         types.push(e.aggregate_type);
         ids.push(e.aggregate_id);
         seqs.push(e.sequence);
         event_types.push(e.event_type);
         versions.push(e.event_version);
-        payloads.push(e.payload);
+        payloads.push(sealed.as_deref().unwrap_or(e.payload));
         metadata.push(e.metadata);
     }
     let rows: Result<Vec<(i64, i64)>, sqlx::Error> = sqlx::query_as(
@@ -69,7 +74,7 @@ pub async fn append<'e>(
     .bind(&versions)
     .bind(&payloads)
     .bind(&metadata)
-    .fetch_all(db)
+    .fetch_all(&mut *conn)
     .await;
     match rows {
         Ok(rows) => Ok(rows.into_iter().map(|(t, p)| Cursor::new(t, p)).max()),

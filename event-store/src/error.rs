@@ -10,6 +10,9 @@ pub enum StoreError {
     /// JetStream refused or failed an operation.
     #[error("jetstream error: {0}")]
     JetStream(String),
+    /// A key could not be made, unwrapped or used (crypto-shredding).
+    #[error("crypto error: {0}")]
+    Crypto(String),
     /// A stored or received event could not be decoded.
     #[error("malformed event: {0}")]
     Malformed(String),

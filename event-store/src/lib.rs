@@ -10,6 +10,7 @@
 //! - [`relay`]: the single-leader relay from the log to JetStream.
 //! - [`source`]: one subscriber interface, two sources (Postgres tail, JetStream).
 //! - [`reservation`]: unique values (emails, key digests) claimed by one owner at a time.
+//! - [`shred`]: crypto-shredding of personal data (per-contact keys outside the log).
 //! - [`clock`]: the time commands and tokens see; tests move it.
 //! - [`checkpoint`]: named cursors stored beside the read models.
 
@@ -25,6 +26,7 @@ pub mod recorded;
 pub mod relay;
 pub mod repository;
 pub mod reservation;
+pub mod shred;
 pub mod source;
 pub mod store;
 pub mod wakeup;

@@ -17,20 +17,24 @@ use sqlx::PgPool;
 
 use crate::append::{self, AppendError, NewEvent};
 use crate::wakeup::Notifier;
-use crate::Cursor;
+use crate::{Cursor, StoreError};
 
 tokio::task_local! {
     static LAST_CURSOR: Cell<Option<Cursor>>;
 }
 
 /// Runs `f` (a command execution) and returns its output with the cursor of the events it
-/// appended, if it appended any.
+/// appended, if it appended any. The keys its load reads are reused by its append
+/// ([`crate::shred::with_key_memo`]).
 pub async fn capture_cursor<F: std::future::Future>(f: F) -> (F::Output, Option<Cursor>) {
     LAST_CURSOR
-        .scope(Cell::new(None), async move {
-            let out = f.await;
-            (out, LAST_CURSOR.with(Cell::get))
-        })
+        .scope(
+            Cell::new(None),
+            crate::shred::with_key_memo(async move {
+                let out = f.await;
+                (out, LAST_CURSOR.with(Cell::get))
+            }),
+        )
         .await
 }
 
@@ -50,6 +54,37 @@ impl LogRepository {
     }
 }
 
+impl LogRepository {
+    /// A stream's events with their personal fields in clear (or erased): one key query,
+    /// only for a stream that holds sealed values.
+    async fn reveal<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        mut events: Vec<SerializedEvent>,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        if !crate::shred::policy::covers(A::TYPE)
+            || !events
+                .iter()
+                .any(|e| crate::shred::is_sealed(&e.event_type, &e.payload))
+        {
+            return Ok(events);
+        }
+        let failed = |e: StoreError| PersistenceError::UnknownError(Box::new(e));
+        let mut conn = self.pool.acquire().await.map_err(|e| failed(e.into()))?;
+        crate::shred::reveal_payloads(
+            &mut conn,
+            A::TYPE,
+            aggregate_id,
+            events
+                .iter_mut()
+                .map(|e| (e.event_type.as_str(), &mut e.payload)),
+        )
+        .await
+        .map_err(failed)?;
+        Ok(events)
+    }
+}
+
 fn refused(what: &str) -> PersistenceError {
     PersistenceError::UnknownError(
         format!("{what}: replays read the log through event_store::reader (postgres-es stream_events panics on errors)").into(),
@@ -61,7 +96,8 @@ impl PersistedEventRepository for LogRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.reads.get_events::<A>(aggregate_id).await
+        let events = self.reads.get_events::<A>(aggregate_id).await?;
+        self.reveal::<A>(aggregate_id, events).await
     }
 
     async fn get_last_events<A: Aggregate>(
@@ -69,9 +105,11 @@ impl PersistedEventRepository for LogRepository {
         aggregate_id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.reads
+        let events = self
+            .reads
             .get_last_events::<A>(aggregate_id, last_sequence)
-            .await
+            .await?;
+        self.reveal::<A>(aggregate_id, events).await
     }
 
     /// Snapshots are not used (event-store mode).
@@ -101,7 +139,12 @@ impl PersistedEventRepository for LogRepository {
                 metadata: &e.metadata,
             })
             .collect();
-        match append::append(&self.pool, &rows).await {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| PersistenceError::ConnectionError(Box::new(e)))?;
+        match append::append(&mut conn, &rows).await {
             Ok(cursor) => {
                 if cursor.is_some() {
                     self.notifier.poke();

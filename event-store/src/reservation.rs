@@ -275,3 +275,25 @@ pub async fn transfer<'e>(
     .rows_affected();
     Ok(moved)
 }
+
+/// Deletes every value of `scopes` held by `owners` of `tenant` (an erased contact's email
+/// and unique values, which are clear text). Runs in the caller's transaction.
+pub async fn release_owned<'e>(
+    db: impl PgExecutor<'e>,
+    scopes: &[Scope],
+    tenant: Uuid,
+    owners: &[Uuid],
+) -> Result<u64, StoreError> {
+    let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    let n = sqlx::query(
+        "DELETE FROM reservations WHERE scope = ANY($1::text[]) AND tenant_id = $2 \
+           AND owner_id = ANY($3::uuid[])",
+    )
+    .bind(&scopes)
+    .bind(tenant)
+    .bind(owners)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n)
+}

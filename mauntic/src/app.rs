@@ -27,6 +27,8 @@ pub struct Application {
 
 /// Connects to the database (creating and migrating it) and, if configured, to NATS.
 pub async fn connect(settings: &Settings) -> anyhow::Result<(PgPool, Option<Bus>)> {
+    event_store::shred::configure(settings.master_key.map(|k| k.0))
+        .context("configuring the master key")?;
     store::create_database_if_missing(&settings.database_url)
         .await
         .context("creating the database")?;

@@ -117,6 +117,33 @@ pub struct Settings {
     /// `MAUNTIC_DATA_DIR` (default `data`: uploads under `data/imports/`),
     /// `MAUNTIC_IMPORT_MAX_BYTES` (default 1 GiB), `MAUNTIC_IMPORT_BATCH_ROWS` (default 2000).
     pub imports: ImportConfig,
+    /// `MAUNTIC_MASTER_KEY`: 32 bytes, base64; wraps every contact's key (crypto-shredding,
+    /// ADR 0003). Absent: a development key, with a warning at start.
+    pub master_key: Option<MasterKey>,
+}
+
+/// The master key that wraps contact keys; never printed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MasterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// 32 bytes in standard base64.
+    pub fn parse(b64: &str) -> anyhow::Result<Self> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .context("MAUNTIC_MASTER_KEY must be base64")?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!("MAUNTIC_MASTER_KEY must be 32 bytes (base64 of 32 random bytes)")
+        })?;
+        Ok(Self(key))
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mauntic";
@@ -177,8 +204,12 @@ impl Settings {
             max_bytes: number("MAUNTIC_IMPORT_MAX_BYTES", "1073741824")?,
             batch_rows: number("MAUNTIC_IMPORT_BATCH_ROWS", "2000")? as usize,
         };
+        let master_key = var("MAUNTIC_MASTER_KEY")
+            .map(|k| MasterKey::parse(&k))
+            .transpose()?;
         Ok(Self {
             imports,
+            master_key,
             identity,
             sessions,
             trust_proxy: parse("MAUNTIC_TRUST_PROXY", "false")? == "true",

@@ -122,6 +122,11 @@ impl Projection for AuditLogProjection {
         "audit_log"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.tenant_id != PLATFORM_TENANT
     }

@@ -92,6 +92,11 @@ impl Projection for CompaniesProjection {
         "companies"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.aggregate_type == Company::TYPE
     }

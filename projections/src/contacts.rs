@@ -244,8 +244,11 @@ impl ContactRow {
                         r.company_ids.sort();
                         r.primary_company_id = primary_company;
                     }
-                    // The merged contact's row goes: the survivor answers for it.
-                    ContactEvent::ContactMergedInto { .. } => return None,
+                    // The merged contact's row goes: the survivor answers for it. An erased
+                    // contact's row goes for good.
+                    ContactEvent::ContactMergedInto { .. } | ContactEvent::ContactErased { .. } => {
+                        return None
+                    }
                 }
                 r.updated_at = e.recorded_at;
                 r.version = e.sequence;
@@ -325,7 +328,10 @@ impl Projection for ContactsProjection {
         let mut merged = Vec::new();
         for (e, id) in mine {
             let event: ContactEvent = crate::decode(e)?;
-            if matches!(event, ContactEvent::ContactMergedInto { .. }) {
+            if matches!(
+                event,
+                ContactEvent::ContactMergedInto { .. } | ContactEvent::ContactErased { .. }
+            ) {
                 merged.push((e.tenant_id, id));
             }
             let slot = rows.entry(id).or_default();

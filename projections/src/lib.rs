@@ -44,3 +44,25 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         reason: x.to_string(),
     })
 }
+
+/// The contacts erased in `events` (each erased contact and the contacts merged into it),
+/// as `(tenants, ids)` for an `UNNEST` delete.
+pub(crate) fn erased(events: &[event_store::RecordedEvent]) -> (Vec<uuid::Uuid>, Vec<uuid::Uuid>) {
+    use domain::contact::ContactEvent;
+    let mut out = (Vec::new(), Vec::new());
+    for e in events
+        .iter()
+        .filter(|e| e.aggregate_type == "contact" && e.event_type == "ContactErased")
+    {
+        let Some(id) = e.entity_id() else { continue };
+        let also = match e.decode::<ContactEvent>() {
+            Ok(ContactEvent::ContactErased { also_erased }) => also_erased,
+            _ => Vec::new(),
+        };
+        for c in std::iter::once(id).chain(also) {
+            out.0.push(e.tenant_id);
+            out.1.push(c);
+        }
+    }
+    out
+}

@@ -14,6 +14,7 @@ use crate::{Projection, ProjectionError, Target};
 pub struct ContactMergesProjection;
 
 const EVENT: &str = "ContactMergedInto";
+const ERASED: &str = "ContactErased";
 
 #[async_trait]
 impl Projection for ContactMergesProjection {
@@ -25,8 +26,13 @@ impl Projection for ContactMergesProjection {
         "contact_merges"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
-        e.aggregate_type == Contact::TYPE && e.event_type == EVENT
+        e.aggregate_type == Contact::TYPE && (e.event_type == EVENT || e.event_type == ERASED)
     }
 
     /// Merges are rare: one statement per merge, in log order, so a chain merged within one
@@ -42,8 +48,21 @@ impl Projection for ContactMergesProjection {
             let Some(merged) = e.entity_id() else {
                 continue;
             };
-            let ContactEvent::ContactMergedInto { survivor_id } = crate::decode(e)? else {
-                continue;
+            let survivor_id = match crate::decode(e)? {
+                ContactEvent::ContactMergedInto { survivor_id } => survivor_id,
+                // The ids merged into an erased contact no longer resolve to anyone (404).
+                ContactEvent::ContactErased { .. } => {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE tenant_id = $1 AND survivor_id = $2"
+                    ))
+                    .bind(e.tenant_id)
+                    .bind(merged)
+                    .persistent(false)
+                    .execute(&mut *conn)
+                    .await?;
+                    continue;
+                }
+                _ => continue,
             };
             // The merged contact, and every contact that resolved to it, now resolve to the
             // survivor (or to whatever the survivor itself was merged into, for a log whose

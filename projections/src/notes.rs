@@ -13,10 +13,13 @@ use crate::{Projection, ProjectionError, Target};
 
 pub struct ContactNotesProjection;
 
-/// Notes added and removed, and merges (which move notes to the survivor).
+/// Notes added and removed, merges (which move notes to the survivor) and erasures (which
+/// delete them).
 fn concerns(e: &RecordedEvent) -> bool {
     e.aggregate_type == Contact::TYPE
-        && (e.event_type.starts_with("ContactNote") || e.event_type == "ContactMerged")
+        && (e.event_type.starts_with("ContactNote")
+            || e.event_type == "ContactMerged"
+            || e.event_type == "ContactErased")
 }
 
 /// A note on a contact.
@@ -88,6 +91,17 @@ impl Projection for ContactNotesProjection {
                     ))
                     .bind(e.tenant_id)
                     .bind(source_id)
+                    .bind(contact)
+                    .persistent(false)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                // An erased contact's notes go (the merged contacts' notes are its own).
+                ContactEvent::ContactErased { .. } => {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE tenant_id = $1 AND contact_id = $2"
+                    ))
+                    .bind(e.tenant_id)
                     .bind(contact)
                     .persistent(false)
                     .execute(&mut *conn)

@@ -258,6 +258,11 @@ impl Projection for OrganizationsProjection {
         "organizations"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.aggregate_type == Organization::TYPE
     }

@@ -24,6 +24,13 @@ pub trait Projection: Send + Sync {
         let _ = e;
         true
     }
+    /// Whether `apply` reads personal values (sealed in the log, see `event_store::shred`):
+    /// the runner then reveals the events it `concerns` first. A projection that only reads
+    /// public fields (ids, event types, field names) says `false` and sees the stored
+    /// envelopes. Erring on the side of `true` is always correct.
+    fn needs_personal_data(&self) -> bool {
+        true
+    }
     /// Applies events to `target.table`.
     async fn apply(
         &self,

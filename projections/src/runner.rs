@@ -51,7 +51,16 @@ pub async fn apply_in(
     let Some(last) = fresh.last().map(|e| e.cursor) else {
         return Ok(at);
     };
-    projection.apply(conn, target, fresh).await?;
+    // Personal fields in clear (or erased), one key query for the batch, for the projections
+    // that show them; both sources and rebuilds pass here.
+    let revealed = if projection.needs_personal_data() {
+        event_store::shred::reveal(&mut *conn, fresh, |e| projection.concerns(e)).await?
+    } else {
+        None
+    };
+    projection
+        .apply(conn, target, revealed.as_deref().unwrap_or(fresh))
+        .await?;
     checkpoint::advance(&mut *conn, &target.checkpoint, last).await?;
     Ok(last)
 }

@@ -106,6 +106,11 @@ impl Projection for SegmentsProjection {
         "segments"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.aggregate_type == Segment::TYPE
     }

@@ -83,7 +83,22 @@ impl Projection for ContactTimelineProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let rows: Vec<TimelineRow> = events.iter().filter_map(TimelineRow::from_event).collect();
-        json_rows::insert_new(conn, &target.table, &rows).await
+        json_rows::insert_new(conn, &target.table, &rows).await?;
+        // An erased contact leaves the timeline, with the contacts merged into it.
+        let (tenants, ids) = crate::erased(events);
+        if !ids.is_empty() {
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE (tenant_id, contact_id) IN \
+                 (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))",
+                target.table
+            ))
+            .bind(&tenants)
+            .bind(&ids)
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
     }
 }
 

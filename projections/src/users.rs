@@ -101,6 +101,11 @@ impl Projection for UsersProjection {
         "users"
     }
 
+    /// Reads only public fields.
+    fn needs_personal_data(&self) -> bool {
+        false
+    }
+
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.aggregate_type == User::TYPE
     }

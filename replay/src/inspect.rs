@@ -89,6 +89,15 @@ pub async fn inspect(
 ) -> Result<Option<Inspection>, ReplayError> {
     let stream = event_store::recorded::stream_id(tenant, id);
     let events = reader::load_stream(pool, aggregate_type, &stream, until).await?;
+    // Personal values in clear while the contact's key exists, erased placeholders after.
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(event_store::StoreError::from)?;
+    let events = event_store::shred::reveal(&mut conn, &events, |_| true)
+        .await?
+        .unwrap_or(events);
+    drop(conn);
     let Some(last) = events.last() else {
         return Ok(None);
     };

@@ -119,6 +119,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
             max_bytes: 1 << 20,
             batch_rows: 3,
         },
+        master_key: None,
     }
 }
 

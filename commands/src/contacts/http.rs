@@ -100,6 +100,29 @@ pub async fn update(
         .map(Json)
 }
 
+/// Erase a contact (GDPR right to erasure): its key is deleted, so every personal value in
+/// its events (and in those of the contacts merged into it) reads as erased from now on, and
+/// it leaves every read model (a later GET answers 404). Its email can be used again.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts",
+    params(("id" = Uuid, Path, description = "Contact id")),
+    responses(
+        (status = 200, description = "Erased", body = Accepted),
+        (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The contact was merged into another one (`survivor_id`): erase that one", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Already erased", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn erase(
+    State(s): State<CommandState>,
+    Path(id): Path<String>,
+    ctx: RequestContext,
+) -> Result<Json<Accepted>, Problem> {
+    let id = contact_id(&id)?;
+    super::erase::erase(&s, ctx.tenant_id, id, &ctx.metadata)
+        .await
+        .map(Json)
+}
+
 /// Add tags to a contact (tags it already has are ignored).
 #[utoipa::path(post, path = "/api/v1/contacts/{id}/tags", tag = "contacts",
     request_body = AddTags,

@@ -1,6 +1,7 @@
 //! Contact commands over HTTP.
 
 pub mod body;
+pub mod erase;
 pub mod http;
 pub mod merge;
 pub mod merge_http;
@@ -16,7 +17,10 @@ pub fn routes() -> Router<CommandState> {
     Router::new()
         .route("/api/v1/contacts", post(http::create))
         .route("/api/v1/contacts:upsert", post(http::upsert))
-        .route("/api/v1/contacts/{id}", patch(http::update))
+        .route(
+            "/api/v1/contacts/{id}",
+            patch(http::update).delete(http::erase),
+        )
         .route("/api/v1/contacts/{id}/tags", post(http::add_tags))
         .route("/api/v1/contacts/{id}/tags/{tag}", delete(http::remove_tag))
         .route(

@@ -192,9 +192,20 @@ async fn apply_in(
         );
     }
     let streams: Vec<String> = existing.keys().cloned().collect();
-    for e in reader::load_streams(&mut **tx, Contact::TYPE, &streams).await? {
-        let event: ContactEvent = serde_json::from_str(e.payload.get())
-            .map_err(|x| StoreError::Malformed(x.to_string()))?;
+    let loaded = reader::load_streams(&mut **tx, Contact::TYPE, &streams).await?;
+    let mut payloads: Vec<(String, serde_json::Value)> = loaded
+        .iter()
+        .map(|e| {
+            serde_json::from_str(e.payload.get())
+                .map(|v| (e.aggregate_id.clone(), v))
+                .map_err(|x| StoreError::Malformed(x.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    // Personal values are stored sealed: open them with the contacts' keys (one statement).
+    event_store::shred::reveal_values(tx, Contact::TYPE, &mut payloads).await?;
+    for (e, (_, payload)) in loaded.iter().zip(payloads) {
+        let event: ContactEvent =
+            serde_json::from_value(payload).map_err(|x| StoreError::Malformed(x.to_string()))?;
         if let Some(w) = existing
             .get(&e.aggregate_id)
             .and_then(|email| working.get_mut(email))
@@ -299,7 +310,7 @@ async fn apply_in(
             metadata,
         })
         .collect();
-    match append::append(&mut **tx, &rows).await {
+    match append::append(tx, &rows).await {
         Ok(_) => {}
         Err(AppendError::Conflict) => return Err(BatchError::Retry),
         Err(AppendError::Store(e)) => return Err(e.into()),

@@ -41,6 +41,12 @@ pub struct Contact {
     /// Set by the stream's last event when the contact was merged into another one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<uuid::Uuid>,
+    /// The contacts merged directly into this one (their streams hold this person's data too).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub merged_from: BTreeSet<uuid::Uuid>,
+    /// Set by the stream's last event when the contact was erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 /// Most notes one contact can carry.
@@ -62,10 +68,14 @@ impl Aggregate for Contact {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        if self.erased {
+            return Err(ContactError::Erased);
+        }
         if let Some(survivor_id) = self.merged_into {
             return Err(ContactError::MergedInto { survivor_id });
         }
         let event = match command {
+            ContactCommand::Erase { also_erased } => Some(self.erase(also_erased)?),
             ContactCommand::Create(new) => self.create(new)?,
             ContactCommand::Update(patch) => self.update(patch)?,
             ContactCommand::AddTags(tags) => {
@@ -202,8 +212,10 @@ impl Aggregate for Contact {
                 companies,
                 primary_company,
                 notes,
+                source_id,
                 ..
             } => {
+                self.merged_from.insert(source_id);
                 self.first_name = first_name;
                 self.last_name = last_name;
                 self.profile = profile;
@@ -222,6 +234,7 @@ impl Aggregate for Contact {
             ContactEvent::ContactMergedInto { survivor_id } => {
                 self.merged_into = Some(survivor_id);
             }
+            ContactEvent::ContactErased { .. } => self.erased = true,
         }
     }
 }
@@ -316,8 +329,23 @@ impl Contact {
             C::AssignOwner(owner) => {
                 (self.owner != owner).then_some(E::ContactOwnerChanged { owner })
             }
-            C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) => None,
+            C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) | C::Erase { .. } => None,
         })
+    }
+
+    /// Decides the erasure of this contact and of `also_erased`, the contacts merged into it
+    /// (directly or along a chain; the caller follows `merged_from`). Refused for a contact
+    /// that does not exist, is already erased, or was merged into another one (erase the
+    /// survivor: that erases this one too).
+    pub fn erase(&self, also_erased: Vec<uuid::Uuid>) -> Result<ContactEvent, ContactError> {
+        if self.erased {
+            return Err(ContactError::Erased);
+        }
+        if let Some(survivor_id) = self.merged_into {
+            return Err(ContactError::MergedInto { survivor_id });
+        }
+        self.require_exists()?;
+        Ok(ContactEvent::ContactErased { also_erased })
     }
 
     fn require_exists(&self) -> Result<(), ContactError> {

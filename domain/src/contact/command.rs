@@ -57,6 +57,11 @@ pub enum ContactCommand {
         text: String,
     },
     RemoveNote(uuid::Uuid),
+    /// Erase the contact (GDPR) together with the contacts merged into it, directly or along
+    /// a chain (`also_erased`, which the caller looked up): see [`super::Contact::erase`].
+    Erase {
+        also_erased: Vec<uuid::Uuid>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,6 +25,9 @@ pub enum ContactError {
     /// The contact was merged into another one, which answers for it from now on.
     #[error("the contact was merged into {survivor_id}")]
     MergedInto { survivor_id: uuid::Uuid },
+    /// The contact was erased (GDPR); nothing can be done with it any more.
+    #[error("the contact was erased")]
+    Erased,
     /// A contact cannot be merged into itself.
     #[error("a contact cannot be merged into itself")]
     MergeIntoItself,

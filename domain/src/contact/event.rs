@@ -112,6 +112,13 @@ pub enum ContactEvent {
     ContactMergedInto {
         survivor_id: uuid::Uuid,
     },
+    /// The contact was erased (GDPR): its key, and those of the contacts merged into it
+    /// (`also_erased`), were deleted with this event, so every personal value of these
+    /// streams reads as erased from now on. Carries no personal data. The stream's last
+    /// event: every later command is refused with `ContactError::Erased`.
+    ContactErased {
+        also_erased: Vec<uuid::Uuid>,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -134,6 +141,7 @@ impl DomainEvent for ContactEvent {
             Self::ContactNoteRemoved { .. } => "ContactNoteRemoved",
             Self::ContactMerged { .. } => "ContactMerged",
             Self::ContactMergedInto { .. } => "ContactMergedInto",
+            Self::ContactErased { .. } => "ContactErased",
         }
         .to_owned()
     }

@@ -47,6 +47,9 @@ pub fn merge(
     if target_id == source_id {
         return Err(ContactError::MergeIntoItself);
     }
+    if target.erased || source.erased {
+        return Err(ContactError::Erased);
+    }
     if !target.exists {
         return Err(ContactError::NotFound);
     }

@@ -517,3 +517,110 @@ fn only_a_note_the_contact_has_can_be_removed() {
         .when(ContactCommand::RemoveNote(uuid::Uuid::from_u128(9)))
         .then_expect_error(ContactError::NoteNotFound);
 }
+
+fn erased() -> ContactEvent {
+    ContactEvent::ContactErased {
+        also_erased: vec![],
+    }
+}
+
+#[test]
+fn erasing_a_contact_records_the_erasure_with_the_contacts_merged_into_it() {
+    let merged = uuid::Uuid::from_u128(0xB);
+    ContactTest::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Erase {
+            also_erased: vec![merged],
+        })
+        .then_expect_events(vec![ContactEvent::ContactErased {
+            also_erased: vec![merged],
+        }]);
+}
+
+#[test]
+fn an_erased_contact_refuses_every_command_as_erased() {
+    for command in [
+        ContactCommand::Erase {
+            also_erased: vec![],
+        },
+        ContactCommand::AddTags([tag("x")].into()),
+        ContactCommand::Update(ContactPatch::default()),
+        ContactCommand::Create(ada()),
+    ] {
+        ContactTest::with(())
+            .given(vec![created(), erased()])
+            .when(command)
+            .then_expect_error(ContactError::Erased);
+    }
+}
+
+#[test]
+fn a_missing_contact_cannot_be_erased() {
+    ContactTest::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Erase {
+            also_erased: vec![],
+        })
+        .then_expect_error(ContactError::NotFound);
+}
+
+#[test]
+fn a_merged_contact_is_not_erased_but_names_its_survivor() {
+    let survivor_id = uuid::Uuid::from_u128(0xA);
+    let contact = {
+        let mut c = Contact::default();
+        cqrs_es::Aggregate::apply(&mut c, created());
+        cqrs_es::Aggregate::apply(&mut c, ContactEvent::ContactMergedInto { survivor_id });
+        c
+    };
+    assert_eq!(
+        contact.erase(vec![]),
+        Err(ContactError::MergedInto { survivor_id })
+    );
+}
+
+#[test]
+fn an_erased_contact_cannot_take_part_in_a_merge() {
+    let mut alive = Contact::default();
+    cqrs_es::Aggregate::apply(&mut alive, created());
+    let mut gone = alive.clone();
+    cqrs_es::Aggregate::apply(&mut gone, erased());
+    let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+    assert_eq!(
+        merge(&alive, a, &gone, b, MergeRule::KeepTarget),
+        Err(ContactError::Erased)
+    );
+    assert_eq!(
+        merge(&gone, a, &alive, b, MergeRule::KeepTarget),
+        Err(ContactError::Erased)
+    );
+}
+
+#[test]
+fn a_survivor_remembers_the_contacts_merged_into_it() {
+    let mut c = Contact::default();
+    cqrs_es::Aggregate::apply(&mut c, created());
+    let mut b = Contact::default();
+    cqrs_es::Aggregate::apply(&mut b, created());
+    let merged = merge(
+        &c,
+        uuid::Uuid::from_u128(1),
+        &b,
+        uuid::Uuid::from_u128(2),
+        MergeRule::KeepTarget,
+    )
+    .unwrap();
+    cqrs_es::Aggregate::apply(&mut c, merged.target);
+    assert_eq!(c.merged_from, [uuid::Uuid::from_u128(2)].into());
+}
+
+#[test]
+fn the_erasure_event_keeps_its_json_shape() {
+    assert_eq!(
+        serde_json::to_string(&ContactEvent::ContactErased {
+            also_erased: vec![uuid::Uuid::from_u128(0xB)]
+        })
+        .unwrap(),
+        r#"{"ContactErased":{"also_erased":["00000000-0000-0000-0000-00000000000b"]}}"#
+    );
+}

@@ -110,6 +110,7 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/contacts/{id}/export", Org(Read)),
     (Method::GET, "/api/v1/contacts/{id}/timeline", Org(Read)),
     (Method::PATCH, "/api/v1/contacts/{id}", Org(Write)),
+    (Method::DELETE, "/api/v1/contacts/{id}", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/tags", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/tags/{tag}", Org(Write)),
     (Method::PUT, "/api/v1/contacts/{id}/consent/{channel}", Org(Write)),

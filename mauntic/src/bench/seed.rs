@@ -38,6 +38,7 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactNoteRemoved { .. } => "ContactNoteRemoved",
         ContactEvent::ContactMerged { .. } => "ContactMerged",
         ContactEvent::ContactMergedInto { .. } => "ContactMergedInto",
+        ContactEvent::ContactErased { .. } => "ContactErased",
     }
 }
 

@@ -9,6 +9,7 @@ mod audit_log;
 mod companies;
 mod contacts_api;
 mod contacts_csv;
+mod contacts_erasure;
 mod contacts_merge;
 mod contacts_reach;
 mod contacts_unique;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cqrs_es::Aggregate;
-use domain::contact::{Contact, ContactEvent};
+use domain::contact::Contact;
 use domain::identity::user::PLATFORM_TENANT;
 use domain::segment::{SegmentKind, SegmentMembership};
 use event_store::source::EventSource;
@@ -226,16 +226,16 @@ impl Evaluator {
     }
 }
 
-/// The merges among `events`: `(tenant, survivor, merged contact)`.
+/// The merges among `events`: `(tenant, survivor, merged contact)`. Reads only the public
+/// `source_id` of the stored payload (its personal fields are sealed; see `event_store::shred`).
 fn merges(events: &[RecordedEvent]) -> Vec<(Uuid, Uuid, Uuid)> {
     events
         .iter()
         .filter(|e| e.aggregate_type == Contact::TYPE && e.event_type == "ContactMerged")
-        .filter_map(|e| match e.decode::<ContactEvent>() {
-            Ok(ContactEvent::ContactMerged { source_id, .. }) => {
-                Some((e.tenant_id, e.entity_id()?, source_id))
-            }
-            _ => None,
+        .filter_map(|e| {
+            let v: serde_json::Value = e.decode().ok()?;
+            let source = v.get("ContactMerged")?.get("source_id")?.as_str()?;
+            Some((e.tenant_id, e.entity_id()?, source.parse().ok()?))
         })
         .collect()
 }

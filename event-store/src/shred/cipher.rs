@@ -1,0 +1,164 @@
+//! AES-256-GCM: per-contact keys wrapped by the master key, and ciphertext envelopes
+//! (`{"$enc": "<base64 of nonce ‖ ciphertext ‖ tag>"}`) for personal values.
+
+use std::sync::OnceLock;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::Value;
+
+use crate::StoreError;
+
+/// The key of an envelope object.
+pub const ENVELOPE: &str = "$enc";
+
+const NONCE: usize = 12;
+
+/// The development master key, used when `MAUNTIC_MASTER_KEY` is not set (with a warning):
+/// keys wrapped by it protect nothing against someone who reads this source.
+const DEVELOPMENT_MASTER_KEY: [u8; 32] = *b"mauntic3-development-master-key!";
+
+static MASTER: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Sets the master key that wraps every contact key, once per process (`None`: the
+/// development key, with a warning). A second call with another key is refused.
+pub fn configure(master: Option<[u8; 32]>) -> Result<(), StoreError> {
+    let key = master.unwrap_or_else(|| {
+        tracing::warn!(
+            "MAUNTIC_MASTER_KEY is not set: contact keys are wrapped with the development \
+             master key; set 32 random bytes (base64) in production"
+        );
+        DEVELOPMENT_MASTER_KEY
+    });
+    let set = MASTER.get_or_init(|| key);
+    if *set == key {
+        Ok(())
+    } else {
+        Err(StoreError::Crypto(
+            "the master key was already configured with another value".into(),
+        ))
+    }
+}
+
+fn master() -> &'static [u8; 32] {
+    MASTER.get_or_init(|| DEVELOPMENT_MASTER_KEY)
+}
+
+/// A contact's data key (plain, in memory only; the expanded key schedule is boxed).
+#[derive(Clone)]
+pub struct DataKey(Box<Aes256Gcm>);
+
+impl DataKey {
+    /// A fresh random key and its wrapped form for `stream_id`.
+    pub fn generate(stream_id: &str) -> Result<(Self, Vec<u8>), StoreError> {
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let wrapped = seal_bytes(master(), &raw, stream_id.as_bytes())?;
+        Ok((Self::from_raw(&raw), wrapped))
+    }
+
+    /// Unwraps a stored key of `stream_id`.
+    pub fn unwrap(stream_id: &str, wrapped: &[u8]) -> Result<Self, StoreError> {
+        let raw = open_bytes(master(), wrapped, stream_id.as_bytes())?;
+        let raw: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| StoreError::Crypto(format!("the key of {stream_id} is not 32 bytes")))?;
+        Ok(Self::from_raw(&raw))
+    }
+
+    fn from_raw(raw: &[u8; 32]) -> Self {
+        Self(Box::new(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(raw))))
+    }
+
+    /// `value` as an envelope; `aad` binds it to its stream, event type and field.
+    pub fn seal(&self, value: &Value, aad: &str) -> Result<Value, StoreError> {
+        let plain = serde_json::to_vec(value).map_err(|e| StoreError::Crypto(e.to_string()))?;
+        let sealed = seal_with(&self.0, &plain, aad.as_bytes())?;
+        let mut o = serde_json::Map::with_capacity(1);
+        o.insert(ENVELOPE.to_owned(), Value::String(STANDARD.encode(sealed)));
+        Ok(Value::Object(o))
+    }
+
+    /// The value inside envelope text `b64`.
+    pub fn open(&self, b64: &str, aad: &str) -> Result<Value, StoreError> {
+        let bytes = STANDARD
+            .decode(b64)
+            .map_err(|e| StoreError::Crypto(format!("envelope: {e}")))?;
+        let plain = open_with(&self.0, &bytes, aad.as_bytes())?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Crypto(format!("envelope: {e}")))
+    }
+}
+
+/// The base64 text of `v` if it is an envelope.
+pub fn envelope(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(o) if o.len() == 1 => o.get(ENVELOPE)?.as_str(),
+        _ => None,
+    }
+}
+
+fn seal_bytes(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    seal_with(
+        &Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+        plain,
+        aad,
+    )
+}
+
+fn open_bytes(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    open_with(
+        &Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+        sealed,
+        aad,
+    )
+}
+
+fn seal_with(cipher: &Aes256Gcm, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let mut nonce = [0u8; NONCE];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .map_err(|_| StoreError::Crypto("encryption failed".into()))?;
+    let mut out = Vec::with_capacity(NONCE + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+fn open_with(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if sealed.len() < NONCE {
+        return Err(StoreError::Crypto("ciphertext too short".into()));
+    }
+    let (nonce, ct) = sealed.split_at(NONCE);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| {
+            StoreError::Crypto(
+                "decryption failed (wrong master key, or the data was tampered with)".into(),
+            )
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_key_and_its_aad() {
+        let (key, wrapped) = DataKey::generate("t:c").unwrap();
+        let v = serde_json::json!({"a": ["x", 1]});
+        let env = key.seal(&v, "t:c/E/f").unwrap();
+        let b64 = envelope(&env).unwrap();
+        assert_eq!(key.open(b64, "t:c/E/f").unwrap(), v);
+        assert!(key.open(b64, "t:c/E/g").is_err());
+        let again = DataKey::unwrap("t:c", &wrapped).unwrap();
+        assert_eq!(again.open(b64, "t:c/E/f").unwrap(), v);
+        assert!(DataKey::unwrap("t:other", &wrapped).is_err());
+        let (other, _) = DataKey::generate("t:c").unwrap();
+        assert!(other.open(b64, "t:c/E/f").is_err());
+    }
+}
