@@ -507,6 +507,8 @@ pub struct ContactFilter {
     pub tag: Option<String>,
     pub stage: Option<String>,
     pub company_id: Option<Uuid>,
+    /// Members of this segment (static or dynamic).
+    pub segment_id: Option<Uuid>,
 }
 
 /// A page of a tenant's contacts matching `filter`, in id order, after `after`.
@@ -522,6 +524,9 @@ pub async fn list_filtered<'e>(
            AND ($3::text IS NULL OR tags @> ARRAY[$3]) \
            AND ($4::text IS NULL OR stage = $4) \
            AND ($5::uuid IS NULL OR company_ids @> ARRAY[$5]) \
+           AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM segment_members m \
+                WHERE m.tenant_id = contacts.tenant_id AND m.segment_id = $7 \
+                  AND m.contact_id = contacts.id)) \
          ORDER BY id LIMIT $6"
     ))
     .bind(tenant_id)
@@ -530,6 +535,7 @@ pub async fn list_filtered<'e>(
     .bind(&filter.stage)
     .bind(filter.company_id)
     .bind(limit)
+    .bind(filter.segment_id)
     .persistent(false)
     .fetch_all(db)
     .await

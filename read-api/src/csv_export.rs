@@ -47,6 +47,8 @@ pub struct ExportParams {
     pub stage: Option<String>,
     /// Only contacts linked to this company.
     pub company_id: Option<Uuid>,
+    /// Only the members of this segment.
+    pub segment_id: Option<Uuid>,
     pub consistent_after: Option<String>,
 }
 
@@ -86,7 +88,8 @@ fn to_csv(rows: &[ContactRow], header: bool) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
-/// Export contacts (all, or those with a tag, in a stage, or of a company) as CSV, streamed.
+/// Export contacts (all, or those with a tag, in a stage, of a company, or in a segment) as
+/// CSV, streamed.
 #[utoipa::path(get, path = "/api/v1/contacts:export", tag = "contacts", params(ExportParams),
     responses(
         (status = 200, description = "CSV (text/csv), one contact per line after a header", content_type = "text/csv"),
@@ -100,10 +103,19 @@ pub async fn export(
     Query(p): Query<ExportParams>,
 ) -> Result<Response, Problem> {
     consistency.wait(&s, "contacts").await?;
+    if let Some(id) = p.segment_id {
+        let known = projections::segments::get(&s.pool, caller.tenant_id, id)
+            .await
+            .map_err(|e| Problem::from_internal(&e))?;
+        if known.is_none() {
+            return Err(Problem::not_found("segment"));
+        }
+    }
     let filter = ContactFilter {
         tag: p.tag,
         stage: p.stage,
         company_id: p.company_id,
+        segment_id: p.segment_id,
     };
     // The first page is read before answering, so a database failure is a clean 500.
     let first = contacts::list_filtered(&s.pool, caller.tenant_id, &filter, None, PAGE)

@@ -303,6 +303,17 @@ async fn static_segments_take_contacts_by_hand_and_rules_can_refer_to_them() {
         .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["changed"], 1);
     wait_members(&app, list, &[bob], "Ada left the list").await;
+    // A segment exports to CSV: its members only.
+    let csv = app
+        .get(&format!("/api/v1/contacts:export?segment_id={list}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("bob@example.org") && !csv.contains("ada@example.org"));
     wait_members(&app, beta, &[], "Ada left the dependent segment").await;
 
     // A dynamic segment's members follow its rule; a rule cannot refer back to itself.
