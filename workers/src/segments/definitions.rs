@@ -24,6 +24,15 @@ pub struct Definitions {
     by_tenant: HashMap<Uuid, BTreeMap<Uuid, Known>>,
 }
 
+/// What the dynamic segments of one organization look at beyond the contact itself.
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    /// Some rule looks at memberships of other segments.
+    pub uses_segments: bool,
+    /// The timeline event types rules count.
+    pub event_types: BTreeSet<String>,
+}
+
 /// What changed when events were folded in: segments to re-evaluate in full.
 pub type Changed = BTreeSet<(Uuid, Uuid)>;
 
@@ -117,19 +126,13 @@ impl Definitions {
         out
     }
 
-    /// Whether some dynamic segment of `tenant` looks at memberships of other segments.
-    pub fn uses_segments(&self, tenant: Uuid) -> bool {
-        self.dynamic(tenant)
-            .iter()
-            .any(|(_, r)| !r.segments().is_empty())
-    }
-
-    /// The timeline event types the dynamic segments of `tenant` count.
-    pub fn event_types(&self, tenant: Uuid) -> BTreeSet<String> {
-        self.dynamic(tenant)
-            .iter()
-            .flat_map(|(_, r)| r.event_types())
-            .collect()
+    /// What other than a contact's own events can change its dynamic segments in `tenant`.
+    pub fn interest(&self, tenant: Uuid) -> Interest {
+        let dynamic = self.dynamic(tenant);
+        Interest {
+            uses_segments: dynamic.iter().any(|(_, r)| !r.segments().is_empty()),
+            event_types: dynamic.iter().flat_map(|(_, r)| r.event_types()).collect(),
+        }
     }
 
     /// Every live dynamic segment whose rule depends on time: `(tenant, segment)`.

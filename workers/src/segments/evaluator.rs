@@ -8,7 +8,7 @@
 //! checkpoint, in one transaction: a batch is handled exactly once in effect. Segments
 //! created, changed or deleted are queued for the [`super::refresher`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use cqrs_es::Aggregate;
@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::definitions::Definitions;
+use super::definitions::{Definitions, Interest};
 use super::{decide::decide, metadata, WorkerError};
 use commands::segments::membership;
 
@@ -127,7 +127,7 @@ impl Evaluator {
             self.catch_up("contacts", last).await?;
             if touched
                 .keys()
-                .any(|t| !self.definitions.event_types(*t).is_empty())
+                .any(|t| !self.definitions.interest(*t).event_types.is_empty())
             {
                 self.catch_up("contact_timeline", last).await?;
             }
@@ -185,19 +185,17 @@ impl Evaluator {
     /// The contacts of each tenant whose segments the events may change.
     fn touched(&self, events: &[RecordedEvent]) -> BTreeMap<Uuid, BTreeSet<Uuid>> {
         let mut out: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+        // Worked out once per organization in the batch, not per event.
+        let mut interests: HashMap<Uuid, Interest> = HashMap::new();
         for e in events.iter().filter(|e| e.tenant_id != PLATFORM_TENANT) {
+            let interest = interests
+                .entry(e.tenant_id)
+                .or_insert_with(|| self.definitions.interest(e.tenant_id));
             let contact = if e.aggregate_type == Contact::TYPE {
                 e.entity_id()
             } else if e.aggregate_type == SegmentMembership::TYPE {
-                self.definitions
-                    .uses_segments(e.tenant_id)
-                    .then(|| e.entity_id())
-                    .flatten()
-            } else if self
-                .definitions
-                .event_types(e.tenant_id)
-                .contains(&e.event_type)
-            {
+                interest.uses_segments.then(|| e.entity_id()).flatten()
+            } else if interest.event_types.contains(&e.event_type) {
                 e.decode::<serde_json::Value>().ok().and_then(|v| {
                     v.as_object()?
                         .values()
