@@ -5,6 +5,7 @@
 //! with the import's progress. A stream conflict (a concurrent API write) or a contact still
 //! being created by someone else rolls the batch back; the caller retries it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use cqrs_es::event_sink::EventSink;
@@ -36,26 +37,24 @@ pub struct Parsed {
     pub creation: Option<Decided>,
 }
 
-/// An event and its stored JSON text.
+/// What the batch appends for one event: its type and JSON text.
 #[derive(Debug, Clone)]
 pub struct Decided {
-    pub event: ContactEvent,
+    pub event_type: String,
+    pub event_version: String,
     pub payload: String,
 }
 
 impl Decided {
-    fn of(event: ContactEvent) -> Result<Self, StoreError> {
+    fn of(event: &ContactEvent) -> Result<Self, StoreError> {
         let payload =
-            serde_json::to_string(&event).map_err(|x| StoreError::Malformed(x.to_string()))?;
-        Ok(Self { event, payload })
+            serde_json::to_string(event).map_err(|x| StoreError::Malformed(x.to_string()))?;
+        Ok(Self {
+            event_type: event.event_type(),
+            event_version: event.event_version(),
+            payload,
+        })
     }
-}
-
-/// What the batch appends for one event: its type and JSON text.
-struct Appended {
-    event_type: String,
-    event_version: String,
-    payload: String,
 }
 
 /// The creation of `new` on a contact that does not exist yet, as `decide` would make it.
@@ -66,7 +65,7 @@ pub fn creation(plan: &Plan, new: &NewContact) -> Option<Decided> {
         return None;
     }
     let events = futures::executor::block_on(run(&mut state, ContactCommand::Create(new))).ok()?;
-    events.into_iter().next().and_then(|e| Decided::of(e).ok())
+    events.first().and_then(|e| Decided::of(e).ok())
 }
 
 /// Records read together, and where the next one starts (byte offset, line).
@@ -104,11 +103,30 @@ impl From<sqlx::Error> for BatchError {
 
 /// A contact the batch works on: its state, how many events its stream has, and whether
 /// this batch creates it.
-struct Working {
+struct Working<'b> {
     id: Uuid,
     state: Contact,
     version: i64,
     ours: bool,
+    /// A creation this batch appends but has not folded into `state` yet: most contacts of
+    /// an import are named by one row, so their state is only made if another row needs it.
+    pending: Option<&'b Decided>,
+}
+
+impl Working<'_> {
+    fn exists(&self) -> bool {
+        self.state.exists || self.pending.is_some()
+    }
+
+    /// `state` with the pending creation folded in.
+    fn settled(&mut self) -> Result<&mut Contact, String> {
+        if let Some(d) = self.pending.take() {
+            let event: ContactEvent =
+                serde_json::from_str(&d.payload).map_err(|e| e.to_string())?;
+            self.state.apply(event);
+        }
+        Ok(&mut self.state)
+    }
 }
 
 /// Applies `batch` (which starts at byte `from`) and returns its counts.
@@ -188,6 +206,7 @@ async fn apply_in(
                 state: Contact::default(),
                 version: 0,
                 ours,
+                pending: None,
             },
         );
     }
@@ -224,34 +243,20 @@ async fn apply_in(
     let mut errors: Vec<(i64, String)> = Vec::new();
     // The contacts the batch's rows name (created, updated or unchanged).
     let mut imported: BTreeSet<Uuid> = BTreeSet::new();
-    let mut events: Vec<(String, i64, Appended)> = Vec::new();
+    let mut events: Vec<(String, i64, Cow<'_, Decided>)> = Vec::new();
     for row in &batch.rows {
         counts.rows_done += 1;
         let outcome = match (&row.contact, &row.creation) {
             (Err(reason), _) => Err(reason.clone()),
             (Ok(new), creation) => match working.get_mut(new.email.as_str()) {
-                Some(w) if !w.state.exists && creation.is_some() => {
-                    let mut appended = Vec::with_capacity(1);
-                    if let Some(d) = creation {
-                        w.state.apply(d.event.clone());
-                        appended.push(Appended {
-                            event_type: d.event.event_type(),
-                            event_version: d.event.event_version(),
-                            payload: d.payload.clone(),
-                        });
-                    }
-                    Ok((Outcome::Created, appended))
+                Some(w) if !w.exists() && creation.is_some() => {
+                    w.pending = creation.as_ref();
+                    Ok((Outcome::Created, creation.iter().map(Cow::Borrowed).collect()))
                 }
                 Some(w) => match decide(plan, w, new.clone()).await {
                     Ok((kind, events)) => events
-                        .into_iter()
-                        .map(|e| {
-                            Decided::of(e).map(|d| Appended {
-                                event_type: d.event.event_type(),
-                                event_version: d.event.event_version(),
-                                payload: d.payload,
-                            })
-                        })
+                        .iter()
+                        .map(|e| Decided::of(e).map(Cow::Owned))
                         .collect::<Result<Vec<_>, _>>()
                         .map(|d| (kind, d))
                         .map_err(|e| e.to_string()),
@@ -287,7 +292,7 @@ async fn apply_in(
     // Emails claimed for contacts no row managed to create are given back.
     let unused: Vec<(String, Holder)> = working
         .iter()
-        .filter(|(_, w)| w.ours && !w.state.exists)
+        .filter(|(_, w)| w.ours && !w.exists())
         .map(|(email, w)| {
             let holder = Holder {
                 tenant_id: tenant,
@@ -361,7 +366,7 @@ enum Outcome {
 /// create it, or update it with only what differs and add the tags.
 async fn decide(
     plan: &Plan,
-    w: &mut Working,
+    w: &mut Working<'_>,
     mut new: NewContact,
 ) -> Result<(Outcome, Vec<ContactEvent>), String> {
     let reason = |problems: Vec<(String, String)>| {
@@ -371,12 +376,13 @@ async fn decide(
             .collect::<Vec<_>>()
             .join("; ")
     };
-    if !w.state.exists {
+    let state = w.settled()?;
+    if !state.exists {
         let problems = plan.schema.check_new(&mut new.fields);
         if !problems.is_empty() {
             return Err(reason(problems));
         }
-        let events = run(&mut w.state, ContactCommand::Create(new)).await?;
+        let events = run(state, ContactCommand::Create(new)).await?;
         return Ok((Outcome::Created, events));
     }
     if !plan.update_existing {
@@ -387,13 +393,13 @@ async fn decide(
     if !problems.is_empty() {
         return Err(reason(problems));
     }
-    let before = w.state.clone();
-    let mut events = run(&mut w.state, ContactCommand::Update(patch)).await?;
+    let before = state.clone();
+    let mut events = run(state, ContactCommand::Update(patch)).await?;
     if !new.tags.is_empty() {
-        match run(&mut w.state, ContactCommand::AddTags(new.tags)).await {
+        match run(state, ContactCommand::AddTags(new.tags)).await {
             Ok(more) => events.extend(more),
             Err(why) => {
-                w.state = before;
+                *state = before;
                 return Err(why);
             }
         }

@@ -1,10 +1,10 @@
-//! One CSV record → a validated contact, with the same checks as the contact API: the row
-//! becomes the API's own `CreateContact` body and goes through its `validate`, and the
-//! custom fields through the organization's definitions.
+//! One CSV record → a validated contact, with the same checks as the contact API: the row's
+//! standard fields become the API's own `CreateContact` body and go through its `validate`;
+//! each custom field's text is read and checked by its definition (as the API checks it).
 
 use std::collections::BTreeMap;
 
-use domain::contact::{FieldKey, FieldValue, NewContact};
+use domain::contact::{FieldKey, Fields, NewContact};
 use encoding_rs::WINDOWS_1252;
 
 use super::options::{Plan, Target};
@@ -55,7 +55,7 @@ impl Plan {
             fields: serde_json::Map::new(),
             tags: self.tags.iter().map(|t| t.as_str().to_owned()).collect(),
         };
-        let mut typed: BTreeMap<String, FieldValue> = BTreeMap::new();
+        let mut typed: Fields = BTreeMap::new();
         for (i, target) in &self.columns {
             let cell = record.get(*i).map(|c| c.trim()).unwrap_or("");
             if cell.is_empty() {
@@ -70,22 +70,22 @@ impl Plan {
                 Target::TimeZone => body.time_zone = text,
                 Target::Locale => body.locale = text,
                 Target::Tags => body.tags.extend(tags_of(cell)),
-                Target::Field(d) => match d.value_from_text(cell) {
-                    Ok(v) => {
-                        typed.insert(d.key.clone(), v);
+                Target::Field(d) => {
+                    let value = d.value_from_text(cell).and_then(|v| d.check(&v));
+                    let key = FieldKey::parse(&d.key).map_err(|e| e.to_string());
+                    match key.and_then(|k| value.map(|v| (k, v))) {
+                        Ok((k, v)) => {
+                            typed.insert(k, v);
+                        }
+                        Err(why) => problems.push(format!("fields.{}: {why}", d.key)),
                     }
-                    Err(why) => problems.push(format!("fields.{}: {why}", d.key)),
-                },
+                }
             }
         }
         if body.email.is_empty() {
             problems.insert(0, "email: required".to_owned());
         }
-        for (k, v) in &typed {
-            body.fields
-                .insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
-        }
-        let mut new = match body.validate() {
+        let new = match body.validate() {
             Ok(new) if problems.is_empty() => Some(new),
             Ok(_) => None,
             Err(p) => {
@@ -99,21 +99,11 @@ impl Plan {
                 None
             }
         };
-        // Types, options and formats of custom fields, as the API checks them.
-        if let Some(new) = &mut new {
-            let mut patch: BTreeMap<FieldKey, Option<FieldValue>> = std::mem::take(&mut new.fields)
-                .into_iter()
-                .map(|(k, v)| (k, Some(v)))
-                .collect();
-            let field_problems = self.schema.check_patch(&mut patch);
-            problems.extend(field_problems.into_iter().map(|(f, r)| format!("{f}: {r}")));
-            new.fields = patch
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect();
-        }
         match new {
-            Some(new) if problems.is_empty() => Ok(new),
+            Some(mut new) if problems.is_empty() => {
+                new.fields = typed;
+                Ok(new)
+            }
             _ => Err(problems.join("; ")),
         }
     }

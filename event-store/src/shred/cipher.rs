@@ -8,6 +8,7 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rand::RngCore;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::StoreError;
@@ -82,6 +83,18 @@ impl DataKey {
         Ok(Value::Object(o))
     }
 
+    /// The JSON text `json` (one value, as written) sealed into an envelope's JSON text: the
+    /// write path seals payload text without building a tree of it.
+    pub fn seal_raw(&self, json: &RawValue, aad: &str) -> Result<Box<RawValue>, StoreError> {
+        let sealed = seal_with(&self.0, json.get().as_bytes(), aad.as_bytes())?;
+        // Base64 needs no escaping inside a JSON string.
+        RawValue::from_string(format!(
+            "{{\"{ENVELOPE}\":\"{}\"}}",
+            STANDARD.encode(sealed)
+        ))
+        .map_err(|e| StoreError::Crypto(e.to_string()))
+    }
+
     /// The value inside envelope text `b64`.
     pub fn open(&self, b64: &str, aad: &str) -> Result<Value, StoreError> {
         let bytes = STANDARD
@@ -90,6 +103,17 @@ impl DataKey {
         let plain = open_with(&self.0, &bytes, aad.as_bytes())?;
         serde_json::from_slice(&plain).map_err(|e| StoreError::Crypto(format!("envelope: {e}")))
     }
+}
+
+/// Whether JSON text is an envelope (`{"$enc": "…"}`, however spaced).
+pub fn is_envelope_text(json: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Envelope {
+        #[serde(rename = "$enc")]
+        _enc: String,
+    }
+    json.get().trim_start().starts_with('{') && serde_json::from_str::<Envelope>(json.get()).is_ok()
 }
 
 /// The base64 text of `v` if it is an envelope.
@@ -160,5 +184,32 @@ mod tests {
         assert!(DataKey::unwrap("t:other", &wrapped).is_err());
         let (other, _) = DataKey::generate("t:c").unwrap();
         assert!(other.open(b64, "t:c/E/f").is_err());
+    }
+
+    #[test]
+    fn raw_json_text_seals_to_an_envelope_of_the_same_value() {
+        let (key, _) = DataKey::generate("t:c").unwrap();
+        let raw = RawValue::from_string(r#"{"b": [1, "x"], "a": null}"#.into()).unwrap();
+        let env = key.seal_raw(&raw, "t:c/E/f").unwrap();
+        assert!(is_envelope_text(&env));
+        let v: Value = serde_json::from_str(env.get()).unwrap();
+        let opened = key.open(envelope(&v).unwrap(), "t:c/E/f").unwrap();
+        assert_eq!(opened, serde_json::json!({"a": null, "b": [1, "x"]}));
+        assert!(key.open(envelope(&v).unwrap(), "t:c/E/g").is_err());
+        for text in [r#"{"$enc": "abc"}"#, r#" {"$enc":"abc"}"#] {
+            assert!(is_envelope_text(
+                &RawValue::from_string(text.into()).unwrap()
+            ));
+        }
+        for text in [
+            r#"{"$enc": "abc", "x": 1}"#,
+            r#"{"x": 1}"#,
+            r#""$enc""#,
+            "null",
+        ] {
+            assert!(!is_envelope_text(
+                &RawValue::from_string(text.into()).unwrap()
+            ));
+        }
     }
 }

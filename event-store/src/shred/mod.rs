@@ -17,7 +17,7 @@ pub mod keys;
 pub mod policy;
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -81,13 +81,14 @@ fn inner<'v>(payload: &'v Value, event_type: &str) -> Option<&'v Map<String, Val
 /// (`None`: store the payload as given). Keys of all streams of the batch are fetched, or
 /// created, in one statement. A stream whose contact was erased answers `Conflict`: its
 /// erasure is in the log, so reloading the aggregate refuses the command.
+///
+/// Payloads stay text: each is split into its fields' raw JSON (no value tree is built), the
+/// personal ones are sealed as written, and the fields are joined again.
 pub async fn seal(
     conn: &mut PgConnection,
     rows: &[NewEvent<'_>],
 ) -> Result<Vec<Option<String>>, AppendError> {
     let mut todo = Vec::new();
-    // Payloads arrive as JSON text; those the policy covers are parsed once, here.
-    let mut parsed: Vec<Option<Value>> = vec![None; rows.len()];
     for (i, r) in rows.iter().enumerate() {
         if !policy::covers(r.aggregate_type) {
             continue;
@@ -99,28 +100,21 @@ pub async fn seal(
             ))
             .into());
         };
-        let value: Value = serde_json::from_str(r.payload)
-            .map_err(|e| StoreError::Malformed(format!("{}: {e}", r.event_type)))?;
-        let Some(fields) = inner(&value, r.event_type) else {
-            return Err(
-                StoreError::Malformed(format!("{}: malformed payload", r.event_type)).into(),
-            );
-        };
+        let fields = raw_fields(r.payload, r.event_type)?;
         let personal = p.personal.iter().any(|f| {
             fields
                 .get(f.field)
-                .is_some_and(|v| !v.is_null() && cipher::envelope(v).is_none())
+                .is_some_and(|v| v.get() != "null" && !cipher::is_envelope_text(v))
         });
         if personal {
-            todo.push((i, p));
-            parsed[i] = Some(value);
+            todo.push((i, p, fields));
         }
     }
     let mut out = vec![None; rows.len()];
     if todo.is_empty() {
         return Ok(out);
     }
-    let streams: BTreeSet<&str> = todo.iter().map(|(i, _)| rows[*i].aggregate_id).collect();
+    let streams: BTreeSet<&str> = todo.iter().map(|(i, _, _)| rows[*i].aggregate_id).collect();
     let mut keys: HashMap<String, WriteKey> = HashMap::with_capacity(streams.len());
     let mut unknown = Vec::with_capacity(streams.len());
     for s in streams {
@@ -139,29 +133,47 @@ pub async fn seal(
         }));
         keys.extend(fetched);
     }
-    for (i, p) in todo {
+    for (i, p, fields) in todo {
         let r = &rows[i];
         let key = match keys.get(r.aggregate_id) {
             Some(WriteKey::Key(k)) => k,
             Some(WriteKey::Erased) => return Err(AppendError::Conflict),
             None => return Err(StoreError::Crypto(format!("no key for {}", r.aggregate_id)).into()),
         };
-        let Some(mut payload) = parsed[i].take() else {
-            continue;
-        };
-        let fields = inner_mut(&mut payload, r.event_type)?;
+        let mut sealed: Vec<(&str, Box<RawValue>)> = Vec::with_capacity(p.personal.len());
         for f in p.personal {
-            if let Some(v) = fields.get_mut(f.field) {
-                if !v.is_null() && cipher::envelope(v).is_none() {
-                    *v = key.seal(v, &aad(r.aggregate_id, r.event_type, f.field))?;
+            if let Some(v) = fields.get(f.field) {
+                if v.get() != "null" && !cipher::is_envelope_text(v) {
+                    sealed.push((
+                        f.field,
+                        key.seal_raw(v, &aad(r.aggregate_id, r.event_type, f.field))?,
+                    ));
                 }
             }
         }
-        out[i] = Some(
-            serde_json::to_string(&payload).map_err(|e| StoreError::Malformed(e.to_string()))?,
-        );
+        let mut joined: BTreeMap<&str, &RawValue> =
+            fields.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        for (k, v) in &sealed {
+            joined.insert(k, v);
+        }
+        let whole = BTreeMap::from([(r.event_type, joined)]);
+        out[i] =
+            Some(serde_json::to_string(&whole).map_err(|e| StoreError::Malformed(e.to_string()))?);
     }
     Ok(out)
+}
+
+/// The fields of payload text `{"<event_type>": {…}}`, each as its raw JSON.
+fn raw_fields<'p>(
+    payload: &'p str,
+    event_type: &str,
+) -> Result<BTreeMap<String, &'p RawValue>, StoreError> {
+    let malformed =
+        || StoreError::Malformed(format!("{event_type}: not {{\"{event_type}\": {{…}}}}"));
+    let outer: BTreeMap<String, &RawValue> = serde_json::from_str(payload)
+        .map_err(|e| StoreError::Malformed(format!("{event_type}: {e}")))?;
+    let inner = outer.get(event_type).ok_or_else(malformed)?;
+    serde_json::from_str(inner.get()).map_err(|_| malformed())
 }
 
 /// Whether a stored payload holds any envelope (a cheap test on the raw text).
