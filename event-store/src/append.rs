@@ -51,7 +51,10 @@ pub async fn append(
     let mut event_types = Vec::with_capacity(n);
     let mut versions = Vec::with_capacity(n);
     let mut payloads = Vec::with_capacity(n);
-    let mut metadata = Vec::with_capacity(n);
+    // Batch writers give every event the same metadata: it is sent (and parsed) once per
+    // run of equal values, and each event names its own by index (1-based, as SQL arrays are).
+    let mut metadata: Vec<&serde_json::Value> = Vec::new();
+    let mut which = Vec::with_capacity(n);
     for (e, sealed) in events.iter().zip(&sealed) {
         types.push(e.aggregate_type);
         ids.push(e.aggregate_id);
@@ -59,12 +62,19 @@ pub async fn append(
         event_types.push(e.event_type);
         versions.push(e.event_version);
         payloads.push(sealed.as_deref().unwrap_or(e.payload));
-        metadata.push(e.metadata);
+        // Compared with the previous event's only: runs of one value are what batches make.
+        let same = metadata
+            .last()
+            .is_some_and(|m| std::ptr::eq(*m, e.metadata) || *m == e.metadata);
+        if !same {
+            metadata.push(e.metadata);
+        }
+        which.push(metadata.len() as i32);
     }
     let rows: Result<Vec<(i64, i64)>, sqlx::Error> = sqlx::query_as(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         SELECT t, i, s, et, ev, p::jsonb, m \
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) AS u(t, i, s, et, ev, p, m) \
+         SELECT t, i, s, et, ev, p::jsonb, ($7::jsonb[])[m] \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $8::int[]) AS u(t, i, s, et, ev, p, m) \
          RETURNING tx_id::text::bigint, global_position",
     )
     .bind(&types)
@@ -74,6 +84,7 @@ pub async fn append(
     .bind(&versions)
     .bind(&payloads)
     .bind(&metadata)
+    .bind(&which)
     .fetch_all(&mut *conn)
     .await;
     match rows {

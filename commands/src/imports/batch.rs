@@ -6,6 +6,7 @@
 //! being created by someone else rolls the batch back; the caller retries it.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use cqrs_es::event_sink::EventSink;
@@ -15,6 +16,7 @@ use event_store::append::{self, AppendError, NewEvent};
 use event_store::reader;
 use event_store::recorded::stream_id;
 use event_store::reservation::{self, Holder, Scope};
+use event_store::shred::FreshKey;
 use event_store::StoreError;
 use uuid::Uuid;
 
@@ -27,14 +29,27 @@ use crate::CommandState;
 use domain::segment::MembershipReason;
 
 /// One record read from the file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Parsed {
     /// The physical line where the record starts.
     pub line: i64,
     pub contact: Result<NewContact, String>,
     /// What creating the contact records, decided ahead (on the reader's thread, with the
     /// same `handle`) for the usual case that the email is new; `None` if creating fails.
-    pub creation: Option<Decided>,
+    pub creation: Option<Creation>,
+}
+
+/// A contact's creation made ready off the write transaction's path: its id, the event as
+/// decided, and the same event sealed under a fresh key for the new stream.
+#[derive(Debug)]
+pub struct Creation {
+    pub id: Uuid,
+    /// The event's JSON text in clear (folded into the batch's state if another row of the
+    /// batch names the same contact).
+    pub plain: String,
+    /// What is appended: the text with its personal fields sealed.
+    pub sealed: Decided,
+    pub key: FreshKey,
 }
 
 /// What the batch appends for one event: its type and JSON text.
@@ -57,19 +72,41 @@ impl Decided {
     }
 }
 
-/// The creation of `new` on a contact that does not exist yet, as `decide` would make it.
-pub fn creation(plan: &Plan, new: &NewContact) -> Option<Decided> {
+/// The creation of `new` as a new contact of `tenant`, as `decide` would make it, sealed.
+pub fn creation(tenant: Uuid, plan: &Plan, new: &NewContact) -> Option<Creation> {
     let mut state = Contact::default();
     let mut new = new.clone();
     if !plan.schema.check_new(&mut new.fields).is_empty() {
         return None;
     }
     let events = futures::executor::block_on(run(&mut state, ContactCommand::Create(new))).ok()?;
-    events.first().and_then(|e| Decided::of(e).ok())
+    let plain = Decided::of(events.first()?).ok()?;
+    let id = Uuid::now_v7();
+    let stream = stream_id(tenant, id);
+    let key = FreshKey::generate(&stream).ok()?;
+    let sealed = key
+        .seal(Contact::TYPE, &stream, &plain.event_type, &plain.payload)
+        .ok()?;
+    Some(Creation {
+        id,
+        sealed: Decided {
+            event_type: plain.event_type,
+            event_version: plain.event_version,
+            payload: sealed,
+        },
+        plain: plain.payload,
+        key,
+    })
+}
+
+/// Whether a row of `rows` has a creation sealed for `id`.
+fn batch_creates(rows: &[Parsed], id: Uuid) -> bool {
+    rows.iter()
+        .any(|r| r.creation.as_ref().is_some_and(|c| c.id == id))
 }
 
 /// Records read together, and where the next one starts (byte offset, line).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Batch {
     pub rows: Vec<Parsed>,
     pub end: (i64, i64),
@@ -110,7 +147,7 @@ struct Working<'b> {
     ours: bool,
     /// A creation this batch appends but has not folded into `state` yet: most contacts of
     /// an import are named by one row, so their state is only made if another row needs it.
-    pending: Option<&'b Decided>,
+    pending: Option<&'b Creation>,
 }
 
 impl Working<'_> {
@@ -121,8 +158,7 @@ impl Working<'_> {
     /// `state` with the pending creation folded in.
     fn settled(&mut self) -> Result<&mut Contact, String> {
         if let Some(d) = self.pending.take() {
-            let event: ContactEvent =
-                serde_json::from_str(&d.payload).map_err(|e| e.to_string())?;
+            let event: ContactEvent = serde_json::from_str(&d.plain).map_err(|e| e.to_string())?;
             self.state.apply(event);
         }
         Ok(&mut self.state)
@@ -167,13 +203,22 @@ async fn apply_in(
 ) -> Result<(Counts, bool), BatchError> {
     let tenant = job.tenant_id;
 
-    // Claim every email of the batch, each for a new contact id; existing contacts keep theirs.
+    // Claim every email of the batch, each for a new contact id (the one its first creation
+    // was sealed for); existing contacts keep theirs.
     let mut candidates: HashMap<String, Uuid> = HashMap::new();
     for row in &batch.rows {
         if let Ok(new) = &row.contact {
-            candidates
-                .entry(new.email.as_str().to_owned())
-                .or_insert_with(Uuid::now_v7);
+            let id = row.creation.as_ref().map(|c| c.id);
+            match candidates.entry(new.email.as_str().to_owned()) {
+                Entry::Vacant(v) => {
+                    v.insert(id.unwrap_or_else(Uuid::now_v7));
+                }
+                Entry::Occupied(mut o) => {
+                    if let Some(id) = id.filter(|_| !batch_creates(&batch.rows, *o.get())) {
+                        o.insert(id);
+                    }
+                }
+            }
         }
     }
     let claims: Vec<(String, Holder)> = candidates
@@ -244,14 +289,18 @@ async fn apply_in(
     // The contacts the batch's rows name (created, updated or unchanged).
     let mut imported: BTreeSet<Uuid> = BTreeSet::new();
     let mut events: Vec<(String, i64, Cow<'_, Decided>)> = Vec::new();
+    // The keys the creations were sealed under.
+    let mut fresh: Vec<(Uuid, &FreshKey)> = Vec::new();
     for row in &batch.rows {
         counts.rows_done += 1;
         let outcome = match (&row.contact, &row.creation) {
             (Err(reason), _) => Err(reason.clone()),
             (Ok(new), creation) => match working.get_mut(new.email.as_str()) {
-                Some(w) if !w.exists() && creation.is_some() => {
+                Some(w) if !w.exists() && creation.as_ref().is_some_and(|c| c.id == w.id) => {
                     w.pending = creation.as_ref();
-                    Ok((Outcome::Created, creation.iter().map(Cow::Borrowed).collect()))
+                    fresh.extend(creation.as_ref().map(|c| (w.id, &c.key)));
+                    let sealed = creation.as_ref().map(|c| Cow::Borrowed(&c.sealed));
+                    Ok((Outcome::Created, sealed.into_iter().collect()))
                 }
                 Some(w) => match decide(plan, w, new.clone()).await {
                     Ok((kind, events)) => events
@@ -315,6 +364,17 @@ async fn apply_in(
             metadata,
         })
         .collect();
+    let fresh_streams: Vec<String> = fresh.iter().map(|(id, _)| stream_id(tenant, *id)).collect();
+    let fresh: Vec<(&str, &FreshKey)> = fresh_streams
+        .iter()
+        .map(String::as_str)
+        .zip(fresh.iter().map(|(_, k)| *k))
+        .collect();
+    match FreshKey::store(tx, &fresh).await {
+        Ok(()) => {}
+        Err(AppendError::Conflict) => return Err(BatchError::Retry),
+        Err(AppendError::Store(e)) => return Err(e.into()),
+    }
     match append::append(tx, &rows).await {
         Ok(_) => {}
         Err(AppendError::Conflict) => return Err(BatchError::Retry),

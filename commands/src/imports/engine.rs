@@ -239,7 +239,7 @@ async fn apply_all(
     let (offset, line, rows) = (job.offset, job.line, s.imports.config.batch_rows.max(1));
     let reader_plan = plan.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        if let Err(e) = read_batches(&path, offset, line, &reader_plan, rows, &tx) {
+        if let Err(e) = read_batches(tenant, &path, offset, line, &reader_plan, rows, &tx) {
             let _ = tx.blocking_send(Err(e));
         }
     });

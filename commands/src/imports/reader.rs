@@ -6,6 +6,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use super::batch::{self, Batch, Parsed};
 use super::options::Plan;
@@ -31,6 +32,7 @@ pub fn read_header(path: &Path) -> Result<Vec<String>, String> {
 /// Reads records from byte `offset` (physical line `line`) on, validates each and sends
 /// them in batches of `rows` with the position after the last one.
 pub fn read_batches(
+    tenant: Uuid,
     path: &Path,
     offset: i64,
     line: i64,
@@ -61,7 +63,10 @@ pub fn read_batches(
             }
             let line = record.position().map_or(0, |p| p.line() as i64);
             let contact = plan.contact(&decode(&record));
-            let creation = contact.as_ref().ok().and_then(|c| batch::creation(plan, c));
+            let creation = contact
+                .as_ref()
+                .ok()
+                .and_then(|c| batch::creation(tenant, plan, c));
             batch.push(Parsed {
                 line,
                 contact,

@@ -78,6 +78,24 @@ pub async fn for_write(
     Ok(out)
 }
 
+/// Inserts new keys (wrapped) for `streams`, which must have none: a stream that has one
+/// fails the statement with a unique violation.
+pub async fn insert(
+    conn: &mut PgConnection,
+    streams: &[&str],
+    wrapped: &[&[u8]],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO contact_keys (stream_id, wrapped_key) \
+         SELECT * FROM UNNEST($1::text[], $2::bytea[])",
+    )
+    .bind(streams)
+    .bind(wrapped)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
 /// The keys of `streams` for reading; erased and unknown streams are absent.
 pub async fn for_read(
     conn: &mut PgConnection,

@@ -140,27 +140,113 @@ pub async fn seal(
             Some(WriteKey::Erased) => return Err(AppendError::Conflict),
             None => return Err(StoreError::Crypto(format!("no key for {}", r.aggregate_id)).into()),
         };
-        let mut sealed: Vec<(&str, Box<RawValue>)> = Vec::with_capacity(p.personal.len());
-        for f in p.personal {
-            if let Some(v) = fields.get(f.field) {
-                if v.get() != "null" && !cipher::is_envelope_text(v) {
-                    sealed.push((
-                        f.field,
-                        key.seal_raw(v, &aad(r.aggregate_id, r.event_type, f.field))?,
-                    ));
-                }
-            }
-        }
-        let mut joined: BTreeMap<&str, &RawValue> =
-            fields.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        for (k, v) in &sealed {
-            joined.insert(k, v);
-        }
-        let whole = BTreeMap::from([(r.event_type, joined)]);
-        out[i] =
-            Some(serde_json::to_string(&whole).map_err(|e| StoreError::Malformed(e.to_string()))?);
+        out[i] = Some(sealed_text_of(
+            key,
+            p,
+            r.aggregate_id,
+            r.event_type,
+            &fields,
+        )?);
     }
     Ok(out)
+}
+
+/// `{"<event_type>":{"<field>":<value or envelope>,…}}`: the fields joined again (keys escaped
+/// as JSON strings), each personal value not sealed yet sealed under `key`.
+fn sealed_text_of(
+    key: &DataKey,
+    p: &policy::EventPolicy,
+    aggregate_id: &str,
+    event_type: &str,
+    fields: &BTreeMap<String, &RawValue>,
+) -> Result<String, StoreError> {
+    let quoted =
+        |k: &str| serde_json::to_string(k).map_err(|e| StoreError::Malformed(e.to_string()));
+    let size: usize = fields
+        .iter()
+        .map(|(k, v)| k.len() + v.get().len() + 4)
+        .sum();
+    let mut text = String::with_capacity(size * 2 + event_type.len() + 8);
+    text.push('{');
+    text.push_str(&quoted(event_type)?);
+    text.push_str(":{");
+    for (n, (name, v)) in fields.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        text.push_str(&quoted(name)?);
+        text.push(':');
+        let personal = p.personal.iter().any(|f| f.field == name);
+        if personal && v.get() != "null" && !cipher::is_envelope_text(v) {
+            key.seal_raw(v, &aad(aggregate_id, event_type, name), &mut text)?;
+        } else {
+            text.push_str(v.get());
+        }
+    }
+    text.push_str("}}");
+    Ok(text)
+}
+
+/// A key made for a stream that has none yet (a contact being created), so a bulk writer can
+/// seal its first events off the write transaction's path (imports seal on the thread that
+/// reads the file). [`FreshKey::store`] puts it beside the log in the transaction that
+/// appends those events; `append` then finds their personal values sealed already.
+pub struct FreshKey {
+    key: DataKey,
+    wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for FreshKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FreshKey(…)")
+    }
+}
+
+impl FreshKey {
+    pub fn generate(stream_id: &str) -> Result<Self, StoreError> {
+        let (key, wrapped) = DataKey::generate(stream_id)?;
+        Ok(Self { key, wrapped })
+    }
+
+    /// `payload` (`{"<event_type>": {…}}` text of an event of `stream_id`) with its personal
+    /// fields sealed under this key.
+    pub fn seal(
+        &self,
+        aggregate_type: &str,
+        stream_id: &str,
+        event_type: &str,
+        payload: &str,
+    ) -> Result<String, StoreError> {
+        if !policy::covers(aggregate_type) {
+            return Ok(payload.to_owned());
+        }
+        let p = policy::of(aggregate_type, event_type).ok_or_else(|| {
+            StoreError::Malformed(format!(
+                "{aggregate_type}.{event_type} has no personal-data policy"
+            ))
+        })?;
+        let fields = raw_fields(payload, event_type)?;
+        sealed_text_of(&self.key, p, stream_id, event_type, &fields)
+    }
+
+    /// Stores the keys of `fresh` (stream id, key) in one statement. A stream that has a key
+    /// (or a tombstone) already answers `Conflict`: its events were sealed under another.
+    pub async fn store(
+        conn: &mut PgConnection,
+        fresh: &[(&str, &FreshKey)],
+    ) -> Result<(), AppendError> {
+        let streams: Vec<&str> = fresh.iter().map(|(s, _)| *s).collect();
+        let wrapped: Vec<&[u8]> = fresh.iter().map(|(_, k)| k.wrapped.as_slice()).collect();
+        keys::insert(conn, &streams, &wrapped)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => {
+                    AppendError::Conflict
+                }
+                e => AppendError::Store(e.into()),
+            })?;
+        Ok(())
+    }
 }
 
 /// The fields of payload text `{"<event_type>": {…}}`, each as its raw JSON.
@@ -170,10 +256,9 @@ fn raw_fields<'p>(
 ) -> Result<BTreeMap<String, &'p RawValue>, StoreError> {
     let malformed =
         || StoreError::Malformed(format!("{event_type}: not {{\"{event_type}\": {{…}}}}"));
-    let outer: BTreeMap<String, &RawValue> = serde_json::from_str(payload)
-        .map_err(|e| StoreError::Malformed(format!("{event_type}: {e}")))?;
-    let inner = outer.get(event_type).ok_or_else(malformed)?;
-    serde_json::from_str(inner.get()).map_err(|_| malformed())
+    let mut outer: BTreeMap<String, BTreeMap<String, &RawValue>> =
+        serde_json::from_str(payload).map_err(|_| malformed())?;
+    outer.remove(event_type).ok_or_else(malformed)
 }
 
 /// Whether a stored payload holds any envelope (a cheap test on the raw text).

@@ -195,6 +195,28 @@ async fn an_import_counts_every_row_reports_bad_ones_by_line_and_reads_both_enco
                 .as_deref()
                 .is_some_and(|a| a.starts_with("apikey:"))
             && e.metadata.correlation_id.is_some()));
+    // Creations are sealed before the batch's transaction (under a key made for each new
+    // contact): the log holds no clear personal value, and each contact has its key.
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT payload::text FROM events WHERE aggregate_type = 'contact' ORDER BY global_position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 4, "3 created and Ada's update: {stored:?}");
+    for p in &stored {
+        for clear in [
+            "ada@", "carl@", "hal@", "Lovelace", "Byron", "Müller", "early", "pro",
+        ] {
+            assert!(!p.contains(clear), "{clear} in clear in {p}");
+        }
+    }
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM contact_keys WHERE wrapped_key IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, 3);
     app.stop().await;
 }
 
