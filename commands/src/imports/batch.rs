@@ -20,12 +20,14 @@ use event_store::shred::FreshKey;
 use event_store::StoreError;
 use uuid::Uuid;
 
-use super::options::Plan;
+use super::options::{Plan, Target};
 use super::store::{self, Counts, Job};
 use crate::contacts::unique::{email_key, upsert_patch};
 use crate::error::Rejection;
+use crate::fields::claims;
 use crate::segments::membership::{self, Decision};
 use crate::CommandState;
+use domain::field::FieldSchema;
 use domain::segment::MembershipReason;
 
 /// One record read from the file.
@@ -283,6 +285,9 @@ async fn apply_in(
         return Err(BatchError::Retry);
     }
 
+    // Values of unique fields, claimed for the contacts the rows name before any is decided.
+    let unique = UniqueValues::claim(tx, plan, tenant, &batch.rows, &working).await?;
+
     // Decide every row, in file order.
     let mut counts = Counts::default();
     let mut errors: Vec<(i64, String)> = Vec::new();
@@ -296,22 +301,25 @@ async fn apply_in(
         let outcome = match (&row.contact, &row.creation) {
             (Err(reason), _) => Err(reason.clone()),
             (Ok(new), creation) => match working.get_mut(new.email.as_str()) {
-                Some(w) if !w.exists() && creation.as_ref().is_some_and(|c| c.id == w.id) => {
-                    w.pending = creation.as_ref();
-                    fresh.extend(creation.as_ref().map(|c| (w.id, &c.key)));
-                    let sealed = creation.as_ref().map(|c| Cow::Borrowed(&c.sealed));
-                    Ok((Outcome::Created, sealed.into_iter().collect()))
-                }
-                Some(w) => match decide(plan, w, new.clone()).await {
-                    Ok((kind, events)) => events
-                        .iter()
-                        .map(|e| Decided::of(e).map(Cow::Owned))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map(|d| (kind, d))
-                        .map_err(|e| e.to_string()),
-                    Err(why) => Err(why),
-                },
                 None => Err("email: not claimed".to_owned()),
+                Some(w) => match unique.refusal(new, w.id) {
+                    Some(why) => Err(why),
+                    None if !w.exists() && creation.as_ref().is_some_and(|c| c.id == w.id) => {
+                        w.pending = creation.as_ref();
+                        fresh.extend(creation.as_ref().map(|c| (w.id, &c.key)));
+                        let sealed = creation.as_ref().map(|c| Cow::Borrowed(&c.sealed));
+                        Ok((Outcome::Created, sealed.into_iter().collect()))
+                    }
+                    None => match decide(plan, w, new.clone()).await {
+                        Ok((kind, events)) => events
+                            .iter()
+                            .map(|e| Decided::of(e).map(Cow::Owned))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(|d| (kind, d))
+                            .map_err(|e| e.to_string()),
+                        Err(why) => Err(why),
+                    },
+                },
             },
         };
         match outcome {
@@ -351,6 +359,7 @@ async fn apply_in(
         })
         .collect();
     reservation::release_many(tx, Scope::ContactEmail, &unused).await?;
+    unique.settle(tx, &mut working).await?;
 
     let rows: Vec<NewEvent<'_>> = events
         .iter()
@@ -414,6 +423,128 @@ async fn add_to_segment(
         Err(AppendError::Conflict) => Err(BatchError::Retry),
         Err(AppendError::Store(e)) => Err(e.into()),
     }
+}
+
+/// The values of unique custom fields a batch gives its contacts (`<tenant>:<key>:<value>`
+/// in scope `contact_field`, as the API reserves them). Every value a row sets is claimed for
+/// the row's contact in one statement before deciding; a row whose value another contact
+/// holds (or a row before it in the batch claimed for another contact) fails. After deciding,
+/// what was claimed or held before and no contact ends up with is given back.
+struct UniqueValues {
+    tenant: Uuid,
+    schema: Option<FieldSchema>,
+    /// value key → the contact holding it.
+    holders: HashMap<String, Uuid>,
+    /// Per contact, the values it held before the batch and those claimed for it.
+    touched: HashMap<Uuid, BTreeSet<String>>,
+}
+
+impl UniqueValues {
+    async fn claim(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        plan: &Plan,
+        tenant: Uuid,
+        rows: &[Parsed],
+        working: &HashMap<String, Working<'_>>,
+    ) -> Result<Self, BatchError> {
+        let mut me = Self {
+            tenant,
+            schema: None,
+            holders: HashMap::new(),
+            touched: HashMap::new(),
+        };
+        let sets_unique = plan
+            .columns
+            .iter()
+            .any(|(_, t)| matches!(t, Target::Field(d) if d.unique));
+        if !sets_unique {
+            return Ok(me);
+        }
+        let schema = &plan.schema;
+        let mut claims: Vec<(String, Holder)> = Vec::new();
+        let mut first: HashMap<String, Uuid> = HashMap::new();
+        for row in rows {
+            let Ok(new) = &row.contact else { continue };
+            let Some(w) = working.get(new.email.as_str()) else {
+                continue;
+            };
+            let held = me.touched.entry(w.id).or_default();
+            if w.state.exists {
+                held.extend(values_of(schema, tenant, &w.state.fields));
+            }
+            for (_, value) in claims::unique_values(schema, tenant, fields_of(&new.fields)) {
+                if let Entry::Vacant(v) = first.entry(value.clone()) {
+                    v.insert(w.id);
+                    held.insert(value.clone());
+                    let holder = Holder {
+                        tenant_id: tenant,
+                        owner_id: w.id,
+                    };
+                    claims.push((value, holder));
+                }
+            }
+        }
+        let holders = reservation::claim_many(tx, Scope::ContactField, &claims).await?;
+        me.holders = holders.into_iter().map(|(v, h)| (v, h.owner_id)).collect();
+        me.schema = Some(plan.schema.clone());
+        Ok(me)
+    }
+
+    /// Why `new` cannot be given to `contact`: a value of it another contact holds.
+    fn refusal(&self, new: &NewContact, contact: Uuid) -> Option<String> {
+        let schema = self.schema.as_ref()?;
+        claims::unique_values(schema, self.tenant, fields_of(&new.fields))
+            .into_iter()
+            .find(|(_, value)| self.holders.get(value).is_some_and(|h| *h != contact))
+            .map(|(field, _)| format!("fields.{field}: another contact has this value"))
+    }
+
+    /// Gives back what the batch's contacts claimed or held and no longer have.
+    async fn settle(
+        self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        working: &mut HashMap<String, Working<'_>>,
+    ) -> Result<(), BatchError> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let mut free: Vec<(String, Holder)> = Vec::new();
+        for w in working.values_mut() {
+            let Some(touched) = self.touched.get(&w.id) else {
+                continue;
+            };
+            let state = w.settled().map_err(StoreError::Malformed)?;
+            let kept: BTreeSet<String> = if state.exists {
+                values_of(schema, self.tenant, &state.fields).collect()
+            } else {
+                BTreeSet::new()
+            };
+            let holder = Holder {
+                tenant_id: self.tenant,
+                owner_id: w.id,
+            };
+            free.extend(touched.difference(&kept).map(|v| (v.clone(), holder)));
+        }
+        reservation::release_many(tx, Scope::ContactField, &free).await?;
+        Ok(())
+    }
+}
+
+fn fields_of(
+    fields: &domain::contact::Fields,
+) -> impl Iterator<Item = (&str, &domain::contact::FieldValue)> {
+    fields.iter().map(|(k, v)| (k.as_str(), v))
+}
+
+/// The reservation keys of the unique values among a contact's fields.
+fn values_of<'a>(
+    schema: &'a FieldSchema,
+    tenant: Uuid,
+    fields: &'a std::collections::BTreeMap<String, domain::contact::FieldValue>,
+) -> impl Iterator<Item = String> + 'a {
+    claims::unique_values(schema, tenant, fields.iter().map(|(k, v)| (k.as_str(), v)))
+        .into_iter()
+        .map(|(_, value)| value)
 }
 
 enum Outcome {

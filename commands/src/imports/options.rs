@@ -89,13 +89,6 @@ impl ImportOptions {
                 "tags" => Target::Tags,
                 other => match other.strip_prefix("fields.") {
                     Some(key) => match schema.fields.get(key) {
-                        Some(d) if d.unique => {
-                            problems.push(problem(
-                                at,
-                                format!("{other} is a unique field; imports do not set unique fields yet"),
-                            ));
-                            continue;
-                        }
                         Some(d) => Target::Field(d.clone()),
                         None => {
                             problems.push(problem(at, format!("unknown field {other}")));

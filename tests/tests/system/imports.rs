@@ -522,3 +522,86 @@ async fn an_import_adds_its_contacts_to_a_static_segment_once() {
     assert_eq!(members["count"], 2, "{members}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unique_field_values_go_to_one_contact_and_an_import_gives_back_what_it_replaced() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/api/v1/fields",
+            &json!({"key": "crm_id", "label": "CRM id", "type": "text", "unique": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let (held, _) = app
+        .create_contact(json!({"email": "held@example.org", "fields": {"crm_id": "C-1"}}))
+        .await;
+    let (moving, _) = app
+        .create_contact(json!({"email": "x@example.org", "fields": {"crm_id": "C-7"}}))
+        .await;
+    let options = json!({"mapping": {"Email": "email", "CRM": "fields.crm_id"}});
+    let csv = b"Email,CRM\n\
+        a@example.org,C-1\n\
+        b@example.org,C-2\n\
+        c@example.org,C-2\n\
+        x@example.org,C-9\n\
+        d@example.org,C-3\n\
+        d@example.org,C-4\n"
+        .to_vec();
+
+    let done = import(&app, &options, csv.clone()).await;
+
+    // a: C-1 is held; c: b took C-2 a row earlier; x moves from C-7 to C-9; d takes C-3,
+    // then moves to C-4.
+    assert_eq!(counts(&done), (6, 2, 2, 0, 2), "{done}");
+    let id = done["id"].as_str().unwrap();
+    let errors = get_json(&app, &format!("/api/v1/imports/{id}/errors")).await;
+    assert_eq!(
+        errors["items"],
+        json!([
+            {"line": 2, "reason": "fields.crm_id: another contact has this value"},
+            {"line": 4, "reason": "fields.crm_id: another contact has this value"},
+        ])
+    );
+    let holder = |value: &'static str| {
+        let pool = app.pool.clone();
+        let key = format!("{}:crm_id:{value}", app.tenant_id);
+        async move {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT owner_id FROM reservations WHERE scope = 'contact_field' AND value = $1",
+            )
+            .bind(key)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(holder("C-1").await, Some(held));
+    assert_eq!(holder("C-9").await, Some(moving));
+    assert_eq!(holder("C-7").await, None, "x gave C-7 up");
+    assert_eq!(holder("C-3").await, None, "d gave C-3 up");
+    assert!(holder("C-2").await.is_some() && holder("C-4").await.is_some());
+    assert!(holder("C-2").await != holder("C-4").await);
+    // What the import gave up, the API can give to someone else; what it took, it cannot.
+    let create = |email: &str, v: &str| {
+        app.post(
+            "/api/v1/contacts",
+            &json!({"email": email, "fields": {"crm_id": v}}),
+        )
+        .send()
+    };
+    assert_eq!(create("y@example.org", "C-7").await.unwrap().status(), 201);
+    assert_eq!(create("z@example.org", "C-9").await.unwrap().status(), 409);
+
+    // The same file again: nothing created, the same two rows refused; d moves to C-3 and
+    // back to C-4 (two updates), ending where it was with C-3 free.
+    let d = holder("C-4").await;
+    let again = import(&app, &options, csv).await;
+    assert_eq!(counts(&again), (6, 0, 2, 2, 2), "{again}");
+    assert_eq!(holder("C-4").await, d);
+    assert_eq!(holder("C-3").await, None);
+    assert_eq!(holder("C-1").await, Some(held));
+    app.stop().await;
+}
