@@ -2,5 +2,7 @@
 //!
 //! - [`segments`]: keeping dynamic segment memberships current (the evaluator, which
 //!   follows contact changes, and the refresher, which re-evaluates whole segments).
+//! - [`delivery`]: messages as providers take them, and the providers (SMTP, HTTP APIs).
 
+pub mod delivery;
 pub mod segments;

@@ -1,0 +1,6 @@
+//! Delivery: what a message is once rendered, and the providers that carry it (SMTP and HTTP
+//! APIs per channel). The delivery worker (requested jobs → checks → render → send) drives a
+//! [`provider::Provider`]; providers know nothing of jobs, contacts or the log.
+
+pub mod message;
+pub mod provider;
