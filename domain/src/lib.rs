@@ -3,6 +3,7 @@
 
 pub mod company;
 pub mod contact;
+pub mod delivery;
 pub mod email;
 pub mod field;
 pub mod identity;

@@ -1,0 +1,13 @@
+//! Delivery: the DeliveryJob aggregate, one per message, from request to its last tracking
+//! event (requested → suppressed | deferred → dispatching → sent | failed | given up →
+//! delivered | bounced | complained, with opens, clicks and unsubscribes; in doubt after a
+//! crash between dispatching and the provider's answer).
+
+mod job;
+#[cfg(test)]
+mod tests;
+
+pub use job::{
+    BounceKind, Channel, Deferral, DeliveryCommand, DeliveryError, DeliveryEvent, DeliveryJob,
+    Request, Source, Status, Suppression,
+};
