@@ -1,11 +1,13 @@
 //! Delivery: the DeliveryJob aggregate, one per message, from request to its last tracking
 //! event (requested → suppressed | deferred → dispatching → sent | failed | given up →
 //! delivered | bounced | complained, with opens, clicks and unsubscribes; in doubt after a
-//! crash between dispatching and the provider's answer).
+//! crash between dispatching and the provider's answer), and [`warmup`] schedules of sending
+//! domains.
 
 mod job;
 #[cfg(test)]
 mod tests;
+pub mod warmup;
 
 pub use job::{
     BounceKind, Channel, Deferral, DeliveryCommand, DeliveryError, DeliveryEvent, DeliveryJob,
