@@ -195,7 +195,7 @@ mod tests {
             local.date_naive(),
             NaiveDate::from_ymd_opt(2026, 9, 6).unwrap()
         );
-        assert!(local.format("%H:%M").to_string() <= "01:00".to_owned());
+        assert!(local.format("%H:%M").to_string().as_str() <= "01:00");
     }
 
     #[test]
