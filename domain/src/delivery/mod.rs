@@ -2,9 +2,11 @@
 //! event (requested → suppressed | deferred → dispatching → sent | failed | given up →
 //! delivered | bounced | complained, with opens, clicks and unsubscribes; in doubt after a
 //! crash between dispatching and the provider's answer), and [`warmup`] schedules of sending
-//! domains.
+//! domains, and the [`suppression`] list (one entry per organization, channel and
+//! address).
 
 mod job;
+pub mod suppression;
 #[cfg(test)]
 mod tests;
 pub mod warmup;

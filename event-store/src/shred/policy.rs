@@ -23,7 +23,7 @@ pub struct EventPolicy {
 }
 
 /// The aggregate types whose events hold personal data.
-pub const AGGREGATE_TYPES: &[&str] = &["contact"];
+pub const AGGREGATE_TYPES: &[&str] = &["contact", "suppression"];
 
 const EMAIL: &str = r#""erased@erased.invalid""#;
 const NULL: &str = "null";
@@ -168,6 +168,21 @@ pub const CONTACT: &[EventPolicy] = &[
     },
 ];
 
+/// The suppression list's entries: the address is personal (its entry's id is a keyed digest
+/// of it, so an erased person's address stays suppressed without being readable).
+pub const SUPPRESSION: &[EventPolicy] = &[
+    EventPolicy {
+        event_type: "AddressSuppressed",
+        personal: &[p("address", TEXT)],
+        public: &["channel", "reason", "source"],
+    },
+    EventPolicy {
+        event_type: "AddressUnsuppressed",
+        personal: &[],
+        public: &["source"],
+    },
+];
+
 /// Whether events of `aggregate_type` are shredded at all.
 pub fn covers(aggregate_type: &str) -> bool {
     AGGREGATE_TYPES.contains(&aggregate_type)
@@ -178,6 +193,7 @@ pub fn covers(aggregate_type: &str) -> bool {
 pub fn of(aggregate_type: &str, event_type: &str) -> Option<&'static EventPolicy> {
     match aggregate_type {
         "contact" => CONTACT.iter().find(|p| p.event_type == event_type),
+        "suppression" => SUPPRESSION.iter().find(|p| p.event_type == event_type),
         _ => None,
     }
 }
@@ -188,7 +204,7 @@ mod tests {
 
     #[test]
     fn every_erased_value_is_json_and_no_field_is_listed_twice() {
-        for e in CONTACT {
+        for e in CONTACT.iter().chain(SUPPRESSION) {
             let mut names: Vec<&str> = e.personal.iter().map(|p| p.field).collect();
             names.extend(e.public);
             let n = names.len();

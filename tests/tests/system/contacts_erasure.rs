@@ -731,3 +731,46 @@ fn every_contact_event_variant_has_a_personal_data_policy_that_classifies_every_
             .unwrap_or_else(|x| panic!("{t} with erased values: {x}"));
     }
 }
+
+#[test]
+fn every_suppression_event_has_a_policy_that_classifies_every_field() {
+    use domain::delivery::suppression::{SuppressionEvent, SuppressionReason};
+    use domain::delivery::Channel;
+    let samples = [
+        SuppressionEvent::AddressSuppressed {
+            channel: Channel::Email,
+            address: "ada@example.org".into(),
+            reason: SuppressionReason::HardBounce,
+            source: Some("job:1".into()),
+        },
+        SuppressionEvent::AddressUnsuppressed {
+            source: Some("user:1".into()),
+        },
+    ];
+    let listed: Vec<&str> = policy::SUPPRESSION.iter().map(|p| p.event_type).collect();
+    let types: Vec<String> = samples.iter().map(|e| e.event_type()).collect();
+    assert_eq!(types, listed);
+    assert!(policy::covers("suppression"));
+    for e in &samples {
+        let t = e.event_type();
+        let p = policy::of("suppression", &t).unwrap();
+        let v = serde_json::to_value(e).unwrap();
+        for field in v[&t].as_object().unwrap().keys() {
+            assert!(
+                p.personal.iter().any(|f| f.field == field) || p.public.contains(&field.as_str()),
+                "{t}.{field} is neither personal nor public"
+            );
+        }
+        let mut erased = v.clone();
+        for f in p.personal {
+            erased[&t][f.field] = serde_json::from_str(f.erased).unwrap();
+        }
+        serde_json::from_value::<SuppressionEvent>(erased)
+            .unwrap_or_else(|x| panic!("{t} with erased values: {x}"));
+    }
+    assert!(policy::of("suppression", "AddressSuppressed")
+        .unwrap()
+        .personal
+        .iter()
+        .any(|f| f.field == "address"));
+}
