@@ -74,15 +74,6 @@ impl DataKey {
         Self(Box::new(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(raw))))
     }
 
-    /// `value` as an envelope; `aad` binds it to its stream, event type and field.
-    pub fn seal(&self, value: &Value, aad: &str) -> Result<Value, StoreError> {
-        let plain = serde_json::to_vec(value).map_err(|e| StoreError::Crypto(e.to_string()))?;
-        let sealed = seal_with(&self.0, &plain, aad.as_bytes())?;
-        let mut o = serde_json::Map::with_capacity(1);
-        o.insert(ENVELOPE.to_owned(), Value::String(STANDARD.encode(sealed)));
-        Ok(Value::Object(o))
-    }
-
     /// The JSON text `json` (one value, as written) sealed, appended to `out` as an
     /// envelope's JSON text: the write path seals payload text without building a tree of
     /// it, in one buffer (nonce ‖ ciphertext ‖ tag) and one base64 pass.
@@ -187,7 +178,14 @@ mod tests {
     fn a_sealed_value_opens_only_with_its_key_and_its_aad() {
         let (key, wrapped) = DataKey::generate("t:c").unwrap();
         let v = serde_json::json!({"a": ["x", 1]});
-        let env = key.seal(&v, "t:c/E/f").unwrap();
+        let mut text = String::new();
+        key.seal_raw(
+            &RawValue::from_string(v.to_string()).unwrap(),
+            "t:c/E/f",
+            &mut text,
+        )
+        .unwrap();
+        let env: Value = serde_json::from_str(&text).unwrap();
         let b64 = envelope(&env).unwrap();
         assert_eq!(key.open(b64, "t:c/E/f").unwrap(), v);
         assert!(key.open(b64, "t:c/E/g").is_err());
