@@ -37,7 +37,9 @@ pub struct SmtpConfig {
     /// Connections kept open and reused.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
-    /// Per SMTP command (connect, each reply).
+    /// The limit on one message's whole exchange, connecting included (lettre's async
+    /// transport bounds only the TCP connect; a server that accepts and never answers would
+    /// hold the send forever).
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
 }
@@ -52,6 +54,7 @@ fn default_timeout_secs() -> u64 {
 
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: Duration,
 }
 
 impl Smtp {
@@ -76,6 +79,7 @@ impl Smtp {
         }
         Ok(Self {
             transport: builder.build(),
+            timeout: Duration::from_secs(config.timeout_secs),
         })
     }
 }
@@ -101,7 +105,13 @@ impl Provider for Smtp {
             return Err(http::wrong_channel("smtp", message));
         };
         let mime = mime::build(email).map_err(|e| http::unbuildable("smtp", e))?;
-        let response = self.transport.send(mime).await.map_err(|e| classify(&e))?;
+        let response = tokio::time::timeout(self.timeout, self.transport.send(mime))
+            .await
+            .map_err(|_| SendError::Transient {
+                reason: format!("smtp: no answer within {:?}", self.timeout),
+                retry_after: None,
+            })?
+            .map_err(|e| classify(&e))?;
         let provider_message_id = queue_id(&response).unwrap_or_else(|| email.message_id.clone());
         Ok(Sent {
             provider_message_id,
