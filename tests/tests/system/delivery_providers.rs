@@ -576,3 +576,28 @@ async fn a_provider_of_email_refuses_other_channels_permanently() {
     );
     assert!(sendgrid.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_bad_address_is_refused_permanently_before_any_request() {
+    let (sendgrid, mailgun, postmark) = (
+        FakeSendGrid::start().await,
+        FakeMailgun::start().await,
+        FakePostmark::start().await,
+    );
+    let mut e = email();
+    e.to.address = "ada at example.org".into();
+
+    for (kind, config) in [
+        ("sendgrid", sendgrid.config()),
+        ("mailgun", mailgun.config()),
+        ("postmark", postmark.config()),
+    ] {
+        let result = send(build(kind, &config).unwrap().as_ref(), &e).await;
+        assert!(
+            matches!(&result, Err(SendError::Permanent { reason }) if reason.contains("invalid to address")),
+            "{kind}: {result:?}"
+        );
+    }
+    assert!(sendgrid.received().is_empty() && mailgun.received().is_empty());
+    assert!(postmark.received().is_empty());
+}

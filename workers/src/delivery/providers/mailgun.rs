@@ -77,6 +77,7 @@ impl Provider for Mailgun {
         let Message::Email(email) = message else {
             return Err(http::wrong_channel("mailgun", message));
         };
+        mime::validate(email).map_err(|e| http::unbuildable("mailgun", e))?;
         let mut form = Form::new()
             .text("from", mime::display(&email.from))
             .text("to", mime::display(&email.to))

@@ -57,6 +57,18 @@ pub fn build(email: &Email) -> Result<lettre::Message, MimeError> {
     Ok(builder.multipart(body)?)
 }
 
+/// Checks the addresses an API will be given (from, to, reply-to, return path), so that a
+/// bad one is refused here, permanently, rather than by the provider.
+pub fn validate(email: &Email) -> Result<(), MimeError> {
+    mailbox("from", &email.from)?;
+    mailbox("to", &email.to)?;
+    if let Some(reply_to) = &email.reply_to {
+        mailbox("reply_to", reply_to)?;
+    }
+    address("return_path", &email.return_path)?;
+    Ok(())
+}
+
 /// The message as sent (CRLF line ends), for APIs that take raw MIME (SES v2 `Raw`).
 pub fn formatted(email: &Email) -> Result<Vec<u8>, MimeError> {
     Ok(build(email)?.formatted())

@@ -78,6 +78,7 @@ impl Provider for Postmark {
         let Message::Email(email) = message else {
             return Err(http::wrong_channel("postmark", message));
         };
+        mime::validate(email).map_err(|e| http::unbuildable("postmark", e))?;
         let headers: Vec<serde_json::Value> = mime::extra_headers(email)
             .into_iter()
             .map(|(n, v)| serde_json::json!({"Name": n, "Value": v}))

@@ -76,6 +76,7 @@ impl Provider for SendGrid {
         let Message::Email(email) = message else {
             return Err(http::wrong_channel("sendgrid", message));
         };
+        mime::validate(email).map_err(|e| http::unbuildable("sendgrid", e))?;
         let headers: serde_json::Map<String, serde_json::Value> = mime::extra_headers(email)
             .into_iter()
             .map(|(n, v)| (n.to_owned(), v.into()))
