@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod fake_oidc;
+pub mod fakes;
 pub mod smtp_sink;
 
 use std::time::{Duration, Instant};

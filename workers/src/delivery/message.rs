@@ -75,10 +75,11 @@ pub struct Webhook {
     pub body: String,
 }
 
-/// One message on its channel. (Made once per job and moved, never stored in bulk: the
-/// email variant's size costs nothing worth a box.)
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message on its channel.
+// One per job, passed by reference to a provider and never held in bulk: an email's size
+// inline costs nothing worth a `Box` in every match.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Email(Email),
     Sms(Sms),

@@ -4,4 +4,5 @@
 
 pub mod message;
 pub mod provider;
+pub mod providers;
 pub mod tracking;

@@ -1,0 +1,136 @@
+//! What the HTTP providers share: the client, and the one mapping of an answer to a
+//! [`SendError`]: 429 and 5xx are transient (with `Retry-After` when given, in seconds or as
+//! an HTTP date), other 4xx permanent with the provider's own error message, timeouts and
+//! connection failures transient.
+
+use std::time::Duration;
+
+use crate::delivery::provider::SendError;
+
+/// A client with the provider's timeout (for the whole request, connecting included).
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+}
+
+/// Sends `request`; the response when 2xx, otherwise the mapped error, its reason naming the
+/// provider, the status and what `message` finds in the body (the body itself if nothing).
+pub async fn send(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    message: fn(&str) -> Option<String>,
+) -> Result<reqwest::Response, SendError> {
+    let response = request.send().await.map_err(|e| transport(provider, &e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after);
+    let body = response.text().await.unwrap_or_default();
+    let detail = message(&body).unwrap_or_else(|| body.chars().take(500).collect());
+    let reason = format!("{provider} answered {status}: {detail}");
+    Err(classify(status.as_u16(), reason, retry_after))
+}
+
+/// 429 and 5xx → transient, anything else → permanent.
+pub fn classify(status: u16, reason: String, retry_after: Option<Duration>) -> SendError {
+    if status == 429 || status >= 500 {
+        SendError::Transient {
+            reason,
+            retry_after,
+        }
+    } else {
+        SendError::Permanent { reason }
+    }
+}
+
+/// A request that got no answer: always worth another try.
+pub fn transport(provider: &str, e: &reqwest::Error) -> SendError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    SendError::Transient {
+        reason: format!("{provider} {what}: {e}"),
+        retry_after: None,
+    }
+}
+
+/// `Retry-After`: delay-seconds, or an HTTP date (the time left until then, zero if past).
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let left = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(left.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The permanent error of a message that cannot be put into the provider's request.
+pub fn unbuildable(provider: &str, e: impl std::fmt::Display) -> SendError {
+    SendError::Permanent {
+        reason: format!("{provider}: {e}"),
+    }
+}
+
+/// The permanent error of a message on a channel the provider does not carry.
+pub fn wrong_channel(provider: &str, message: &crate::delivery::message::Message) -> SendError {
+    SendError::Permanent {
+        reason: format!(
+            "{provider} carries email, not {:?} (job {})",
+            message.channel(),
+            message.job_id()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let soon = chrono::Utc::now() + chrono::Duration::seconds(120);
+        let date = soon.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let left = retry_after(&date).unwrap();
+        assert!(left > Duration::from_secs(100) && left <= Duration::from_secs(120));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient_other_refusals_permanent() {
+        assert!(matches!(
+            classify(429, String::new(), None),
+            SendError::Transient { .. }
+        ));
+        assert!(matches!(
+            classify(503, String::new(), None),
+            SendError::Transient { .. }
+        ));
+        assert!(matches!(
+            classify(400, String::new(), None),
+            SendError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(401, String::new(), None),
+            SendError::Permanent { .. }
+        ));
+    }
+}
