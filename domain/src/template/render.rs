@@ -147,6 +147,12 @@ pub fn check(content: Content, known: &Known) -> Result<CheckedContent, Vec<Part
             }
         }
     }
+    // A derived text part repeats the HTML's problems; name them once, where they were made.
+    if matches!(content, Content::Email { text_derived: true, .. })
+        && errors.iter().any(|e| e.part == "html")
+    {
+        errors.retain(|e| e.part != "text");
+    }
     if errors.is_empty() {
         Ok(CheckedContent(content))
     } else {
