@@ -148,8 +148,13 @@ pub fn check(content: Content, known: &Known) -> Result<CheckedContent, Vec<Part
         }
     }
     // A derived text part repeats the HTML's problems; name them once, where they were made.
-    if matches!(content, Content::Email { text_derived: true, .. })
-        && errors.iter().any(|e| e.part == "html")
+    if matches!(
+        content,
+        Content::Email {
+            text_derived: true,
+            ..
+        }
+    ) && errors.iter().any(|e| e.part == "html")
     {
         errors.retain(|e| e.part != "text");
     }

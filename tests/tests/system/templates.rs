@@ -218,6 +218,15 @@ async fn a_template_is_versioned_published_and_previewed_for_a_real_contact() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+
+    // Rebuilt from the log, the read model comes out the same.
+    app.caught_up("templates").await;
+    let live = app.checksum("templates").await;
+    let projection = projections::by_name("templates").unwrap();
+    replay::rebuild::rebuild(&app.pool, projection.as_ref(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(app.checksum("templates").await, live);
     app.stop().await;
 }
 
