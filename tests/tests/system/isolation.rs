@@ -239,6 +239,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/company/{company}"),
                 format!("/api/v1/audit/segment/{segment}"),
                 format!("/api/v1/audit/segment_membership/{contact}"),
+                format!("/api/v1/audit/template/{template}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]

@@ -219,6 +219,13 @@ async fn a_template_is_versioned_published_and_previewed_for_a_real_contact() {
         .unwrap();
     assert_eq!(res.status(), 404);
 
+    // Time travel: the template as of its first version.
+    let (status, audit) =
+        get_json(&app, &format!("/api/v1/audit/template/{id}?at_sequence=2")).await;
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["state"]["latest_version"], 1, "{audit}");
+    assert_eq!(audit["state"]["published_version"], Value::Null, "{audit}");
+
     // Rebuilt from the log, the read model comes out the same.
     app.caught_up("templates").await;
     let live = app.checksum("templates").await;
