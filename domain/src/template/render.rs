@@ -11,11 +11,12 @@
 //!     "fields": {"plan": "pro", "renews_at": "2026-12-01T09:00:00Z", …},
 //!     "tags": ["vip"], "stage": "lead", "points": 10
 //!   },
-//!   "organization": {"id": "…", "name": "Acme"},
+//!   "organization": {"id": "…", "name": "Acme", "time_zone": "UTC", "locale": "en"},
 //!   "message": {…}
 //! }
 //! ```
 //!
+//! A contact without its own time zone or locale has the organization's there.
 //! Every field the organization defines is present under `contact.fields` (null when the
 //! contact has no value), so `{{contact.fields.plan}}` renders for every contact. `message`
 //! is what the sender adds (campaign, unsubscribe link, …); its keys are not checked.
@@ -86,7 +87,7 @@ const CONTACT_KEYS: &[&str] = &[
     "stage",
     "points",
 ];
-const ORGANIZATION_KEYS: &[&str] = &["id", "name"];
+const ORGANIZATION_KEYS: &[&str] = &["id", "name", "time_zone", "locale"];
 const BUILT_IN: &[&str] = &["if", "unless", "each", "with", "lookup"];
 const OURS: &[&str] = &[
     "default",

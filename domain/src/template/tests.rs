@@ -368,6 +368,16 @@ fn html_parts_are_escaped_and_text_parts_are_not() {
     assert_eq!(out.parts["subject"], "Acme & Co");
     assert_eq!(out.parts["html"], "<p>Acme &amp; Co</p>");
     assert_eq!(out.parts["text"], "Acme & Co");
+    // Helpers' output is escaped in HTML parts too.
+    let content = checked(Content::email(
+        "s".into(),
+        None,
+        "{{upper organization.name}}|{{default contact.last_name \"<b>\"}}".into(),
+        Some("t".into()),
+    ))
+    .into_content();
+    let out = render::render(&content, &context()).unwrap();
+    assert_eq!(out.parts["html"], "ACME &amp; CO|&lt;b&gt;");
 }
 
 #[test]

@@ -137,7 +137,7 @@ async fn a_template_is_versioned_published_and_previewed_for_a_real_contact() {
     // Preview for the contact: Berlin time (23:30 UTC is 00:30 the next day), German numbers.
     let res = app
         .post(
-            &format!("/api/v1/templates/{id}/versions/2/preview"),
+            &format!("/api/v1/templates/{id}/versions/2/preview?consistent_after={cursor}"),
             &json!({"contact_id": contact}),
         )
         .send()
@@ -158,6 +158,29 @@ async fn a_template_is_versioned_published_and_previewed_for_a_real_contact() {
         parts["text"],
         "# Hello Ada\n\nRenews on 02.12.2026 00:30.\n\nCredit: 1.234.567,50\n\n\
          [Unsubscribe][1]\n\n[1]: https://example.org/u?e=ada%40example.org"
+    );
+
+    // A contact without a time zone or locale: the organization's (UTC, en).
+    let (plain, plain_cursor) = app
+        .create_contact(json!({
+            "email": "bob@example.org", "first_name": "bob",
+            "fields": {"plan": "free", "renews_at": "2026-12-01T23:30:00Z", "credit": 1234567.5}
+        }))
+        .await;
+    let res = app
+        .post(
+            &format!("/api/v1/templates/{id}/versions/2/preview?consistent_after={plain_cursor}"),
+            &json!({"contact_id": plain}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let preview: Value = res.json().await.unwrap();
+    assert_eq!(
+        preview["parts"]["html"],
+        "<h1>Hello Bob</h1><p>Renews on 01.12.2026 23:30.</p><p>Credit: 1,234,567.50</p>\
+         <p><a href=\"https://example.org/u?e=bob%40example.org\">Unsubscribe</a></p>"
     );
 
     // Preview against a given context: French numbers, New York time, the fallback.
