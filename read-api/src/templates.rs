@@ -14,7 +14,7 @@ use http_kit::{ApiJson, Authenticated, Problem};
 use projections::templates::{self, TemplateRow, VersionRow};
 use replay::inspect;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json_};
+use serde_json::{json, Value as JsonValue};
 use uuid::Uuid;
 
 use crate::consistency::ConsistentAfter;
@@ -73,7 +73,7 @@ pub struct PreviewTemplate {
     pub contact_id: Option<Uuid>,
     /// Render against this context (`{contact, organization, message}`).
     #[schema(value_type = Option<Object>)]
-    pub context: Option<Json_>,
+    pub context: Option<JsonValue>,
 }
 
 /// A rendered version: each part's text by name (`subject`, `html`, `text`, `body`, …).
@@ -272,7 +272,7 @@ async fn contact_context(
     tenant: Uuid,
     consistency: &ConsistentAfter,
     contact: Uuid,
-) -> Result<Json_, Problem> {
+) -> Result<JsonValue, Problem> {
     let id = crate::resolve::contact(s, tenant, consistency, &contact.to_string()).await?;
     consistency.wait(s, "contacts").await?;
     let c = projections::contacts::get(&s.pool, tenant, id)
