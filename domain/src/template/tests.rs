@@ -445,3 +445,26 @@ fn push_and_webhook_parts_are_named() {
     let errors = render::check(push, &known()).unwrap_err();
     assert_eq!(errors[0].part, "data.url");
 }
+
+#[test]
+fn a_webhook_renders_its_url_headers_and_body_as_text() {
+    let content = checked(Content::Webhook {
+        method: "POST".into(),
+        url: "https://hooks.example/c?e={{url_encode contact.email}}".into(),
+        headers: BTreeMap::from([("X-Org".to_owned(), "{{organization.name}}".to_owned())]),
+        body: Some("{\"plan\": \"{{default contact.fields.plan \"free\"}}\"}".into()),
+    })
+    .into_content();
+    let out = render::render(&content, &context()).unwrap();
+    assert_eq!(
+        out.parts,
+        BTreeMap::from([
+            (
+                "url".to_owned(),
+                "https://hooks.example/c?e=ada%40example.org".to_owned()
+            ),
+            ("headers.X-Org".to_owned(), "Acme & Co".to_owned()),
+            ("body".to_owned(), "{\"plan\": \"free\"}".to_owned()),
+        ])
+    );
+}
