@@ -118,6 +118,24 @@ impl Rejection for domain::segment::SegmentError {
     }
 }
 
+impl Rejection for domain::template::TemplateError {
+    fn problem(&self) -> Problem {
+        use domain::template::TemplateError as E;
+        match self {
+            E::NotFound => Problem::not_found("template"),
+            E::NoSuchVersion(_) => Problem::not_found("version"),
+            E::AlreadyExists => {
+                Problem::new(StatusCode::CONFLICT, "already-exists", "Already exists")
+                    .detail(self.to_string())
+            }
+            E::Deleted => Problem::new(StatusCode::GONE, "template-deleted", "Template deleted")
+                .detail(self.to_string()),
+            E::BadName => Problem::validation("name", self.to_string()),
+            E::WrongChannel { .. } => Problem::validation("channel", self.to_string()),
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

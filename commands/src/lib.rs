@@ -10,6 +10,7 @@
 //! - [`imports`]: CSV import of contacts (batched, in the background, resumable).
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`segments`]: segment definitions, static membership, and the one membership writer.
+//! - [`templates`]: message templates and their versions (checked when saved).
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -22,6 +23,7 @@ pub mod identity;
 pub mod imports;
 pub mod reservations;
 pub mod segments;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ pub struct CommandState {
     pub companies: Arc<Executor<domain::company::Company>>,
     pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
     pub segments: Arc<Executor<domain::segment::Segment>>,
+    pub templates: Arc<Executor<domain::template::Template>>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -73,6 +76,7 @@ impl CommandState {
             companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
@@ -100,6 +104,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(companies::routes())
         .merge(fields::routes())
         .merge(segments::routes())
+        .merge(templates::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -136,6 +141,11 @@ pub fn router(state: CommandState) -> Router {
         segments::http::add_contacts,
         segments::http::remove_contacts,
         segments::http::refresh,
+        templates::http::create,
+        templates::http::rename,
+        templates::http::delete,
+        templates::http::save_version,
+        templates::http::publish,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -192,6 +202,9 @@ pub fn router(state: CommandState) -> Router {
         segments::http::UpdateSegment,
         segments::http::SegmentContacts,
         segments::http::MembershipChanged,
+        templates::body::CreateTemplate,
+        templates::body::RenameTemplate,
+        templates::body::SaveVersion,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

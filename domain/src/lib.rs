@@ -9,6 +9,7 @@ pub mod field;
 pub mod identity;
 pub mod ids;
 pub mod segment;
+pub mod template;
 
 pub use email::EmailAddress;
 pub use ids::{ContactId, TenantId, UserId};

@@ -9,6 +9,7 @@
 //! - [`notes`]: the notes on contacts.
 //! - [`segments`]: the `segments` read model (definitions; members are write-side state).
 //! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
+//! - [`templates`]: the `templates` read model (definitions and their versions).
 //! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
@@ -28,6 +29,7 @@ pub mod runner;
 pub mod segment_sql;
 pub mod segments;
 pub mod status;
+pub mod templates;
 pub mod timeline;
 pub mod users;
 

@@ -77,6 +77,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::notes::ContactNotesProjection),
         Arc::new(crate::segments::SegmentsProjection),
         Arc::new(crate::merges::ContactMergesProjection),
+        Arc::new(crate::templates::TemplatesProjection),
     ]
 }
 

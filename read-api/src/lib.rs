@@ -5,6 +5,7 @@
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
+//! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
@@ -28,6 +29,7 @@ pub mod notes;
 pub mod resolve;
 pub mod segments;
 pub mod system;
+pub mod templates;
 pub mod timeline;
 
 use std::time::Duration;
@@ -61,6 +63,16 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/segments/{id}", get(segments::get))
         .route("/api/v1/segments/{id}/contacts", get(segments::contacts))
         .route("/api/v1/segments/{id}/preview", get(segments::preview))
+        .route("/api/v1/templates", get(templates::list))
+        .route("/api/v1/templates/{id}", get(templates::get))
+        .route(
+            "/api/v1/templates/{id}/versions/{n}",
+            get(templates::get_version),
+        )
+        .route(
+            "/api/v1/templates/{id}/versions/{n}/preview",
+            post(templates::preview),
+        )
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -91,6 +103,10 @@ pub fn router(state: QueryState) -> Router {
         segments::contacts,
         segments::preview,
         segments::preview_rule,
+        templates::list,
+        templates::get,
+        templates::get_version,
+        templates::preview,
         companies::get,
         audit::get,
         audit_log::list,
@@ -113,6 +129,12 @@ pub fn router(state: QueryState) -> Router {
         segments::SegmentPage,
         segments::ContactMatches,
         segments::PreviewRule,
+        templates::TemplateSummary,
+        templates::TemplateDetail,
+        templates::TemplatePage,
+        templates::PreviewTemplate,
+        templates::Preview,
+        projections::templates::VersionRow,
         companies::CompanyView,
         projections::companies::CompanyRow,
         audit_log::AuditPage,

@@ -9,6 +9,7 @@ use domain::field::FieldSchema;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
 use domain::segment::{Segment, SegmentMembership};
+use domain::template::Template;
 use event_store::reader::{self, Until};
 use event_store::{Cursor, RecordedEvent};
 use serde::Serialize;
@@ -25,6 +26,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     User::TYPE,
     Segment::TYPE,
     SegmentMembership::TYPE,
+    Template::TYPE,
 ];
 
 /// An aggregate as of a point in its history.
@@ -109,6 +111,7 @@ pub async fn inspect(
         t if t == User::TYPE => fold::<User>(&events)?,
         t if t == Segment::TYPE => fold::<Segment>(&events)?,
         t if t == SegmentMembership::TYPE => fold::<SegmentMembership>(&events)?,
+        t if t == Template::TYPE => fold::<Template>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

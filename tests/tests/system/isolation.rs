@@ -148,6 +148,21 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     assert_eq!(res.status(), 200);
     let res = owner_a
         .post(
+            "/api/v1/templates",
+            json!({"name": "A template", "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (template, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
+            &format!("/api/v1/templates/{template}/versions"),
+            json!({"body": "Hi {{contact.first_name}}"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = owner_a
+        .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
         )
@@ -201,6 +216,19 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             "/api/v1/segments/{id}/preview" => vec![format!("/api/v1/segments/{segment}/preview")],
             "/api/v1/segments/{id}/refresh" => vec![format!("/api/v1/segments/{segment}/refresh")],
+            "/api/v1/templates/{id}" => vec![format!("/api/v1/templates/{template}")],
+            "/api/v1/templates/{id}/versions" => {
+                vec![format!("/api/v1/templates/{template}/versions")]
+            }
+            "/api/v1/templates/{id}/versions/{n}" => {
+                vec![format!("/api/v1/templates/{template}/versions/1")]
+            }
+            "/api/v1/templates/{id}/versions/{n}/publish" => {
+                vec![format!("/api/v1/templates/{template}/versions/1/publish")]
+            }
+            "/api/v1/templates/{id}/versions/{n}/preview" => {
+                vec![format!("/api/v1/templates/{template}/versions/1/preview")]
+            }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -211,6 +239,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/company/{company}"),
                 format!("/api/v1/audit/segment/{segment}"),
                 format!("/api/v1/audit/segment_membership/{contact}"),
+                format!("/api/v1/audit/template/{template}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -253,6 +282,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             }
             ("PATCH", "/api/v1/companies/{id}") => Some(json!({"name": "Mallory Inc"})),
             ("PATCH", "/api/v1/fields/{key}") => Some(json!({"label": "pwned"})),
+            ("PATCH", "/api/v1/templates/{id}") => Some(json!({"name": "pwned"})),
+            ("POST", "/api/v1/templates/{id}/versions") => Some(json!({"body": "pwned"})),
+            ("POST", "/api/v1/templates/{id}/versions/{n}/preview") => Some(json!({"context": {}})),
             ("PATCH", "/api/v1/segments/{id}") => Some(json!({"name": "pwned"})),
             (
                 "POST",
@@ -307,6 +339,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let a_ids = [
         contact.to_string(),
         segment.to_string(),
+        template.to_string(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),

@@ -28,4 +28,5 @@ mod rebuild;
 mod relay;
 mod segments;
 mod segments_property;
+mod templates;
 mod tenancy;
