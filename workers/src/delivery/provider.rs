@@ -26,6 +26,11 @@ pub enum SendError {
     /// credentials, rejected content).
     #[error("permanent: {reason}")]
     Permanent { reason: String },
+    /// The request went out (or may have: a timeout, a connection lost mid-request, a reply
+    /// that could not be read) and no answer came, so the provider may have the message.
+    /// Never retried automatically unless the provider deduplicates: the job is in doubt.
+    #[error("outcome unknown: {reason}")]
+    Unknown { reason: String },
 }
 
 /// A way out for messages of one channel.

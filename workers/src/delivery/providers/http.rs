@@ -50,18 +50,23 @@ pub fn classify(status: u16, reason: String, retry_after: Option<Duration>) -> S
     }
 }
 
-/// A request that got no answer: always worth another try.
+/// A request that got no answer. One that never connected sent nothing: worth another try.
+/// Any other (a timeout, a connection lost mid-request) may have reached the provider: its
+/// outcome is unknown.
 pub fn transport(provider: &str, e: &reqwest::Error) -> SendError {
+    if e.is_connect() {
+        return SendError::Transient {
+            reason: format!("{provider} cannot connect: {e}"),
+            retry_after: None,
+        };
+    }
     let what = if e.is_timeout() {
         "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
     } else {
         "request failed"
     };
-    SendError::Transient {
+    SendError::Unknown {
         reason: format!("{provider} {what}: {e}"),
-        retry_after: None,
     }
 }
 

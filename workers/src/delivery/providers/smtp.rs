@@ -107,9 +107,8 @@ impl Provider for Smtp {
         let mime = mime::build(email).map_err(|e| http::unbuildable("smtp", e))?;
         let response = tokio::time::timeout(self.timeout, self.transport.send(mime))
             .await
-            .map_err(|_| SendError::Transient {
+            .map_err(|_| SendError::Unknown {
                 reason: format!("smtp: no answer within {:?}", self.timeout),
-                retry_after: None,
             })?
             .map_err(|e| classify(&e))?;
         let provider_message_id = queue_id(&response).unwrap_or_else(|| email.message_id.clone());
@@ -119,17 +118,38 @@ impl Provider for Smtp {
     }
 }
 
-/// 4xx → transient, 5xx → permanent, no reply (connection, TLS, timeout) → transient, an
-/// error of the client itself (a message it cannot send) → permanent.
+/// 4xx → transient, 5xx → permanent, an error of the client itself (a message it cannot
+/// send) → permanent; no connection (refused, unreachable, TLS) → transient, as nothing was
+/// sent; a timeout, a connection lost mid-session or an unreadable reply → unknown, as the
+/// server may have taken the message.
 pub fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    use std::io::ErrorKind as K;
     let reason = format!("smtp: {e}");
+    let transient = |reason| SendError::Transient {
+        reason,
+        retry_after: None,
+    };
     if e.is_permanent() || (e.is_client() && !e.is_timeout()) {
-        SendError::Permanent { reason }
+        return SendError::Permanent { reason };
+    }
+    if e.is_transient() || e.is_tls() || e.is_transport_shutdown() {
+        return transient(reason);
+    }
+    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    let never_connected = io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            K::ConnectionRefused
+                | K::AddrNotAvailable
+                | K::HostUnreachable
+                | K::NetworkUnreachable
+                | K::NotFound
+        )
+    });
+    if never_connected && !e.is_timeout() {
+        transient(reason)
     } else {
-        SendError::Transient {
-            reason,
-            retry_after: None,
-        }
+        SendError::Unknown { reason }
     }
 }
 
