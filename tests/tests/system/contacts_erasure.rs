@@ -694,25 +694,27 @@ fn samples() -> Vec<ContactEvent> {
     all
 }
 
-#[test]
-fn every_contact_event_variant_has_a_personal_data_policy_that_classifies_every_field() {
-    let samples = samples();
+/// One sample per event type of `aggregate_type`: the policy lists exactly those types, each
+/// field of each is personal or public, and what an erased field reads as still
+/// deserializes as the event.
+fn check_policy<E>(aggregate_type: &str, samples: &[E], listed: &[policy::EventPolicy])
+where
+    E: DomainEvent + serde::Serialize + serde::de::DeserializeOwned,
+{
+    assert!(policy::covers(aggregate_type));
     let mut types: Vec<String> = samples.iter().map(|e| e.event_type()).collect();
     types.sort();
     types.dedup();
     assert_eq!(types.len(), samples.len(), "one sample per variant");
-    let mut listed: Vec<String> = policy::CONTACT
-        .iter()
-        .map(|p| p.event_type.to_owned())
-        .collect();
+    let mut listed: Vec<String> = listed.iter().map(|p| p.event_type.to_owned()).collect();
     listed.sort();
     assert_eq!(
         types, listed,
-        "the policy lists exactly the contact's event types"
+        "the policy lists exactly the {aggregate_type}'s event types"
     );
-    for e in &samples {
+    for e in samples {
         let t = e.event_type();
-        let p = policy::of("contact", &t).unwrap();
+        let p = policy::of(aggregate_type, &t).unwrap();
         let v = serde_json::to_value(e).unwrap();
         for field in v[&t].as_object().unwrap().keys() {
             assert!(
@@ -720,16 +722,20 @@ fn every_contact_event_variant_has_a_personal_data_policy_that_classifies_every_
                 "{t}.{field} is neither personal nor public in event-store/src/shred/policy.rs"
             );
         }
-        // What an erased field reads as still deserializes as the event.
         let mut erased = v.clone();
         for f in p.personal {
             if erased[&t].get(f.field).is_some() {
                 erased[&t][f.field] = serde_json::from_str(f.erased).unwrap();
             }
         }
-        serde_json::from_value::<ContactEvent>(erased)
+        serde_json::from_value::<E>(erased)
             .unwrap_or_else(|x| panic!("{t} with erased values: {x}"));
     }
+}
+
+#[test]
+fn every_contact_event_variant_has_a_personal_data_policy_that_classifies_every_field() {
+    check_policy("contact", &samples(), policy::CONTACT);
 }
 
 #[test]
@@ -747,27 +753,7 @@ fn every_suppression_event_has_a_policy_that_classifies_every_field() {
             source: Some("user:1".into()),
         },
     ];
-    let listed: Vec<&str> = policy::SUPPRESSION.iter().map(|p| p.event_type).collect();
-    let types: Vec<String> = samples.iter().map(|e| e.event_type()).collect();
-    assert_eq!(types, listed);
-    assert!(policy::covers("suppression"));
-    for e in &samples {
-        let t = e.event_type();
-        let p = policy::of("suppression", &t).unwrap();
-        let v = serde_json::to_value(e).unwrap();
-        for field in v[&t].as_object().unwrap().keys() {
-            assert!(
-                p.personal.iter().any(|f| f.field == field) || p.public.contains(&field.as_str()),
-                "{t}.{field} is neither personal nor public"
-            );
-        }
-        let mut erased = v.clone();
-        for f in p.personal {
-            erased[&t][f.field] = serde_json::from_str(f.erased).unwrap();
-        }
-        serde_json::from_value::<SuppressionEvent>(erased)
-            .unwrap_or_else(|x| panic!("{t} with erased values: {x}"));
-    }
+    check_policy("suppression", &samples, policy::SUPPRESSION);
     assert!(policy::of("suppression", "AddressSuppressed")
         .unwrap()
         .personal
