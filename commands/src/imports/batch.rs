@@ -430,19 +430,20 @@ async fn add_to_segment(
 /// the row's contact in one statement before deciding; a row whose value another contact
 /// holds (or a row before it in the batch claimed for another contact) fails. After deciding,
 /// what was claimed or held before and no contact ends up with is given back.
-struct UniqueValues {
+struct UniqueValues<'p> {
     tenant: Uuid,
-    schema: Option<FieldSchema>,
+    /// The fields, when the import sets a unique one (else there is nothing to do).
+    schema: Option<&'p FieldSchema>,
     /// value key → the contact holding it.
     holders: HashMap<String, Uuid>,
     /// Per contact, the values it held before the batch and those claimed for it.
     touched: HashMap<Uuid, BTreeSet<String>>,
 }
 
-impl UniqueValues {
+impl<'p> UniqueValues<'p> {
     async fn claim(
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        plan: &Plan,
+        plan: &'p Plan,
         tenant: Uuid,
         rows: &[Parsed],
         working: &HashMap<String, Working<'_>>,
@@ -486,13 +487,13 @@ impl UniqueValues {
         }
         let holders = reservation::claim_many(tx, Scope::ContactField, &claims).await?;
         me.holders = holders.into_iter().map(|(v, h)| (v, h.owner_id)).collect();
-        me.schema = Some(plan.schema.clone());
+        me.schema = Some(&plan.schema);
         Ok(me)
     }
 
     /// Why `new` cannot be given to `contact`: a value of it another contact holds.
     fn refusal(&self, new: &NewContact, contact: Uuid) -> Option<String> {
-        let schema = self.schema.as_ref()?;
+        let schema = self.schema?;
         claims::unique_values(schema, self.tenant, fields_of(&new.fields))
             .into_iter()
             .find(|(_, value)| self.holders.get(value).is_some_and(|h| *h != contact))
@@ -505,7 +506,7 @@ impl UniqueValues {
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         working: &mut HashMap<String, Working<'_>>,
     ) -> Result<(), BatchError> {
-        let Some(schema) = &self.schema else {
+        let Some(schema) = self.schema else {
             return Ok(());
         };
         let mut free: Vec<(String, Holder)> = Vec::new();
