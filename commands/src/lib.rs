@@ -11,11 +11,14 @@
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`segments`]: segment definitions, static membership, and the one membership writer.
 //! - [`templates`]: message templates and their versions (checked when saved).
+//! - [`delivery`]: requesting messages (transactional sends, test sends) and the batched
+//!   write path of delivery jobs that the worker and fan-outs share.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
 pub mod contacts;
 pub mod context;
+pub mod delivery;
 pub mod error;
 pub mod executor;
 pub mod fields;
@@ -47,6 +50,8 @@ pub struct CommandState {
     pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
     pub segments: Arc<Executor<domain::segment::Segment>>,
     pub templates: Arc<Executor<domain::template::Template>>,
+    /// Delivery jobs: requested in batches with their queue rows.
+    pub jobs: delivery::Jobs,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -77,6 +82,7 @@ impl CommandState {
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
@@ -105,6 +111,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(fields::routes())
         .merge(segments::routes())
         .merge(templates::routes())
+        .merge(delivery::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -146,6 +153,8 @@ pub fn router(state: CommandState) -> Router {
         templates::http::delete,
         templates::http::save_version,
         templates::http::publish,
+        delivery::http::send_message,
+        delivery::http::test_send,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -194,6 +203,10 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::AddNote,
         contacts::reach_http::ChangePoints,
         contacts::merge_http::MergeContacts,
+        delivery::http::SendMessage,
+        delivery::http::TestSend,
+        delivery::http::Address,
+        delivery::http::MessageAccepted,
         companies::http::CreateCompany,
         fields::http::DefineField,
         fields::http::ChangeField,

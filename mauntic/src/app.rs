@@ -159,6 +159,30 @@ impl Application {
                 evaluator.run(source, c).await;
                 ("segment evaluator", Ok(()))
             });
+            let platform_email = match &self.settings.delivery.smtp {
+                Some(config) => Some(std::sync::Arc::from(
+                    workers::delivery::providers::build("smtp", config)
+                        .context("MAUNTIC_DELIVERY_SMTP")?,
+                )),
+                None => None,
+            };
+            let commands = crate::http::command_state(&self.settings, self.pool.clone())?;
+            let delivery = std::sync::Arc::new(workers::delivery::worker::Worker::new(
+                self.pool.clone(),
+                commands.jobs.clone(),
+                self.settings.clock.clone(),
+                self.settings.delivery.worker.clone(),
+                std::sync::Arc::new(workers::delivery::resolve::Configured::new(
+                    self.pool.clone(),
+                    platform_email,
+                )),
+                Some(crate::http::tracker(&self.settings)?),
+            ));
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                delivery.run(c).await;
+                ("delivery worker", Ok(()))
+            });
             let refresher = workers::segments::refresher::Refresher::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),

@@ -52,6 +52,21 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
             consistency_timeout: settings.consistency_timeout,
             clock: settings.clock.clone(),
         }));
+        api = api.merge(workers::delivery::http::dev_mailbox_routes(pool.clone()));
+    }
+    // Open pixels, click redirects and unsubscribe links: public, the signed token is the
+    // credential; they record on delivery jobs and contacts, so they go with the commands.
+    let mut public = Router::new();
+    if settings.roles.contains(&Role::Commands) {
+        let commands = command_state(settings, pool.clone())?;
+        public = public.merge(workers::delivery::http::tracking_routes(
+            workers::delivery::http::TrackingState {
+                jobs: commands.jobs.clone(),
+                contacts: commands.contacts.clone(),
+                tracker: tracker(settings)?,
+                clock: settings.clock.clone(),
+            },
+        ));
     }
     // Every route's access rule is applied here (http_kit::auth::routes): keys, sessions,
     // CSRF, blocked organizations, the role × action table.
@@ -70,11 +85,20 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .with_state(Health { pool, bus })
+        .merge(public)
         .merge(api)
         .fallback(|| async { Problem::not_found("route") })
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)))
+}
+
+/// The signer of tracking links, from settings.
+pub fn tracker(settings: &Settings) -> anyhow::Result<workers::delivery::tracking::Tracker> {
+    Ok(workers::delivery::tracking::Tracker::new(
+        settings.delivery.tracking_keys.clone(),
+        &settings.delivery.tracking_url,
+    )?)
 }
 
 /// Ready when the database answers and, if configured, NATS does.
@@ -100,6 +124,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     let mut doc = commands::ApiDoc::openapi();
     doc.merge(read_api::ApiDoc::openapi());
+    doc.merge(workers::delivery::http::ApiDoc::openapi());
     doc.info.title = "Mauntic3 API".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     let components = doc.components.get_or_insert_with(Default::default);

@@ -120,6 +120,26 @@ pub struct Settings {
     /// `MAUNTIC_MASTER_KEY`: 32 bytes, base64; wraps every contact's key (crypto-shredding,
     /// ADR 0003). Absent: a development key, with a warning at start.
     pub master_key: Option<MasterKey>,
+    /// The delivery worker (`MAUNTIC_DELIVERY_*`, `MAUNTIC_TRACKING_*`, `MAUNTIC_BOUNCE_DOMAIN`).
+    pub delivery: DeliverySettings,
+}
+
+/// How messages go out.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// `MAUNTIC_DELIVERY_SMTP`: a platform SMTP relay (the JSON of an `smtp` provider, e.g.
+    /// `{"host":"127.0.0.1","port":25,"security":"none"}`) for email of organizations that
+    /// configured no provider; without it their email goes to the development mailbox.
+    pub smtp: Option<serde_json::Value>,
+    /// `MAUNTIC_TRACKING_URL` (default: the public URL): where open, click and unsubscribe
+    /// links point.
+    pub tracking_url: String,
+    /// `MAUNTIC_TRACKING_KEYS`: base64 keys, comma-separated, the signing one first; default:
+    /// one derived from the master key.
+    pub tracking_keys: Vec<Vec<u8>>,
+    /// `MAUNTIC_DELIVERY_LOOPS`, `_BATCH`, `_CONCURRENCY`, `_LEASE_SECS`, `_RETRY_BASE_SECS`,
+    /// `_MAX_ATTEMPTS`, `MAUNTIC_BOUNCE_DOMAIN`; the default sender is `MAUNTIC_MAIL_FROM`.
+    pub worker: workers::delivery::worker::WorkerConfig,
 }
 
 /// The master key that wraps contact keys; never printed.
@@ -207,7 +227,53 @@ impl Settings {
         let master_key = var("MAUNTIC_MASTER_KEY")
             .map(|k| MasterKey::parse(&k))
             .transpose()?;
+        let from = sender_of(&identity.mail_from)
+            .context("MAUNTIC_MAIL_FROM must be an address, e.g. Acme <news@acme.example>")?;
+        let smtp = var("MAUNTIC_DELIVERY_SMTP")
+            .map(|j| serde_json::from_str::<serde_json::Value>(&j))
+            .transpose()
+            .context("MAUNTIC_DELIVERY_SMTP must be the JSON of an smtp provider")?;
+        let tracking_keys = match var("MAUNTIC_TRACKING_KEYS") {
+            Some(keys) => keys
+                .split(',')
+                .map(|k| {
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, k.trim())
+                        .context("MAUNTIC_TRACKING_KEYS: base64 keys, comma-separated")
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            None => vec![tracking_key(master_key.as_ref())],
+        };
+        let defaults = workers::delivery::worker::WorkerConfig::default();
+        let delivery = DeliverySettings {
+            smtp,
+            tracking_url: parse("MAUNTIC_TRACKING_URL", &identity.public_url)?,
+            tracking_keys,
+            worker: workers::delivery::worker::WorkerConfig {
+                loops: number("MAUNTIC_DELIVERY_LOOPS", &defaults.loops.to_string())? as usize,
+                batch: number("MAUNTIC_DELIVERY_BATCH", &defaults.batch.to_string())? as i64,
+                concurrency: number(
+                    "MAUNTIC_DELIVERY_CONCURRENCY",
+                    &defaults.concurrency.to_string(),
+                )? as usize,
+                lease: Duration::from_secs(number(
+                    "MAUNTIC_DELIVERY_LEASE_SECS",
+                    &defaults.lease.as_secs().to_string(),
+                )?),
+                retry_base: Duration::from_secs(number(
+                    "MAUNTIC_DELIVERY_RETRY_BASE_SECS",
+                    &defaults.retry_base.as_secs().to_string(),
+                )?),
+                max_attempts: number(
+                    "MAUNTIC_DELIVERY_MAX_ATTEMPTS",
+                    &defaults.max_attempts.to_string(),
+                )? as u32,
+                default_from: from,
+                bounce_domain: var("MAUNTIC_BOUNCE_DOMAIN"),
+                ..defaults
+            },
+        };
         Ok(Self {
+            delivery,
             imports,
             master_key,
             identity,
@@ -255,4 +321,31 @@ impl Settings {
             (ProjectionSource::Auto, None) => Ok(false),
         }
     }
+}
+
+/// The tracking key when none is configured: derived from the master key (so every process
+/// of one deployment signs alike), or a fixed development key without one.
+fn tracking_key(master: Option<&MasterKey>) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"mauntic tracking tokens v1");
+    h.update(master.map_or([7u8; 32], |m| m.0));
+    h.finalize().to_vec()
+}
+
+/// `Name <address>` or `address` as a sender.
+fn sender_of(raw: &str) -> anyhow::Result<domain::delivery::Sender> {
+    let raw = raw.trim();
+    let (name, address) = match (raw.rfind('<'), raw.ends_with('>')) {
+        (Some(i), true) => (
+            raw[..i].trim().trim_matches('"'),
+            &raw[i + 1..raw.len() - 1],
+        ),
+        _ => ("", raw),
+    };
+    let address = domain::EmailAddress::parse(address.trim())?;
+    Ok(domain::delivery::Sender {
+        address: address.as_str().to_owned(),
+        name: (!name.is_empty()).then(|| name.to_owned()),
+    })
 }

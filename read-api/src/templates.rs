@@ -282,33 +282,7 @@ async fn contact_context(
     let org = projections::organizations::get(&s.pool, tenant)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
-    // A contact without its own time zone or locale gets the organization's.
-    let settings = org.as_ref().map(|o| o.settings.clone()).unwrap_or_default();
-    let default = |key: &str| settings[key].as_str().map(str::to_owned);
-    let time_zone = c.time_zone.clone().or_else(|| default("time_zone"));
-    let locale = c.locale.clone().or_else(|| default("locale"));
-    Ok(json!({
-        "contact": {
-            "id": c.id,
-            "email": c.email,
-            "first_name": c.first_name,
-            "last_name": c.last_name,
-            "phone": c.phone,
-            "time_zone": time_zone,
-            "locale": locale,
-            "fields": c.fields,
-            "tags": c.tags,
-            "stage": c.stage,
-            "points": c.points,
-        },
-        "organization": {
-            "id": tenant,
-            "name": org.map(|o| o.name),
-            "time_zone": default("time_zone"),
-            "locale": default("locale"),
-        },
-        "message": {},
-    }))
+    Ok(c.render_context(org.as_ref(), json!({})))
 }
 
 /// 422 for template errors: `errors` per part, and `template_errors` with line and column.

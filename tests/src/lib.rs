@@ -39,6 +39,9 @@ pub struct Options {
     pub trust_proxy: bool,
     /// Set the public URL (links in mail, the OpenID redirect) to where the app listens.
     pub public_url_from_addr: bool,
+    /// The platform SMTP relay for email (an `smtp` provider's JSON); the development
+    /// mailbox without it.
+    pub delivery_smtp: Option<serde_json::Value>,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             oidc: None,
             trust_proxy: false,
             public_url_from_addr: false,
+            delivery_smtp: None,
         }
     }
 }
@@ -121,6 +125,21 @@ pub fn fresh_settings(opts: &Options) -> Settings {
             batch_rows: 3,
         },
         master_key: None,
+        delivery: mauntic::settings::DeliverySettings {
+            smtp: opts.delivery_smtp.clone(),
+            tracking_url: "http://track.mauntic.test".into(),
+            tracking_keys: vec![b"test tracking key".to_vec()],
+            worker: workers::delivery::worker::WorkerConfig {
+                loops: 2,
+                retry_base: Duration::from_millis(200),
+                poll: Duration::from_millis(100),
+                default_from: domain::delivery::Sender {
+                    address: "news@acme.test".into(),
+                    name: Some("Acme".into()),
+                },
+                ..Default::default()
+            },
+        },
     }
 }
 

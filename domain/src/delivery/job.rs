@@ -52,15 +52,31 @@ pub struct Request {
     pub channel: Channel,
     /// The contact it is for (`None`: a bare address, e.g. a test send).
     pub contact_id: Option<Uuid>,
-    /// The address as requested (email, E.164 number, device token, URL); the worker may
-    /// resolve a contact's current one at send time.
+    /// The address, for a message to a bare address (a test send, a transactional message
+    /// to someone who is not a contact). Empty for a contact: the worker sends to the
+    /// contact's address at send time, so the job's events hold no personal data.
+    #[serde(default)]
     pub to: String,
     pub template_id: Uuid,
     pub template_version: u32,
     pub source: Source,
-    /// Values the template may use besides the contact's (e.g. an order for a receipt).
+    /// Values the template may use besides the contact's (e.g. an order for a receipt),
+    /// under `message` in the render context.
     #[serde(default)]
     pub data: serde_json::Value,
+    /// The sender (email: the From address and name); `None`: the organization's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Sender>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Sender>,
+}
+
+/// An address a message comes from (or a reply goes to), with an optional display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Why a job was not sent and never will be (checked before dispatch).
@@ -179,6 +195,8 @@ pub struct DeliveryJob {
     pub unsubscribed: bool,
 }
 
+// A command is built, decided and dropped one at a time: its size costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryCommand {
     Request(Request),
@@ -463,8 +481,10 @@ impl DeliveryJob {
                 if status != Status::None {
                     return Err(DeliveryError::AlreadyRequested);
                 }
-                if r.to.trim().is_empty() {
-                    return Err(DeliveryError::Invalid("to: an address is required"));
+                if r.contact_id.is_none() && r.to.trim().is_empty() {
+                    return Err(DeliveryError::Invalid(
+                        "to: an address or a contact is required",
+                    ));
                 }
                 vec![E::DeliveryRequested(r)]
             }
@@ -486,7 +506,11 @@ impl DeliveryJob {
             C::RecordSent {
                 provider_message_id,
             } => {
-                dispatching()?;
+                // A job found in doubt may still get its answer (a slow provider whose
+                // worker's lease lapsed): the answer settles the doubt.
+                if status != Status::InDoubt {
+                    dispatching()?;
+                }
                 vec![E::DeliverySent {
                     attempt: self.attempts,
                     provider: provider(),

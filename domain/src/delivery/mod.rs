@@ -13,5 +13,5 @@ pub mod warmup;
 
 pub use job::{
     BounceKind, Channel, Deferral, DeliveryCommand, DeliveryError, DeliveryEvent, DeliveryJob,
-    Request, Source, Status, Suppression,
+    Request, Sender, Source, Status, Suppression,
 };

@@ -24,6 +24,8 @@ fn request() -> Request {
             variant: None,
         },
         data: serde_json::Value::Null,
+        from: None,
+        reply_to: None,
     }
 }
 
@@ -66,10 +68,36 @@ fn a_job_is_requested_once() {
         .then_expect_error(DeliveryError::AlreadyRequested);
     let mut blank = request();
     blank.to = " ".into();
+    blank.contact_id = None;
     JobTest::with(())
         .given_no_previous_events()
         .when(DeliveryCommand::Request(blank))
-        .then_expect_error(DeliveryError::Invalid("to: an address is required"));
+        .then_expect_error(DeliveryError::Invalid(
+            "to: an address or a contact is required",
+        ));
+    let mut contact_only = request();
+    contact_only.to = String::new();
+    JobTest::with(())
+        .given_no_previous_events()
+        .when(DeliveryCommand::Request(contact_only.clone()))
+        .then_expect_events(vec![DeliveryEvent::DeliveryRequested(contact_only)]);
+}
+
+#[test]
+fn a_late_answer_settles_a_job_in_doubt() {
+    JobTest::with(())
+        .given(vec![
+            requested(),
+            dispatching(1),
+            DeliveryEvent::DeliveryInDoubt {
+                attempt: 1,
+                provider: "smtp".into(),
+            },
+        ])
+        .when(DeliveryCommand::RecordSent {
+            provider_message_id: "q-1".into(),
+        })
+        .then_expect_events(vec![sent()]);
 }
 
 #[test]

@@ -168,25 +168,70 @@ pub fn check(content: Content, known: &Known) -> Result<CheckedContent, Vec<Part
 
 /// Renders every part of `content` against `context` (see the module doc for its shape).
 pub fn render(content: &Content, context: &Json) -> Result<Rendered, Vec<PartError>> {
-    let mut parts = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (part, source, html) in content.parts() {
-        match registry(html).render_template(source, context) {
-            Ok(text) => {
-                parts.insert(part, text);
+    Prepared::new(content)?.render(context.clone())
+}
+
+/// A version's parts compiled once, to be rendered for many recipients (the delivery
+/// worker keeps one per template version: versions never change).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    parts: Vec<(String, Ast, bool)>,
+}
+
+impl Prepared {
+    pub fn new(content: &Content) -> Result<Self, Vec<PartError>> {
+        let mut parts = Vec::new();
+        let mut errors = Vec::new();
+        for (part, source, html) in content.parts() {
+            match Ast::compile(source) {
+                Ok(ast) => parts.push((part, ast, html)),
+                Err(e) => {
+                    let pos = e.pos();
+                    errors.push(PartError {
+                        part,
+                        line: pos.map(|p| p.0),
+                        column: pos.map(|p| p.1),
+                        message: e.reason().to_string(),
+                    })
+                }
             }
-            Err(e) => errors.push(PartError {
-                part,
-                line: e.line_no,
-                column: e.column_no,
-                message: e.reason().to_string(),
-            }),
+        }
+        if errors.is_empty() {
+            Ok(Self { parts })
+        } else {
+            Err(errors)
         }
     }
-    if errors.is_empty() {
-        Ok(Rendered { parts })
-    } else {
-        Err(errors)
+
+    /// Every part rendered against `context`.
+    pub fn render(&self, context: Json) -> Result<Rendered, Vec<PartError>> {
+        use handlebars::Renderable;
+        let context = Context::from(context);
+        let mut parts = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (part, ast, html) in &self.parts {
+            let mut rc = RenderContext::new(None);
+            let mut out = handlebars::StringOutput::new();
+            let rendered = ast
+                .render(registry(*html), &context, &mut rc, &mut out)
+                .and_then(|()| out.into_string().map_err(RenderError::from));
+            match rendered {
+                Ok(text) => {
+                    parts.insert(part.clone(), text);
+                }
+                Err(e) => errors.push(PartError {
+                    part: part.clone(),
+                    line: e.line_no,
+                    column: e.column_no,
+                    message: e.reason().to_string(),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Rendered { parts })
+        } else {
+            Err(errors)
+        }
     }
 }
 

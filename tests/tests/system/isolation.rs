@@ -229,6 +229,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/templates/{id}/versions/{n}/preview" => {
                 vec![format!("/api/v1/templates/{template}/versions/1/preview")]
             }
+            "/api/v1/templates/{id}/versions/{n}/test" => {
+                vec![format!("/api/v1/templates/{template}/versions/1/test")]
+            }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -285,6 +288,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("PATCH", "/api/v1/templates/{id}") => Some(json!({"name": "pwned"})),
             ("POST", "/api/v1/templates/{id}/versions") => Some(json!({"body": "pwned"})),
             ("POST", "/api/v1/templates/{id}/versions/{n}/preview") => Some(json!({"context": {}})),
+            ("POST", "/api/v1/templates/{id}/versions/{n}/test") => {
+                Some(json!({"to": "mallory@example.org"}))
+            }
             ("PATCH", "/api/v1/segments/{id}") => Some(json!({"name": "pwned"})),
             (
                 "POST",

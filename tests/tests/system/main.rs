@@ -13,6 +13,7 @@ mod contacts_erasure;
 mod contacts_merge;
 mod contacts_reach;
 mod contacts_unique;
+mod delivery;
 mod delivery_providers;
 mod event_log;
 mod faults;

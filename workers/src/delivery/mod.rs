@@ -2,7 +2,11 @@
 //! APIs per channel). The delivery worker (requested jobs → checks → render → send) drives a
 //! [`provider::Provider`]; providers know nothing of jobs, contacts or the log.
 
+pub mod dev_mailbox;
+pub mod http;
 pub mod message;
 pub mod provider;
 pub mod providers;
+pub mod resolve;
 pub mod tracking;
+pub mod worker;

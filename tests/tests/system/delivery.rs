@@ -1,0 +1,440 @@
+//! The delivery worker end to end: a transactional message through the development mailbox
+//! and through a real SMTP server (`smtp-sink`), idempotent requests, the contact rules that
+//! stop a send (and say why), tracking links (open, click, one-click unsubscribe; forged
+//! tokens refused), and a job caught by a crash between "dispatching" and the answer.
+
+use std::time::Duration;
+
+use mauntic_tests::smtp_sink::SmtpSink;
+use mauntic_tests::{accepted, eventually, spawn_app, spawn_with, Options, TestApp};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn template(app: &TestApp, html: &str) -> Uuid {
+    let res = app
+        .post(
+            "/api/v1/templates",
+            &json!({"name": "Welcome", "channel": "email"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = accepted(res).await.0;
+    let res = app
+        .post(
+            &format!("/api/v1/templates/{id}/versions"),
+            &json!({"subject": "Hello {{default contact.first_name \"there\"}}", "html": html}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let res = app
+        .post(
+            &format!("/api/v1/templates/{id}/versions/1/publish"),
+            &json!({}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    id
+}
+
+const HTML: &str = "<html><body><p>Hi {{contact.first_name}}</p>\
+    <a href=\"https://acme.example/offer?x=1&amp;y=2\">Offer</a></body></html>";
+
+async fn send(app: &TestApp, body: Value, key: Option<&str>) -> (u16, Value) {
+    let mut req = app.post("/api/v1/messages", &body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+/// The job as the log says it is now.
+async fn job(app: &TestApp, id: &str) -> Value {
+    let res = app
+        .get(&format!("/api/v1/audit/delivery_job/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn job_status(app: &TestApp, id: &str) -> String {
+    job(app, id).await["state"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let j = job(app, id).await;
+        let last = j["state"]["status"].as_str().unwrap_or_default().to_owned();
+        if last == status {
+            return j;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} is {last:?}, not {status:?}: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn mailbox(app: &TestApp, query: &str) -> Vec<Value> {
+    let res = app
+        .get(&format!("/api/v1/dev-mailbox{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Vec<Value>>().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_transactional_message_reaches_the_development_mailbox_rendered_and_tracked() {
+    let app = spawn_app().await;
+    let t = template(&app, HTML).await;
+    let (contact, _) = app
+        .create_contact(json!({"email": "ada@example.org", "first_name": "Ada"}))
+        .await;
+
+    let (status, body) = send(&app, json!({"template_id": t, "contact_id": contact}), None).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let j = wait_status(&app, &id, "sent").await;
+    let types: Vec<&str> = j["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["DeliveryRequested", "DeliveryDispatching", "DeliverySent"],
+        "dispatching is recorded before the provider answers"
+    );
+    assert_eq!(j["state"]["provider"], "dev_mailbox");
+    // The job's events hold no address: the contact's is looked up when sending.
+    assert_eq!(j["events"][0]["payload"]["DeliveryRequested"]["to"], "");
+
+    let got = mailbox(&app, &format!("?job_id={id}")).await;
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    assert_eq!(m["subject"], "Hello Ada");
+    assert_eq!(m["to"], "ada@example.org");
+    assert_eq!(m["from"], "Acme <news@acme.test>");
+    assert_eq!(m["message_id"], format!("{id}@acme.test"));
+    let html = m["html"].as_str().unwrap();
+    assert!(html.contains("<p>Hi Ada</p>"), "{html}");
+    assert!(
+        !html.contains("https://acme.example/offer"),
+        "the link goes through a click URL: {html}"
+    );
+    assert!(html.contains("http://track.mauntic.test/t/c/"), "{html}");
+    assert!(
+        html.contains("http://track.mauntic.test/t/o/"),
+        "open pixel: {html}"
+    );
+    assert!(m["text"].as_str().unwrap().contains("Hi Ada"));
+    let raw = m["raw"].as_str().unwrap();
+    assert!(
+        raw.contains("List-Unsubscribe: <http://track.mauntic.test/t/u/"),
+        "{raw}"
+    );
+    assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+    assert!(raw.contains("multipart/alternative"));
+    assert!(raw.contains(&format!(
+        "Feedback-ID: transactional:{}:mauntic",
+        app.tenant_id
+    )));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_request_the_same_message() {
+    let app = spawn_app().await;
+    let t = template(&app, HTML).await;
+    let body = json!({"template_id": t, "to": "bob@example.org", "data": {"order": 7}});
+
+    let (s1, first) = send(&app, body.clone(), Some("order-7")).await;
+    let (s2, second) = send(&app, body.clone(), Some("order-7")).await;
+    assert_eq!((s1, s2), (202, 200));
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(second["duplicate"], true);
+
+    let mut other = body.clone();
+    other["to"] = json!("eve@example.org");
+    let (s3, problem) = send(&app, other, Some("order-7")).await;
+    assert_eq!(s3, 422, "{problem}");
+
+    let id = first["id"].as_str().unwrap().to_owned();
+    wait_status(&app, &id, "sent").await;
+    assert_eq!(mailbox(&app, "?to=bob@example.org").await.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_and_write_nothing() {
+    let app = spawn_app().await;
+    let t = template(&app, HTML).await;
+    let before = app.event_count().await;
+    for (body, field) in [
+        (json!({"template_id": t}), "to"),
+        (
+            json!({"template_id": t, "to": "x@example.org", "contact_id": Uuid::now_v7()}),
+            "to",
+        ),
+        (json!({"template_id": t, "to": "not an address"}), "to"),
+        (
+            json!({"template_id": t, "to": "x@example.org", "data": [1]}),
+            "data",
+        ),
+        (
+            json!({"template_id": t, "to": "x@example.org", "from": {"address": "nope"}}),
+            "from.address",
+        ),
+    ] {
+        let (status, problem) = send(&app, body.clone(), None).await;
+        assert_eq!(status, 422, "{body} → {problem}");
+        assert!(problem.to_string().contains(field), "{problem}");
+    }
+    let (status, _) = send(
+        &app,
+        json!({"template_id": Uuid::now_v7(), "to": "x@example.org"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &app,
+        json!({"template_id": t, "contact_id": Uuid::now_v7()}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(app.event_count().await, before);
+}
+
+#[tokio::test]
+async fn a_do_not_contact_mark_stops_the_send_and_the_job_says_why() {
+    let app = spawn_app().await;
+    let t = template(&app, HTML).await;
+    let (contact, _) = app
+        .create_contact(json!({"email": "dnc@example.org"}))
+        .await;
+    let res = app
+        .http
+        .put(app.url(&format!("/api/v1/contacts/{contact}/do-not-contact/email")))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"reason": "manual"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+
+    let (_, body) = send(&app, json!({"template_id": t, "contact_id": contact}), None).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let j = wait_status(&app, &id, "suppressed").await;
+    let last = j["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["payload"]["DeliverySuppressed"]["reason"],
+        json!({"kind": "do_not_contact", "reason": "manual"})
+    );
+    assert!(mailbox(&app, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn email_goes_out_over_smtp_with_the_jobs_headers_and_tracking_that_records() {
+    let sink = SmtpSink::start();
+    let app = spawn_with(Options {
+        delivery_smtp: Some(
+            json!({"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let t = template(&app, HTML).await;
+    let (contact, _) = app
+        .create_contact(json!({"email": "grace@example.org", "first_name": "Grace"}))
+        .await;
+    let (_, body) = send(&app, json!({"template_id": t, "contact_id": contact}), None).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let dump = sink.wait_for_message("grace@example.org", WAIT).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(dump.as_bytes())
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Hello Grace"));
+    assert_eq!(
+        parsed.message_id(),
+        Some(format!("{id}@acme.test").as_str())
+    );
+    let mail_from = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Mail-Args: "))
+        .unwrap();
+    assert!(
+        mail_from.contains(&format!("bounce+{id}@acme.test")),
+        "{mail_from}"
+    );
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let text = parsed.body_text(0).unwrap().into_owned();
+    assert!(text.contains("Hi Grace"), "{text}");
+    wait_status(&app, &id, "sent").await;
+
+    // The click link redirects to the original target and records the click.
+    let click = link(&html, "/t/c/");
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirect.get(app.url(&click)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        "https://acme.example/offer?x=1&y=2"
+    );
+    // A token changed by one character is refused: no redirect anywhere.
+    let mut forged = click.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let res = no_redirect.get(app.url(&forged)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get("location").is_none());
+
+    let res = no_redirect
+        .get(app.url(&link(&html, "/t/o/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/gif");
+    let j = wait_status(&app, &id, "delivered").await;
+    assert_eq!(j["state"]["opens"], 1);
+    assert_eq!(j["state"]["clicks"], 1);
+
+    // One-click unsubscribe (RFC 8058): the POST the List-Unsubscribe header names.
+    let unsubscribe = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .unwrap()
+        .trim_end_matches('>')
+        .to_owned();
+    let path = unsubscribe.trim_start_matches("http://track.mauntic.test");
+    let page = no_redirect.get(app.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        job(&app, &id).await["state"]["unsubscribed"],
+        false,
+        "a GET changes nothing"
+    );
+    let res = no_redirect
+        .post(app.url(path))
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(job(&app, &id).await["state"]["unsubscribed"], true);
+    eventually(WAIT, "the contact opted out of email", || async {
+        let c = app
+            .get(&format!("/api/v1/contacts/{contact}"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        c["consent"]["email"]["status"] == "opted_out"
+    })
+    .await;
+}
+
+/// The path of the first tracking link of `kind` in `html`.
+fn link(html: &str, kind: &str) -> String {
+    let start = html
+        .find(&format!("http://track.mauntic.test{kind}"))
+        .unwrap();
+    let rest = &html[start + "http://track.mauntic.test".len()..];
+    let end = rest.find('"').unwrap();
+    rest[..end].to_owned()
+}
+
+#[tokio::test]
+async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
+    let sink = SmtpSink::start();
+    let app = spawn_with(Options {
+        delivery_smtp: Some(
+            json!({"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let t = template(&app, HTML).await;
+    // A worker died after recording "dispatching": its job is in the log as dispatching,
+    // and its queue row's lease has lapsed.
+    let id = Uuid::now_v7();
+    let jobs = app.admin.jobs.clone();
+    let meta = event_store::EventMetadata {
+        tenant_id: Some(app.tenant_id),
+        ..Default::default()
+    };
+    let request = domain::delivery::Request {
+        channel: domain::delivery::Channel::Email,
+        contact_id: None,
+        to: "crash@example.org".into(),
+        template_id: t,
+        template_version: 1,
+        source: domain::delivery::Source::Test,
+        data: json!({}),
+        from: None,
+        reply_to: None,
+    };
+    let far = chrono::Utc::now() + chrono::Duration::hours(1);
+    jobs.request(app.tenant_id, &meta, &[(id, request)], far)
+        .await
+        .unwrap();
+    jobs.execute(
+        app.tenant_id,
+        id,
+        domain::delivery::DeliveryCommand::BeginDispatch {
+            provider: "smtp".into(),
+        },
+        &meta,
+        commands::delivery::jobs::Queue::DueAt(chrono::Utc::now() - chrono::Duration::seconds(1)),
+    )
+    .await
+    .unwrap();
+
+    let j = wait_status(&app, &id.to_string(), "in_doubt").await;
+    assert_eq!(
+        j["events"].as_array().unwrap().last().unwrap()["event_type"],
+        "DeliveryInDoubt"
+    );
+    // A normal message sent after it arrives; the job in doubt never does.
+    let (_, body) = send(
+        &app,
+        json!({"template_id": t, "to": "after@example.org"}),
+        None,
+    )
+    .await;
+    wait_status(&app, body["id"].as_str().unwrap(), "sent").await;
+    sink.wait_for_message("after@example.org", WAIT).await;
+    assert!(sink.messages_to("crash@example.org").is_empty());
+    let queued: (i64,) = sqlx::query_as("SELECT count(*) FROM delivery_queue")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(queued.0, 0, "no job is left without an outcome");
+    assert_eq!(job_status(&app, &id.to_string()).await, "in_doubt");
+}
