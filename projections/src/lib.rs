@@ -10,6 +10,7 @@
 //! - [`segments`]: the `segments` read model (definitions; members are write-side state).
 //! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
 //! - [`templates`]: the `templates` read model (definitions and their versions).
+//! - [`deliveries`]: the `deliveries` read model (one row per delivery job).
 //! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
@@ -19,6 +20,7 @@
 pub mod audit_log;
 pub mod companies;
 pub mod contacts;
+pub mod deliveries;
 pub mod error;
 pub mod json_rows;
 pub mod merges;

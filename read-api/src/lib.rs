@@ -6,6 +6,7 @@
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
+//! - [`deliveries`]: delivery jobs (list with filters, detail with their events).
 //! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
@@ -22,6 +23,7 @@ pub mod companies;
 pub mod consistency;
 pub mod contacts;
 pub mod csv_export;
+pub mod deliveries;
 pub mod export;
 pub mod fields;
 pub mod identity;
@@ -63,6 +65,8 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/segments/{id}", get(segments::get))
         .route("/api/v1/segments/{id}/contacts", get(segments::contacts))
         .route("/api/v1/segments/{id}/preview", get(segments::preview))
+        .route("/api/v1/deliveries", get(deliveries::list))
+        .route("/api/v1/deliveries/{id}", get(deliveries::get))
         .route("/api/v1/templates", get(templates::list))
         .route("/api/v1/templates/{id}", get(templates::get))
         .route(
@@ -103,6 +107,8 @@ pub fn router(state: QueryState) -> Router {
         segments::contacts,
         segments::preview,
         segments::preview_rule,
+        deliveries::list,
+        deliveries::get,
         templates::list,
         templates::get,
         templates::get_version,
@@ -135,6 +141,9 @@ pub fn router(state: QueryState) -> Router {
         templates::PreviewTemplate,
         templates::Preview,
         projections::templates::VersionRow,
+        projections::deliveries::DeliveryRow,
+        deliveries::DeliveryPage,
+        deliveries::DeliveryDetail,
         companies::CompanyView,
         projections::companies::CompanyRow,
         audit_log::AuditPage,

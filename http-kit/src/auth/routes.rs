@@ -158,6 +158,8 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/templates/{id}/versions/{n}/test", Org(Write)),
     (Method::POST, "/api/v1/messages", Org(Write)),
     (Method::GET, "/api/v1/dev-mailbox", Org(Read)),
+    (Method::GET, "/api/v1/deliveries", Org(Read)),
+    (Method::GET, "/api/v1/deliveries/{id}", Org(Read)),
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),
     (Method::GET, "/api/v1/companies/{id}", Org(Read)),

@@ -8,6 +8,7 @@
 mod auth;
 mod commands;
 mod common;
+mod delivery;
 mod export;
 mod import;
 mod lag;
@@ -43,6 +44,10 @@ pub enum Scenario {
     /// CSV import through the import engine (`--rows`, default 1,000,000; 20 columns),
     /// with peak RSS.
     Import,
+    /// The delivery worker: `--events` emails (default 100,000) through render, tracking
+    /// and SMTP to smtp-sink as fast as it goes, then latency at `--rate` messages/s, with
+    /// peak RSS.
+    Delivery,
 }
 
 #[derive(Debug, Args)]
@@ -88,5 +93,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Export => export::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Segments => segments::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Import => import::run(&settings, args.rows.unwrap_or(1_000_000)).await,
+        Scenario::Delivery => delivery::run(&settings, &args, args.events.unwrap_or(100_000)).await,
     }
 }

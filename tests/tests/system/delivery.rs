@@ -159,6 +159,51 @@ async fn a_transactional_message_reaches_the_development_mailbox_rendered_and_tr
         "Feedback-ID: transactional:{}:mauntic",
         app.tenant_id
     )));
+
+    // The deliveries read model: listed by status and contact, detail with its events.
+    eventually(WAIT, "the delivery is listed as sent", || async {
+        let page: Value = app
+            .get(&format!(
+                "/api/v1/deliveries?status=sent&contact_id={contact}"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1 && i[0]["id"] == id.as_str())
+    })
+    .await;
+    let detail: Value = app
+        .get(&format!("/api/v1/deliveries/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["provider"], "dev_mailbox");
+    assert_eq!(detail["source"], "transactional");
+    assert_eq!(detail["attempts"], 1);
+    assert_eq!(detail["events"].as_array().unwrap().len(), 3);
+    let none: Value = app
+        .get("/api/v1/deliveries?status=suppressed")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"], json!([]));
+    let res = app
+        .get("/api/v1/deliveries?status=lost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
 }
 
 #[tokio::test]

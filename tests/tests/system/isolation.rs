@@ -163,6 +163,14 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     assert_eq!(res.status(), 201);
     let res = owner_a
         .post(
+            &format!("/api/v1/templates/{template}/versions/1/test"),
+            json!({"to": "+4915112345678"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let (delivery, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
         )
@@ -229,6 +237,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/templates/{id}/versions/{n}/preview" => {
                 vec![format!("/api/v1/templates/{template}/versions/1/preview")]
             }
+            "/api/v1/deliveries/{id}" => vec![format!("/api/v1/deliveries/{delivery}")],
             "/api/v1/templates/{id}/versions/{n}/test" => {
                 vec![format!("/api/v1/templates/{template}/versions/1/test")]
             }

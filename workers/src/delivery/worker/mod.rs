@@ -102,9 +102,9 @@ pub enum WorkerError {
     Store(#[from] event_store::StoreError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
-    /// The contacts read model did not reach the claimed jobs in time.
-    #[error("the contacts read model is behind; jobs given back")]
-    Behind,
+    /// A read model the worker reads did not reach the claimed jobs in time.
+    #[error("the {0} read model is behind; jobs given back")]
+    Behind(&'static str),
 }
 
 /// A template version compiled once (versions never change).
@@ -222,21 +222,23 @@ impl Worker {
         for c in &claimed {
             by_tenant.entry(c.tenant_id).or_default().push(c.job_id);
         }
-        // Contact rules are read from the contacts read model: it must hold every change
-        // committed before these jobs were claimed.
+        // Contact rules and template versions are read from read models: they must hold
+        // every change committed before these jobs were claimed.
         let head = reader::committed_head(&self.pool).await?;
-        let caught_up = projections::status::wait_for(
-            &self.pool,
-            "contacts",
-            head,
-            self.config.consistency_timeout,
-        )
-        .await?;
-        if !caught_up {
-            for (tenant, ids) in &by_tenant {
-                queue::release(&self.pool, *tenant, ids, now).await?;
+        for read_model in ["contacts", "templates"] {
+            let caught_up = projections::status::wait_for(
+                &self.pool,
+                read_model,
+                head,
+                self.config.consistency_timeout,
+            )
+            .await?;
+            if !caught_up {
+                for (tenant, ids) in &by_tenant {
+                    queue::release(&self.pool, *tenant, ids, now).await?;
+                }
+                return Err(WorkerError::Behind(read_model));
             }
-            return Err(WorkerError::Behind);
         }
         let mut out = Stepped {
             claimed: claimed.len(),
