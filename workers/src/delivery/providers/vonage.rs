@@ -111,18 +111,21 @@ impl Provider for Vonage {
         let answer: Answer = response.json().await.map_err(|e| SendError::Unknown {
             reason: format!("vonage answered 200 with an unreadable body: {e}"),
         })?;
-        outcome(answer)
+        outcome(answer, &job_id)
     }
 }
 
 /// Accepted when every part is; refused as the first refused part says when none went out;
 /// permanent when some parts went out and others not (sending it again repeats those).
-fn outcome(answer: Answer) -> Result<Sent, SendError> {
+fn outcome(answer: Answer, job_id: &str) -> Result<Sent, SendError> {
     let accepted: Vec<&Part> = answer.messages.iter().filter(|p| p.status == "0").collect();
     let refused = answer.messages.iter().find(|p| p.status != "0");
     match (accepted.first(), refused) {
         (Some(first), None) => Ok(Sent {
-            provider_message_id: first.message_id.clone().unwrap_or_default(),
+            provider_message_id: first
+                .message_id
+                .clone()
+                .unwrap_or_else(|| job_id.to_owned()),
         }),
         (None, None) => Err(SendError::Unknown {
             reason: "vonage answered 200 with no message status".to_owned(),
@@ -213,7 +216,7 @@ mod tests {
             ],
         };
         assert!(matches!(
-            outcome(answer),
+            outcome(answer, "job"),
             Err(SendError::Permanent { reason }) if reason.contains("sent 1 of 2 parts")
         ));
     }
