@@ -343,9 +343,19 @@ fn sender_of(raw: &str) -> anyhow::Result<domain::delivery::Sender> {
         ),
         _ => ("", raw),
     };
-    let address = domain::EmailAddress::parse(address.trim())?;
+    let address = address.trim();
+    // `localhost` (the development default) is a domain mail can name, though not a public one.
+    let address = match domain::EmailAddress::parse(address) {
+        Ok(a) => a.as_str().to_owned(),
+        Err(e) => match address.split_once('@') {
+            Some((local, "localhost")) if !local.is_empty() && !local.contains(' ') => {
+                address.to_owned()
+            }
+            _ => return Err(e.into()),
+        },
+    };
     Ok(domain::delivery::Sender {
-        address: address.as_str().to_owned(),
+        address,
         name: (!name.is_empty()).then(|| name.to_owned()),
     })
 }

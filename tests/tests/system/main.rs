@@ -15,6 +15,7 @@ mod contacts_reach;
 mod contacts_unique;
 mod delivery;
 mod delivery_providers;
+mod delivery_providers_channels;
 mod event_log;
 mod faults;
 mod fields;

@@ -1,18 +1,31 @@
 //! What the HTTP providers share: the client, and the one mapping of an answer to a
 //! [`SendError`]: 429 and 5xx are transient (with `Retry-After` when given, in seconds or as
-//! an HTTP date), other 4xx permanent with the provider's own error message, timeouts and
-//! connection failures transient.
+//! an HTTP date), other 4xx permanent with the provider's own error message, a connection
+//! that never opened transient, a timeout or a connection lost after the request went out
+//! unknown (the provider may have the message).
 
 use std::time::Duration;
 
+use crate::delivery::message::Channel;
 use crate::delivery::provider::SendError;
 
 /// A client with the provider's timeout (for the whole request, connecting included).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    builder(timeout).build()
+}
+
+/// The builder behind [`client`], for a provider that needs more (HTTP/2, no redirects).
+pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
-        .build()
+}
+
+/// `path` on the provider's `base` URL (its default, or the configured `base_url`).
+pub fn endpoint(provider: &str, base: &str, path: &str) -> Result<reqwest::Url, super::BuildError> {
+    reqwest::Url::parse(base)
+        .and_then(|b| b.join(path))
+        .map_err(|e| super::BuildError::Config(format!("{provider} base_url {base:?}: {e}")))
 }
 
 /// Sends `request`; the response when 2xx, otherwise the mapped error, its reason naming the
@@ -23,6 +36,16 @@ pub async fn send(
     message: fn(&str) -> Option<String>,
 ) -> Result<reqwest::Response, SendError> {
     let response = request.send().await.map_err(|e| transport(provider, &e))?;
+    checked(provider, response, message).await
+}
+
+/// An answer already received: itself when 2xx, otherwise the mapped error (as [`send`]), for
+/// a provider that looks at the status first (to drop a refused access token).
+pub async fn checked(
+    provider: &str,
+    response: reqwest::Response,
+    message: fn(&str) -> Option<String>,
+) -> Result<reqwest::Response, SendError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -81,6 +104,18 @@ pub fn retry_after(value: &str) -> Option<Duration> {
     Some(left.to_std().unwrap_or(Duration::ZERO))
 }
 
+/// The error of a request that carries no message (an OAuth token exchange): whatever became
+/// of it, nothing was sent, so an unknown outcome is only worth another try.
+pub fn nothing_sent(e: SendError) -> SendError {
+    match e {
+        SendError::Unknown { reason } => SendError::Transient {
+            reason,
+            retry_after: None,
+        },
+        other => other,
+    }
+}
+
 /// The permanent error of a message that cannot be put into the provider's request.
 pub fn unbuildable(provider: &str, e: impl std::fmt::Display) -> SendError {
     SendError::Permanent {
@@ -89,10 +124,14 @@ pub fn unbuildable(provider: &str, e: impl std::fmt::Display) -> SendError {
 }
 
 /// The permanent error of a message on a channel the provider does not carry.
-pub fn wrong_channel(provider: &str, message: &crate::delivery::message::Message) -> SendError {
+pub fn wrong_channel(
+    provider: &str,
+    carries: Channel,
+    message: &crate::delivery::message::Message,
+) -> SendError {
     SendError::Permanent {
         reason: format!(
-            "{provider} carries email, not {:?} (job {})",
+            "{provider} carries {carries:?}, not {:?} (job {})",
             message.channel(),
             message.job_id()
         ),

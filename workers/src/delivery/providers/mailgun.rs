@@ -75,7 +75,7 @@ impl Provider for Mailgun {
     #[tracing::instrument(skip_all, fields(job_id = %message.job_id()), err)]
     async fn send(&self, message: &Message) -> Result<Sent, SendError> {
         let Message::Email(email) = message else {
-            return Err(http::wrong_channel("mailgun", message));
+            return Err(http::wrong_channel("mailgun", Channel::Email, message));
         };
         mime::validate(email).map_err(|e| http::unbuildable("mailgun", e))?;
         let mut form = Form::new()

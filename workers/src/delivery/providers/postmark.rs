@@ -76,7 +76,7 @@ impl Provider for Postmark {
     #[tracing::instrument(skip_all, fields(job_id = %message.job_id()), err)]
     async fn send(&self, message: &Message) -> Result<Sent, SendError> {
         let Message::Email(email) = message else {
-            return Err(http::wrong_channel("postmark", message));
+            return Err(http::wrong_channel("postmark", Channel::Email, message));
         };
         mime::validate(email).map_err(|e| http::unbuildable("postmark", e))?;
         let headers: Vec<serde_json::Value> = mime::extra_headers(email)

@@ -74,7 +74,7 @@ impl Provider for SendGrid {
     #[tracing::instrument(skip_all, fields(job_id = %message.job_id()), err)]
     async fn send(&self, message: &Message) -> Result<Sent, SendError> {
         let Message::Email(email) = message else {
-            return Err(http::wrong_channel("sendgrid", message));
+            return Err(http::wrong_channel("sendgrid", Channel::Email, message));
         };
         mime::validate(email).map_err(|e| http::unbuildable("sendgrid", e))?;
         let headers: serde_json::Map<String, serde_json::Value> = mime::extra_headers(email)

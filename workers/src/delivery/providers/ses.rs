@@ -93,7 +93,7 @@ impl Provider for Ses {
     #[tracing::instrument(skip_all, fields(job_id = %message.job_id()), err)]
     async fn send(&self, message: &Message) -> Result<Sent, SendError> {
         let Message::Email(email) = message else {
-            return Err(http::wrong_channel("ses", message));
+            return Err(http::wrong_channel("ses", Channel::Email, message));
         };
         let raw = mime::formatted(email).map_err(|e| http::unbuildable("ses", e))?;
         let mut body = serde_json::json!({

@@ -102,7 +102,7 @@ impl Provider for Smtp {
     #[tracing::instrument(skip_all, fields(job_id = %message.job_id()), err)]
     async fn send(&self, message: &Message) -> Result<Sent, SendError> {
         let Message::Email(email) = message else {
-            return Err(http::wrong_channel("smtp", message));
+            return Err(http::wrong_channel("smtp", Channel::Email, message));
         };
         let mime = mime::build(email).map_err(|e| http::unbuildable("smtp", e))?;
         let response = tokio::time::timeout(self.timeout, self.transport.send(mime))
