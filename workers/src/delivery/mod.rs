@@ -6,3 +6,4 @@ pub mod message;
 pub mod provider;
 pub mod providers;
 pub mod tracking;
+pub mod webhooks;
