@@ -11,6 +11,7 @@
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`segments`]: segment definitions, static membership, and the one membership writer.
 //! - [`templates`]: message templates and their versions (checked when saved).
+//! - [`suppressions`]: the suppression list (add, remove, CSV import, batch adds, lookups).
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -23,6 +24,7 @@ pub mod identity;
 pub mod imports;
 pub mod reservations;
 pub mod segments;
+pub mod suppressions;
 pub mod templates;
 
 use std::sync::Arc;
@@ -47,6 +49,7 @@ pub struct CommandState {
     pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
     pub segments: Arc<Executor<domain::segment::Segment>>,
     pub templates: Arc<Executor<domain::template::Template>>,
+    pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -77,6 +80,7 @@ impl CommandState {
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
@@ -105,6 +109,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(fields::routes())
         .merge(segments::routes())
         .merge(templates::routes())
+        .merge(suppressions::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -146,6 +151,9 @@ pub fn router(state: CommandState) -> Router {
         templates::http::delete,
         templates::http::save_version,
         templates::http::publish,
+        suppressions::http::add,
+        suppressions::http::remove,
+        suppressions::http::import,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -205,6 +213,10 @@ pub fn router(state: CommandState) -> Router {
         templates::body::CreateTemplate,
         templates::body::RenameTemplate,
         templates::body::SaveVersion,
+        suppressions::body::AddSuppression,
+        suppressions::http::ImportReport,
+        suppressions::http::SuppressionUpload,
+        suppressions::import::RejectedRow,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

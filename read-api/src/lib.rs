@@ -6,6 +6,7 @@
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
+//! - [`suppressions`]: the suppression list and its entries.
 //! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod notes;
 pub mod resolve;
 pub mod segments;
+pub mod suppressions;
 pub mod system;
 pub mod templates;
 pub mod timeline;
@@ -73,6 +75,8 @@ pub fn router(state: QueryState) -> Router {
             "/api/v1/templates/{id}/versions/{n}/preview",
             post(templates::preview),
         )
+        .route("/api/v1/suppressions", get(suppressions::list))
+        .route("/api/v1/suppressions/{id}", get(suppressions::get))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -107,6 +111,8 @@ pub fn router(state: QueryState) -> Router {
         templates::get,
         templates::get_version,
         templates::preview,
+        suppressions::list,
+        suppressions::get,
         companies::get,
         audit::get,
         audit_log::list,
@@ -135,6 +141,8 @@ pub fn router(state: QueryState) -> Router {
         templates::PreviewTemplate,
         templates::Preview,
         projections::templates::VersionRow,
+        suppressions::SuppressionView,
+        suppressions::SuppressionPage,
         companies::CompanyView,
         projections::companies::CompanyRow,
         audit_log::AuditPage,
