@@ -69,21 +69,26 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RejectedRow>), FileError> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut record = csv::ByteRecord::new();
+    let mut lines = Lines {
+        bytes,
+        at: 0,
+        line: 1,
+    };
     loop {
-        let line = reader.position().line();
+        let start = reader.position().byte();
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                let start = e.position().map_or(start, |p| p.byte());
                 errors.push(RejectedRow {
-                    line,
+                    line: lines.of(start),
                     message: format!("not CSV: {e}"),
                 });
                 continue;
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
+        let line = lines.of(record.position().map_or(start, |p| p.byte()));
         if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue; // a blank line
         }
@@ -98,6 +103,32 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RejectedRow>), FileError> {
         }
     }
     Ok((rows, errors))
+}
+
+/// Physical line numbers of records by their byte offsets (which come in increasing order).
+/// The csv crate's own line of a record counts from before the blank lines it skipped.
+struct Lines<'b> {
+    bytes: &'b [u8],
+    at: usize,
+    line: u64,
+}
+
+impl Lines<'_> {
+    /// The line of the first character at or after `byte` that is not a line break.
+    fn of(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start > self.at {
+            let breaks = self.bytes[self.at..start].iter().filter(|b| **b == b'\n');
+            self.line += breaks.count() as u64;
+            self.at = start;
+        }
+        self.line
+    }
 }
 
 /// One record's channel, normalized address and reason, or every reason it is refused.
