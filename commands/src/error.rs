@@ -136,6 +136,19 @@ impl Rejection for domain::template::TemplateError {
     }
 }
 
+impl Rejection for domain::delivery::suppression::SuppressionError {
+    fn problem(&self) -> Problem {
+        use domain::delivery::suppression::SuppressionError as E;
+        match self {
+            // Unknown, another organization's, or removed already: nothing to remove.
+            E::NotSuppressed => Problem::not_found("suppression"),
+            E::NoAddress => Problem::validation("address", "required"),
+            E::OtherAddress => Problem::validation("address", self.to_string()),
+            E::SourceRequired => Problem::validation("source", self.to_string()),
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

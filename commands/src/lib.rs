@@ -13,6 +13,7 @@
 //! - [`templates`]: message templates and their versions (checked when saved).
 //! - [`delivery`]: requesting messages (transactional sends, test sends) and the batched
 //!   write path of delivery jobs that the worker and fan-outs share.
+//! - [`suppressions`]: the suppression list (add, remove, CSV import, batch adds, lookups).
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -26,6 +27,7 @@ pub mod identity;
 pub mod imports;
 pub mod reservations;
 pub mod segments;
+pub mod suppressions;
 pub mod templates;
 
 use std::sync::Arc;
@@ -52,6 +54,7 @@ pub struct CommandState {
     pub templates: Arc<Executor<domain::template::Template>>,
     /// Delivery jobs: requested in batches with their queue rows.
     pub jobs: delivery::Jobs,
+    pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -83,6 +86,7 @@ impl CommandState {
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
+            suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
@@ -112,6 +116,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(segments::routes())
         .merge(templates::routes())
         .merge(delivery::routes())
+        .merge(suppressions::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -155,6 +160,9 @@ pub fn router(state: CommandState) -> Router {
         templates::http::publish,
         delivery::http::send_message,
         delivery::http::test_send,
+        suppressions::http::add,
+        suppressions::http::remove,
+        suppressions::http::import,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -218,6 +226,10 @@ pub fn router(state: CommandState) -> Router {
         templates::body::CreateTemplate,
         templates::body::RenameTemplate,
         templates::body::SaveVersion,
+        suppressions::body::AddSuppression,
+        suppressions::http::ImportReport,
+        suppressions::http::SuppressionUpload,
+        suppressions::import::RejectedRow,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

@@ -11,6 +11,7 @@
 //! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
 //! - [`templates`]: the `templates` read model (definitions and their versions).
 //! - [`deliveries`]: the `deliveries` read model (one row per delivery job).
+//! - [`suppressions`]: the suppression list (addresses in clear) and the batch lookup.
 //! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
@@ -31,6 +32,7 @@ pub mod runner;
 pub mod segment_sql;
 pub mod segments;
 pub mod status;
+pub mod suppressions;
 pub mod templates;
 pub mod timeline;
 pub mod users;

@@ -79,6 +79,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::merges::ContactMergesProjection),
         Arc::new(crate::templates::TemplatesProjection),
         Arc::new(crate::deliveries::DeliveriesProjection),
+        Arc::new(crate::suppressions::SuppressionsProjection),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`deliveries`]: delivery jobs (list with filters, detail with their events).
+//! - [`suppressions`]: the suppression list and its entries.
 //! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
@@ -30,6 +31,7 @@ pub mod identity;
 pub mod notes;
 pub mod resolve;
 pub mod segments;
+pub mod suppressions;
 pub mod system;
 pub mod templates;
 pub mod timeline;
@@ -77,6 +79,8 @@ pub fn router(state: QueryState) -> Router {
             "/api/v1/templates/{id}/versions/{n}/preview",
             post(templates::preview),
         )
+        .route("/api/v1/suppressions", get(suppressions::list))
+        .route("/api/v1/suppressions/{id}", get(suppressions::get))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -113,6 +117,8 @@ pub fn router(state: QueryState) -> Router {
         templates::get,
         templates::get_version,
         templates::preview,
+        suppressions::list,
+        suppressions::get,
         companies::get,
         audit::get,
         audit_log::list,
@@ -144,6 +150,8 @@ pub fn router(state: QueryState) -> Router {
         projections::deliveries::DeliveryRow,
         deliveries::DeliveryPage,
         deliveries::DeliveryDetail,
+        suppressions::SuppressionView,
+        suppressions::SuppressionPage,
         companies::CompanyView,
         projections::companies::CompanyRow,
         audit_log::AuditPage,

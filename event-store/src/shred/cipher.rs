@@ -7,9 +7,11 @@ use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use sha2::Sha256;
 
 use crate::StoreError;
 
@@ -46,6 +48,32 @@ pub fn configure(master: Option<[u8; 32]>) -> Result<(), StoreError> {
 
 fn master() -> &'static [u8; 32] {
     MASTER.get_or_init(|| DEVELOPMENT_MASTER_KEY)
+}
+
+/// A keyed digest of `message` for `purpose`: HMAC-SHA256 under a key derived from the
+/// master key for that purpose alone (itself HMAC-SHA256(master, "mauntic3/derived/<purpose>")),
+/// so digests of one purpose say nothing about another's and none can be computed without
+/// the master key. Used where an id must be found again from a personal value without
+/// revealing it (suppression entries: `tenant|channel|address` → entry id).
+///
+/// The digests depend on the master key: rotating it must keep this derivation's key (or
+/// re-key what was derived), or those ids are not found again.
+pub fn keyed_digest(purpose: &str, message: &[u8]) -> [u8; 32] {
+    let mut derive = hmac_of(master());
+    derive.update(b"mauntic3/derived/");
+    derive.update(purpose.as_bytes());
+    let sub: [u8; 32] = derive.finalize().into_bytes().into();
+    let mut mac = hmac_of(&sub);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA256 under a 32-byte key: RFC 2104 pads a key shorter than the hash's 64-byte
+/// block with zeros, so the padded block is the same key (and the constructor cannot fail).
+fn hmac_of(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    <Hmac<Sha256> as KeyInit>::new(&block.into())
 }
 
 /// A contact's data key (plain, in memory only; the expanded key schedule is boxed).
@@ -173,6 +201,24 @@ fn open_with(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, S
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_digests_differ_by_purpose_and_message_and_repeat() {
+        let a = keyed_digest("p", b"m");
+        assert_eq!(a, keyed_digest("p", b"m"));
+        assert_ne!(a, keyed_digest("q", b"m"));
+        assert_ne!(a, keyed_digest("p", b"n"));
+        // The padded block is the same HMAC key as the 32 bytes themselves.
+        let key = [7u8; 32];
+        let mut padded = hmac_of(&key);
+        let mut plain = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+        padded.update(b"x");
+        plain.update(b"x");
+        assert_eq!(
+            padded.finalize().into_bytes(),
+            plain.finalize().into_bytes()
+        );
+    }
 
     #[test]
     fn a_sealed_value_opens_only_with_its_key_and_its_aad() {

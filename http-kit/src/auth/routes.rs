@@ -160,6 +160,12 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/dev-mailbox", Org(Read)),
     (Method::GET, "/api/v1/deliveries", Org(Read)),
     (Method::GET, "/api/v1/deliveries/{id}", Org(Read)),
+    // The suppression list (addresses: readable like contacts)
+    (Method::GET, "/api/v1/suppressions", Org(Read)),
+    (Method::POST, "/api/v1/suppressions", Org(Write)),
+    (Method::POST, "/api/v1/suppressions/import", Org(Write)),
+    (Method::GET, "/api/v1/suppressions/{id}", Org(Read)),
+    (Method::DELETE, "/api/v1/suppressions/{id}", Org(Write)),
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),
     (Method::GET, "/api/v1/companies/{id}", Org(Read)),

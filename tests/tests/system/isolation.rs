@@ -171,6 +171,14 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let (delivery, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
         .post(
+            "/api/v1/suppressions",
+            json!({"channel": "email", "address": "bounced@example.org", "reason": "hard_bounce"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (suppression, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
         )
@@ -241,6 +249,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/templates/{id}/versions/{n}/test" => {
                 vec![format!("/api/v1/templates/{template}/versions/1/test")]
             }
+            "/api/v1/suppressions/{id}" => vec![format!("/api/v1/suppressions/{suppression}")],
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -252,6 +261,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/segment/{segment}"),
                 format!("/api/v1/audit/segment_membership/{contact}"),
                 format!("/api/v1/audit/template/{template}"),
+                format!("/api/v1/audit/suppression/{suppression}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -355,6 +365,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         contact.to_string(),
         segment.to_string(),
         template.to_string(),
+        suppression.to_string(),
+        "bounced@example.org".to_owned(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),

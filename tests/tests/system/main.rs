@@ -30,5 +30,6 @@ mod rebuild;
 mod relay;
 mod segments;
 mod segments_property;
+mod suppressions;
 mod templates;
 mod tenancy;

@@ -682,8 +682,12 @@ impl Worker {
         }
         let mut listed: HashMap<(Channel, String), String> = HashMap::new();
         for (channel, addresses) in by_channel {
-            for (address, reason) in suppressed(&self.pool, tenant, channel, &addresses).await? {
-                listed.insert((channel, address), reason);
+            // The log, not the read model: an address suppressed a moment ago counts.
+            let found =
+                commands::suppressions::suppressed_now(&self.pool, tenant, channel, &addresses)
+                    .await?;
+            for (address, reason) in found {
+                listed.insert((channel, address), reason.as_str().to_owned());
             }
         }
         let mut out = Vec::with_capacity(ready.len());
@@ -950,21 +954,9 @@ async fn decided(
     })
 }
 
-/// An address as the suppression list keys it.
+/// An address as the suppression list keys it (as given when it does not normalize: then no
+/// entry can match it either).
 pub fn normalized(channel: Channel, address: &str) -> String {
-    match channel {
-        Channel::Email => address.trim().to_lowercase(),
-        _ => address.trim().to_owned(),
-    }
-}
-
-/// Which of `addresses` are on `tenant`'s suppression list for `channel`, with the reason.
-pub async fn suppressed(
-    pool: &PgPool,
-    tenant: Uuid,
-    channel: Channel,
-    addresses: &[String],
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let _ = (pool, tenant, channel, addresses);
-    Ok(Vec::new())
+    commands::suppressions::normalize(channel, address)
+        .unwrap_or_else(|_| address.trim().to_owned())
 }
