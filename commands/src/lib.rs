@@ -11,6 +11,7 @@
 //! - [`identity`]: sign-up, login, sessions, organizations, members, invites, API keys.
 //! - [`segments`]: segment definitions, static membership, and the one membership writer.
 //! - [`templates`]: message templates and their versions (checked when saved).
+//! - [`providers`]: channel providers, their encrypted credentials, resolution for delivery.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -21,6 +22,7 @@ pub mod executor;
 pub mod fields;
 pub mod identity;
 pub mod imports;
+pub mod providers;
 pub mod reservations;
 pub mod segments;
 pub mod templates;
@@ -47,6 +49,10 @@ pub struct CommandState {
     pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
     pub segments: Arc<Executor<domain::segment::Segment>>,
     pub templates: Arc<Executor<domain::template::Template>>,
+    pub providers: Arc<Executor<domain::delivery::provider_config::ProviderConfig>>,
+    /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
+    /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
+    pub provider_keys: Arc<event_store::shred::keyring::Keyring>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -77,6 +83,8 @@ impl CommandState {
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            provider_keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
@@ -96,6 +104,12 @@ impl CommandState {
         self.imports = Arc::new(imports::Imports::new(config));
         self
     }
+
+    /// The same state with these master keys for provider credentials.
+    pub fn with_provider_keys(mut self, keys: event_store::shred::keyring::Keyring) -> Self {
+        self.provider_keys = Arc::new(keys);
+        self
+    }
 }
 
 /// The command routes under `/api/v1` (authentication is layered on by the caller).
@@ -105,6 +119,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(fields::routes())
         .merge(segments::routes())
         .merge(templates::routes())
+        .merge(providers::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -146,6 +161,10 @@ pub fn router(state: CommandState) -> Router {
         templates::http::delete,
         templates::http::save_version,
         templates::http::publish,
+        providers::http::create,
+        providers::http::update,
+        providers::http::make_default,
+        providers::http::remove,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -205,6 +224,8 @@ pub fn router(state: CommandState) -> Router {
         templates::body::CreateTemplate,
         templates::body::RenameTemplate,
         templates::body::SaveVersion,
+        providers::body::CreateProvider,
+        providers::body::UpdateProvider,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

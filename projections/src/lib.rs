@@ -10,6 +10,7 @@
 //! - [`segments`]: the `segments` read model (definitions; members are write-side state).
 //! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
 //! - [`templates`]: the `templates` read model (definitions and their versions).
+//! - [`providers`]: the `providers` read model (channel providers; secret names only).
 //! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
@@ -25,6 +26,7 @@ pub mod merges;
 pub mod notes;
 pub mod organizations;
 pub mod projection;
+pub mod providers;
 pub mod runner;
 pub mod segment_sql;
 pub mod segments;

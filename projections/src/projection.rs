@@ -78,6 +78,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::segments::SegmentsProjection),
         Arc::new(crate::merges::ContactMergesProjection),
         Arc::new(crate::templates::TemplatesProjection),
+        Arc::new(crate::providers::ProvidersProjection),
     ]
 }
 

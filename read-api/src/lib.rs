@@ -5,6 +5,7 @@
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
+//! - [`providers`]: channel providers (settings and secret names, never secret values).
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
@@ -26,6 +27,7 @@ pub mod export;
 pub mod fields;
 pub mod identity;
 pub mod notes;
+pub mod providers;
 pub mod resolve;
 pub mod segments;
 pub mod system;
@@ -73,6 +75,8 @@ pub fn router(state: QueryState) -> Router {
             "/api/v1/templates/{id}/versions/{n}/preview",
             post(templates::preview),
         )
+        .route("/api/v1/providers", get(providers::list))
+        .route("/api/v1/providers/{id}", get(providers::get))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -107,6 +111,8 @@ pub fn router(state: QueryState) -> Router {
         templates::get,
         templates::get_version,
         templates::preview,
+        providers::list,
+        providers::get,
         companies::get,
         audit::get,
         audit_log::list,
@@ -134,6 +140,8 @@ pub fn router(state: QueryState) -> Router {
         templates::TemplatePage,
         templates::PreviewTemplate,
         templates::Preview,
+        providers::ProviderView,
+        providers::ProviderList,
         projections::templates::VersionRow,
         companies::CompanyView,
         projections::companies::CompanyRow,

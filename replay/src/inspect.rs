@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::company::Company;
 use domain::contact::Contact;
+use domain::delivery::provider_config::ProviderConfig;
 use domain::field::FieldSchema;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
@@ -27,6 +28,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     Segment::TYPE,
     SegmentMembership::TYPE,
     Template::TYPE,
+    ProviderConfig::TYPE,
 ];
 
 /// An aggregate as of a point in its history.
@@ -112,6 +114,7 @@ pub async fn inspect(
         t if t == Segment::TYPE => fold::<Segment>(&events)?,
         t if t == SegmentMembership::TYPE => fold::<SegmentMembership>(&events)?,
         t if t == Template::TYPE => fold::<Template>(&events)?,
+        t if t == ProviderConfig::TYPE => fold::<ProviderConfig>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

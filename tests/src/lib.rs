@@ -121,6 +121,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
             batch_rows: 3,
         },
         master_key: None,
+        master_key_previous: None,
     }
 }
 

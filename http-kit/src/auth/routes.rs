@@ -155,6 +155,13 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/templates/{id}/versions/{n}", Org(Read)),
     (Method::POST, "/api/v1/templates/{id}/versions/{n}/publish", Org(Write)),
     (Method::POST, "/api/v1/templates/{id}/versions/{n}/preview", Org(Read)),
+    // Channel providers: their credentials are the organization's settings.
+    (Method::GET, "/api/v1/providers", Org(Read)),
+    (Method::POST, "/api/v1/providers", Org(ManageOrganization)),
+    (Method::GET, "/api/v1/providers/{id}", Org(Read)),
+    (Method::PATCH, "/api/v1/providers/{id}", Org(ManageOrganization)),
+    (Method::DELETE, "/api/v1/providers/{id}", Org(ManageOrganization)),
+    (Method::POST, "/api/v1/providers/{id}/default", Org(ManageOrganization)),
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),
     (Method::GET, "/api/v1/companies/{id}", Org(Read)),

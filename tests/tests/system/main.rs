@@ -24,6 +24,7 @@ mod imports;
 mod isolation;
 mod ops;
 mod projections;
+mod providers;
 mod rebuild;
 mod relay;
 mod segments;
