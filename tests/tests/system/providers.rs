@@ -198,6 +198,28 @@ async fn providers_are_configured_listed_changed_made_default_and_removed_withou
         events_holding(&app, "smtp.example.org").await > 0,
         "settings are logged"
     );
+
+    // Time travel shows the aggregate (names of secrets only).
+    let res = app
+        .get(&format!("/api/v1/audit/delivery_provider/{grid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let audit = res.text().await.unwrap();
+    assert!(
+        audit.contains("\"secrets_version\":2") && !audit.contains(API_KEY),
+        "{audit}"
+    );
+
+    // Rebuilt from the log, the read model comes out the same.
+    app.caught_up("providers").await;
+    let live = app.checksum("providers").await;
+    let projection = projections::by_name("providers").unwrap();
+    replay::rebuild::rebuild(&app.pool, projection.as_ref(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(app.checksum("providers").await, live);
     app.stop().await;
 }
 
