@@ -332,6 +332,12 @@ async fn rotating_the_master_key_reseals_every_secret_under_the_new_key() {
         &json!({"name": "B", "channel": "email", "kind": "postmark", "secrets": {"server_token": API_KEY}}),
     )
     .await;
+    // A contact, whose key the same master key wraps (read before the rotation: the app
+    // under test knows only the development key).
+    let (contact, cursor) = app
+        .create_contact(json!({"email": "ada@example.org"}))
+        .await;
+    app.contact(contact, cursor).await;
     let key_b = [42u8; 32];
     let only_a = Keyring::new(Some(DEVELOPMENT_KEY), None);
     let only_b = Keyring::new(Some(key_b), None);
@@ -350,6 +356,17 @@ async fn rotating_the_master_key_reseals_every_secret_under_the_new_key() {
         (2, 0, 0)
     );
     assert_eq!(report.key_id, only_b.current_id());
+    let contact_keys = event_store::shred::keys::rewrap(&app.pool, &rotating)
+        .await
+        .unwrap();
+    assert_eq!((contact_keys.rewrapped, contact_keys.unreadable), (1, 0));
+    let contact_keys = event_store::shred::keys::rewrap(&app.pool, &only_b)
+        .await
+        .unwrap();
+    assert_eq!(
+        (contact_keys.rewrapped, contact_keys.already_current),
+        (0, 1)
+    );
     let again = rotate(&app.pool, &rotating).await.unwrap();
     assert_eq!((again.rotated, again.already_current), (0, 2));
 
