@@ -149,6 +149,29 @@ impl Rejection for domain::delivery::suppression::SuppressionError {
     }
 }
 
+impl Rejection for domain::delivery::provider_config::ProviderError {
+    fn problem(&self) -> Problem {
+        use domain::delivery::provider_config::ProviderError as E;
+        match self {
+            E::NotFound => Problem::not_found("provider"),
+            E::AlreadyExists => {
+                Problem::new(StatusCode::CONFLICT, "already-exists", "Already exists")
+                    .detail(self.to_string())
+            }
+            E::Removed => Problem::new(StatusCode::GONE, "provider-removed", "Provider removed")
+                .detail(self.to_string()),
+            E::BadName => Problem::validation("name", self.to_string()),
+            E::UnknownKind { .. } => Problem::validation("kind", self.to_string()),
+            E::BadFieldName(_) | E::TooManyFields | E::SecretInSettings(_) => {
+                Problem::validation("settings", self.to_string())
+            }
+            E::SecretAlsoSetting(_) => Problem::validation("secrets", self.to_string()),
+            E::NotDefault => Problem::new(StatusCode::CONFLICT, "not-default", "Not the default")
+                .detail(self.to_string()),
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

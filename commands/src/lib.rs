@@ -14,6 +14,7 @@
 //! - [`delivery`]: requesting messages (transactional sends, test sends) and the batched
 //!   write path of delivery jobs that the worker and fan-outs share.
 //! - [`suppressions`]: the suppression list (add, remove, CSV import, batch adds, lookups).
+//! - [`providers`]: channel providers, their encrypted credentials, resolution for delivery.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -25,6 +26,7 @@ pub mod executor;
 pub mod fields;
 pub mod identity;
 pub mod imports;
+pub mod providers;
 pub mod reservations;
 pub mod segments;
 pub mod suppressions;
@@ -55,6 +57,10 @@ pub struct CommandState {
     /// Delivery jobs: requested in batches with their queue rows.
     pub jobs: delivery::Jobs,
     pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
+    pub providers: Arc<Executor<domain::delivery::provider_config::ProviderConfig>>,
+    /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
+    /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
+    pub provider_keys: Arc<event_store::shred::keyring::Keyring>,
     pub organizations: Arc<Executor<Organization>>,
     pub users: Arc<Executor<User>>,
     pub auth: AuthState,
@@ -87,6 +93,8 @@ impl CommandState {
             templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
             suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            provider_keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
@@ -106,6 +114,12 @@ impl CommandState {
         self.imports = Arc::new(imports::Imports::new(config));
         self
     }
+
+    /// The same state with these master keys for provider credentials.
+    pub fn with_provider_keys(mut self, keys: event_store::shred::keyring::Keyring) -> Self {
+        self.provider_keys = Arc::new(keys);
+        self
+    }
 }
 
 /// The command routes under `/api/v1` (authentication is layered on by the caller).
@@ -117,6 +131,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(templates::routes())
         .merge(delivery::routes())
         .merge(suppressions::routes())
+        .merge(providers::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -163,6 +178,10 @@ pub fn router(state: CommandState) -> Router {
         suppressions::http::add,
         suppressions::http::remove,
         suppressions::http::import,
+        providers::http::create,
+        providers::http::update,
+        providers::http::make_default,
+        providers::http::remove,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -230,6 +249,8 @@ pub fn router(state: CommandState) -> Router {
         suppressions::http::ImportReport,
         suppressions::http::SuppressionUpload,
         suppressions::import::RejectedRow,
+        providers::body::CreateProvider,
+        providers::body::UpdateProvider,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

@@ -29,6 +29,8 @@ pub struct Application {
 pub async fn connect(settings: &Settings) -> anyhow::Result<(PgPool, Option<Bus>)> {
     event_store::shred::configure(settings.master_key.map(|k| k.0))
         .context("configuring the master key")?;
+    event_store::shred::cipher::configure_previous(settings.master_key_previous.map(|k| k.0))
+        .context("configuring the previous master key")?;
     store::create_database_if_missing(&settings.database_url)
         .await
         .context("creating the database")?;
@@ -174,6 +176,7 @@ impl Application {
                 self.settings.delivery.worker.clone(),
                 std::sync::Arc::new(workers::delivery::resolve::Configured::new(
                     self.pool.clone(),
+                    std::sync::Arc::new(self.settings.provider_keys()),
                     platform_email,
                 )),
                 Some(crate::http::tracker(&self.settings)?),

@@ -80,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Channel providers: master-key rotation of their credentials.
+    Providers {
+        #[command(subcommand)]
+        command: ProvidersCommand,
+    },
     /// Bulk operations on contacts (the same engine as the API).
     Import {
         #[command(subcommand)]
@@ -110,6 +115,14 @@ pub enum ImportCommand {
         #[arg(long)]
         segment: Option<Uuid>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Re-seal every provider's credentials (and re-wrap every contact key) under
+    /// MAUNTIC_MASTER_KEY, opening those sealed under MAUNTIC_MASTER_KEY_PREVIOUS; prints the
+    /// counts and fails if any row is unreadable. Safe to run while serving, and again.
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -336,6 +349,32 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             let s = admin_state(&mut settings).await?;
             let view = crate::import::contacts(&s, tenant, &file, options, true).await?;
             print_json(&view)
+        }
+        Command::Providers {
+            command: ProvidersCommand::RotateKey,
+        } => {
+            if settings.master_key.is_none() {
+                bail!("set MAUNTIC_MASTER_KEY to the new key (and MAUNTIC_MASTER_KEY_PREVIOUS to the old one)");
+            }
+            settings.nats = None;
+            let (pool, _) = app::connect(&settings).await?;
+            let keys = settings.provider_keys();
+            let providers = commands::providers::rotate(&pool, &keys).await?;
+            // The same master key wraps contact keys: re-wrap them too, so the previous key
+            // can be dropped afterwards.
+            let contact_keys = event_store::shred::keys::rewrap(&pool, &keys).await?;
+            print_json(&serde_json::json!({
+                "provider_secrets": providers,
+                "contact_keys": contact_keys,
+            }))?;
+            let unreadable = providers.unreadable + contact_keys.unreadable;
+            if unreadable > 0 {
+                bail!(
+                    "{unreadable} rows are sealed under a key that is neither \
+                     MAUNTIC_MASTER_KEY nor MAUNTIC_MASTER_KEY_PREVIOUS"
+                );
+            }
+            Ok(())
         }
         Command::Replay { command } => {
             settings.nats = None;

@@ -37,7 +37,8 @@ pub fn command_state(settings: &Settings, pool: PgPool) -> anyhow::Result<comman
         auth_state(settings, pool),
         settings.identity.clone(),
     )?
-    .with_imports(settings.imports.clone()))
+    .with_imports(settings.imports.clone())
+    .with_provider_keys(settings.provider_keys()))
 }
 
 /// The router for the roles in `settings`.

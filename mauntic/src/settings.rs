@@ -118,10 +118,15 @@ pub struct Settings {
     /// `MAUNTIC_IMPORT_MAX_BYTES` (default 1 GiB), `MAUNTIC_IMPORT_BATCH_ROWS` (default 2000).
     pub imports: ImportConfig,
     /// `MAUNTIC_MASTER_KEY`: 32 bytes, base64; wraps every contact's key (crypto-shredding,
-    /// ADR 0003). Absent: a development key, with a warning at start.
+    /// ADR 0003) and seals provider credentials. Absent: a development key, with a warning
+    /// at start.
     pub master_key: Option<MasterKey>,
     /// The delivery worker (`MAUNTIC_DELIVERY_*`, `MAUNTIC_TRACKING_*`, `MAUNTIC_BOUNCE_DOMAIN`).
     pub delivery: DeliverySettings,
+    /// `MAUNTIC_MASTER_KEY_PREVIOUS`: during a rotation, the key `MAUNTIC_MASTER_KEY`
+    /// replaces; provider credentials sealed under it still open (`mauntic providers
+    /// rotate-key` re-seals them under the current key).
+    pub master_key_previous: Option<MasterKey>,
 }
 
 /// How messages go out.
@@ -163,6 +168,16 @@ impl MasterKey {
             anyhow::anyhow!("MAUNTIC_MASTER_KEY must be 32 bytes (base64 of 32 random bytes)")
         })?;
         Ok(Self(key))
+    }
+}
+
+impl Settings {
+    /// The master keys that seal provider credentials.
+    pub fn provider_keys(&self) -> event_store::shred::keyring::Keyring {
+        event_store::shred::keyring::Keyring::new(
+            self.master_key.map(|k| k.0),
+            self.master_key_previous.map(|k| k.0),
+        )
     }
 }
 
@@ -272,10 +287,17 @@ impl Settings {
                 ..defaults
             },
         };
+        let master_key_previous = var("MAUNTIC_MASTER_KEY_PREVIOUS")
+            .map(|k| MasterKey::parse(&k).context("MAUNTIC_MASTER_KEY_PREVIOUS"))
+            .transpose()?;
+        if master_key_previous.is_some() && master_key.is_none() {
+            bail!("MAUNTIC_MASTER_KEY_PREVIOUS is set without MAUNTIC_MASTER_KEY");
+        }
         Ok(Self {
             delivery,
             imports,
             master_key,
+            master_key_previous,
             identity,
             sessions,
             trust_proxy: parse("MAUNTIC_TRUST_PROXY", "false")? == "true",

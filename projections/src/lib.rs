@@ -12,6 +12,7 @@
 //! - [`templates`]: the `templates` read model (definitions and their versions).
 //! - [`deliveries`]: the `deliveries` read model (one row per delivery job).
 //! - [`suppressions`]: the suppression list (addresses in clear) and the batch lookup.
+//! - [`providers`]: the `providers` read model (channel providers; secret names only).
 //! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
@@ -28,6 +29,7 @@ pub mod merges;
 pub mod notes;
 pub mod organizations;
 pub mod projection;
+pub mod providers;
 pub mod runner;
 pub mod segment_sql;
 pub mod segments;

@@ -80,6 +80,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::templates::TemplatesProjection),
         Arc::new(crate::deliveries::DeliveriesProjection),
         Arc::new(crate::suppressions::SuppressionsProjection),
+        Arc::new(crate::providers::ProvidersProjection),
     ]
 }
 

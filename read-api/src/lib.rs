@@ -5,6 +5,7 @@
 //! - [`companies`]: company list (name search, keyset pages) and detail.
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
+//! - [`providers`]: channel providers (settings and secret names, never secret values).
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`deliveries`]: delivery jobs (list with filters, detail with their events).
 //! - [`suppressions`]: the suppression list and its entries.
@@ -29,6 +30,7 @@ pub mod export;
 pub mod fields;
 pub mod identity;
 pub mod notes;
+pub mod providers;
 pub mod resolve;
 pub mod segments;
 pub mod suppressions;
@@ -81,6 +83,8 @@ pub fn router(state: QueryState) -> Router {
         )
         .route("/api/v1/suppressions", get(suppressions::list))
         .route("/api/v1/suppressions/{id}", get(suppressions::get))
+        .route("/api/v1/providers", get(providers::list))
+        .route("/api/v1/providers/{id}", get(providers::get))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -119,6 +123,8 @@ pub fn router(state: QueryState) -> Router {
         templates::preview,
         suppressions::list,
         suppressions::get,
+        providers::list,
+        providers::get,
         companies::get,
         audit::get,
         audit_log::list,
@@ -146,6 +152,8 @@ pub fn router(state: QueryState) -> Router {
         templates::TemplatePage,
         templates::PreviewTemplate,
         templates::Preview,
+        providers::ProviderView,
+        providers::ProviderList,
         projections::templates::VersionRow,
         projections::deliveries::DeliveryRow,
         deliveries::DeliveryPage,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::company::Company;
 use domain::contact::Contact;
+use domain::delivery::provider_config::ProviderConfig;
 use domain::delivery::suppression::SuppressionEntry;
 use domain::delivery::DeliveryJob;
 use domain::field::FieldSchema;
@@ -31,6 +32,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     Template::TYPE,
     DeliveryJob::TYPE,
     SuppressionEntry::TYPE,
+    ProviderConfig::TYPE,
 ];
 
 /// An aggregate as of a point in its history.
@@ -118,6 +120,7 @@ pub async fn inspect(
         t if t == Template::TYPE => fold::<Template>(&events)?,
         t if t == DeliveryJob::TYPE => fold::<DeliveryJob>(&events)?,
         t if t == SuppressionEntry::TYPE => fold::<SuppressionEntry>(&events)?,
+        t if t == ProviderConfig::TYPE => fold::<ProviderConfig>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

@@ -140,6 +140,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
                 ..Default::default()
             },
         },
+        master_key_previous: None,
     }
 }
 

@@ -3,9 +3,13 @@
 //! delivered | bounced | complained, with opens, clicks and unsubscribes; in doubt after a
 //! crash between dispatching and the provider's answer), and [`warmup`] schedules of sending
 //! domains, and the [`suppression`] list (one entry per organization, channel and
-//! address).
+//! address), and [`provider_config`]: the channel providers an organization configures
+//! (settings in the log, credentials never).
 
 mod job;
+pub mod provider_config;
+#[cfg(test)]
+mod provider_config_tests;
 pub mod suppression;
 #[cfg(test)]
 mod tests;

@@ -22,9 +22,12 @@ const NONCE: usize = 12;
 
 /// The development master key, used when `MAUNTIC_MASTER_KEY` is not set (with a warning):
 /// keys wrapped by it protect nothing against someone who reads this source.
-const DEVELOPMENT_MASTER_KEY: [u8; 32] = *b"mauntic3-development-master-key!";
+pub(crate) const DEVELOPMENT_MASTER_KEY: [u8; 32] = *b"mauntic3-development-master-key!";
 
 static MASTER: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// During a rotation, the master key `MASTER` replaces: keys it wrapped still unwrap.
+static PREVIOUS: OnceLock<[u8; 32]> = OnceLock::new();
 
 /// Sets the master key that wraps every contact key, once per process (`None`: the
 /// development key, with a warning). A second call with another key is refused.
@@ -42,6 +45,19 @@ pub fn configure(master: Option<[u8; 32]>) -> Result<(), StoreError> {
     } else {
         Err(StoreError::Crypto(
             "the master key was already configured with another value".into(),
+        ))
+    }
+}
+
+/// Sets the previous master key (`MAUNTIC_MASTER_KEY_PREVIOUS`), once per process: contact
+/// keys it wrapped still unwrap until `mauntic providers rotate-key` re-wraps them.
+pub fn configure_previous(previous: Option<[u8; 32]>) -> Result<(), StoreError> {
+    let Some(key) = previous else { return Ok(()) };
+    if *PREVIOUS.get_or_init(|| key) == key {
+        Ok(())
+    } else {
+        Err(StoreError::Crypto(
+            "the previous master key was already configured with another value".into(),
         ))
     }
 }
@@ -91,7 +107,14 @@ impl DataKey {
 
     /// Unwraps a stored key of `stream_id`.
     pub fn unwrap(stream_id: &str, wrapped: &[u8]) -> Result<Self, StoreError> {
-        let raw = open_bytes(master(), wrapped, stream_id.as_bytes())?;
+        let raw = match (
+            open_bytes(master(), wrapped, stream_id.as_bytes()),
+            PREVIOUS.get(),
+        ) {
+            (Ok(raw), _) => raw,
+            (Err(_), Some(previous)) => open_bytes(previous, wrapped, stream_id.as_bytes())?,
+            (Err(e), None) => return Err(e),
+        };
         let raw: [u8; 32] = raw
             .try_into()
             .map_err(|_| StoreError::Crypto(format!("the key of {stream_id} is not 32 bytes")))?;
@@ -155,7 +178,7 @@ pub fn envelope(v: &Value) -> Option<&str> {
     }
 }
 
-fn seal_bytes(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn seal_bytes(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
     seal_with(
         &Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
         plain,
@@ -163,7 +186,7 @@ fn seal_bytes(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, Store
     )
 }
 
-fn open_bytes(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn open_bytes(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, StoreError> {
     open_with(
         &Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
         sealed,

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
-use super::cipher::DataKey;
+use super::cipher::{open_bytes, seal_bytes, DataKey};
+use super::keyring::Keyring;
 use crate::StoreError;
 
 /// A stream's key for writing: the key, or `Erased` (tombstone: no key will ever be made).
@@ -140,4 +141,63 @@ pub async fn shred(conn: &mut PgConnection, streams: &[String]) -> Result<u64, S
     .await?
     .rows_affected();
     Ok(n)
+}
+
+/// What re-wrapping contact keys did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rewrap {
+    /// Keys re-wrapped under the current master key.
+    pub rewrapped: u64,
+    /// Keys already wrapped by it.
+    pub already_current: u64,
+    /// Keys wrapped by neither the current nor the previous master key: left as they are.
+    pub unreadable: u64,
+}
+
+/// Re-wraps every contact key wrapped by `keys`' previous master key under its current one,
+/// a page of streams at a time; each update is conditional on the row being unchanged, so
+/// writers keep running. Idempotent.
+pub async fn rewrap(pool: &PgPool, keys: &Keyring) -> Result<Rewrap, StoreError> {
+    const PAGE: i64 = 1000;
+    let mut report = Rewrap::default();
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT stream_id, wrapped_key FROM contact_keys \
+             WHERE stream_id > $1 AND wrapped_key IS NOT NULL ORDER BY stream_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(PAGE)
+        .fetch_all(pool)
+        .await?;
+        let Some((last, _)) = rows.last() else { break };
+        after = last.clone();
+        for (stream, wrapped) in rows {
+            let aad = stream.as_bytes();
+            if open_bytes(keys.current_key(), &wrapped, aad).is_ok() {
+                report.already_current += 1;
+                continue;
+            }
+            let raw = match keys.previous_key().map(|k| open_bytes(k, &wrapped, aad)) {
+                Some(Ok(raw)) => raw,
+                _ => {
+                    tracing::error!(%stream, "contact key wrapped by an unknown master key");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            let again = seal_bytes(keys.current_key(), &raw, aad)?;
+            let n = sqlx::query(
+                "UPDATE contact_keys SET wrapped_key = $3 WHERE stream_id = $1 AND wrapped_key = $2",
+            )
+            .bind(&stream)
+            .bind(&wrapped)
+            .bind(&again)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            report.rewrapped += n;
+        }
+    }
+    Ok(report)
 }

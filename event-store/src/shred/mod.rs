@@ -5,6 +5,8 @@
 //!   once erased.
 //! - [`cipher`]: AES-256-GCM keys (wrapped by the master key) and ciphertext envelopes.
 //! - [`keys`]: the `contact_keys` table, a batch of streams per statement.
+//! - [`keyring`]: the current and previous master keys by id, for values sealed directly
+//!   under the master key (provider credentials) and re-sealed by a rotation.
 //!
 //! [`seal`] runs in the one write path ([`crate::append`]); [`reveal`] and
 //! [`reveal_payloads`] wherever events are interpreted (aggregate loads, projections,
@@ -13,6 +15,7 @@
 //! before encryption) passes through untouched.
 
 pub mod cipher;
+pub mod keyring;
 pub mod keys;
 pub mod policy;
 

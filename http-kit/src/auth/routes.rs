@@ -166,6 +166,13 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/suppressions/import", Org(Write)),
     (Method::GET, "/api/v1/suppressions/{id}", Org(Read)),
     (Method::DELETE, "/api/v1/suppressions/{id}", Org(Write)),
+    // Channel providers: their credentials are the organization's settings.
+    (Method::GET, "/api/v1/providers", Org(Read)),
+    (Method::POST, "/api/v1/providers", Org(ManageOrganization)),
+    (Method::GET, "/api/v1/providers/{id}", Org(Read)),
+    (Method::PATCH, "/api/v1/providers/{id}", Org(ManageOrganization)),
+    (Method::DELETE, "/api/v1/providers/{id}", Org(ManageOrganization)),
+    (Method::POST, "/api/v1/providers/{id}/default", Org(ManageOrganization)),
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),
     (Method::GET, "/api/v1/companies/{id}", Org(Read)),

@@ -483,3 +483,36 @@ async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
     assert_eq!(queued.0, 0, "no job is left without an outcome");
     assert_eq!(job_status(&app, &id.to_string()).await, "in_doubt");
 }
+
+#[tokio::test]
+async fn an_organizations_own_provider_carries_its_email() {
+    let sink = SmtpSink::start();
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/api/v1/providers",
+            &json!({"name": "Our relay", "channel": "email", "kind": "smtp",
+                    "settings": {"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let provider = accepted(res).await.0;
+    let t = template(&app, HTML).await;
+
+    let (_, body) = send(
+        &app,
+        json!({"template_id": t, "to": "own@example.org"}),
+        None,
+    )
+    .await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    sink.wait_for_message("own@example.org", WAIT).await;
+    let j = wait_status(&app, &id, "sent").await;
+    assert_eq!(j["state"]["provider"], format!("smtp:{provider}"));
+    assert!(
+        mailbox(&app, "").await.is_empty(),
+        "the development mailbox is only for organizations without a provider"
+    );
+}

@@ -179,6 +179,15 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let (suppression, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
         .post(
+            "/api/v1/providers",
+            json!({"name": "A relay", "channel": "email", "kind": "smtp",
+                   "settings": {"host": "a.example.org", "port": 25}, "secrets": {"password": "a-secret"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (provider, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
         )
@@ -250,6 +259,10 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/templates/{template}/versions/1/test")]
             }
             "/api/v1/suppressions/{id}" => vec![format!("/api/v1/suppressions/{suppression}")],
+            "/api/v1/providers/{id}" => vec![format!("/api/v1/providers/{provider}")],
+            "/api/v1/providers/{id}/default" => {
+                vec![format!("/api/v1/providers/{provider}/default")]
+            }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -262,6 +275,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/segment_membership/{contact}"),
                 format!("/api/v1/audit/template/{template}"),
                 format!("/api/v1/audit/suppression/{suppression}"),
+                format!("/api/v1/audit/delivery_provider/{provider}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -305,6 +319,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("PATCH", "/api/v1/companies/{id}") => Some(json!({"name": "Mallory Inc"})),
             ("PATCH", "/api/v1/fields/{key}") => Some(json!({"label": "pwned"})),
             ("PATCH", "/api/v1/templates/{id}") => Some(json!({"name": "pwned"})),
+            ("PATCH", "/api/v1/providers/{id}") => {
+                Some(json!({"name": "pwned", "secrets": {"password": "pwned"}}))
+            }
             ("POST", "/api/v1/templates/{id}/versions") => Some(json!({"body": "pwned"})),
             ("POST", "/api/v1/templates/{id}/versions/{n}/preview") => Some(json!({"context": {}})),
             ("POST", "/api/v1/templates/{id}/versions/{n}/test") => {
@@ -367,6 +384,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         template.to_string(),
         suppression.to_string(),
         "bounced@example.org".to_owned(),
+        provider.to_string(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),

@@ -26,6 +26,7 @@ mod imports;
 mod isolation;
 mod ops;
 mod projections;
+mod providers;
 mod rebuild;
 mod relay;
 mod segments;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::dev_mailbox::DevMailbox;
 use super::message::Channel;
 use super::provider::Provider;
+use event_store::shred::keyring::Keyring;
 
 /// A provider ready to use, and the limits of its configuration.
 #[derive(Clone)]
@@ -94,40 +95,84 @@ fn dev_mailbox(pool: &PgPool, tenant: Uuid, channel: Channel) -> Result<Resolved
     }
 }
 
-/// Providers as organizations configured them (`commands::providers`), cached per
-/// configuration version; email of an organization without one goes through the platform's
-/// relay when there is one, else to the development mailbox.
+/// Providers as organizations configured them (`commands::providers::resolve`: the default of
+/// the channel), each built once per configuration version (an SMTP pool is kept across
+/// batches); email of an organization without one goes through the platform's relay when
+/// there is one, else to the development mailbox.
 pub struct Configured {
     pool: PgPool,
+    keys: Arc<Keyring>,
     platform_email: Option<Resolved>,
-    cache: Mutex<HashMap<(Uuid, Channel), Resolved>>,
+    built: Mutex<HashMap<(Uuid, i64), Resolved>>,
 }
 
 impl Configured {
-    pub fn new(pool: PgPool, platform_email: Option<Arc<dyn Provider>>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        keys: Arc<Keyring>,
+        platform_email: Option<Arc<dyn Provider>>,
+    ) -> Self {
         Self {
             pool,
+            keys,
             platform_email: platform_email.map(|provider| Resolved {
                 name: provider.kind().to_owned(),
                 provider,
                 rate_per_second: None,
             }),
-            cache: Mutex::new(HashMap::new()),
+            built: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+fn domain_channel(c: Channel) -> domain::delivery::Channel {
+    match c {
+        Channel::Email => domain::delivery::Channel::Email,
+        Channel::Sms => domain::delivery::Channel::Sms,
+        Channel::Push => domain::delivery::Channel::Push,
+        Channel::Webhook => domain::delivery::Channel::Webhook,
     }
 }
 
 #[async_trait::async_trait]
 impl Providers for Configured {
     async fn resolve(&self, tenant: Uuid, channel: Channel) -> Result<Resolved, ResolveError> {
-        if let Some(r) = self.cache.lock().await.get(&(tenant, channel)) {
+        let found = commands::providers::resolve(
+            &self.pool,
+            &self.keys,
+            tenant,
+            domain_channel(channel),
+            None,
+        )
+        .await
+        .map_err(|e| ResolveError::Unusable {
+            kind: "configured".into(),
+            reason: e.to_string(),
+        })?;
+        let Some(p) = found else {
+            return match (&self.platform_email, channel) {
+                (Some(r), Channel::Email) => Ok(r.clone()),
+                _ => dev_mailbox(&self.pool, tenant, channel),
+            };
+        };
+        let key = (p.id, p.version);
+        if let Some(r) = self.built.lock().await.get(&key) {
             return Ok(r.clone());
         }
-        let r = match (&self.platform_email, channel) {
-            (Some(p), Channel::Email) => p.clone(),
-            _ => dev_mailbox(&self.pool, tenant, channel)?,
+        let provider =
+            super::providers::build(&p.kind, &p.config).map_err(|e| ResolveError::Unusable {
+                kind: p.kind.clone(),
+                reason: e.to_string(),
+            })?;
+        let r = Resolved {
+            provider: Arc::from(provider),
+            name: format!("{}:{}", p.kind, p.id),
+            rate_per_second: p.config["rate_per_second"].as_f64().filter(|r| *r > 0.0),
         };
-        self.cache.lock().await.insert((tenant, channel), r.clone());
+        let mut built = self.built.lock().await;
+        // Older versions of this provider are done with.
+        built.retain(|(id, _), _| *id != p.id);
+        built.insert(key, r.clone());
         Ok(r)
     }
 }

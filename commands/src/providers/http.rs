@@ -1,0 +1,108 @@
+//! Thin handlers: extract → checked input → one transaction (`write::run`) → answer.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_kit::{ApiJson, Problem};
+use uuid::Uuid;
+
+use super::body::{CreateProvider, UpdateProvider};
+use super::write::{self, Op};
+use crate::context::RequestContext;
+use crate::executor::Accepted;
+use crate::CommandState;
+
+fn provider_id(raw: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found("provider"))
+}
+
+/// Configure a provider of a channel. `secrets` are stored encrypted and never shown or
+/// logged; the first provider of a channel (or one sent with `default: true`) becomes the
+/// channel's default.
+#[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = CreateProvider,
+    responses(
+        (status = 201, description = "Configured", body = Accepted),
+        (status = 422, description = "Invalid name, channel, kind, settings or secrets (every bad field listed)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn create(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    ApiJson(b): ApiJson<CreateProvider>,
+) -> Result<Response, Problem> {
+    let new = b.validate()?;
+    let accepted = write::run(
+        &s,
+        ctx.tenant_id,
+        Uuid::now_v7(),
+        Op::Create(new),
+        &ctx.metadata,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(accepted)).into_response())
+}
+
+/// Change a provider's name or settings, or replace its secrets (whole).
+#[utoipa::path(patch, path = "/api/v1/providers/{id}", tag = "providers", request_body = UpdateProvider,
+    params(("id" = Uuid, Path, description = "Provider id")),
+    responses(
+        (status = 200, description = "Changed (or nothing to change)", body = Accepted),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The provider was removed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn update(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UpdateProvider>,
+) -> Result<Json<Accepted>, Problem> {
+    let id = provider_id(&id)?;
+    let change = b.validate()?;
+    Ok(Json(
+        write::run(&s, ctx.tenant_id, id, Op::Change(change), &ctx.metadata).await?,
+    ))
+}
+
+/// Make a provider its channel's default (the previous default loses the mark).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/default", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id")),
+    responses(
+        (status = 200, description = "Default (or already was)", body = Accepted),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The provider was removed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn make_default(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Json<Accepted>, Problem> {
+    let id = provider_id(&id)?;
+    Ok(Json(
+        write::run(&s, ctx.tenant_id, id, Op::MakeDefault, &ctx.metadata).await?,
+    ))
+}
+
+/// Remove a provider and its secrets (its history stays in the log). A removed default
+/// leaves the channel without one until another is made the default.
+#[utoipa::path(delete, path = "/api/v1/providers/{id}", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id")),
+    responses(
+        (status = 200, description = "Removed", body = Accepted),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Already removed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn remove(
+    State(s): State<CommandState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Json<Accepted>, Problem> {
+    let id = provider_id(&id)?;
+    Ok(Json(
+        write::run(&s, ctx.tenant_id, id, Op::Remove, &ctx.metadata).await?,
+    ))
+}

@@ -1,0 +1,264 @@
+//! Every provider command in one transaction: the provider's events (and, when a default
+//! moves, the previous default's), its row in `provider_configs` and its sealed secrets in
+//! `provider_secrets` commit together or not at all. Provider commands of one organization
+//! take a transaction-scoped advisory lock, so the "previous default" they look up cannot
+//! change under them; the unique index on defaults and the append's sequence check stay as
+//! backstops (a conflict loads, decides and appends again).
+
+use cqrs_es::Aggregate;
+use domain::delivery::provider_config::{
+    ProviderCommand, ProviderConfig, ProviderError, ProviderEvent,
+};
+use domain::delivery::Channel;
+use event_store::append::AppendError;
+use event_store::{reader, Cursor, EventMetadata};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::body::{NewProvider, ProviderChange};
+use super::secrets;
+use crate::executor::{backoff, Accepted, Decided, CONFLICT_RETRIES};
+use crate::{CommandError, CommandState};
+
+type Failure = CommandError<ProviderError>;
+
+/// What to do to provider `id`.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Create(NewProvider),
+    Change(ProviderChange),
+    MakeDefault,
+    Remove,
+}
+
+enum Attempt {
+    Done(Accepted),
+    Conflict,
+}
+
+fn technical(e: impl std::fmt::Display) -> Failure {
+    CommandError::Technical(e.to_string())
+}
+
+/// Runs `op` on provider `id` of `tenant`.
+#[tracing::instrument(skip_all, fields(%tenant, %id), err(level = "debug"))]
+pub async fn run(
+    s: &CommandState,
+    tenant: Uuid,
+    id: Uuid,
+    op: Op,
+    meta: &EventMetadata,
+) -> Result<Accepted, Failure> {
+    for attempt in 1..=CONFLICT_RETRIES {
+        match once(s, tenant, id, &op, meta).await? {
+            Attempt::Done(a) => {
+                s.providers.poke();
+                return Ok(a);
+            }
+            Attempt::Conflict => tokio::time::sleep(backoff(attempt)).await,
+        }
+    }
+    Err(CommandError::Conflict)
+}
+
+/// The default provider of `channel` in `tenant`, if any (write-side state).
+async fn default_of(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    channel: Channel,
+) -> Result<Option<Uuid>, Failure> {
+    sqlx::query_scalar(
+        "SELECT id FROM provider_configs WHERE tenant_id = $1 AND channel = $2 AND is_default",
+    )
+    .bind(tenant)
+    .bind(channel.as_str())
+    .fetch_optional(conn)
+    .await
+    .map_err(technical)
+}
+
+async fn once(
+    s: &CommandState,
+    tenant: Uuid,
+    id: Uuid,
+    op: &Op,
+    meta: &EventMetadata,
+) -> Result<Attempt, Failure> {
+    let mut tx = s.pool.begin().await.map_err(technical)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{}:{tenant}", ProviderConfig::TYPE))
+        .execute(&mut *tx)
+        .await
+        .map_err(technical)?;
+    let (provider, version) = s.providers.load_versioned(tenant, id).await?;
+    let (command, secrets) = match op {
+        Op::Create(p) => {
+            let current = default_of(&mut tx, tenant, p.channel).await?;
+            let make_default = p.default || current.is_none();
+            let command = ProviderCommand::Configure {
+                name: p.name.clone(),
+                channel: p.channel,
+                kind: p.kind.clone(),
+                settings: p.settings.clone(),
+                secret_fields: p.secrets.keys().cloned().collect(),
+                make_default,
+                previous_default: current.filter(|_| make_default),
+            };
+            (command, Some(&p.secrets))
+        }
+        Op::Change(c) => {
+            let command = ProviderCommand::Change {
+                name: c.name.clone(),
+                settings: c.settings.clone(),
+                secret_fields: c.secrets.as_ref().map(|m| m.keys().cloned().collect()),
+            };
+            (command, c.secrets.as_ref())
+        }
+        Op::MakeDefault => {
+            let previous = if provider.live() {
+                default_of(&mut tx, tenant, provider.channel)
+                    .await?
+                    .filter(|p| *p != id)
+            } else {
+                None
+            };
+            (ProviderCommand::MakeDefault { previous }, None)
+        }
+        Op::Remove => (ProviderCommand::Remove, None),
+    };
+    let events = provider.decide(command).map_err(CommandError::Rejected)?;
+    let mut decided: Vec<Decided<ProviderEvent>> = Vec::new();
+    let mut after = provider.clone();
+    let mut config_version = None;
+    let mut previous_default = None;
+    for (i, event) in events.into_iter().enumerate() {
+        match &event {
+            ProviderEvent::ProviderConfigured { .. }
+            | ProviderEvent::ProviderSettingsChanged { .. }
+            | ProviderEvent::ProviderSecretsReplaced { .. } => {
+                config_version = Some((version + i + 1) as i64)
+            }
+            ProviderEvent::ProviderMadeDefault { previous, .. } => previous_default = *previous,
+            _ => {}
+        }
+        after.apply(event.clone());
+        decided.push(Decided {
+            id,
+            version: version + i,
+            event,
+        });
+    }
+    if decided.is_empty() {
+        // Nothing changes: answer the stream's cursor.
+        let stream = event_store::recorded::stream_id(tenant, id);
+        let cursor = reader::stream_cursor(&s.pool, ProviderConfig::TYPE, &stream)
+            .await
+            .map_err(technical)?
+            .unwrap_or(Cursor::ZERO);
+        return Ok(Attempt::Done(Accepted { id, cursor }));
+    }
+    if let Some(previous) = previous_default {
+        let (old, old_version) = s.providers.load_versioned(tenant, previous).await?;
+        for (i, event) in old
+            .decide(ProviderCommand::RemoveDefault { replaced_by: id })
+            .map_err(CommandError::Rejected)?
+            .into_iter()
+            .enumerate()
+        {
+            decided.push(Decided {
+                id: previous,
+                version: old_version + i,
+                event,
+            });
+        }
+        sqlx::query(
+            "UPDATE provider_configs SET is_default = false WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(previous)
+        .execute(&mut *tx)
+        .await
+        .map_err(technical)?;
+    }
+    write_state(&mut tx, tenant, id, &after, config_version).await?;
+    if let (Some(secrets), true) = (secrets, after.live()) {
+        secrets::store(
+            &mut tx,
+            &s.provider_keys,
+            tenant,
+            id,
+            after.secrets_version,
+            secrets,
+        )
+        .await
+        .map_err(technical)?;
+    }
+    let cursor = match s
+        .providers
+        .append_decided(&mut tx, tenant, &decided, meta)
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(technical("no events appended")),
+        Err(AppendError::Conflict) => return Ok(Attempt::Conflict),
+        Err(AppendError::Store(e)) => return Err(technical(e)),
+    };
+    match tx.commit().await {
+        Ok(()) => Ok(Attempt::Done(Accepted { id, cursor })),
+        Err(e) if is_unique_violation(&e) => Ok(Attempt::Conflict),
+        Err(e) => Err(technical(e)),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// The provider's write-side row as `after` says (gone once removed, with its secrets).
+async fn write_state(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: Uuid,
+    after: &ProviderConfig,
+    config_version: Option<i64>,
+) -> Result<(), Failure> {
+    if after.removed {
+        for table in [
+            "provider_secrets WHERE tenant_id = $1 AND provider_id = $2",
+            "provider_configs WHERE tenant_id = $1 AND id = $2",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(technical)?;
+        }
+        return Ok(());
+    }
+    let result = sqlx::query(
+        "INSERT INTO provider_configs (tenant_id, id, channel, kind, name, settings, is_default, config_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, 0)) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, settings = EXCLUDED.settings, \
+           is_default = EXCLUDED.is_default, \
+           config_version = COALESCE($8, provider_configs.config_version)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(after.channel.as_str())
+    .bind(&after.kind)
+    .bind(&after.name)
+    .bind(Value::Object(after.settings.clone()))
+    .bind(after.is_default)
+    .bind(config_version)
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        // Another default appeared meanwhile (the lock makes this a backstop only).
+        Err(e) if is_unique_violation(&e) => Err(CommandError::Conflict),
+        Err(e) => Err(technical(e)),
+    }
+}
