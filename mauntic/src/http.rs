@@ -68,6 +68,18 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
                 clock: settings.clock.clone(),
             },
         ));
+        public = public.merge(workers::delivery::reports::report_routes(
+            workers::delivery::reports::ReportState {
+                pool: pool.clone(),
+                jobs: commands.jobs.clone(),
+                notifier: commands.notifier.clone(),
+                keys: std::sync::Arc::new(settings.provider_keys()),
+                certs: std::sync::Arc::new(workers::delivery::webhooks::HttpsCertSource::new(
+                    std::time::Duration::from_secs(10),
+                )?),
+                public_url: settings.identity.public_url.clone(),
+            },
+        ));
     }
     // Every route's access rule is applied here (http_kit::auth::routes): keys, sessions,
     // CSRF, blocked organizations, the role × action table.

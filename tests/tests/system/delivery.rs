@@ -516,3 +516,102 @@ async fn an_organizations_own_provider_carries_its_email() {
         "the development mailbox is only for organizations without a provider"
     );
 }
+
+/// A Mailgun webhook body for `event` on `message_id`, signed with `key`.
+fn mailgun_report(key: &str, message_id: &str, recipient: &str, severity: &str) -> Value {
+    use hmac::Mac;
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let token = Uuid::new_v4().simple().to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(format!("{ts}{token}").as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    json!({
+        "signature": {"timestamp": ts, "token": token, "signature": signature},
+        "event-data": {
+            "event": "failed", "severity": severity, "reason": "bounce",
+            "timestamp": chrono::Utc::now().timestamp() as f64,
+            "recipient": recipient,
+            "delivery-status": {"code": 550, "description": "5.1.1 The account does not exist."},
+            "message": {"headers": {"message-id": message_id}}
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_address() {
+    let mailgun = mauntic_tests::fakes::mailgun::FakeMailgun::start().await;
+    let app = spawn_app().await;
+    let mut settings = mailgun.config();
+    let api_key = settings.as_object_mut().unwrap().remove("api_key").unwrap();
+    let res = app
+        .post(
+            "/api/v1/providers",
+            &json!({"name": "Mailgun", "channel": "email", "kind": "mailgun", "settings": settings,
+                    "secrets": {"api_key": api_key, "webhook_signing_key": "wh-key"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let provider = accepted(res).await.0;
+    let t = template(&app, HTML).await;
+    let (_, body) = send(
+        &app,
+        json!({"template_id": t, "to": "gone@example.org"}),
+        None,
+    )
+    .await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let j = wait_status(&app, &id, "sent").await;
+    let message_id = j["state"]["provider_message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hook = format!("/webhooks/{}/{provider}", app.tenant_id);
+
+    // Signed with another key: refused, nothing recorded.
+    let forged = mailgun_report("not-the-key", &message_id, "gone@example.org", "permanent");
+    let res = app
+        .http
+        .post(app.url(&hook))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(job_status(&app, &id).await, "sent");
+
+    let genuine = mailgun_report("wh-key", &message_id, "gone@example.org", "permanent");
+    let res = app
+        .http
+        .post(app.url(&hook))
+        .json(&genuine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let j = wait_status(&app, &id, "bounced").await;
+    assert_eq!(
+        j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliveryBounced"]["kind"],
+        "hard"
+    );
+
+    // The address is suppressed: the next message to it is not sent, and says why.
+    let (_, body) = send(
+        &app,
+        json!({"template_id": t, "to": "Gone@Example.org"}),
+        None,
+    )
+    .await;
+    let next = body["id"].as_str().unwrap().to_owned();
+    let j = wait_status(&app, &next, "suppressed").await;
+    assert_eq!(
+        j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliverySuppressed"]["reason"],
+        json!({"kind": "suppressed_address", "reason": "hard_bounce"})
+    );
+    assert_eq!(
+        mailgun.received().len(),
+        1,
+        "one message reached the provider"
+    );
+}

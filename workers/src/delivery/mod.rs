@@ -9,6 +9,7 @@ pub mod http;
 pub mod message;
 pub mod provider;
 pub mod providers;
+pub mod reports;
 pub mod resolve;
 pub mod tracking;
 pub mod webhooks;
