@@ -615,3 +615,123 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
         "one message reached the provider"
     );
 }
+
+#[tokio::test]
+async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it_again() {
+    // An SMTP server that accepts connections and never answers: the provider call hangs
+    // after "dispatching" is recorded, and the process is killed there.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = hang.accept().await {
+            keep.lock().unwrap().push(socket);
+        }
+    });
+    let mut settings = mauntic_tests::fresh_settings(&Options {
+        delivery_smtp: Some(
+            json!({"host": "127.0.0.1", "port": hang_port, "security": "none", "timeout_secs": 60}),
+        ),
+        ..Options::default()
+    });
+    settings.delivery.worker.lease = Duration::from_secs(2);
+    let mut first = mauntic_tests::start(settings.clone()).await;
+    let t = template(&first, HTML).await;
+    // Five messages requested in one transaction: one claim takes them all.
+    let meta = event_store::EventMetadata {
+        tenant_id: Some(first.tenant_id),
+        ..Default::default()
+    };
+    let batch: Vec<(Uuid, domain::delivery::Request)> = (0..5)
+        .map(|i| {
+            (
+                Uuid::now_v7(),
+                domain::delivery::Request {
+                    channel: domain::delivery::Channel::Email,
+                    contact_id: None,
+                    to: format!("crash{i}@example.org"),
+                    template_id: t,
+                    template_version: 1,
+                    source: domain::delivery::Source::Transactional {
+                        idempotency_key: None,
+                    },
+                    data: json!({}),
+                    from: None,
+                    reply_to: None,
+                },
+            )
+        })
+        .collect();
+    first
+        .admin
+        .jobs
+        .request(first.tenant_id, &meta, &batch, chrono::Utc::now())
+        .await
+        .unwrap();
+    let ids: Vec<String> = batch.iter().map(|(id, _)| id.to_string()).collect();
+    for id in &ids {
+        wait_status(&first, id, "dispatching").await;
+    }
+    // Killed mid-call: the task is dropped with the provider calls in flight.
+    first.task.take().unwrap().abort();
+    first.cancel.cancel();
+
+    // A new process, now with a working SMTP server.
+    let sink = SmtpSink::start();
+    settings.delivery.smtp = Some(
+        json!({"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}),
+    );
+    let mut second = mauntic_tests::start(settings).await;
+    // The same organization, through the new process.
+    second.api_key = first.api_key.clone();
+    second.tenant_id = first.tenant_id;
+    for id in &ids {
+        let j = wait_status(&second, id, "in_doubt").await;
+        let types: Vec<&str> = j["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "DeliveryRequested",
+                "DeliveryDispatching",
+                "DeliveryInDoubt"
+            ]
+        );
+    }
+    // The queue is empty and a new message goes out; none of the five ever reaches the sink.
+    let (_, body) = send(
+        &second,
+        json!({"template_id": t, "to": "after@example.org"}),
+        None,
+    )
+    .await;
+    wait_status(&second, body["id"].as_str().unwrap(), "sent").await;
+    sink.wait_for_message("after@example.org", WAIT).await;
+    for i in 0..5 {
+        assert!(sink
+            .messages_to(&format!("crash{i}@example.org"))
+            .is_empty());
+    }
+    eventually(
+        WAIT,
+        "the deliveries list shows the five in doubt",
+        || async {
+            let page: Value = second
+                .get("/api/v1/deliveries?status=in_doubt")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"].as_array().is_some_and(|i| i.len() == 5)
+        },
+    )
+    .await;
+    drop(held);
+}
