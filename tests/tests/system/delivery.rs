@@ -735,3 +735,96 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
     .await;
     drop(held);
 }
+
+/// A marketing (campaign) job for `contact`, requested directly (campaigns request their
+/// jobs through the same write path).
+async fn campaign_job(app: &TestApp, template: Uuid, contact: Uuid) -> String {
+    let id = Uuid::now_v7();
+    let meta = event_store::EventMetadata {
+        tenant_id: Some(app.tenant_id),
+        ..Default::default()
+    };
+    let request = domain::delivery::Request {
+        channel: domain::delivery::Channel::Email,
+        contact_id: Some(contact),
+        to: String::new(),
+        template_id: template,
+        template_version: 1,
+        source: domain::delivery::Source::Campaign {
+            campaign_id: Uuid::from_u128(42),
+            variant: None,
+        },
+        data: json!({}),
+        from: None,
+        reply_to: None,
+    };
+    app.admin
+        .jobs
+        .request(app.tenant_id, &meta, &[(id, request)], chrono::Utc::now())
+        .await
+        .unwrap();
+    id.to_string()
+}
+
+async fn put(app: &TestApp, path: &str, body: Value) {
+    let res = app
+        .http
+        .put(app.url(path))
+        .bearer_auth(&app.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn opted_out_and_over_frequency_contacts_get_no_marketing_and_the_job_says_why() {
+    let app = spawn_app().await;
+    let t = template(&app, HTML).await;
+    let (out, _) = app
+        .create_contact(json!({"email": "out@example.org"}))
+        .await;
+    put(
+        &app,
+        &format!("/api/v1/contacts/{out}/consent/email"),
+        json!({"status": "opted_out", "source": "preference-centre"}),
+    )
+    .await;
+    let (capped, _) = app
+        .create_contact(json!({"email": "capped@example.org"}))
+        .await;
+    put(
+        &app,
+        &format!("/api/v1/contacts/{capped}/frequency/email"),
+        json!({"max": 1, "per_days": 7}),
+    )
+    .await;
+
+    let opted_out = campaign_job(&app, t, out).await;
+    let j = wait_status(&app, &opted_out, "suppressed").await;
+    assert_eq!(
+        j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliverySuppressed"]["reason"],
+        json!({"kind": "opted_out"})
+    );
+    // A transactional message (a receipt) still reaches someone who opted out of marketing.
+    let (_, body) = send(&app, json!({"template_id": t, "contact_id": out}), None).await;
+    wait_status(&app, body["id"].as_str().unwrap(), "sent").await;
+
+    let first = campaign_job(&app, t, capped).await;
+    wait_status(&app, &first, "sent").await;
+    let second = campaign_job(&app, t, capped).await;
+    let j = wait_status(&app, &second, "deferred").await;
+    let deferred = &j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliveryDeferred"];
+    assert_eq!(deferred["reason"], json!({"kind": "frequency_cap"}));
+    let until: chrono::DateTime<chrono::Utc> = deferred["until"].as_str().unwrap().parse().unwrap();
+    assert!(
+        until > chrono::Utc::now() + chrono::Duration::days(6),
+        "{until}"
+    );
+    assert_eq!(
+        mailbox(&app, "?to=capped@example.org").await.len(),
+        1,
+        "one message in the week"
+    );
+}
