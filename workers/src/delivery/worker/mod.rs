@@ -224,6 +224,7 @@ impl Worker {
         }
         // Contact rules and template versions are read from read models: they must hold
         // every change committed before these jobs were claimed.
+        let started = std::time::Instant::now();
         let head = reader::committed_head(&self.pool).await?;
         for read_model in ["contacts", "templates"] {
             let caught_up = projections::status::wait_for(
@@ -240,10 +241,16 @@ impl Worker {
                 return Err(WorkerError::Behind(read_model));
             }
         }
+        let waited = started.elapsed();
         let mut out = Stepped {
             claimed: claimed.len(),
             sent: 0,
         };
+        tracing::debug!(
+            claimed = claimed.len(),
+            waited_ms = waited.as_millis() as u64,
+            "delivery step: read models reached"
+        );
         for (tenant, ids) in by_tenant {
             match self.tenant_batch(tenant, &ids, now).await {
                 Ok(sent) => out.sent += sent,
@@ -541,8 +548,18 @@ impl Worker {
         }
 
         // "Dispatching" is in the log before any provider is called.
+        let checked = std::time::Instant::now();
         self.jobs.record(tenant, &meta, &writes).await?;
+        let dispatched = checked.elapsed();
         let sent = self.send_all(tenant, &meta, dispatch, now).await?;
+        tracing::debug!(
+            %tenant,
+            jobs = ids.len(),
+            sent,
+            dispatching_ms = dispatched.as_millis() as u64,
+            total_ms = checked.elapsed().as_millis() as u64,
+            "delivery batch"
+        );
         Ok(sent)
     }
 
