@@ -223,9 +223,10 @@ impl Worker {
             by_tenant.entry(c.tenant_id).or_default().push(c.job_id);
         }
         // Contact rules and template versions are read from read models: they must hold
-        // every change committed before these jobs were claimed.
+        // every change committed before these jobs were requested (a retried or deferred
+        // job was requested long ago: it waits for nothing).
         let started = std::time::Instant::now();
-        let head = reader::committed_head(&self.pool).await?;
+        let head = queue::requested_at(&self.pool, &claimed).await?;
         for read_model in ["contacts", "templates"] {
             let caught_up = projections::status::wait_for(
                 &self.pool,
