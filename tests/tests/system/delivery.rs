@@ -91,6 +91,12 @@ async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
     }
 }
 
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    let res = app.get(path).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.unwrap()
+}
+
 async fn mailbox(app: &TestApp, query: &str) -> Vec<Value> {
     let res = app
         .get(&format!("/api/v1/dev-mailbox{query}"))
@@ -162,41 +168,22 @@ async fn a_transactional_message_reaches_the_development_mailbox_rendered_and_tr
 
     // The deliveries read model: listed by status and contact, detail with its events.
     eventually(WAIT, "the delivery is listed as sent", || async {
-        let page: Value = app
-            .get(&format!(
-                "/api/v1/deliveries?status=sent&contact_id={contact}"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(
+            &app,
+            &format!("/api/v1/deliveries?status=sent&contact_id={contact}"),
+        )
+        .await;
         page["items"]
             .as_array()
             .is_some_and(|i| i.len() == 1 && i[0]["id"] == id.as_str())
     })
     .await;
-    let detail: Value = app
-        .get(&format!("/api/v1/deliveries/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&app, &format!("/api/v1/deliveries/{id}")).await;
     assert_eq!(detail["provider"], "dev_mailbox");
     assert_eq!(detail["source"], "transactional");
     assert_eq!(detail["attempts"], 1);
     assert_eq!(detail["events"].as_array().unwrap().len(), 3);
-    let none: Value = app
-        .get("/api/v1/deliveries?status=suppressed")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = get_json(&app, "/api/v1/deliveries?status=suppressed").await;
     assert_eq!(none["items"], json!([]));
     let res = app
         .get("/api/v1/deliveries?status=lost")
@@ -392,14 +379,7 @@ async fn email_goes_out_over_smtp_with_the_jobs_headers_and_tracking_that_record
     assert_eq!(res.status(), 200);
     assert_eq!(job(&app, &id).await["state"]["unsubscribed"], true);
     eventually(WAIT, "the contact opted out of email", || async {
-        let c = app
-            .get(&format!("/api/v1/contacts/{contact}"))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+        let c = get_json(&app, &format!("/api/v1/contacts/{contact}")).await;
         c["consent"]["email"]["status"] == "opted_out"
     })
     .await;
@@ -721,14 +701,7 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
         WAIT,
         "the deliveries list shows the five in doubt",
         || async {
-            let page: Value = second
-                .get("/api/v1/deliveries?status=in_doubt")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page: Value = get_json(&second, "/api/v1/deliveries?status=in_doubt").await;
             page["items"].as_array().is_some_and(|i| i.len() == 5)
         },
     )
