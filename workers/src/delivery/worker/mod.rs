@@ -640,8 +640,20 @@ impl Worker {
             w.provider_message = message;
             writes.push(w);
         }
-        self.jobs.record(tenant, meta, &writes).await?;
-        Ok(sent)
+        // The messages have left: losing their outcomes to a database blip would leave them in
+        // doubt, so recording is tried a few times before giving the batch up to recovery.
+        let mut attempt = 0u32;
+        loop {
+            match self.jobs.record(tenant, meta, &writes).await {
+                Ok(_) => return Ok(sent),
+                Err(JobsError::Store(e)) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "recording delivery outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// The delay before attempt `attempts + 1`: doubling from `retry_base` with ±20 %
