@@ -91,6 +91,20 @@ async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
     }
 }
 
+/// Configures a provider for the organization (`POST /api/v1/providers`); its id.
+async fn configure_provider(app: &TestApp, body: Value) -> Uuid {
+    let res = app.post("/api/v1/providers", &body).send().await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    accepted(res).await.0
+}
+
+/// Sends a message (no Idempotency-Key) and answers its job id.
+async fn send_id(app: &TestApp, body: Value) -> String {
+    let (status, answer) = send(app, body, None).await;
+    assert_eq!(status, 202, "{answer}");
+    answer["id"].as_str().unwrap().to_owned()
+}
+
 async fn get_json(app: &TestApp, path: &str) -> Value {
     let res = app.get(path).send().await.unwrap();
     assert_eq!(res.status(), 200, "{path}");
@@ -468,26 +482,11 @@ async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
 async fn an_organizations_own_provider_carries_its_email() {
     let sink = SmtpSink::start();
     let app = spawn_app().await;
-    let res = app
-        .post(
-            "/api/v1/providers",
-            &json!({"name": "Our relay", "channel": "email", "kind": "smtp",
-                    "settings": {"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let provider = accepted(res).await.0;
+    let provider = configure_provider(&app, json!({"name": "Our relay", "channel": "email", "kind": "smtp",
+                    "settings": {"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}})).await;
     let t = template(&app, HTML).await;
 
-    let (_, body) = send(
-        &app,
-        json!({"template_id": t, "to": "own@example.org"}),
-        None,
-    )
-    .await;
-    let id = body["id"].as_str().unwrap().to_owned();
+    let id = send_id(&app, json!({"template_id": t, "to": "own@example.org"})).await;
     sink.wait_for_message("own@example.org", WAIT).await;
     let j = wait_status(&app, &id, "sent").await;
     assert_eq!(j["state"]["provider"], format!("smtp:{provider}"));
@@ -523,25 +522,14 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
     let app = spawn_app().await;
     let mut settings = mailgun.config();
     let api_key = settings.as_object_mut().unwrap().remove("api_key").unwrap();
-    let res = app
-        .post(
-            "/api/v1/providers",
-            &json!({"name": "Mailgun", "channel": "email", "kind": "mailgun", "settings": settings,
-                    "secrets": {"api_key": api_key, "webhook_signing_key": "wh-key"}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let provider = accepted(res).await.0;
-    let t = template(&app, HTML).await;
-    let (_, body) = send(
+    let provider = configure_provider(
         &app,
-        json!({"template_id": t, "to": "gone@example.org"}),
-        None,
+        json!({"name": "Mailgun", "channel": "email", "kind": "mailgun", "settings": settings,
+                    "secrets": {"api_key": api_key, "webhook_signing_key": "wh-key"}}),
     )
     .await;
-    let id = body["id"].as_str().unwrap().to_owned();
+    let t = template(&app, HTML).await;
+    let id = send_id(&app, json!({"template_id": t, "to": "gone@example.org"})).await;
     let j = wait_status(&app, &id, "sent").await;
     let message_id = j["state"]["provider_message_id"]
         .as_str()
@@ -577,13 +565,7 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
     );
 
     // The address is suppressed: the next message to it is not sent, and says why.
-    let (_, body) = send(
-        &app,
-        json!({"template_id": t, "to": "Gone@Example.org"}),
-        None,
-    )
-    .await;
-    let next = body["id"].as_str().unwrap().to_owned();
+    let next = send_id(&app, json!({"template_id": t, "to": "Gone@Example.org"})).await;
     let j = wait_status(&app, &next, "suppressed").await;
     assert_eq!(
         j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliverySuppressed"]["reason"],
