@@ -51,6 +51,67 @@ pub async fn read_after<'e>(
     rows.iter().map(decode).collect()
 }
 
+/// [`read_after`] for a reader that wants only events of `types`: up to `limit` of them, and
+/// how far the log was read (`through`). Every event up to `through` that is not returned is
+/// of another type, so the reader may move its checkpoint there: a read model that ignores a
+/// busy aggregate type neither fetches nor decodes its events, yet keeps up with the head.
+/// `through` is `None` when nothing follows `after`.
+#[tracing::instrument(level = "debug", skip_all, fields(after = %after, limit), err)]
+pub async fn read_types_after<'e>(
+    db: impl PgExecutor<'e>,
+    after: Cursor,
+    limit: i64,
+    types: &[String],
+) -> Result<(Vec<RecordedEvent>, Option<Cursor>), StoreError> {
+    // One statement (one snapshot). `seen` walks the cursor index from `after` over at most
+    // `scan` events, reading only their type; the wanted ones are then fetched whole. (A
+    // filter on `aggregate_type` alone would let the planner scan every event of the type.)
+    let scan = limit.saturating_mul(5);
+    let sql = format!(
+        "WITH seen AS MATERIALIZED ( \
+           SELECT tx_id, global_position, aggregate_type FROM events \
+           WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
+             AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           ORDER BY tx_id, global_position LIMIT $5), \
+         last AS ( \
+           SELECT tx_id, global_position FROM seen \
+           ORDER BY tx_id DESC, global_position DESC LIMIT 1), \
+         picked AS ( \
+           SELECT {COLUMNS} FROM events \
+           WHERE (tx_id, global_position) IN ( \
+             SELECT tx_id, global_position FROM seen WHERE aggregate_type = ANY($4) \
+             ORDER BY tx_id, global_position LIMIT $3) \
+           ORDER BY tx_id, global_position LIMIT $3) \
+         SELECT last.tx_id::text::bigint AS last_tx, last.global_position AS last_position, \
+                picked.* \
+         FROM last LEFT JOIN picked ON true ORDER BY picked.tx, picked.global_position"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.tx_id)
+        .bind(after.position)
+        .bind(limit)
+        .bind(types)
+        .bind(scan)
+        .fetch_all(db)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok((Vec::new(), None));
+    };
+    let last_seen = Cursor::new(first.try_get("last_tx")?, first.try_get("last_position")?);
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("event_id")?.is_some() {
+            events.push(decode(row)?);
+        }
+    }
+    // A full page of wanted events may stop short of what was seen.
+    let through = match events.last() {
+        Some(last) if events.len() as i64 >= limit => last.cursor,
+        _ => last_seen,
+    };
+    Ok((events, Some(through)))
+}
+
 /// The cursor of the last event a reader can see now ([`Cursor::ZERO`] for an empty log).
 pub async fn head<'e>(db: impl PgExecutor<'e>) -> Result<Cursor, StoreError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
@@ -117,6 +178,7 @@ pub async fn load_stream<'e>(
 pub struct StreamEvent {
     pub aggregate_id: String,
     pub sequence: i64,
+    pub cursor: Cursor,
     pub payload: Box<RawValue>,
 }
 
@@ -130,8 +192,8 @@ pub async fn load_streams<'e>(
     if aggregate_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(String, i64, Json<Box<RawValue>>)> = sqlx::query_as(
-        "SELECT aggregate_id, sequence, payload FROM events \
+    let rows: Vec<(String, i64, i64, i64, Json<Box<RawValue>>)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, tx_id::text::bigint, global_position, payload FROM events \
          WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
     )
     .bind(aggregate_type)
@@ -140,11 +202,14 @@ pub async fn load_streams<'e>(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(aggregate_id, sequence, payload)| StreamEvent {
-            aggregate_id,
-            sequence,
-            payload: payload.0,
-        })
+        .map(
+            |(aggregate_id, sequence, tx, position, payload)| StreamEvent {
+                aggregate_id,
+                sequence,
+                cursor: Cursor::new(tx, position),
+                payload: payload.0,
+            },
+        )
         .collect())
 }
 

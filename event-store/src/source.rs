@@ -21,6 +21,10 @@ use crate::{Cursor, RecordedEvent, StoreError};
 #[derive(Default)]
 pub struct Batch {
     pub events: Vec<RecordedEvent>,
+    /// How far the source read the log when it filters by aggregate type: every event up to
+    /// here that is not in `events` does not concern the caller, whose checkpoint may move
+    /// here once `events` are handled.
+    pub through: Option<Cursor>,
     acks: Vec<jetstream::Message>,
 }
 
@@ -34,7 +38,7 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.acks.is_empty()
+        self.events.is_empty() && self.acks.is_empty() && self.through.is_none()
     }
 }
 
@@ -52,6 +56,8 @@ pub struct PgTail {
     wake: Wakeup,
     pacer: Pacer,
     filter: Filter,
+    /// Only events of these aggregate types (and `through`) are handed out.
+    types: Option<Vec<String>>,
 }
 
 impl PgTail {
@@ -61,6 +67,7 @@ impl PgTail {
             wake,
             pacer: Pacer::new(Duration::from_millis(500)),
             filter: Filter::default(),
+            types: None,
         }
     }
 
@@ -68,25 +75,44 @@ impl PgTail {
         self.filter = filter;
         self
     }
+
+    /// Hands out only events of `types` (all when `None`), with how far the log was read.
+    pub fn with_types(mut self, types: Option<&[&str]>) -> Self {
+        self.types = types.map(|t| t.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    async fn read(&self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
+        let (events, through) = match &self.types {
+            None => (
+                reader::read_after(&self.pool, after, max as i64, &self.filter).await?,
+                None,
+            ),
+            Some(types) => {
+                let (events, through) =
+                    reader::read_types_after(&self.pool, after, max as i64, types).await?;
+                (events, through.filter(|t| *t > after))
+            }
+        };
+        Ok(Batch {
+            events,
+            through,
+            acks: vec![],
+        })
+    }
 }
 
 #[async_trait]
 impl EventSource for PgTail {
     async fn next_batch(&mut self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
-        let events = reader::read_after(&self.pool, after, max as i64, &self.filter).await?;
-        if !events.is_empty() {
-            return Ok(Batch {
-                events,
-                acks: vec![],
-            });
+        let batch = self.read(after, max).await?;
+        if !batch.is_empty() {
+            return Ok(batch);
         }
         let woken = self.pacer.wait(&mut self.wake).await;
-        let events = reader::read_after(&self.pool, after, max as i64, &self.filter).await?;
-        self.pacer.found(woken, !events.is_empty());
-        Ok(Batch {
-            events,
-            acks: vec![],
-        })
+        let batch = self.read(after, max).await?;
+        self.pacer.found(woken, !batch.is_empty());
+        Ok(batch)
     }
 }
 

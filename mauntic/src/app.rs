@@ -126,7 +126,10 @@ impl Application {
                                 format!("opening the JetStream consumer of {}", p.name())
                             })?,
                     ),
-                    _ => Box::new(PgTail::new(self.pool.clone(), wake.clone())),
+                    _ => Box::new(
+                        PgTail::new(self.pool.clone(), wake.clone())
+                            .with_types(p.aggregate_types()),
+                    ),
                 };
                 let (pool, c) = (self.pool.clone(), cancel.clone());
                 let target = Target::live(p.as_ref());

@@ -101,6 +101,10 @@ impl Projection for CompaniesProjection {
         e.aggregate_type == Company::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Company::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -293,6 +293,10 @@ impl Projection for ContactsProjection {
         e.aggregate_type == <Contact as cqrs_es::Aggregate>::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[<Contact as cqrs_es::Aggregate>::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

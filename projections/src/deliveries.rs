@@ -208,6 +208,10 @@ impl Projection for DeliveriesProjection {
         e.aggregate_type == DeliveryJob::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[DeliveryJob::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,

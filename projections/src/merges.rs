@@ -35,6 +35,10 @@ impl Projection for ContactMergesProjection {
         e.aggregate_type == Contact::TYPE && (e.event_type == EVENT || e.event_type == ERASED)
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Contact::TYPE])
+    }
+
     /// Merges are rare: one statement per merge, in log order, so a chain merged within one
     /// batch collapses the same way as across batches.
     async fn apply(

@@ -47,6 +47,10 @@ impl Projection for ContactNotesProjection {
         concerns(e)
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Contact::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

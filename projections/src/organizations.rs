@@ -267,6 +267,10 @@ impl Projection for OrganizationsProjection {
         e.aggregate_type == Organization::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Organization::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -24,6 +24,11 @@ pub trait Projection: Send + Sync {
         let _ = e;
         true
     }
+    /// The only aggregate types `concerns` can be true for (`None`: any). A source that can
+    /// filter (the Postgres tail) then neither fetches nor decodes the others' events.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     /// Whether `apply` reads personal values (sealed in the log, see `event_store::shred`):
     /// the runner then reveals the events it `concerns` first. A projection that only reads
     /// public fields (ids, event types, field names) says `false` and sees the stored

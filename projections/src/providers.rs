@@ -132,6 +132,10 @@ impl Projection for ProvidersProjection {
         e.aggregate_type == ProviderConfig::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[ProviderConfig::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,

@@ -106,7 +106,7 @@ pub async fn run(
             continue;
         }
         let mut backoff = Duration::from_millis(100);
-        loop {
+        while !batch.events.is_empty() {
             match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
                 Ok(c) => {
                     at = at.max(c);
@@ -118,6 +118,15 @@ pub async fn run(
                         return;
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        // The source skipped events of other aggregate types up to here.
+        if let Some(through) = batch.through.filter(|t| *t > at) {
+            match checkpoint::advance(&pool, &target.checkpoint, through).await {
+                Ok(()) => at = through,
+                Err(e) => {
+                    tracing::warn!(error = %e, projection = projection.name(), "projection: cannot move the checkpoint");
                 }
             }
         }

@@ -115,6 +115,10 @@ impl Projection for SegmentsProjection {
         e.aggregate_type == Segment::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Segment::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -104,6 +104,10 @@ impl Projection for SuppressionsProjection {
         e.aggregate_type == SuppressionEntry::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[SuppressionEntry::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,

@@ -117,6 +117,10 @@ impl Projection for TemplatesProjection {
         e.aggregate_type == Template::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Template::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,

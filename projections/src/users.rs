@@ -110,6 +110,10 @@ impl Projection for UsersProjection {
         e.aggregate_type == User::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[User::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

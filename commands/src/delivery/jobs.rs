@@ -48,6 +48,9 @@ impl From<sqlx::Error> for JobsError {
 pub struct Loaded {
     pub job: DeliveryJob,
     pub version: i64,
+    /// Where the job's request is in the log (what the read models a send consults must
+    /// have reached).
+    pub requested: Cursor,
 }
 
 /// What happens to a job's queue row.
@@ -226,6 +229,7 @@ async fn load_in<'e>(
         let loaded = out.entry(id).or_insert_with(|| Loaded {
             job: DeliveryJob::default(),
             version: 0,
+            requested: e.cursor,
         });
         loaded.job.apply(event);
         loaded.version = e.sequence;

@@ -170,3 +170,123 @@ async fn next<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
         .expect("an event within 10 s")
         .expect("the tail is running")
 }
+
+/// An event of aggregate type `template` (a type the reader below wants), written raw.
+async fn append_template(db: impl sqlx::PgExecutor<'_>, tenant: uuid::Uuid) -> String {
+    let id = format!("{tenant}:{}", uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('template', $1, 1, 'TemplateCreated', '1.0', '{\"TemplateCreated\": {}}', '{}')",
+    )
+    .bind(&id)
+    .execute(db)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_reader_of_some_aggregate_types_skips_the_others_and_says_how_far_it_read() {
+    let app = spawn_app().await;
+    let tenant = app.tenant_id;
+    let start = app.setup_cursor;
+    // Six contact events, a template event, six contact events.
+    for i in 0..6 {
+        append_raw(&app.pool, tenant, i).await;
+    }
+    let template = append_template(&app.pool, tenant).await;
+    let mut last_contact = String::new();
+    for i in 6..12 {
+        last_contact = append_raw(&app.pool, tenant, i).await;
+    }
+    let wanted = ["template".to_owned()];
+
+    // Read with pages of 2 (the reader looks at most 10 events ahead per call) until it says
+    // it has read through the last contact event.
+    let all = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let all = reader::read_after(&app.pool, start, 100, &Filter::default())
+                .await
+                .unwrap();
+            if all.iter().any(|e| e.aggregate_id == last_contact) {
+                break all;
+            }
+            assert!(std::time::Instant::now() < deadline, "events not visible");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let head = all
+        .iter()
+        .find(|e| e.aggregate_id == last_contact)
+        .unwrap()
+        .cursor;
+    let (mut after, mut got, mut calls) = (start, Vec::new(), 0);
+    while after < head {
+        let (events, through) = reader::read_types_after(&app.pool, after, 2, &wanted)
+            .await
+            .unwrap();
+        calls += 1;
+        let through = through.expect("events follow");
+        assert!(through > after, "no progress from {after}");
+        // Never past what it looked at: at most 10 events further.
+        let window_end = all
+            .iter()
+            .filter(|e| e.cursor > after)
+            .nth(9)
+            .map(|e| e.cursor);
+        if let Some(end) = window_end {
+            assert!(
+                through <= end,
+                "{through} is past the 10 events read after {after}"
+            );
+        }
+        assert!(events
+            .iter()
+            .all(|e| e.cursor > after && e.cursor <= through));
+        got.extend(
+            events
+                .into_iter()
+                .map(|e| (e.aggregate_type, e.aggregate_id)),
+        );
+        after = through;
+    }
+    assert_eq!(got, vec![("template".to_owned(), template.clone())]);
+    assert!(calls >= 2, "13 events need two looks of 10");
+
+    // A full page of wanted events stops at its last event, not at what was seen.
+    let (page, through) = reader::read_types_after(&app.pool, start, 2, &["contact".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(through, Some(page[1].cursor));
+
+    // An open transaction holds the reader back like the plain reader: nothing past it.
+    let mut slow = app.pool.begin().await.unwrap();
+    let late = append_template(&mut *slow, tenant).await;
+    append_raw(&app.pool, tenant, 12).await;
+    let (events, through) = reader::read_types_after(&app.pool, head, 2, &wanted)
+        .await
+        .unwrap();
+    assert!(
+        events.is_empty() && through.is_none(),
+        "read past an open transaction"
+    );
+    slow.commit().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let late_seen = loop {
+        let (events, _) = reader::read_types_after(&app.pool, head, 2, &wanted)
+            .await
+            .unwrap();
+        if !events.is_empty() {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late event never came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(late_seen[0].aggregate_id, late);
+    app.stop().await;
+}

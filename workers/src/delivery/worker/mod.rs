@@ -34,7 +34,7 @@ use domain::delivery::{
 use domain::field::FieldSchema;
 use domain::template::render::{self, Known, Prepared};
 use domain::template::Content;
-use event_store::{reader, Clock, EventMetadata};
+use event_store::{reader, Clock, Cursor, EventMetadata};
 use futures::StreamExt;
 use projections::contacts::ContactRow;
 use sqlx::PgPool;
@@ -226,7 +226,15 @@ impl Worker {
         // every change committed before these jobs were requested (a retried or deferred
         // job was requested long ago: it waits for nothing).
         let started = std::time::Instant::now();
-        let head = queue::requested_at(&self.pool, &claimed).await?;
+        let mut loaded: BTreeMap<Uuid, HashMap<Uuid, Loaded>> = BTreeMap::new();
+        for (tenant, ids) in &by_tenant {
+            loaded.insert(*tenant, self.jobs.load(*tenant, ids).await?);
+        }
+        let head = loaded
+            .values()
+            .flat_map(|jobs| jobs.values().map(|l| l.requested))
+            .max()
+            .unwrap_or(Cursor::ZERO);
         for read_model in ["contacts", "templates"] {
             let caught_up = projections::status::wait_for(
                 &self.pool,
@@ -253,7 +261,8 @@ impl Worker {
             "delivery step: read models reached"
         );
         for (tenant, ids) in by_tenant {
-            match self.tenant_batch(tenant, &ids, now).await {
+            let jobs = loaded.remove(&tenant).unwrap_or_default();
+            match self.tenant_batch(tenant, &ids, jobs, now).await {
                 Ok(sent) => out.sent += sent,
                 Err(WorkerError::Jobs(JobsError::Conflict)) => {
                     // A job moved under us (a cancel): give the batch back, decide again.
@@ -272,10 +281,10 @@ impl Worker {
         &self,
         tenant: Uuid,
         ids: &[Uuid],
+        mut loaded: HashMap<Uuid, Loaded>,
         now: DateTime<Utc>,
     ) -> Result<usize, WorkerError> {
         let meta = metadata(tenant);
-        let mut loaded = self.jobs.load(tenant, ids).await?;
         let mut writes: Vec<Write> = Vec::new();
         let mut candidates: Vec<(Uuid, Loaded)> = Vec::new();
         for id in ids {
@@ -586,6 +595,7 @@ impl Worker {
             let mut loaded = Loaded {
                 job: std::mem::take(&mut d.job),
                 version: d.version,
+                requested: Cursor::ZERO,
             };
             let (command, queue, message) = match answer {
                 Ok(s) => {

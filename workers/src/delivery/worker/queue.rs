@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use event_store::Cursor;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -39,24 +38,6 @@ pub async fn claim(
     .bind(until)
     .fetch_all(pool)
     .await
-}
-
-/// The cursor of the latest `DeliveryRequested` among `claimed` (what read models must have
-/// reached for the checks to see every change made before the requests).
-pub async fn requested_at(pool: &PgPool, claimed: &[Claimed]) -> Result<Cursor, sqlx::Error> {
-    let streams: Vec<String> = claimed
-        .iter()
-        .map(|c| event_store::recorded::stream_id(c.tenant_id, c.job_id))
-        .collect();
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT tx_id::text::bigint, global_position FROM events \
-         WHERE aggregate_type = 'delivery_job' AND aggregate_id = ANY($1) AND sequence = 1 \
-         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
-    )
-    .bind(&streams)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map_or(Cursor::ZERO, |(t, p)| Cursor::new(t, p)))
 }
 
 /// Makes claimed jobs due again at `at` (given back without a decision, e.g. when the read
