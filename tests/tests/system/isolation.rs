@@ -443,7 +443,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let (b_warmup, cursor) = mauntic_tests::accepted(res).await;
     assert_ne!(b_warmup, warmup);
     let res = owner_a
-        .get(&format!("/api/v1/warmup/warm-a.example.org?consistent_after={cursor}"))
+        .get(&format!(
+            "/api/v1/warmup/warm-a.example.org?consistent_after={cursor}"
+        ))
         .await;
     let a_view: Value = res.json().await.unwrap();
     assert_eq!(a_view["ramp"], json!([7]), "{a_view}");

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mauntic_tests::{accepted, eventually, spawn_app, TestApp};
+use mauntic_tests::{accepted, spawn_app, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
