@@ -172,6 +172,23 @@ impl Rejection for domain::delivery::provider_config::ProviderError {
     }
 }
 
+impl Rejection for domain::delivery::warmup_config::WarmupConfigError {
+    fn problem(&self) -> Problem {
+        use domain::delivery::warmup::WarmupError as S;
+        use domain::delivery::warmup_config::WarmupConfigError as E;
+        match self {
+            E::BadDomain | E::OtherDomain(_) => Problem::validation("domain", self.to_string()),
+            E::BadTimeZone(_) => Problem::validation("time_zone", self.to_string()),
+            E::Schedule(S::EmptyRamp | S::Shrinking) => {
+                Problem::validation("ramp", self.to_string())
+            }
+            E::Schedule(S::BadGrowth) => Problem::validation("growth", self.to_string()),
+            E::Schedule(S::CeilingBelowRamp) => Problem::validation("ceiling", self.to_string()),
+            E::NotConfigured => Problem::not_found("warmup"),
+        }
+    }
+}
+
 impl Rejection for OrganizationError {
     fn problem(&self) -> Problem {
         use OrganizationError as E;

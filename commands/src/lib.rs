@@ -15,6 +15,7 @@
 //!   write path of delivery jobs that the worker and fan-outs share.
 //! - [`suppressions`]: the suppression list (add, remove, CSV import, batch adds, lookups).
 //! - [`providers`]: channel providers, their encrypted credentials, resolution for delivery.
+//! - [`warmup`]: warmup schedules of sending domains.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
 pub mod companies;
@@ -31,6 +32,7 @@ pub mod reservations;
 pub mod segments;
 pub mod suppressions;
 pub mod templates;
+pub mod warmup;
 
 use std::sync::Arc;
 
@@ -58,6 +60,7 @@ pub struct CommandState {
     pub jobs: delivery::Jobs,
     pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
     pub providers: Arc<Executor<domain::delivery::provider_config::ProviderConfig>>,
+    pub warmups: Arc<Executor<domain::delivery::warmup_config::WarmupConfig>>,
     /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
     /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
     pub provider_keys: Arc<event_store::shred::keyring::Keyring>,
@@ -94,6 +97,7 @@ impl CommandState {
             jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
             suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            warmups: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             provider_keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
             organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -132,6 +136,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(delivery::routes())
         .merge(suppressions::routes())
         .merge(providers::routes())
+        .merge(warmup::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -182,6 +187,8 @@ pub fn router(state: CommandState) -> Router {
         providers::http::update,
         providers::http::make_default,
         providers::http::remove,
+        warmup::http::configure,
+        warmup::http::remove,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -251,6 +258,8 @@ pub fn router(state: CommandState) -> Router {
         suppressions::import::RejectedRow,
         providers::body::CreateProvider,
         providers::body::UpdateProvider,
+        warmup::body::ConfigureWarmup,
+        warmup::http::WarmupAccepted,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

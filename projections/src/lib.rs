@@ -13,6 +13,7 @@
 //! - [`deliveries`]: the `deliveries` read model (one row per delivery job).
 //! - [`suppressions`]: the suppression list (addresses in clear) and the batch lookup.
 //! - [`providers`]: the `providers` read model (channel providers; secret names only).
+//! - [`warmup`]: the `delivery_warmup` read model (warmup schedules of sending domains).
 //! - [`merges`]: which contact answers for a merged one.
 //! - [`timeline`]: everything that happened to a contact.
 //! - [`audit_log`]: who did what, when, from where, per organization.
@@ -38,6 +39,7 @@ pub mod suppressions;
 pub mod templates;
 pub mod timeline;
 pub mod users;
+pub mod warmup;
 
 pub use error::ProjectionError;
 pub use projection::{all, by_name, Projection, Target};

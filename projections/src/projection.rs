@@ -86,6 +86,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::deliveries::DeliveriesProjection),
         Arc::new(crate::suppressions::SuppressionsProjection),
         Arc::new(crate::providers::ProvidersProjection),
+        Arc::new(crate::warmup::WarmupProjection),
     ]
 }
 

@@ -6,6 +6,7 @@
 //! - [`notes`]: the notes on a contact.
 //! - [`segments`]: segments (list, detail, members) and previews of rules.
 //! - [`providers`]: channel providers (settings and secret names, never secret values).
+//! - [`warmup`]: warmup of sending domains (configuration and today's standing).
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`deliveries`]: delivery jobs (list with filters, detail with their events).
 //! - [`suppressions`]: the suppression list and its entries.
@@ -37,6 +38,7 @@ pub mod suppressions;
 pub mod system;
 pub mod templates;
 pub mod timeline;
+pub mod warmup;
 
 use std::time::Duration;
 
@@ -85,6 +87,8 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/suppressions/{id}", get(suppressions::get))
         .route("/api/v1/providers", get(providers::list))
         .route("/api/v1/providers/{id}", get(providers::get))
+        .route("/api/v1/warmup", get(warmup::list))
+        .route("/api/v1/warmup/{domain}", get(warmup::get))
         .route("/api/v1/companies", get(companies::list))
         .route("/api/v1/companies/{id}", get(companies::get))
         .route("/api/v1/audit/{aggregate_type}/{id}", get(audit::get))
@@ -125,6 +129,8 @@ pub fn router(state: QueryState) -> Router {
         suppressions::get,
         providers::list,
         providers::get,
+        warmup::list,
+        warmup::get,
         companies::get,
         audit::get,
         audit_log::list,
@@ -154,6 +160,8 @@ pub fn router(state: QueryState) -> Router {
         templates::Preview,
         providers::ProviderView,
         providers::ProviderList,
+        warmup::WarmupView,
+        warmup::WarmupList,
         projections::templates::VersionRow,
         projections::deliveries::DeliveryRow,
         deliveries::DeliveryPage,

@@ -7,6 +7,7 @@ use domain::company::Company;
 use domain::contact::Contact;
 use domain::delivery::provider_config::ProviderConfig;
 use domain::delivery::suppression::SuppressionEntry;
+use domain::delivery::warmup_config::WarmupConfig;
 use domain::delivery::DeliveryJob;
 use domain::field::FieldSchema;
 use domain::identity::organization::Organization;
@@ -33,6 +34,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     DeliveryJob::TYPE,
     SuppressionEntry::TYPE,
     ProviderConfig::TYPE,
+    WarmupConfig::TYPE,
 ];
 
 /// An aggregate as of a point in its history.
@@ -121,6 +123,7 @@ pub async fn inspect(
         t if t == DeliveryJob::TYPE => fold::<DeliveryJob>(&events)?,
         t if t == SuppressionEntry::TYPE => fold::<SuppressionEntry>(&events)?,
         t if t == ProviderConfig::TYPE => fold::<ProviderConfig>(&events)?,
+        t if t == WarmupConfig::TYPE => fold::<WarmupConfig>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

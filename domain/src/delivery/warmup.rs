@@ -39,6 +39,9 @@ pub enum WarmupError {
     Shrinking,
     #[error("growth: a factor from 1 to 10")]
     BadGrowth,
+    /// The ceiling is below the ramp's last day (the ramp would never be followed).
+    #[error("ceiling: at least the ramp's last day")]
+    CeilingBelowRamp,
 }
 
 /// Where a domain stands on a given day.
@@ -60,6 +63,11 @@ impl WarmupSchedule {
         }
         if !(1.0..=10.0).contains(&self.growth) {
             return Err(WarmupError::BadGrowth);
+        }
+        if let (Some(c), Some(last)) = (self.ceiling, self.ramp.last()) {
+            if c < *last {
+                return Err(WarmupError::CeilingBelowRamp);
+            }
         }
         Ok(())
     }
@@ -97,8 +105,104 @@ impl WarmupSchedule {
         now: DateTime<Utc>,
     ) -> (Allowance, DateTime<Utc>) {
         let today = now.with_timezone(&zone).date_naive();
-        let day = (today - started).num_days().max(0) as u32 + 1;
-        (self.allowance(day), next_midnight(today, zone))
+        (
+            self.allowance(day_number(started, today)),
+            next_midnight(today, zone),
+        )
+    }
+}
+
+/// The ramp's day number on `today` for a warmup that started on `started` (1 on the first
+/// day, and on every day before it).
+pub fn day_number(started: NaiveDate, today: NaiveDate) -> u32 {
+    u32::try_from((today - started).num_days().max(0))
+        .unwrap_or(u32::MAX - 1)
+        .saturating_add(1)
+}
+
+/// The scope of a domain's daily allowance in `delivery_allowances` (`domain` lower-cased).
+pub fn allowance_scope(domain: &str) -> String {
+    format!("warmup:{domain}")
+}
+
+/// A sending domain's warmup as configured: the schedule, the day it started (in its zone)
+/// and the zone whose midnights begin its days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    /// The sending domain, lower-cased.
+    pub domain: String,
+    pub started_on: NaiveDate,
+    /// An IANA time zone name.
+    pub time_zone: String,
+    pub schedule: WarmupSchedule,
+}
+
+/// Where a domain's warmup stands now, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarmupStatus {
+    pub domain: String,
+    pub started_on: NaiveDate,
+    pub time_zone: String,
+    pub ramp: Vec<u64>,
+    pub growth: f64,
+    pub ceiling: Option<u64>,
+    /// The ramp's day today (1 = the first day).
+    pub day: u32,
+    /// Messages allowed today (`None`: warm, unlimited by warmup).
+    pub allowance: Option<u64>,
+    /// Messages taken from today's allowance.
+    pub used: u64,
+    /// Messages still allowed today (`None`: unlimited).
+    pub remaining: Option<u64>,
+    /// When today's window ends (and the next day's allowance begins).
+    pub window_ends: DateTime<Utc>,
+    /// Whether the domain reached its ceiling (warmup is over).
+    pub warm: bool,
+}
+
+impl Warmup {
+    /// The schedule's zone (UTC should a stored name not parse; names are checked when
+    /// configured).
+    pub fn zone(&self) -> Tz {
+        self.time_zone.parse().unwrap_or(Tz::UTC)
+    }
+
+    /// Today's allowance at `now` and when today's window ends (the next one opens).
+    pub fn today(&self, now: DateTime<Utc>) -> (Allowance, DateTime<Utc>) {
+        self.schedule.at(self.started_on, self.zone(), now)
+    }
+
+    /// The scope its allowance is counted under in `delivery_allowances`.
+    pub fn scope(&self) -> String {
+        allowance_scope(&self.domain)
+    }
+
+    /// Where it stands at `now`, `used` messages having been taken from the window that
+    /// ends at `self.today(now).1`.
+    pub fn status(&self, now: DateTime<Utc>, used: u64) -> WarmupStatus {
+        let (allowance, window_ends) = self.today(now);
+        let day = day_number(
+            self.started_on,
+            now.with_timezone(&self.zone()).date_naive(),
+        );
+        let allowance = match allowance {
+            Allowance::Limited { messages, .. } => Some(messages),
+            Allowance::Unlimited => None,
+        };
+        WarmupStatus {
+            domain: self.domain.clone(),
+            started_on: self.started_on,
+            time_zone: self.time_zone.clone(),
+            ramp: self.schedule.ramp.clone(),
+            growth: self.schedule.growth,
+            ceiling: self.schedule.ceiling,
+            day,
+            allowance,
+            used,
+            remaining: allowance.map(|a| a.saturating_sub(used)),
+            window_ends,
+            warm: allowance.is_none(),
+        }
     }
 }
 
@@ -213,6 +317,12 @@ mod tests {
         assert_eq!(bad(vec![10, 5], 1.3), Err(WarmupError::Shrinking));
         assert_eq!(bad(vec![10], 0.9), Err(WarmupError::BadGrowth));
         assert_eq!(bad(vec![10], 1.0), Ok(()));
+        let low_ceiling = WarmupSchedule {
+            ramp: vec![10, 20],
+            growth: 1.3,
+            ceiling: Some(19),
+        };
+        assert_eq!(low_ceiling.check(), Err(WarmupError::CeilingBelowRamp));
         let flat = WarmupSchedule {
             ramp: vec![10],
             growth: 1.0,
@@ -224,6 +334,43 @@ mod tests {
                 day: 400,
                 messages: 10
             }
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn the_status_counts_what_is_left_of_today_and_says_when_the_window_ends() {
+        let w = Warmup {
+            domain: "mail.example.org".into(),
+            started_on: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            time_zone: "Europe/Berlin".into(),
+            schedule: WarmupSchedule::default(),
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap();
+        let s = w.status(now, 400);
+        assert_eq!(
+            (s.day, s.allowance, s.used, s.remaining),
+            (2, Some(1_500), 400, Some(1_100))
+        );
+        assert_eq!(
+            s.window_ends,
+            Utc.with_ymd_and_hms(2026, 11, 2, 23, 0, 0).unwrap()
+        );
+        assert!(!s.warm);
+        assert_eq!(w.scope(), "warmup:mail.example.org");
+        // Over-used (an allowance lowered mid-day): nothing remains, never a negative.
+        assert_eq!(w.status(now, 9_000).remaining, Some(0));
+        // Day 30: warm.
+        let later = Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap();
+        let s = w.status(later, 0);
+        assert_eq!(
+            (s.day, s.allowance, s.remaining, s.warm),
+            (30, None, None, true)
         );
     }
 }

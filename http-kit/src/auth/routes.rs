@@ -173,6 +173,11 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::PATCH, "/api/v1/providers/{id}", Org(ManageOrganization)),
     (Method::DELETE, "/api/v1/providers/{id}", Org(ManageOrganization)),
     (Method::POST, "/api/v1/providers/{id}/default", Org(ManageOrganization)),
+    // Warmup of sending domains: read like other delivery settings, written like providers.
+    (Method::GET, "/api/v1/warmup", Org(Read)),
+    (Method::GET, "/api/v1/warmup/{domain}", Org(Read)),
+    (Method::PUT, "/api/v1/warmup/{domain}", Org(ManageOrganization)),
+    (Method::DELETE, "/api/v1/warmup/{domain}", Org(ManageOrganization)),
     (Method::GET, "/api/v1/companies", Org(Read)),
     (Method::POST, "/api/v1/companies", Org(Write)),
     (Method::GET, "/api/v1/companies/{id}", Org(Read)),

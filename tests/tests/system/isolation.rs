@@ -187,6 +187,14 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     assert_eq!(res.status(), 201);
     let (provider, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
+        .request(Method::PUT, "/api/v1/warmup/warm-a.example.org")
+        .json(&json!({"ramp": [7]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (warmup, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
         .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
@@ -263,6 +271,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/providers/{id}/default" => {
                 vec![format!("/api/v1/providers/{provider}/default")]
             }
+            "/api/v1/warmup/{domain}" => vec!["/api/v1/warmup/warm-a.example.org".to_owned()],
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -276,6 +285,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/template/{template}"),
                 format!("/api/v1/audit/suppression/{suppression}"),
                 format!("/api/v1/audit/delivery_provider/{provider}"),
+                format!("/api/v1/audit/delivery_warmup/{warmup}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -340,6 +350,11 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         if !template.contains('{') {
             continue;
         }
+        // A domain is a name, not an id: B's PUT configures B's own warmup of it (checked
+        // below to leave A's alone).
+        if method == "PUT" && template == "/api/v1/warmup/{domain}" {
+            continue;
+        }
         for path in concrete(&template) {
             for who in ["key", "session"] {
                 let m = Method::from_bytes(method.as_bytes()).unwrap();
@@ -385,6 +400,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         suppression.to_string(),
         "bounced@example.org".to_owned(),
         provider.to_string(),
+        "warm-a.example.org".to_owned(),
+        warmup.to_string(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),
@@ -412,6 +429,26 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         before,
         "B's attempts wrote nothing"
     );
+
+    // B warming up a domain of the same name has its own stream; A's stays as it was.
+    let res = app
+        .http
+        .put(app.url("/api/v1/warmup/warm-a.example.org"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"ramp": [1]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (b_warmup, cursor) = mauntic_tests::accepted(res).await;
+    assert_ne!(b_warmup, warmup);
+    let res = owner_a
+        .get(&format!(
+            "/api/v1/warmup/warm-a.example.org?consistent_after={cursor}"
+        ))
+        .await;
+    let a_view: Value = res.json().await.unwrap();
+    assert_eq!(a_view["ramp"], json!([7]), "{a_view}");
     app.stop().await;
 }
 
@@ -476,6 +513,7 @@ async fn each_role_may_do_exactly_what_the_role_action_table_allows() {
             .replace("{tag}", "t")
             .replace("{channel}", "email")
             .replace("{key}", "k")
+            .replace("{domain}", "mail.example.org")
             .replace("{company_id}", &Uuid::now_v7().to_string())
             .replace("{note_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())

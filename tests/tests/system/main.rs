@@ -34,3 +34,4 @@ mod segments_property;
 mod suppressions;
 mod templates;
 mod tenancy;
+mod warmup;

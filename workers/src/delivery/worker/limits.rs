@@ -2,48 +2,20 @@
 //! for the day, and a provider's rate (a token bucket). One statement takes what a batch
 //! needs, so two processes never both spend the last of an allowance.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
-use domain::delivery::warmup::{Allowance, WarmupSchedule};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// A domain's warmup as configured.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Warmup {
-    pub domain: String,
-    pub started_on: NaiveDate,
-    pub time_zone: String,
-    pub ramp: Vec<i64>,
-    pub growth: f64,
-    pub ceiling: Option<i64>,
-}
+pub use domain::delivery::warmup::Warmup;
 
-impl Warmup {
-    pub fn schedule(&self) -> WarmupSchedule {
-        WarmupSchedule {
-            ramp: self.ramp.iter().map(|n| (*n).max(0) as u64).collect(),
-            growth: self.growth,
-            ceiling: self.ceiling.map(|c| c.max(0) as u64),
-        }
-    }
-
-    /// Today's allowance at `now` and when today's window ends (the next one opens).
-    pub fn today(&self, now: DateTime<Utc>) -> (Allowance, DateTime<Utc>) {
-        let zone: Tz = self.time_zone.parse().unwrap_or(Tz::UTC);
-        self.schedule().at(self.started_on, zone, now)
-    }
-}
-
-/// The warmup schedules of `tenant`'s sending domains.
+/// The warmup schedules of `tenant`'s sending domains (the `delivery_warmup` read model,
+/// configured through `PUT /api/v1/warmup/{domain}`).
 pub async fn warmups(pool: &PgPool, tenant: Uuid) -> Result<Vec<Warmup>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT domain, started_on, time_zone, ramp, growth, ceiling FROM delivery_warmup \
-         WHERE tenant_id = $1",
-    )
-    .bind(tenant)
-    .fetch_all(pool)
-    .await
+    Ok(projections::warmup::list(pool, tenant)
+        .await?
+        .iter()
+        .map(projections::warmup::WarmupRow::warmup)
+        .collect())
 }
 
 /// Takes up to `want` of `limit` for the window ending at `window`; how many were granted.

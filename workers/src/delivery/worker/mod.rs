@@ -856,12 +856,12 @@ impl Worker {
         }
         let mut left: HashMap<String, (i64, DateTime<Utc>)> = HashMap::new();
         for w in &schedules {
-            let domain = w.domain.to_ascii_lowercase();
+            let domain = w.domain.clone();
             let Some(want) = wants.get(&domain) else {
                 continue;
             };
             if let (Allowance::Limited { messages, .. }, ends) = w.today(now) {
-                let scope = format!("warmup:{domain}");
+                let scope = w.scope();
                 let granted = limits::take_allowance(
                     &self.pool,
                     tenant,
