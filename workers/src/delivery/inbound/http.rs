@@ -154,8 +154,10 @@ async fn receive(
     }
     let mail = parse::parse(&body).map_err(|e| Problem::bad_request(e.to_string()))?;
     // The envelope recipient when the MTA passes it; else the headers that record it.
+    // An unencoded `+` in the query reads as a space (`pipe` passes `${recipient}` as is):
+    // our addresses have no spaces, so it is put back.
     let candidates: Vec<String> = match q.to.as_deref().map(str::trim) {
-        Some(to) if !to.is_empty() => vec![to.to_owned()],
+        Some(to) if !to.is_empty() => vec![to.replace(' ', "+")],
         _ => mail.recipients.clone(),
     };
     let ours = candidates.iter().find(|a| address::looks_ours(a).is_some());
