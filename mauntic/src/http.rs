@@ -80,6 +80,21 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
                 public_url: settings.identity.public_url.clone(),
             },
         ));
+        // Bounces, complaints and mailto unsubscribes piped by the bounce domain's MTA;
+        // only with a secret to authenticate it.
+        if let Some(secret) = &settings.delivery.inbound_secret {
+            public = public.merge(workers::delivery::inbound::http::inbound_routes(
+                workers::delivery::inbound::http::InboundState {
+                    pool: pool.clone(),
+                    jobs: commands.jobs.clone(),
+                    contacts: commands.contacts.clone(),
+                    notifier: commands.notifier.clone(),
+                    tracker: tracker(settings)?,
+                    clock: settings.clock.clone(),
+                    secret: secret.0.as_str().into(),
+                },
+            ));
+        }
     }
     // Every route's access rule is applied here (http_kit::auth::routes): keys, sessions,
     // CSRF, blocked organizations, the role × action table.

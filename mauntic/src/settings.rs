@@ -145,6 +145,20 @@ pub struct DeliverySettings {
     /// `MAUNTIC_DELIVERY_LOOPS`, `_BATCH`, `_CONCURRENCY`, `_LEASE_SECS`, `_RETRY_BASE_SECS`,
     /// `_MAX_ATTEMPTS`, `MAUNTIC_BOUNCE_DOMAIN`; the default sender is `MAUNTIC_MAIL_FROM`.
     pub worker: workers::delivery::worker::WorkerConfig,
+    /// `MAUNTIC_INBOUND_SECRET`: the bearer secret of `POST /inbound/mail`, where the MTA of
+    /// the bounce domain (`MAUNTIC_BOUNCE_DOMAIN`) pipes bounces, complaints and mailto
+    /// unsubscribes; without it the endpoint does not exist.
+    pub inbound_secret: Option<InboundSecret>,
+}
+
+/// The inbound endpoint's bearer secret; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundSecret(pub String);
+
+impl std::fmt::Debug for InboundSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InboundSecret(<redacted>)")
+    }
 }
 
 /// The master key that wraps contact keys; never printed.
@@ -263,6 +277,7 @@ impl Settings {
             smtp,
             tracking_url: parse("MAUNTIC_TRACKING_URL", &identity.public_url)?,
             tracking_keys,
+            inbound_secret: var("MAUNTIC_INBOUND_SECRET").map(InboundSecret),
             worker: workers::delivery::worker::WorkerConfig {
                 loops: number("MAUNTIC_DELIVERY_LOOPS", &defaults.loops.to_string())? as usize,
                 batch: number("MAUNTIC_DELIVERY_BATCH", &defaults.batch.to_string())? as i64,

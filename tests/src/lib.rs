@@ -129,6 +129,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
             smtp: opts.delivery_smtp.clone(),
             tracking_url: "http://track.mauntic.test".into(),
             tracking_keys: vec![b"test tracking key".to_vec()],
+            inbound_secret: None,
             worker: workers::delivery::worker::WorkerConfig {
                 loops: 2,
                 retry_base: Duration::from_millis(200),

@@ -290,28 +290,46 @@ pub enum DeliveryEvent {
     },
     DeliveryDelivered {
         at: DateTime<Utc>,
+        /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     DeliveryBounced {
         kind: BounceKind,
         diagnostic: String,
         at: DateTime<Utc>,
+        /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     DeliveryComplained {
         at: DateTime<Utc>,
+        /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     DeliveryOpened {
         at: DateTime<Utc>,
         user_agent: Option<String>,
         /// The contact's first open of this message.
         first: bool,
+        /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     DeliveryClicked {
         url: String,
         at: DateTime<Utc>,
         first: bool,
+        /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     DeliveryUnsubscribed {
         at: DateTime<Utc>,
+        /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     DeliveryCancelled {
         reason: String,
@@ -476,6 +494,8 @@ impl DeliveryJob {
             }
         };
         let provider = || self.provider.clone().unwrap_or_default();
+        // Reports and tracking name the job's contact, for the contact's timeline.
+        let contact_id = self.request.as_ref().and_then(|r| r.contact_id);
         Ok(match command {
             C::Request(r) => {
                 if status != Status::None {
@@ -556,7 +576,7 @@ impl DeliveryJob {
                 if !matches!(status, Status::Sent | Status::InDoubt) {
                     return Ok(Vec::new()); // already delivered, or bounced since
                 }
-                vec![E::DeliveryDelivered { at }]
+                vec![E::DeliveryDelivered { at, contact_id }]
             }
             C::RecordBounce {
                 kind,
@@ -571,6 +591,7 @@ impl DeliveryJob {
                     kind,
                     diagnostic,
                     at,
+                    contact_id,
                 }]
             }
             C::RecordComplaint { at } => {
@@ -578,7 +599,7 @@ impl DeliveryJob {
                 if status == Status::Complained {
                     return Ok(Vec::new());
                 }
-                vec![E::DeliveryComplained { at }]
+                vec![E::DeliveryComplained { at, contact_id }]
             }
             C::RecordOpen { at, user_agent } => {
                 left()?;
@@ -586,6 +607,7 @@ impl DeliveryJob {
                     at,
                     user_agent,
                     first: self.opens == 0,
+                    contact_id,
                 }]
             }
             C::RecordClick { url, at } => {
@@ -594,6 +616,7 @@ impl DeliveryJob {
                     url,
                     at,
                     first: self.clicks == 0,
+                    contact_id,
                 }]
             }
             C::RecordUnsubscribe { at } => {
@@ -601,7 +624,7 @@ impl DeliveryJob {
                 if self.unsubscribed {
                     return Ok(Vec::new());
                 }
-                vec![E::DeliveryUnsubscribed { at }]
+                vec![E::DeliveryUnsubscribed { at, contact_id }]
             }
             C::Cancel { reason } => {
                 pending()?;

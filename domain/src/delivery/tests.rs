@@ -29,6 +29,9 @@ fn request() -> Request {
     }
 }
 
+/// The contact of `requested()`: reports and tracking events name it.
+const CONTACT: Option<Uuid> = Some(Uuid::from_u128(7));
+
 fn requested() -> DeliveryEvent {
     DeliveryEvent::DeliveryRequested(request())
 }
@@ -322,16 +325,21 @@ fn reports_and_tracking_need_a_message_that_left() {
             kind: BounceKind::Hard,
             diagnostic: "550 5.1.1 no such user".into(),
             at: at(2),
+            contact_id: CONTACT,
         }]);
 }
 
 #[test]
 fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
-    let delivered = DeliveryEvent::DeliveryDelivered { at: at(1) };
+    let delivered = DeliveryEvent::DeliveryDelivered {
+        at: at(1),
+        contact_id: CONTACT,
+    };
     let opened = |first| DeliveryEvent::DeliveryOpened {
         at: at(3),
         user_agent: None,
         first,
+        contact_id: CONTACT,
     };
     JobTest::with(())
         .given(vec![requested(), dispatching(1), sent()])
@@ -357,6 +365,7 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
             url: "https://example.org/a".into(),
             at: at(4),
             first: true,
+            contact_id: CONTACT,
         }]);
     // An open proved delivery: a late delivery report adds nothing.
     JobTest::with(())
@@ -367,7 +376,10 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
         .given(vec![requested(), dispatching(1), sent(), delivered.clone()])
         .when(DeliveryCommand::RecordDelivered { at: at(5) })
         .then_expect_events(vec![]);
-    let unsubscribed = DeliveryEvent::DeliveryUnsubscribed { at: at(6) };
+    let unsubscribed = DeliveryEvent::DeliveryUnsubscribed {
+        at: at(6),
+        contact_id: CONTACT,
+    };
     JobTest::with(())
         .given(vec![requested(), dispatching(1), sent(), delivered.clone()])
         .when(DeliveryCommand::RecordUnsubscribe { at: at(6) })
@@ -382,7 +394,10 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
         ])
         .when(DeliveryCommand::RecordUnsubscribe { at: at(7) })
         .then_expect_events(vec![]);
-    let complained = DeliveryEvent::DeliveryComplained { at: at(8) };
+    let complained = DeliveryEvent::DeliveryComplained {
+        at: at(8),
+        contact_id: CONTACT,
+    };
     JobTest::with(())
         .given(vec![requested(), dispatching(1), sent(), complained])
         .when(DeliveryCommand::RecordComplaint { at: at(9) })
@@ -426,4 +441,39 @@ fn events_keep_their_stored_names_and_shape() {
         s,
         serde_json::json!({"DeliverySuppressed": {"reason": {"kind": "suppressed_address", "reason": "hard_bounce"}}})
     );
+}
+
+#[test]
+fn engagement_events_name_the_jobs_contact_and_old_payloads_still_load() {
+    let opened = DeliveryEvent::DeliveryOpened {
+        at: at(3),
+        user_agent: None,
+        first: true,
+        contact_id: CONTACT,
+    };
+    let json = serde_json::to_value(&opened).unwrap();
+    assert_eq!(
+        json["DeliveryOpened"]["contact_id"],
+        "00000000-0000-0000-0000-000000000007"
+    );
+    // A payload written before events named the contact loads, without one.
+    let old: DeliveryEvent = serde_json::from_value(serde_json::json!(
+        {"DeliveryBounced": {"kind": "hard", "diagnostic": "550", "at": "2030-01-01T00:00:00Z"}}
+    ))
+    .unwrap();
+    assert!(matches!(
+        old,
+        DeliveryEvent::DeliveryBounced {
+            contact_id: None,
+            ..
+        }
+    ));
+    // A bare address has no contact: the field is left out.
+    let bare = DeliveryEvent::DeliveryComplained {
+        at: at(1),
+        contact_id: None,
+    };
+    assert!(serde_json::to_value(&bare).unwrap()["DeliveryComplained"]
+        .get("contact_id")
+        .is_none());
 }

@@ -53,8 +53,8 @@ fn email() -> Email {
 fn list_unsubscribe(e: &Email) -> String {
     format!(
         "<{}>, <{}>",
-        e.unsubscribe_mailto.as_deref().unwrap(),
-        e.unsubscribe_https.as_deref().unwrap()
+        e.unsubscribe_https.as_deref().unwrap(),
+        e.unsubscribe_mailto.as_deref().unwrap()
     )
 }
 

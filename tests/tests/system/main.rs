@@ -23,6 +23,7 @@ mod identity_auth;
 mod identity_oidc;
 mod identity_org;
 mod imports;
+mod inbound;
 mod isolation;
 mod ops;
 mod projections;

@@ -174,55 +174,21 @@ async fn unsubscribe(
 ) -> Result<Response, Problem> {
     let t = verified(&s, &token, "u")?;
     let meta = metadata(t.tenant_id, &headers);
-    let now = s.clock.now();
-    let job = match s
-        .jobs
-        .execute(
-            t.tenant_id,
-            t.job_id,
-            DeliveryCommand::RecordUnsubscribe { at: now },
-            &meta,
-            Queue::Keep,
-        )
-        .await
+    match unsubscribe_job(
+        &s.jobs,
+        &s.contacts,
+        t.tenant_id,
+        t.job_id,
+        &meta,
+        s.clock.now(),
+    )
+    .await
     {
-        Ok((job, _)) => Some(job),
+        Ok(()) => {}
         Err(JobsError::Rejected(DeliveryError::NotFound)) => {
             return Err(Problem::not_found("link"))
         }
-        Err(JobsError::Rejected(e)) => {
-            tracing::debug!(job = %t.job_id, error = %e, "unsubscribe on a job that never left");
-            None
-        }
         Err(e) => return Err(Problem::from_internal(&e)),
-    };
-    let request = job.and_then(|j| j.request);
-    if let Some((contact, channel)) = request
-        .as_ref()
-        .and_then(|r| Some((r.contact_id?, r.channel)))
-    {
-        let channel = match channel {
-            Channel::Email => Some(ContactChannel::Email),
-            Channel::Sms => Some(ContactChannel::Sms),
-            Channel::Push => Some(ContactChannel::Push),
-            Channel::Webhook => None,
-        };
-        if let Some(channel) = channel {
-            let command = ContactCommand::SetConsent {
-                channel,
-                status: ConsentStatus::OptedOut,
-                source: format!("unsubscribe:{}", t.job_id),
-                at: now,
-            };
-            // An erased contact has nothing left to unsubscribe.
-            if let Err(e) = s
-                .contacts
-                .execute(t.tenant_id, contact, command, &meta)
-                .await
-            {
-                tracing::info!(%contact, error = %e, "unsubscribe: consent not recorded");
-            }
-        }
     }
     Ok((
         StatusCode::OK,
@@ -233,6 +199,56 @@ async fn unsubscribe(
         )),
     )
         .into_response())
+}
+
+/// What an unsubscribe does, however it came (the one-click POST, the page's button, mail
+/// to the `mailto:` of `List-Unsubscribe`): job `job` records it, and its contact opts out
+/// of the job's channel. `NotFound` when there is no such job; a job that never left records
+/// nothing.
+pub async fn unsubscribe_job(
+    jobs: &Jobs,
+    contacts: &Executor<Contact>,
+    tenant: Uuid,
+    job: Uuid,
+    meta: &EventMetadata,
+    now: DateTime<Utc>,
+) -> Result<(), JobsError> {
+    let command = DeliveryCommand::RecordUnsubscribe { at: now };
+    let job_state = match jobs.execute(tenant, job, command, meta, Queue::Keep).await {
+        Ok((j, _)) => Some(j),
+        Err(JobsError::Rejected(DeliveryError::NotFound)) => {
+            return Err(JobsError::Rejected(DeliveryError::NotFound))
+        }
+        Err(JobsError::Rejected(e)) => {
+            tracing::debug!(%job, error = %e, "unsubscribe on a job that never left");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let request = job_state.and_then(|j| j.request);
+    let Some((contact, channel)) = request
+        .as_ref()
+        .and_then(|r| Some((r.contact_id?, r.channel)))
+    else {
+        return Ok(());
+    };
+    let channel = match channel {
+        Channel::Email => ContactChannel::Email,
+        Channel::Sms => ContactChannel::Sms,
+        Channel::Push => ContactChannel::Push,
+        Channel::Webhook => return Ok(()),
+    };
+    let command = ContactCommand::SetConsent {
+        channel,
+        status: ConsentStatus::OptedOut,
+        source: format!("unsubscribe:{job}"),
+        at: now,
+    };
+    // An erased contact has nothing left to unsubscribe.
+    if let Err(e) = contacts.execute(tenant, contact, command, meta).await {
+        tracing::info!(%contact, error = %e, "unsubscribe: consent not recorded");
+    }
+    Ok(())
 }
 
 /// Filters of the development mailbox's list.

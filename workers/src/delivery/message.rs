@@ -36,9 +36,9 @@ pub struct Email {
     /// `<job uuid>@<sending domain>`, without angle brackets.
     pub message_id: String,
     /// The envelope sender (`MAIL FROM`, `Return-Path`): per job, so a bounce names its job,
-    /// e.g. `bounce+<job uuid>@<bounce domain>`.
+    /// e.g. `bounce+<job>.<signature>@<bounce domain>` (VERP).
     pub return_path: String,
-    /// `List-Unsubscribe: <mailto:…>, <https://…>` and, when `https` is set,
+    /// `List-Unsubscribe: <https://…>, <mailto:…>` and, when `https` is set,
     /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
     pub unsubscribe_mailto: Option<String>,
     pub unsubscribe_https: Option<String>,

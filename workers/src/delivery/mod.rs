@@ -6,6 +6,7 @@
 
 pub mod dev_mailbox;
 pub mod http;
+pub mod inbound;
 pub mod message;
 pub mod provider;
 pub mod providers;

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use commands::delivery::jobs::{Jobs, JobsError, Queue};
 use domain::delivery::suppression::SuppressionReason;
 use domain::delivery::{BounceKind, Channel, DeliveryCommand};
@@ -22,7 +23,7 @@ use http_kit::Problem;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::webhooks::{self, CertSource, Incoming, ReportKind, WebhookError};
+use super::webhooks::{self, CertSource, Incoming, Report, ReportKind, WebhookError};
 
 /// What the report endpoint needs.
 #[derive(Clone)]
@@ -126,7 +127,7 @@ async fn receive(
         recorded: 0,
         unmatched: 0,
     };
-    let mut suppress = Vec::new();
+    let mut matched = Vec::new();
     for r in reports {
         let job: Option<(Uuid,)> = sqlx::query_as(
             "SELECT job_id FROM delivery_provider_messages \
@@ -138,59 +139,83 @@ async fn receive(
         .fetch_optional(&s.pool)
         .await
         .map_err(|e| Problem::from_internal(&e))?;
-        let Some((job,)) = job else {
-            out.unmatched += 1;
-            continue;
-        };
-        let at = r.at;
-        let (command, suppression) = match r.kind {
-            ReportKind::Delivered => (DeliveryCommand::RecordDelivered { at }, None),
-            ReportKind::Bounced { hard, diagnostic } => (
-                DeliveryCommand::RecordBounce {
-                    kind: if hard {
-                        BounceKind::Hard
-                    } else {
-                        BounceKind::Soft
-                    },
-                    diagnostic,
-                    at,
+        match job {
+            Some((job,)) => matched.push((job, r)),
+            None => out.unmatched += 1,
+        }
+    }
+    out.recorded = record(&s.jobs, &s.notifier, tenant, channel, &meta, matched).await?;
+    Ok(
+        Json(serde_json::json!({"recorded": out.recorded, "unmatched": out.unmatched}))
+            .into_response(),
+    )
+}
+
+/// What a report does: the command it records on its job, and the suppression it calls for.
+fn effect(kind: ReportKind, at: DateTime<Utc>) -> (DeliveryCommand, Option<SuppressionReason>) {
+    match kind {
+        ReportKind::Delivered => (DeliveryCommand::RecordDelivered { at }, None),
+        ReportKind::Bounced { hard, diagnostic } => (
+            DeliveryCommand::RecordBounce {
+                kind: if hard {
+                    BounceKind::Hard
+                } else {
+                    BounceKind::Soft
                 },
-                hard.then_some(SuppressionReason::HardBounce),
-            ),
-            ReportKind::Failed { diagnostic } => (
-                DeliveryCommand::RecordBounce {
-                    kind: BounceKind::Soft,
-                    diagnostic,
-                    at,
-                },
-                None,
-            ),
-            ReportKind::Complained => (
-                DeliveryCommand::RecordComplaint { at },
-                Some(SuppressionReason::Complaint),
-            ),
-            ReportKind::Opened => (
-                DeliveryCommand::RecordOpen {
-                    at,
-                    user_agent: None,
-                },
-                None,
-            ),
-            ReportKind::Clicked { url } => (DeliveryCommand::RecordClick { url, at }, None),
-            ReportKind::Unsubscribed => (
-                DeliveryCommand::RecordUnsubscribe { at },
-                Some(SuppressionReason::Unsubscribe),
-            ),
-        };
+                diagnostic,
+                at,
+            },
+            hard.then_some(SuppressionReason::HardBounce),
+        ),
+        ReportKind::Failed { diagnostic } => (
+            DeliveryCommand::RecordBounce {
+                kind: BounceKind::Soft,
+                diagnostic,
+                at,
+            },
+            None,
+        ),
+        ReportKind::Complained => (
+            DeliveryCommand::RecordComplaint { at },
+            Some(SuppressionReason::Complaint),
+        ),
+        ReportKind::Opened => (
+            DeliveryCommand::RecordOpen {
+                at,
+                user_agent: None,
+            },
+            None,
+        ),
+        ReportKind::Clicked { url } => (DeliveryCommand::RecordClick { url, at }, None),
+        ReportKind::Unsubscribed => (
+            DeliveryCommand::RecordUnsubscribe { at },
+            Some(SuppressionReason::Unsubscribe),
+        ),
+    }
+}
+
+/// Records `reports` of `tenant`, each matched to its job: the report's command on the job
+/// (a report that comes again records nothing: the job ignores repeats), then hard bounces,
+/// complaints and unsubscribes put the report's recipient on the suppression list for good.
+/// The one recording path of provider webhooks and inbound mail. Answers how many reports
+/// the jobs took.
+pub async fn record(
+    jobs: &Jobs,
+    notifier: &Notifier,
+    tenant: Uuid,
+    channel: Channel,
+    meta: &EventMetadata,
+    reports: Vec<(Uuid, Report)>,
+) -> Result<usize, Problem> {
+    let mut recorded = 0;
+    let mut suppress = Vec::new();
+    for (job, r) in reports {
+        let (command, suppression) = effect(r.kind, r.at);
         // Reports come again (providers retry): recording one twice changes nothing.
-        match s
-            .jobs
-            .execute(tenant, job, command, &meta, Queue::Keep)
-            .await
-        {
-            Ok(_) => out.recorded += 1,
+        match jobs.execute(tenant, job, command, meta, Queue::Keep).await {
+            Ok(_) => recorded += 1,
             Err(JobsError::Rejected(e)) => {
-                tracing::debug!(%job, error = %e, "provider report not recorded")
+                tracing::debug!(%job, error = %e, "report not recorded")
             }
             Err(e) => return Err(Problem::from_internal(&e)),
         }
@@ -201,12 +226,9 @@ async fn receive(
         }
     }
     if !suppress.is_empty() {
-        commands::suppressions::suppress_many(&s.pool, &s.notifier, tenant, &meta, &suppress)
+        commands::suppressions::suppress_many(jobs.pool(), notifier, tenant, meta, &suppress)
             .await
             .map_err(|e| Problem::from_internal(&e))?;
     }
-    Ok(
-        Json(serde_json::json!({"recorded": out.recorded, "unmatched": out.unmatched}))
-            .into_response(),
-    )
+    Ok(recorded)
 }

@@ -5,6 +5,10 @@
 //!
 //! Token text: `base64url(payload JSON) "." base64url(HMAC-SHA256(key, payload part))`. Keys
 //! rotate: the first key signs, any key verifies.
+//!
+//! The same keys sign a job's mail addresses (the VERP return path `bounce+<job>.<tag>@` and
+//! the mailto unsubscribe `unsubscribe+<job>.<tag>@`): short, case-insensitive tags, see
+//! [`Tracker::address_local`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -40,6 +44,29 @@ pub struct Token {
     #[serde(flatten)]
     pub action: Action,
 }
+
+/// What a signed mail address of a job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressPurpose {
+    /// The return path (envelope sender): bounces come back to it.
+    Bounce,
+    /// The `mailto:` of `List-Unsubscribe`: mail to it unsubscribes.
+    Unsubscribe,
+}
+
+impl AddressPurpose {
+    /// The local part's prefix before `+`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Bounce => "bounce",
+            Self::Unsubscribe => "unsubscribe",
+        }
+    }
+}
+
+/// The bytes of HMAC kept in a signed address (64 bits: a forger gets one guess per message
+/// it sends to us).
+const ADDRESS_TAG_BYTES: usize = 8;
 
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,6 +189,56 @@ impl Tracker {
         self.url("u", &t)
     }
 
+    /// The tag of a signed mail address: the first 8 bytes of HMAC-SHA256 over
+    /// `"{purpose}:{tenant}:{job}"`, in lowercase hex (MTAs may fold the case of a local part).
+    fn address_tag(
+        key: &HmacSha256,
+        purpose: AddressPurpose,
+        tenant_id: Uuid,
+        job_id: Uuid,
+    ) -> HmacSha256 {
+        Self::mac(key, &format!("{}:{tenant_id}:{job_id}", purpose.prefix()))
+    }
+
+    /// The local part of a signed address for job `job_id`: `bounce+<job>.<tag>` (the
+    /// return path, VERP) or `unsubscribe+<job>.<tag>` (the mailto unsubscribe). The job is
+    /// written as 32 hex digits and the tag as 16, so the local part stays within RFC 5321's
+    /// 64 characters (56 and 61). The tag binds the organization, the job and the purpose: an
+    /// address naming another job, or a bounce address used to unsubscribe, does not verify.
+    pub fn address_local(&self, purpose: AddressPurpose, tenant_id: Uuid, job_id: Uuid) -> String {
+        let tag = self
+            .keys
+            .first()
+            .map(|k| {
+                let full = Self::address_tag(k, purpose, tenant_id, job_id)
+                    .finalize()
+                    .into_bytes();
+                hex::encode(&full[..ADDRESS_TAG_BYTES])
+            })
+            .unwrap_or_default();
+        format!("{}+{}.{tag}", purpose.prefix(), job_id.simple())
+    }
+
+    /// Whether `tag` (hex, any case) is the tag of `purpose` for `job_id` of `tenant_id`
+    /// under one of the keys (compared in constant time).
+    pub fn verify_address(
+        &self,
+        purpose: AddressPurpose,
+        tenant_id: Uuid,
+        job_id: Uuid,
+        tag: &str,
+    ) -> bool {
+        let Ok(tag) = hex::decode(tag) else {
+            return false;
+        };
+        tag.len() == ADDRESS_TAG_BYTES
+            && self.keys.iter().any(|k| {
+                Self::address_tag(k, purpose, tenant_id, job_id)
+                    .verify_truncated_left(&tag)
+                    .is_ok()
+            })
+    }
+
     /// `html` with every `http(s)` link of an `<a>` or `<area>` sent through a click URL
     /// (other schemes — `mailto:`, `tel:`, `#anchors` — and links marked
     /// `data-mauntic-track="off"` stay as they are), and the open pixel appended to the body
@@ -237,6 +314,47 @@ mod tests {
         url.strip_prefix(&format!("https://t.example.org/t/{kind}/"))
             .unwrap()
             .to_owned()
+    }
+
+    #[test]
+    fn a_signed_address_verifies_only_for_its_job_organization_and_purpose() {
+        let t = tracker();
+        let local = t.address_local(AddressPurpose::Bounce, TENANT, JOB);
+        assert!(local.len() <= 64, "{local}");
+        let (job, tag) = local
+            .strip_prefix("bounce+")
+            .unwrap()
+            .split_once('.')
+            .unwrap();
+        assert_eq!(job, JOB.simple().to_string());
+        assert!(t.verify_address(AddressPurpose::Bounce, TENANT, JOB, tag));
+        assert!(
+            t.verify_address(
+                AddressPurpose::Bounce,
+                TENANT,
+                JOB,
+                &tag.to_ascii_uppercase()
+            ),
+            "an MTA may fold the case"
+        );
+        assert!(!t.verify_address(AddressPurpose::Bounce, TENANT, Uuid::from_u128(3), tag));
+        assert!(!t.verify_address(AddressPurpose::Bounce, Uuid::from_u128(9), JOB, tag));
+        assert!(!t.verify_address(AddressPurpose::Unsubscribe, TENANT, JOB, tag));
+        assert!(!t.verify_address(AddressPurpose::Bounce, TENANT, JOB, &tag[..8]));
+        let unsub = t.address_local(AddressPurpose::Unsubscribe, TENANT, JOB);
+        assert!(
+            unsub.starts_with("unsubscribe+") && unsub.len() <= 64,
+            "{unsub}"
+        );
+        // Another key does not verify; a rotated-out key still does while listed.
+        let other = Tracker::new(vec![b"key-two".to_vec()], "https://t.example.org").unwrap();
+        assert!(!other.verify_address(AddressPurpose::Bounce, TENANT, JOB, tag));
+        let rotated = Tracker::new(
+            vec![b"key-two".to_vec(), b"key-one".to_vec()],
+            "https://t.example.org",
+        )
+        .unwrap();
+        assert!(rotated.verify_address(AddressPurpose::Bounce, TENANT, JOB, tag));
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn formatted(email: &Email) -> Result<Vec<u8>, MimeError> {
     Ok(build(email)?.formatted())
 }
 
-/// `<mailto:…>, <https://…>`, either alone, or `None` when the email has neither.
+/// `<https://…>, <mailto:…>`, either alone, or `None` when the email has neither.
 pub fn list_unsubscribe(email: &Email) -> Option<String> {
     let mailto = email.unsubscribe_mailto.as_deref().map(|m| {
         if m.starts_with("mailto:") {
@@ -84,7 +84,9 @@ pub fn list_unsubscribe(email: &Email) -> Option<String> {
         }
     });
     let https = email.unsubscribe_https.as_deref().map(|u| format!("<{u}>"));
-    let parts: Vec<String> = mailto.into_iter().chain(https).collect();
+    // The https URL first: it is the one-click one (RFC 8058); readers that only mail take
+    // the mailto.
+    let parts: Vec<String> = https.into_iter().chain(mailto).collect();
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 

@@ -9,7 +9,7 @@ use domain::template::Rendered;
 use uuid::Uuid;
 
 use crate::delivery::message::{Email, Mailbox, Message, Push, Sms, Webhook};
-use crate::delivery::tracking::Tracker;
+use crate::delivery::tracking::{AddressPurpose, Tracker};
 
 /// What a message needs besides the job: who sends, where tracking points.
 pub struct Envelope<'a> {
@@ -20,7 +20,9 @@ pub struct Envelope<'a> {
     /// The organization's default sender (the platform's when it has none).
     pub default_from: &'a Sender,
     pub tracker: Option<&'a Tracker>,
-    /// Where bounces go: `bounce+<job>@<this domain>`; the sender's domain when `None`.
+    /// Where bounces go: `bounce+<job>.<tag>@<this domain>` (the sender's domain when
+    /// `None`); with it, `List-Unsubscribe` also names `mailto:unsubscribe+<job>.<tag>@` there
+    /// (mail to the bounce domain is what the inbound endpoint receives).
     pub bounce_domain: Option<&'a str>,
     /// A webhook template's method (not a templated part).
     pub method: Option<&'a str>,
@@ -62,10 +64,23 @@ pub fn compose(e: &Envelope<'_>, mut rendered: Rendered) -> Result<Message, Stri
             if let Some(pre) = rendered.parts.remove("preheader").filter(|p| !p.is_empty()) {
                 html = with_preheader(&html, &pre);
             }
-            let unsubscribe = e
-                .tracker
-                .filter(|_| e.request.source != Source::Test)
-                .map(|t| t.unsubscribe_url(e.tenant, job_id));
+            let tracked = e.tracker.filter(|_| e.request.source != Source::Test);
+            let unsubscribe = tracked.map(|t| t.unsubscribe_url(e.tenant, job_id));
+            let unsubscribe_mailto = tracked.zip(e.bounce_domain).map(|(t, d)| {
+                format!(
+                    "mailto:{}@{d}",
+                    t.address_local(AddressPurpose::Unsubscribe, e.tenant, job_id)
+                )
+            });
+            // Signed (VERP), so a bounce names its job and a forged one is refused; unsigned
+            // only without tracking keys (a worker built without a tracker).
+            let return_path = match e.tracker {
+                Some(t) => format!(
+                    "{}@{bounce_domain}",
+                    t.address_local(AddressPurpose::Bounce, e.tenant, job_id)
+                ),
+                None => format!("bounce+{}@{bounce_domain}", job_id.simple()),
+            };
             if let Some(t) = e.tracker {
                 html = t
                     .rewrite_html(&html, e.tenant, job_id)
@@ -89,8 +104,8 @@ pub fn compose(e: &Envelope<'_>, mut rendered: Rendered) -> Result<Message, Stri
                 text: part(&mut rendered, "text"),
                 html,
                 message_id: format!("{job_id}@{domain}"),
-                return_path: format!("bounce+{job_id}@{bounce_domain}"),
-                unsubscribe_mailto: None,
+                return_path,
+                unsubscribe_mailto,
                 unsubscribe_https: unsubscribe,
                 feedback_id: Some(format!("{feedback}:{}:mauntic", e.tenant)),
             })

@@ -67,7 +67,7 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// The sender when neither the job nor the organization names one.
     pub default_from: Sender,
-    /// The domain of return paths (`bounce+<job>@…`); the sender's domain when `None`.
+    /// The domain of return paths (`bounce+<job>.<tag>@…`); the sender's domain when `None`.
     pub bounce_domain: Option<String>,
     /// How long to wait for the contacts read model to reach a claimed batch.
     pub consistency_timeout: Duration,
