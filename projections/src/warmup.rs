@@ -35,6 +35,10 @@ impl Projection for WarmupProjection {
         e.aggregate_type == WarmupConfig::TYPE
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[WarmupConfig::TYPE])
+    }
+
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,
