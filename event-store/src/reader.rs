@@ -192,7 +192,9 @@ pub async fn load_streams<'e>(
     if aggregate_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(String, i64, i64, i64, Json<Box<RawValue>>)> = sqlx::query_as(
+    /// Stream, sequence, cursor (tx, position), payload.
+    type Row = (String, i64, i64, i64, Json<Box<RawValue>>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT aggregate_id, sequence, tx_id::text::bigint, global_position, payload FROM events \
          WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
     )

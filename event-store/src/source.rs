@@ -58,7 +58,15 @@ pub struct PgTail {
     filter: Filter,
     /// Only events of these aggregate types (and `through`) are handed out.
     types: Option<Vec<String>>,
+    /// The last read found only events of other types.
+    skipped_only: bool,
 }
+
+/// How long a filtered tail lets other types' events gather after a read that found only
+/// them: a read model that is quiet during another aggregate's burst reads (and moves its
+/// checkpoint) about 50 times a second instead of at every append, and trails the head by
+/// about this much.
+const SKIP_LINGER: Duration = Duration::from_millis(20);
 
 impl PgTail {
     pub fn new(pool: PgPool, wake: Wakeup) -> Self {
@@ -68,6 +76,7 @@ impl PgTail {
             pacer: Pacer::new(Duration::from_millis(500)),
             filter: Filter::default(),
             types: None,
+            skipped_only: false,
         }
     }
 
@@ -82,7 +91,10 @@ impl PgTail {
         self
     }
 
-    async fn read(&self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
+    async fn read(&mut self, after: Cursor, max: usize) -> Result<Batch, StoreError> {
+        if self.skipped_only {
+            tokio::time::sleep(SKIP_LINGER).await;
+        }
         let (events, through) = match &self.types {
             None => (
                 reader::read_after(&self.pool, after, max as i64, &self.filter).await?,
@@ -94,6 +106,7 @@ impl PgTail {
                 (events, through.filter(|t| *t > after))
             }
         };
+        self.skipped_only = events.is_empty() && through.is_some();
         Ok(Batch {
             events,
             through,
