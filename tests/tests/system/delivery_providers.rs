@@ -242,15 +242,77 @@ async fn smtp_hard_rejections_are_permanent_and_soft_ones_transient() {
     );
 }
 
+/// A scripted SMTP server: greets, answers EHLO, MAIL, RCPT and DATA, reads the message up to
+/// its final dot, then answers it with `after_dot` (or never, when `None`); `QUIT` ends the
+/// session. Counts the messages it read to the end. `close_after` messages, it closes the
+/// connection without a word (a server dropping a client that sat idle).
+async fn scripted_smtp(
+    after_dot: Option<&'static str>,
+    close_after: Option<usize>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let messages = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = messages.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = TokioBufReader::new(read).lines();
+                write.write_all(b"220 scripted ESMTP\r\n").await.unwrap();
+                let mut on_connection = 0;
+                let mut in_data = false;
+                let mut held = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            on_connection += 1;
+                            match after_dot {
+                                Some(reply) => write.write_all(reply.as_bytes()).await.unwrap(),
+                                None => held.push(line),
+                            }
+                            if close_after == Some(on_connection) {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-scripted\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, messages)
+}
+
 #[tokio::test]
-async fn smtp_connection_failures_are_transient_and_timeouts_unknown() {
+async fn smtp_failures_before_the_final_dot_are_transient_and_only_a_silent_reply_is_unknown() {
     // Nobody listens on a port just released.
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    // A server that accepts and never greets.
+    // A server that accepts and never greets: nothing can have been sent.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_port = silent.local_addr().unwrap().port();
     let _held = tokio::spawn(async move {
@@ -259,6 +321,8 @@ async fn smtp_connection_failures_are_transient_and_timeouts_unknown() {
             held.push(s);
         }
     });
+    // A server that reads the whole message and never answers it: it may have taken it.
+    let (mute_port, mute_read) = scripted_smtp(None, None).await;
 
     let refused = send(
         build("smtp", &smtp_config(closed, 2)).unwrap().as_ref(),
@@ -266,10 +330,15 @@ async fn smtp_connection_failures_are_transient_and_timeouts_unknown() {
     )
     .await;
     let started = Instant::now();
-    let timed_out = send(
+    let no_greeting = send(
         build("smtp", &smtp_config(silent_port, 1))
             .unwrap()
             .as_ref(),
+        &email(),
+    )
+    .await;
+    let no_reply = send(
+        build("smtp", &smtp_config(mute_port, 1)).unwrap().as_ref(),
         &email(),
     )
     .await;
@@ -278,16 +347,34 @@ async fn smtp_connection_failures_are_transient_and_timeouts_unknown() {
         matches!(refused, Err(SendError::Transient { .. })),
         "{refused:?}"
     );
-    // The server may have taken the message: not retried automatically.
     assert!(
-        matches!(timed_out, Err(SendError::Unknown { .. })),
-        "{timed_out:?}"
+        matches!(&no_greeting, Err(SendError::Transient { reason, .. }) if reason.contains("greeting")),
+        "{no_greeting:?}"
+    );
+    // The server read the message: not retried automatically.
+    assert_eq!(mute_read.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        matches!(no_reply, Err(SendError::Unknown { .. })),
+        "{no_reply:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// 429 with `Retry-After` → transient with that delay, 500 → transient, the provider's
-/// refusal → permanent carrying its message.
+#[tokio::test]
+async fn a_pooled_smtp_connection_the_server_closed_is_replaced_without_losing_the_message() {
+    // The server takes one message per connection, then hangs up without a word.
+    let (port, taken) = scripted_smtp(Some("250 2.0.0 Ok: queued as Q1\r\n"), Some(1)).await;
+    let provider = build("smtp", &smtp_config(port, 5)).unwrap();
+
+    for n in 1..=3 {
+        let sent = send(provider.as_ref(), &email()).await;
+        assert!(sent.is_ok(), "message {n}: {sent:?}");
+    }
+
+    // Each message once: the closed connection was noticed before any message was written.
+    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
 async fn assert_error_mapping(provider: &dyn Provider, fail_next: impl Fn(Failure)) {
     fail_next(Failure::Throttle {
         retry_after: Some(Duration::from_secs(7)),

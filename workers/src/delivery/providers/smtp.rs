@@ -1,13 +1,26 @@
-//! SMTP with lettre's pooled async transport: STARTTLS, implicit TLS, or plain (local sinks);
-//! AUTH when a username is configured. Replies map to [`SendError`]: 4xx, timeouts and
-//! connection failures are transient, 5xx permanent.
+//! SMTP over lettre's async connection, with our own pool: STARTTLS, implicit TLS, or plain
+//! (local sinks); AUTH when a username is configured.
+//!
+//! lettre's pooled transport sends `NOOP` and waits for its answer every time it takes a
+//! connection from the pool — one round trip in five per message. Ours trusts a connection
+//! used in the last few seconds and tests only older ones. That is safe because it tells
+//! apart where an exchange failed:
+//! - before the message's final dot was written (connecting, `MAIL`, `RCPT`, `DATA`), the
+//!   server cannot have taken it: a reused connection that turns out closed is replaced and
+//!   the message sent on a new one; otherwise the failure is transient (or permanent for a
+//!   5xx reply) — never "unknown";
+//! - after the final dot, only the server's reply says whether it took the message: a 2xx is
+//!   sent, 4xx/5xx transient/permanent, a timeout or a lost connection unknown.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{http, mime};
 use crate::delivery::message::{Channel, Message};
@@ -52,36 +65,148 @@ fn default_timeout_secs() -> u64 {
     30
 }
 
+/// A connection idle for longer is tested with `NOOP` before it is used again.
+const TRUST_IDLE: Duration = Duration::from_secs(5);
+/// A connection idle for longer is closed rather than tested (servers drop idle clients).
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
 pub struct Smtp {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    config: SmtpConfig,
+    hello: ClientId,
+    /// Open connections not in use, the most recently used last.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// At most `pool_size` connections at once.
+    slots: tokio::sync::Semaphore,
     timeout: Duration,
+}
+
+/// Where an exchange failed.
+enum Failure {
+    /// Before the final dot: the server has not taken the message.
+    Before(lettre::transport::smtp::Error),
+    /// Waiting for the reply to the final dot (or writing the message).
+    After(lettre::transport::smtp::Error),
+    /// No reply in time, before or after the final dot.
+    TimedOut { before: bool },
 }
 
 impl Smtp {
     /// A transport for `config`; no connection is made until the first send.
     pub fn new(config: &SmtpConfig) -> Result<Self, lettre::transport::smtp::Error> {
-        let builder = match config.security {
-            Security::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
-            }
-            Security::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
-            }
-            Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
-        };
-        let mut builder = builder
-            .port(config.port)
-            .timeout(Some(Duration::from_secs(config.timeout_secs)))
-            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1)));
-        if let Some(username) = &config.username {
-            let password = config.password.clone().unwrap_or_default();
-            builder = builder.credentials(Credentials::new(username.clone(), password));
+        if config.security != Security::None {
+            // Fails now on a host name TLS cannot verify against.
+            TlsParameters::new(config.host.clone())?;
         }
         Ok(Self {
-            transport: builder.build(),
+            config: config.clone(),
+            hello: ClientId::default(),
+            idle: Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(config.pool_size.max(1) as usize),
             timeout: Duration::from_secs(config.timeout_secs),
         })
     }
+
+    /// A new connection: greeting, EHLO, TLS as configured, AUTH.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, lettre::transport::smtp::Error> {
+        let c = &self.config;
+        let server = (c.host.as_str(), c.port);
+        let mut conn = match c.security {
+            Security::None | Security::Starttls => {
+                AsyncSmtpConnection::connect_tokio1(
+                    server,
+                    Some(self.timeout),
+                    &self.hello,
+                    None,
+                    None,
+                )
+                .await?
+            }
+            Security::Tls => {
+                let tls = TlsParameters::new(c.host.clone())?;
+                AsyncSmtpConnection::connect_tokio1(
+                    server,
+                    Some(self.timeout),
+                    &self.hello,
+                    Some(tls),
+                    None,
+                )
+                .await?
+            }
+        };
+        if c.security == Security::Starttls {
+            let tls = TlsParameters::new(c.host.clone())?;
+            conn.starttls(tls, &self.hello).await?;
+        }
+        if let Some(username) = &c.username {
+            let credentials =
+                Credentials::new(username.clone(), c.password.clone().unwrap_or_default());
+            conn.auth(DEFAULT_MECHANISMS, &credentials).await?;
+        }
+        Ok(conn)
+    }
+
+    /// A pooled connection that has been used recently or answers `NOOP`.
+    async fn pooled(&self) -> Option<AsyncSmtpConnection> {
+        loop {
+            let (mut conn, since) = self.idle.lock().ok()?.pop()?;
+            let idle = since.elapsed();
+            if idle > MAX_IDLE {
+                conn.abort().await;
+                continue;
+            }
+            if idle <= TRUST_IDLE || conn.test_connected().await {
+                return Some(conn);
+            }
+            conn.abort().await;
+        }
+    }
+
+    fn park(&self, conn: AsyncSmtpConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    /// One message on `conn`; the connection is fit for reuse after `Ok`.
+    async fn exchange(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        body: &[u8],
+    ) -> Result<Response, Failure> {
+        let before = tokio::time::timeout(self.timeout, start_data(conn, envelope, body))
+            .await
+            .map_err(|_| Failure::TimedOut { before: true })?;
+        before.map_err(Failure::Before)?;
+        tokio::time::timeout(self.timeout, conn.message(body))
+            .await
+            .map_err(|_| Failure::TimedOut { before: false })?
+            .map_err(Failure::After)
+    }
+}
+
+/// `MAIL`, `RCPT` for each recipient, `DATA`: everything before the message itself.
+async fn start_data(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<(), lettre::transport::smtp::Error> {
+    let mut parameters = Vec::new();
+    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+    let non_ascii = envelope.from().is_some_and(|a| !ascii(a)) || !envelope.to().iter().all(ascii);
+    if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !body.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), parameters))
+        .await?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), vec![])).await?;
+    }
+    conn.command(Data).await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -105,16 +230,82 @@ impl Provider for Smtp {
             return Err(http::wrong_channel("smtp", Channel::Email, message));
         };
         let mime = mime::build(email).map_err(|e| http::unbuildable("smtp", e))?;
-        let response = tokio::time::timeout(self.timeout, self.transport.send(mime))
+        let envelope = mime.envelope().clone();
+        let body = mime.formatted();
+        let _slot = self
+            .slots
+            .acquire()
             .await
-            .map_err(|_| SendError::Unknown {
-                reason: format!("smtp: no answer within {:?}", self.timeout),
-            })?
-            .map_err(|e| classify(&e))?;
-        let provider_message_id = queue_id(&response).unwrap_or_else(|| email.message_id.clone());
-        Ok(Sent {
-            provider_message_id,
-        })
+            .map_err(|_| SendError::Transient {
+                reason: "smtp: the transport is shut down".into(),
+                retry_after: None,
+            })?;
+        // A pooled connection first; if it turns out closed before the message went out,
+        // once more on a new one.
+        let mut reused = self.pooled().await;
+        loop {
+            let was_reused = reused.is_some();
+            let mut conn = match reused.take() {
+                Some(c) => c,
+                None => match tokio::time::timeout(self.timeout, self.connect()).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => return Err(not_sent(&e)),
+                    Err(_) => {
+                        return Err(SendError::Transient {
+                            reason: format!("smtp: no greeting within {:?}", self.timeout),
+                            retry_after: None,
+                        })
+                    }
+                },
+            };
+            match self.exchange(&mut conn, &envelope, &body).await {
+                Ok(response) => {
+                    self.park(conn);
+                    let provider_message_id =
+                        queue_id(&response).unwrap_or_else(|| email.message_id.clone());
+                    return Ok(Sent {
+                        provider_message_id,
+                    });
+                }
+                // Closed, or closing (421), while it sat in the pool: a new connection.
+                Err(Failure::Before(e)) if was_reused && !e.is_permanent() => {
+                    tracing::debug!(error = %e, "smtp: a pooled connection failed; reconnecting");
+                    conn.abort().await;
+                }
+                Err(Failure::Before(e)) => {
+                    conn.abort().await;
+                    return Err(not_sent(&e));
+                }
+                Err(Failure::After(e)) => {
+                    conn.abort().await;
+                    return Err(classify(&e));
+                }
+                Err(Failure::TimedOut { before }) => {
+                    conn.abort().await;
+                    let reason = format!("smtp: no answer within {:?}", self.timeout);
+                    return Err(if before {
+                        SendError::Transient {
+                            reason,
+                            retry_after: None,
+                        }
+                    } else {
+                        SendError::Unknown { reason }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A failure before the message's final dot: the server has not taken it, so it is never
+/// unknown — permanent for a 5xx reply or a message the client cannot send, else transient.
+fn not_sent(e: &lettre::transport::smtp::Error) -> SendError {
+    match classify(e) {
+        SendError::Unknown { reason } => SendError::Transient {
+            reason,
+            retry_after: None,
+        },
+        other => other,
     }
 }
 
