@@ -114,10 +114,25 @@ where
     if mine.is_empty() {
         return Ok(());
     }
-    let mut keys: Vec<(Uuid, Uuid)> = mine.iter().map(|(e, id)| (e.tenant_id, *id)).collect();
+    // An entity whose stream starts in this batch has no row yet (events already applied
+    // never reach here): only the others are loaded.
+    let born: std::collections::HashSet<Uuid> = mine
+        .iter()
+        .filter(|(e, _)| e.sequence == 1)
+        .map(|(_, id)| *id)
+        .collect();
+    let mut keys: Vec<(Uuid, Uuid)> = mine
+        .iter()
+        .filter(|(_, id)| !born.contains(id))
+        .map(|(e, id)| (e.tenant_id, *id))
+        .collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut rows = load::<R>(conn, &target.table, &keys).await?;
+    let mut rows = if keys.is_empty() {
+        HashMap::new()
+    } else {
+        load::<R>(conn, &target.table, &keys).await?
+    };
     let mut touched = std::collections::BTreeSet::new();
     for (e, id) in mine {
         let event: E = crate::decode(e)?;
