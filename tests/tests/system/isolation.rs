@@ -169,6 +169,27 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .await;
     assert_eq!(res.status(), 202);
     let (delivery, _) = mauntic_tests::accepted(res).await;
+    // The worker decides the test message in the background: its events land before the
+    // probe counts what B's attempts write.
+    mauntic_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "A's test message is decided",
+        || {
+            let req = owner_a.request(
+                reqwest::Method::GET,
+                &format!("/api/v1/deliveries/{delivery}"),
+            );
+            async move {
+                let res = req.send().await.unwrap();
+                if res.status() != 200 {
+                    return false;
+                }
+                let v: Value = res.json().await.unwrap();
+                !matches!(v["status"].as_str(), Some("requested" | "dispatching"))
+            }
+        },
+    )
+    .await;
     let res = owner_a
         .post(
             "/api/v1/suppressions",
