@@ -182,6 +182,9 @@ pub struct StreamEvent {
     pub payload: Box<RawValue>,
 }
 
+/// A row of `load_streams`: stream, sequence, cursor (tx id, position), payload.
+type StreamRow = (String, i64, i64, i64, Json<Box<RawValue>>);
+
 /// The events of many streams of one aggregate type in one query (bulk writers fold them
 /// with the aggregate's own `apply`), ordered by stream and sequence.
 pub async fn load_streams<'e>(
@@ -192,7 +195,7 @@ pub async fn load_streams<'e>(
     if aggregate_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(String, i64, i64, i64, Json<Box<RawValue>>)> = sqlx::query_as(
+    let rows: Vec<StreamRow> = sqlx::query_as(
         "SELECT aggregate_id, sequence, tx_id::text::bigint, global_position, payload FROM events \
          WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
     )
