@@ -44,6 +44,8 @@ pub struct SendMessage {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Option<serde_json::Value>,
+    /// The sender: an email address for email; for SMS an E.164 number or an alphanumeric
+    /// sender id (the SMS provider's `from` setting when absent).
     #[serde(default)]
     pub from: Option<Address>,
     #[serde(default)]
@@ -83,8 +85,50 @@ fn channel_of(c: TemplateChannel) -> Channel {
     }
 }
 
-fn sender(field: &str, a: Option<Address>, problems: &mut Vec<FieldProblem>) -> Option<Sender> {
+/// An SMS sender: an E.164 number, or an alphanumeric sender id (1 to 11 letters, digits
+/// and spaces, at least one letter) where the destination allows one.
+fn sms_sender(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let digits = raw.strip_prefix('+').unwrap_or("");
+    let number = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    let alphanumeric = (1..=11).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        && raw.bytes().any(|b| b.is_ascii_alphabetic());
+    if number || alphanumeric {
+        Ok(raw.to_owned())
+    } else {
+        Err(
+            "an SMS sender: an E.164 number (+ and 8 to 15 digits) or 1 to 11 letters, digits \
+             and spaces"
+                .to_owned(),
+        )
+    }
+}
+
+/// The sender of a message on `channel`: a phone number or sender id for SMS, an email
+/// address otherwise.
+fn sender(
+    field: &str,
+    a: Option<Address>,
+    channel: Channel,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<Sender> {
     let a = a?;
+    if channel == Channel::Sms {
+        return match sms_sender(&a.address) {
+            Ok(address) => Some(Sender {
+                address,
+                name: None,
+            }),
+            Err(reason) => {
+                problems.push(FieldProblem {
+                    field: format!("{field}.address"),
+                    reason,
+                });
+                None
+            }
+        };
+    }
     match EmailAddress::parse(&a.address) {
         Ok(e) => Some(Sender {
             address: e.as_str().to_owned(),
@@ -212,8 +256,6 @@ pub async fn send_message(
     let tenant = ctx.tenant_id;
     let key = idempotency_key(&headers)?;
     let mut problems = Vec::new();
-    let from = sender("from", b.from, &mut problems);
-    let reply_to = sender("reply_to", b.reply_to, &mut problems);
     if b.contact_id.is_some() == b.to.is_some() {
         problems.push(FieldProblem {
             field: "to".into(),
@@ -230,6 +272,12 @@ pub async fn send_message(
         return Err(Problem::invalid_fields(problems));
     }
     let (channel, version) = template_version(&s, tenant, b.template_id, b.version).await?;
+    // The sender's form depends on the template's channel.
+    let from = sender("from", b.from, channel, &mut problems);
+    let reply_to = sender("reply_to", b.reply_to, Channel::Email, &mut problems);
+    if !problems.is_empty() {
+        return Err(Problem::invalid_fields(problems));
+    }
     let to = match b.to {
         Some(raw) => address(channel, &raw).map_err(|r| Problem::validation("to", r))?,
         None => String::new(),
@@ -320,11 +368,6 @@ pub async fn test_send(
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| Problem::not_found("version"))?;
-    let mut problems = Vec::new();
-    let from = sender("from", b.from, &mut problems);
-    if !problems.is_empty() {
-        return Err(Problem::invalid_fields(problems));
-    }
     let (channel, version) = template_version(&s, tenant, id, Some(n))
         .await
         .map_err(|p| {
@@ -334,6 +377,11 @@ pub async fn test_send(
                 p
             }
         })?;
+    let mut problems = Vec::new();
+    let from = sender("from", b.from, channel, &mut problems);
+    if !problems.is_empty() {
+        return Err(Problem::invalid_fields(problems));
+    }
     let to = address(channel, &b.to).map_err(|r| Problem::validation("to", r))?;
     let contact_id = match b.contact_id {
         Some(c) => Some(live_contact(&s, tenant, c).await?),

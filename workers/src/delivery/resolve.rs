@@ -22,6 +22,9 @@ pub struct Resolved {
     pub name: String,
     /// At most this many messages per second, across every worker process.
     pub rate_per_second: Option<f64>,
+    /// The sender its settings name (`from`): the number or sender id of SMS that do not
+    /// name their own.
+    pub from: Option<String>,
 }
 
 /// Why no provider could be had.
@@ -66,6 +69,7 @@ impl Fixed {
                 provider,
                 name,
                 rate_per_second,
+                from: None,
             },
         );
         self
@@ -88,6 +92,7 @@ fn dev_mailbox(pool: &PgPool, tenant: Uuid, channel: Channel) -> Result<Resolved
             provider: Arc::new(DevMailbox::new(pool.clone(), tenant)),
             name: super::dev_mailbox::KIND.to_owned(),
             rate_per_second: None,
+            from: None,
         }),
         Channel::Sms => Err(ResolveError::NoneConfigured("sms")),
         Channel::Push => Err(ResolveError::NoneConfigured("push")),
@@ -119,6 +124,7 @@ impl Configured {
                 name: provider.kind().to_owned(),
                 provider,
                 rate_per_second: None,
+                from: None,
             }),
             built: Mutex::new(HashMap::new()),
         }
@@ -168,6 +174,11 @@ impl Providers for Configured {
             provider: Arc::from(provider),
             name: format!("{}:{}", p.kind, p.id),
             rate_per_second: p.config["rate_per_second"].as_f64().filter(|r| *r > 0.0),
+            from: p.config["from"]
+                .as_str()
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
         };
         let mut built = self.built.lock().await;
         // Older versions of this provider are done with.

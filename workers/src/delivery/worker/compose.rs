@@ -26,6 +26,8 @@ pub struct Envelope<'a> {
     pub bounce_domain: Option<&'a str>,
     /// A webhook template's method (not a templated part).
     pub method: Option<&'a str>,
+    /// The provider's configured sender (its `from` setting): SMS without their own go from it.
+    pub provider_from: Option<&'a str>,
 }
 
 /// The domain part of an address.
@@ -110,17 +112,26 @@ pub fn compose(e: &Envelope<'_>, mut rendered: Rendered) -> Result<Message, Stri
                 feedback_id: Some(format!("{feedback}:{}:mauntic", e.tenant)),
             })
         }
-        Channel::Sms => Message::Sms(Sms {
-            job_id,
-            from: e
+        Channel::Sms => {
+            let from = e
                 .request
                 .from
                 .as_ref()
-                .map(|f| f.address.clone())
-                .unwrap_or_default(),
-            to: e.address.to_owned(),
-            body: part(&mut rendered, "body"),
-        }),
+                .map(|f| f.address.as_str())
+                .or(e.provider_from)
+                .filter(|f| !f.trim().is_empty())
+                .ok_or_else(|| {
+                    "no SMS sender: set `from` in the SMS provider's settings or give the \
+                     message a `from`"
+                        .to_owned()
+                })?;
+            Message::Sms(Sms {
+                job_id,
+                from: from.to_owned(),
+                to: e.address.to_owned(),
+                body: part(&mut rendered, "body"),
+            })
+        }
         Channel::Push => {
             let title = part(&mut rendered, "title");
             let body = part(&mut rendered, "body");
@@ -186,5 +197,59 @@ mod tests {
             "<html><BODY class=x><div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">Soon &amp; more</div><p>Hi</p></body></html>"
         );
         assert!(with_preheader("<p>Hi</p>", "x").ends_with("<p>Hi</p>"));
+    }
+
+    fn sms_request(from: Option<&str>) -> Request {
+        Request {
+            channel: Channel::Sms,
+            contact_id: None,
+            to: "+447700900123".into(),
+            template_id: Uuid::nil(),
+            template_version: 1,
+            source: Source::Test,
+            data: serde_json::json!({}),
+            from: from.map(|f| Sender {
+                address: f.into(),
+                name: None,
+            }),
+            reply_to: None,
+        }
+    }
+
+    fn sms_from(request: &Request, provider_from: Option<&str>) -> Result<String, String> {
+        let default_from = Sender {
+            address: "news@acme.test".into(),
+            name: None,
+        };
+        let e = Envelope {
+            tenant: Uuid::nil(),
+            job_id: Uuid::nil(),
+            request,
+            address: "+447700900123",
+            default_from: &default_from,
+            tracker: None,
+            bounce_domain: None,
+            method: None,
+            provider_from,
+        };
+        let rendered = Rendered {
+            parts: BTreeMap::from([("body".to_owned(), "Hi".to_owned())]),
+        };
+        match compose(&e, rendered)? {
+            Message::Sms(sms) => Ok(sms.from),
+            other => Err(format!("not an SMS: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn an_sms_goes_from_its_own_sender_else_the_providers_and_never_from_nobody() {
+        let own = sms_request(Some("ACME"));
+        let none = sms_request(None);
+        assert_eq!(sms_from(&own, Some("+15550001111")).unwrap(), "ACME");
+        assert_eq!(
+            sms_from(&none, Some("+15550001111")).unwrap(),
+            "+15550001111"
+        );
+        assert!(sms_from(&none, None).unwrap_err().contains("no SMS sender"));
     }
 }

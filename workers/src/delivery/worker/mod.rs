@@ -507,6 +507,7 @@ impl Worker {
                 tracker: self.tracker.as_ref(),
                 bounce_domain: self.config.bounce_domain.as_deref(),
                 method: version.method.as_deref(),
+                provider_from: resolved.from.as_deref(),
             };
             let message = match compose::compose(&envelope, rendered) {
                 Ok(m) => m,
@@ -589,6 +590,9 @@ impl Worker {
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await;
+        // A retry's delay counts from the answer (a provider's Retry-After does), not from
+        // the claim: the batch may have waited for read models and other sends since.
+        let answered = self.clock.now().max(now);
         let mut writes = Vec::with_capacity(answers.len());
         let mut sent = 0;
         for (mut d, answer) in answers {
@@ -613,7 +617,7 @@ impl Worker {
                     reason,
                     retry_after,
                 }) if loaded.job.attempts < self.config.max_attempts => {
-                    let retry_at = now + self.backoff(loaded.job.attempts, retry_after);
+                    let retry_at = answered + self.backoff(loaded.job.attempts, retry_after);
                     (
                         DeliveryCommand::RecordTransientFailure {
                             error: reason,
