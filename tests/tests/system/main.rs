@@ -25,6 +25,7 @@ mod identity_org;
 mod imports;
 mod inbound;
 mod isolation;
+mod key_rotation;
 mod ops;
 mod projections;
 mod providers;
