@@ -196,7 +196,10 @@ async fn restarted_with_the_new_key() {
     let entry = given["entry"].as_str().unwrap().to_owned();
 
     // Still listed once, under its id.
-    assert_eq!(listed(&app, "ada@example.org", "").await, [entry.clone()]);
+    assert_eq!(
+        listed(&app, "ada@example.org", "").await,
+        std::slice::from_ref(&entry)
+    );
 
     // A message to it is suppressed, and says why.
     let res = app
