@@ -38,6 +38,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(PgPool, Option<Bus>
         .await
         .context("connecting to Postgres")?;
     store::migrate(&pool).await.context("applying migrations")?;
+    // Keyed digests (suppression entry ids) use the installation's stored keys, which
+    // outlive master-key rotations.
+    event_store::shred::derived::load(&pool, &settings.provider_keys())
+        .await
+        .context("loading the derived keys (derived_keys)")?;
     let bus = match &settings.nats {
         Some(cfg) => Some(
             Bus::connect(cfg.clone())

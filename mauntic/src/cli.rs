@@ -358,16 +358,11 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             }
             settings.nats = None;
             let (pool, _) = app::connect(&settings).await?;
-            let keys = settings.provider_keys();
-            let providers = commands::providers::rotate(&pool, &keys).await?;
-            // The same master key wraps contact keys: re-wrap them too, so the previous key
-            // can be dropped afterwards.
-            let contact_keys = event_store::shred::keys::rewrap(&pool, &keys).await?;
-            print_json(&serde_json::json!({
-                "provider_secrets": providers,
-                "contact_keys": contact_keys,
-            }))?;
-            let unreadable = providers.unreadable + contact_keys.unreadable;
+            // The same master key wraps contact keys and seals the derived (digest) keys:
+            // all of them move to the new key, so the previous one can be dropped afterwards.
+            let report = crate::rotate::rotate_master_key(&pool, &settings.provider_keys()).await?;
+            print_json(&report)?;
+            let unreadable = report.unreadable();
             if unreadable > 0 {
                 bail!(
                     "{unreadable} rows are sealed under a key that is neither \

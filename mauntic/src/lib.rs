@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod http;
 pub mod import;
+pub mod rotate;
 pub mod settings;
 pub mod telemetry;
 

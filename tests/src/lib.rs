@@ -320,6 +320,17 @@ impl TestApp {
     }
 
     /// Stops the application and waits for it to end.
+    /// Stops the application (which closes its pool) and keeps its database, for a restart:
+    /// a test that halts drops the database itself (`drop_database`).
+    pub async fn halt(mut self) -> Settings {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            let r = tokio::time::timeout(Duration::from_secs(15), t).await;
+            assert!(r.is_ok(), "application did not stop within 15 s");
+        }
+        self.settings.clone()
+    }
+
     pub async fn stop(mut self) {
         self.cancel.cancel();
         if let Some(t) = self.task.take() {

@@ -1,7 +1,7 @@
 //! An address as the suppression list keeps it, and the id of its entry.
 //!
 //! One entry stream per (organization, channel, normalized address). Its id is a keyed
-//! digest (HMAC-SHA256 under a key derived from the master key) of
+//! digest (HMAC-SHA256 under the installation's stored digest key, `derived_keys`) of
 //! `tenant|channel|address`: a second suppression of the same address reaches the same
 //! stream, and the id — which travels in URLs, logs, JetStream subjects and headers — does
 //! not give the address away, not even to someone who guesses addresses and knows the
@@ -12,8 +12,8 @@ use domain::delivery::Channel;
 use domain::EmailAddress;
 use uuid::Uuid;
 
-/// The digest's purpose (part of the derived key; never change it: ids would move).
-const PURPOSE: &str = "suppression-entry-id";
+/// The digest's purpose (names its key in `derived_keys`; never change it: ids would move).
+const PURPOSE: &str = event_store::shred::derived::SUPPRESSION_ENTRY_ID;
 
 /// Most characters of a push token or webhook URL.
 pub const MAX_ADDRESS: usize = 2048;

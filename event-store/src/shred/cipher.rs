@@ -1,7 +1,8 @@
 //! AES-256-GCM: per-contact keys wrapped by the master key, and ciphertext envelopes
 //! (`{"$enc": "<base64 of nonce ‖ ciphertext ‖ tag>"}`) for personal values.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -28,6 +29,10 @@ static MASTER: OnceLock<[u8; 32]> = OnceLock::new();
 
 /// During a rotation, the master key `MASTER` replaces: keys it wrapped still unwrap.
 static PREVIOUS: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Derived keys by purpose, as the database keeps them (`derived_keys`, installed at
+/// startup by [`super::derived::load`]): they outlive master-key rotations.
+static DERIVED: RwLock<BTreeMap<String, [u8; 32]>> = RwLock::new(BTreeMap::new());
 
 /// Sets the master key that wraps every contact key, once per process (`None`: the
 /// development key, with a warning). A second call with another key is refused.
@@ -66,22 +71,50 @@ fn master() -> &'static [u8; 32] {
     MASTER.get_or_init(|| DEVELOPMENT_MASTER_KEY)
 }
 
-/// A keyed digest of `message` for `purpose`: HMAC-SHA256 under a key derived from the
-/// master key for that purpose alone (itself HMAC-SHA256(master, "mauntic3/derived/<purpose>")),
-/// so digests of one purpose say nothing about another's and none can be computed without
-/// the master key. Used where an id must be found again from a personal value without
+/// A keyed digest of `message` for `purpose`: HMAC-SHA256 under the key of that purpose
+/// alone, so digests of one purpose say nothing about another's and none can be computed
+/// without the key. Used where an id must be found again from a personal value without
 /// revealing it (suppression entries: `tenant|channel|address` → entry id).
 ///
-/// The digests depend on the master key: rotating it must keep this derivation's key (or
-/// re-key what was derived), or those ids are not found again.
+/// The key is the one [`install_derived`] installed for `purpose` (a process connected to a
+/// database: `derived_keys`, which outlives master-key rotations); without one (unit tests),
+/// [`derive`] from the master key, which is how the stored key was first made.
 pub fn keyed_digest(purpose: &str, message: &[u8]) -> [u8; 32] {
-    let mut derive = hmac_of(master());
-    derive.update(b"mauntic3/derived/");
-    derive.update(purpose.as_bytes());
-    let sub: [u8; 32] = derive.finalize().into_bytes().into();
+    let installed = DERIVED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(purpose)
+        .copied();
+    let sub = installed.unwrap_or_else(|| derive(master(), purpose));
     let mut mac = hmac_of(&sub);
     mac.update(message);
     mac.finalize().into_bytes().into()
+}
+
+/// The key of `purpose` derived from `master`: HMAC-SHA256(master, "mauntic3/derived/<purpose>").
+pub(crate) fn derive(master: &[u8; 32], purpose: &str) -> [u8; 32] {
+    let mut derive = hmac_of(master);
+    derive.update(b"mauntic3/derived/");
+    derive.update(purpose.as_bytes());
+    derive.finalize().into_bytes().into()
+}
+
+/// Makes `key` the key of `purpose` for [`keyed_digest`] in this process. Installing another
+/// key for a purpose that has one is refused: one process serves one installation, whose
+/// digests must not change under it.
+pub(crate) fn install_derived(purpose: &str, key: [u8; 32]) -> Result<(), StoreError> {
+    let mut installed = DERIVED.write().unwrap_or_else(PoisonError::into_inner);
+    match installed.get(purpose) {
+        Some(k) if *k != key => Err(StoreError::Crypto(format!(
+            "the derived key {purpose:?} of this database differs from the one this process \
+             already uses (a database of another installation?)"
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            installed.insert(purpose.to_owned(), key);
+            Ok(())
+        }
+    }
 }
 
 /// HMAC-SHA256 under a 32-byte key: RFC 2104 pads a key shorter than the hash's 64-byte

@@ -7,6 +7,8 @@
 //! - [`keys`]: the `contact_keys` table, a batch of streams per statement.
 //! - [`keyring`]: the current and previous master keys by id, for values sealed directly
 //!   under the master key (provider credentials) and re-sealed by a rotation.
+//! - [`derived`]: the `derived_keys` table, keys of keyed digests (suppression entry ids)
+//!   sealed under the master key, so rotating it does not move the digests.
 //!
 //! [`seal`] runs in the one write path ([`crate::append`]); [`reveal`] and
 //! [`reveal_payloads`] wherever events are interpreted (aggregate loads, projections,
@@ -15,6 +17,7 @@
 //! before encryption) passes through untouched.
 
 pub mod cipher;
+pub mod derived;
 pub mod keyring;
 pub mod keys;
 pub mod policy;

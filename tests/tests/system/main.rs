@@ -26,6 +26,7 @@ mod identity_org;
 mod imports;
 mod inbound;
 mod isolation;
+mod key_rotation;
 mod ops;
 mod projections;
 mod providers;
