@@ -204,6 +204,35 @@ where
 }
 
 impl TestApp {
+    /// Delivery job `id` as the log says it is now (`GET /api/v1/audit/delivery_job/{id}`:
+    /// `state` and `events`).
+    pub async fn delivery_job(&self, id: &str) -> Value {
+        let res = self
+            .get(&format!("/api/v1/audit/delivery_job/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// Waits (20 s at most) until delivery job `id` is in `status`; the job then.
+    pub async fn wait_delivery_job(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let j = self.delivery_job(id).await;
+            if j["state"]["status"] == status {
+                return j;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} is {}, not {status:?}: {j}",
+                j["state"]["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -57,38 +57,11 @@ async fn send(app: &TestApp, body: Value, key: Option<&str>) -> (u16, Value) {
     (status, res.json().await.unwrap())
 }
 
-/// The job as the log says it is now.
-async fn job(app: &TestApp, id: &str) -> Value {
-    let res = app
-        .get(&format!("/api/v1/audit/delivery_job/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
 async fn job_status(app: &TestApp, id: &str) -> String {
-    job(app, id).await["state"]["status"]
+    app.delivery_job(id).await["state"]["status"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let j = job(app, id).await;
-        let last = j["state"]["status"].as_str().unwrap_or_default().to_owned();
-        if last == status {
-            return j;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "job {id} is {last:?}, not {status:?}: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Configures a provider for the organization (`POST /api/v1/providers`); its id.
@@ -133,7 +106,7 @@ async fn a_transactional_message_reaches_the_development_mailbox_rendered_and_tr
     assert_eq!(status, 202, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
 
-    let j = wait_status(&app, &id, "sent").await;
+    let j = app.wait_delivery_job(&id, "sent").await;
     let types: Vec<&str> = j["events"]
         .as_array()
         .unwrap()
@@ -225,7 +198,7 @@ async fn an_idempotency_key_makes_a_retried_request_the_same_message() {
     assert_eq!(s3, 422, "{problem}");
 
     let id = first["id"].as_str().unwrap().to_owned();
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     assert_eq!(mailbox(&app, "?to=bob@example.org").await.len(), 1);
 }
 
@@ -290,7 +263,7 @@ async fn a_do_not_contact_mark_stops_the_send_and_the_job_says_why() {
 
     let (_, body) = send(&app, json!({"template_id": t, "contact_id": contact}), None).await;
     let id = body["id"].as_str().unwrap().to_owned();
-    let j = wait_status(&app, &id, "suppressed").await;
+    let j = app.wait_delivery_job(&id, "suppressed").await;
     let last = j["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         last["payload"]["DeliverySuppressed"]["reason"],
@@ -337,7 +310,7 @@ async fn email_goes_out_over_smtp_with_the_jobs_headers_and_tracking_that_record
     let html = parsed.body_html(0).unwrap().into_owned();
     let text = parsed.body_text(0).unwrap().into_owned();
     assert!(text.contains("Hi Grace"), "{text}");
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
 
     // The click link redirects to the original target and records the click.
     let click = link(&html, "/t/c/");
@@ -366,7 +339,7 @@ async fn email_goes_out_over_smtp_with_the_jobs_headers_and_tracking_that_record
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/gif");
-    let j = wait_status(&app, &id, "delivered").await;
+    let j = app.wait_delivery_job(&id, "delivered").await;
     assert_eq!(j["state"]["opens"], 1);
     assert_eq!(j["state"]["clicks"], 1);
 
@@ -381,7 +354,7 @@ async fn email_goes_out_over_smtp_with_the_jobs_headers_and_tracking_that_record
     let page = no_redirect.get(app.url(path)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(
-        job(&app, &id).await["state"]["unsubscribed"],
+        app.delivery_job(&id).await["state"]["unsubscribed"],
         false,
         "a GET changes nothing"
     );
@@ -392,7 +365,7 @@ async fn email_goes_out_over_smtp_with_the_jobs_headers_and_tracking_that_record
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(job(&app, &id).await["state"]["unsubscribed"], true);
+    assert_eq!(app.delivery_job(&id).await["state"]["unsubscribed"], true);
     eventually(WAIT, "the contact opted out of email", || async {
         let c = get_json(&app, &format!("/api/v1/contacts/{contact}")).await;
         c["consent"]["email"]["status"] == "opted_out"
@@ -456,7 +429,7 @@ async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
     .await
     .unwrap();
 
-    let j = wait_status(&app, &id.to_string(), "in_doubt").await;
+    let j = app.wait_delivery_job(&id.to_string(), "in_doubt").await;
     assert_eq!(
         j["events"].as_array().unwrap().last().unwrap()["event_type"],
         "DeliveryInDoubt"
@@ -468,7 +441,8 @@ async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
         None,
     )
     .await;
-    wait_status(&app, body["id"].as_str().unwrap(), "sent").await;
+    app.wait_delivery_job(body["id"].as_str().unwrap(), "sent")
+        .await;
     sink.wait_for_message("after@example.org", WAIT).await;
     assert!(sink.messages_to("crash@example.org").is_empty());
     let queued: (i64,) = sqlx::query_as("SELECT count(*) FROM delivery_queue")
@@ -489,7 +463,7 @@ async fn an_organizations_own_provider_carries_its_email() {
 
     let id = send_id(&app, json!({"template_id": t, "to": "own@example.org"})).await;
     sink.wait_for_message("own@example.org", WAIT).await;
-    let j = wait_status(&app, &id, "sent").await;
+    let j = app.wait_delivery_job(&id, "sent").await;
     assert_eq!(j["state"]["provider"], format!("smtp:{provider}"));
     assert!(
         mailbox(&app, "").await.is_empty(),
@@ -531,7 +505,7 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
     .await;
     let t = template(&app, HTML).await;
     let id = send_id(&app, json!({"template_id": t, "to": "gone@example.org"})).await;
-    let j = wait_status(&app, &id, "sent").await;
+    let j = app.wait_delivery_job(&id, "sent").await;
     let message_id = j["state"]["provider_message_id"]
         .as_str()
         .unwrap()
@@ -559,7 +533,7 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let j = wait_status(&app, &id, "bounced").await;
+    let j = app.wait_delivery_job(&id, "bounced").await;
     assert_eq!(
         j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliveryBounced"]["kind"],
         "hard"
@@ -567,7 +541,7 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
 
     // The address is suppressed: the next message to it is not sent, and says why.
     let next = send_id(&app, json!({"template_id": t, "to": "Gone@Example.org"})).await;
-    let j = wait_status(&app, &next, "suppressed").await;
+    let j = app.wait_delivery_job(&next, "suppressed").await;
     assert_eq!(
         j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliverySuppressed"]["reason"],
         json!({"kind": "suppressed_address", "reason": "hard_bounce"})
@@ -634,7 +608,7 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
         .unwrap();
     let ids: Vec<String> = batch.iter().map(|(id, _)| id.to_string()).collect();
     for id in &ids {
-        wait_status(&first, id, "dispatching").await;
+        first.wait_delivery_job(id, "dispatching").await;
     }
     // Killed mid-call: the task is dropped with the provider calls in flight.
     first.task.take().unwrap().abort();
@@ -650,7 +624,7 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
     second.api_key = first.api_key.clone();
     second.tenant_id = first.tenant_id;
     for id in &ids {
-        let j = wait_status(&second, id, "in_doubt").await;
+        let j = second.wait_delivery_job(id, "in_doubt").await;
         let types: Vec<&str> = j["events"]
             .as_array()
             .unwrap()
@@ -673,7 +647,9 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
         None,
     )
     .await;
-    wait_status(&second, body["id"].as_str().unwrap(), "sent").await;
+    second
+        .wait_delivery_job(body["id"].as_str().unwrap(), "sent")
+        .await;
     sink.wait_for_message("after@example.org", WAIT).await;
     for i in 0..5 {
         assert!(sink
@@ -758,19 +734,20 @@ async fn opted_out_and_over_frequency_contacts_get_no_marketing_and_the_job_says
     .await;
 
     let opted_out = campaign_job(&app, t, out).await;
-    let j = wait_status(&app, &opted_out, "suppressed").await;
+    let j = app.wait_delivery_job(&opted_out, "suppressed").await;
     assert_eq!(
         j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliverySuppressed"]["reason"],
         json!({"kind": "opted_out"})
     );
     // A transactional message (a receipt) still reaches someone who opted out of marketing.
     let (_, body) = send(&app, json!({"template_id": t, "contact_id": out}), None).await;
-    wait_status(&app, body["id"].as_str().unwrap(), "sent").await;
+    app.wait_delivery_job(body["id"].as_str().unwrap(), "sent")
+        .await;
 
     let first = campaign_job(&app, t, capped).await;
-    wait_status(&app, &first, "sent").await;
+    app.wait_delivery_job(&first, "sent").await;
     let second = campaign_job(&app, t, capped).await;
-    let j = wait_status(&app, &second, "deferred").await;
+    let j = app.wait_delivery_job(&second, "deferred").await;
     let deferred = &j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliveryDeferred"];
     assert_eq!(deferred["reason"], json!({"kind": "frequency_cap"}));
     let until: chrono::DateTime<chrono::Utc> = deferred["until"].as_str().unwrap().parse().unwrap();

@@ -16,6 +16,24 @@ const SENDER: &str = "+15550001111";
 const PHONE: &str = "+447700900123";
 const DEVICE: &str = "fcm-token-7a6f1c0e8b3d4f2a9c5e7b1d3f5a7c9e";
 
+/// The Twilio fake as the organization's SMS provider (sender [`SENDER`]) and an SMS
+/// template greeting the contact by first name.
+async fn twilio_app() -> (FakeTwilio, TestApp, Uuid) {
+    let twilio = FakeTwilio::start().await;
+    let app = spawn_app().await;
+    configure(
+        &app,
+        "sms",
+        "twilio",
+        twilio.config(),
+        &["auth_token"],
+        json!({"from": SENDER}),
+    )
+    .await;
+    let t = template(&app, "sms", json!({"body": "Hi {{contact.first_name}}"})).await;
+    (twilio, app, t)
+}
+
 /// Splits a fake's configuration into the API's `settings` and `secrets` (credentials go in
 /// `secrets`), adds `extra` settings, and configures it as the organization's provider.
 async fn configure(
@@ -87,32 +105,6 @@ async fn send(app: &TestApp, body: Value) -> String {
     answer["id"].as_str().unwrap().to_owned()
 }
 
-/// The job as the log says it is now.
-async fn job(app: &TestApp, id: &str) -> Value {
-    let res = app
-        .get(&format!("/api/v1/audit/delivery_job/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
-async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let j = job(app, id).await;
-        if j["state"]["status"] == status {
-            return j;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "job {id} is not {status:?}: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn event_types(job: &Value) -> Vec<String> {
     job["events"]
         .as_array()
@@ -182,7 +174,7 @@ async fn an_sms_goes_out_through_the_organizations_twilio_rendered_for_the_conta
     )
     .await;
 
-    let j = wait_status(&app, &id, "sent").await;
+    let j = app.wait_delivery_job(&id, "sent").await;
     assert_eq!(
         event_types(&j),
         ["DeliveryRequested", "DeliveryDispatching", "DeliverySent"]
@@ -231,7 +223,7 @@ async fn an_sms_through_vonage_carries_the_number_without_plus_and_the_jobs_refe
 
     let id = send(&app, json!({"template_id": t, "contact_id": contact})).await;
 
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     let r = &vonage.received()[0];
     assert_eq!(r.field("to"), Some("447700900123"));
     assert_eq!(r.field("from"), Some("15550001111"));
@@ -244,25 +236,14 @@ async fn an_sms_through_vonage_carries_the_number_without_plus_and_the_jobs_refe
 
 #[tokio::test]
 async fn an_sms_to_a_contact_without_a_phone_is_suppressed_and_says_so() {
-    let twilio = FakeTwilio::start().await;
-    let app = spawn_app().await;
-    configure(
-        &app,
-        "sms",
-        "twilio",
-        twilio.config(),
-        &["auth_token"],
-        json!({"from": SENDER}),
-    )
-    .await;
-    let t = template(&app, "sms", json!({"body": "Hi {{contact.first_name}}"})).await;
+    let (twilio, app, t) = twilio_app().await;
     let (contact, _) = app
         .create_contact(json!({"email": "nophone@example.org", "first_name": "Nils"}))
         .await;
 
     let id = send(&app, json!({"template_id": t, "contact_id": contact})).await;
 
-    let j = wait_status(&app, &id, "suppressed").await;
+    let j = app.wait_delivery_job(&id, "suppressed").await;
     assert_eq!(
         last_payload(&j)["DeliverySuppressed"]["reason"],
         json!({"kind": "no_address"})
@@ -275,18 +256,7 @@ async fn an_sms_to_a_contact_without_a_phone_is_suppressed_and_says_so() {
 
 #[tokio::test]
 async fn an_sms_twilio_throttles_is_retried_after_the_delay_it_asked_for_and_then_sent() {
-    let twilio = FakeTwilio::start().await;
-    let app = spawn_app().await;
-    configure(
-        &app,
-        "sms",
-        "twilio",
-        twilio.config(),
-        &["auth_token"],
-        json!({"from": SENDER}),
-    )
-    .await;
-    let t = template(&app, "sms", json!({"body": "Hi {{contact.first_name}}"})).await;
+    let (twilio, app, t) = twilio_app().await;
     let (contact, _) = app
         .create_contact(json!({"email": "busy@example.org", "first_name": "Bo", "phone": PHONE}))
         .await;
@@ -300,7 +270,7 @@ async fn an_sms_twilio_throttles_is_retried_after_the_delay_it_asked_for_and_the
     let id = send(&app, json!({"template_id": t, "contact_id": contact})).await;
 
     // Failed for now, due again: not given up.
-    let j = wait_status(&app, &id, "failed").await;
+    let j = app.wait_delivery_job(&id, "failed").await;
     let failed = &last_payload(&j)["DeliveryAttemptFailed"];
     assert!(
         failed["error"].as_str().unwrap().contains("429"),
@@ -320,7 +290,7 @@ async fn an_sms_twilio_throttles_is_retried_after_the_delay_it_asked_for_and_the
     );
 
     // Then sent on the second attempt.
-    let j = wait_status(&app, &id, "sent").await;
+    let j = app.wait_delivery_job(&id, "sent").await;
     assert_eq!(
         event_types(&j),
         [
@@ -387,7 +357,7 @@ async fn a_push_goes_out_through_the_organizations_fcm_rendered_for_the_contact(
     )
     .await;
 
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     let token = &fcm.token_requests()[0];
     assert_eq!(
         token.status, 200,
@@ -431,7 +401,7 @@ async fn a_push_to_a_token_fcm_no_longer_knows_is_given_up_with_fcms_reason() {
     )
     .await;
 
-    let j = wait_status(&app, &id, "given_up").await;
+    let j = app.wait_delivery_job(&id, "given_up").await;
     let error = last_payload(&j)["DeliveryGivenUp"]["error"]
         .as_str()
         .unwrap()
@@ -486,7 +456,7 @@ async fn a_webhook_message_is_sent_with_its_method_url_headers_and_body_rendered
     )
     .await;
 
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     let received = receiver.received();
     assert_eq!(received.len(), 1);
     let r = &received[0];
@@ -551,7 +521,7 @@ async fn an_sms_may_name_its_own_sender_number_and_a_bad_one_is_refused_whole() 
         json!({"template_id": t, "to": PHONE, "from": {"address": "+15559998888"}}),
     )
     .await;
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     let r = &twilio.received()[0];
     assert_eq!(r.field("From"), Some("+15559998888"), "the message's own");
     assert_eq!(r.field("To"), Some(PHONE));

@@ -65,32 +65,6 @@ async fn template(app: &TestApp) -> Uuid {
     id
 }
 
-/// The job as the log says it is now.
-async fn job(app: &TestApp, id: &str) -> Value {
-    let res = app
-        .get(&format!("/api/v1/audit/delivery_job/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
-async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let j = job(app, id).await;
-        if j["state"]["status"] == status {
-            return j;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "job {id} is not {status:?}: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// One message sent to a new contact at `email`: (contact, job id, what smtp-sink received).
 async fn sent(
     app: &TestApp,
@@ -115,7 +89,7 @@ async fn sent(
         .unwrap()
         .to_owned();
     let dump = sink.wait_for_message(email, WAIT).await;
-    wait_status(app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     (contact, id, dump)
 }
 
@@ -281,7 +255,7 @@ async fn a_dsn_to_the_signed_return_path_bounces_the_job_hard_and_suppresses_the
     assert_eq!(answer["outcome"], "recorded");
     assert_eq!(answer["kind"], "hard_bounce");
     assert_eq!(answer["job_id"], id.as_str());
-    let j = wait_status(&app, &id, "bounced").await;
+    let j = app.wait_delivery_job(&id, "bounced").await;
     let bounced = &last_event(&j)["payload"]["DeliveryBounced"];
     assert_eq!(bounced["kind"], "hard");
     assert_eq!(
@@ -332,7 +306,7 @@ async fn a_soft_bounce_does_not_suppress_and_a_plain_bounce_is_hard_only_with_a_
     let (status, answer) = inbound(&app, None, &dsn, Some(SECRET)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["kind"], "soft_bounce");
-    let j = wait_status(&app, &id, "bounced").await;
+    let j = app.wait_delivery_job(&id, "bounced").await;
     assert_eq!(last_event(&j)["payload"]["DeliveryBounced"]["kind"], "soft");
     assert_eq!(suppressed(&app, "full@example.org").await, None);
 
@@ -347,7 +321,7 @@ async fn a_soft_bounce_does_not_suppress_and_a_plain_bounce_is_hard_only_with_a_
     let (status, answer) = inbound(&app, Some(&rp2), &plain, Some(SECRET)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["kind"], "hard_bounce");
-    let j = wait_status(&app, &id2, "bounced").await;
+    let j = app.wait_delivery_job(&id2, "bounced").await;
     assert_eq!(
         last_event(&j)["payload"]["DeliveryBounced"]["diagnostic"],
         "Remote host said: 550 Sorry, no mailbox here by that name."
@@ -408,8 +382,8 @@ async fn forged_return_paths_are_ignored_and_bad_bodies_refused_recording_nothin
         );
     }
     assert_eq!(app.event_count().await, before, "nothing recorded");
-    assert_eq!(job(&app, &a).await["state"]["status"], "sent");
-    assert_eq!(job(&app, &b).await["state"]["status"], "sent");
+    assert_eq!(app.delivery_job(&a).await["state"]["status"], "sent");
+    assert_eq!(app.delivery_job(&b).await["state"]["status"], "sent");
     assert_eq!(suppressed(&app, "bob@example.org").await, None);
     app.stop().await;
 }
@@ -427,7 +401,7 @@ async fn an_arf_complaint_marks_the_job_complained_and_suppresses_the_address() 
     let (status, answer) = inbound(&app, Some(&fbl), &report, Some(SECRET)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["kind"], "complaint");
-    let j = wait_status(&app, &id, "complained").await;
+    let j = app.wait_delivery_job(&id, "complained").await;
     assert_eq!(
         last_event(&j)["payload"]["DeliveryComplained"]["contact_id"],
         contact.to_string()
@@ -471,7 +445,7 @@ async fn mail_to_the_mailto_unsubscribe_address_opts_the_contact_out() {
     let (status, answer) = inbound(&app, Some(&mailto), &mail, Some(SECRET)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["kind"], "unsubscribe");
-    assert_eq!(job(&app, &id).await["state"]["unsubscribed"], true);
+    assert_eq!(app.delivery_job(&id).await["state"]["unsubscribed"], true);
     eventually(WAIT, "the contact opted out of email", || async {
         let res = app
             .get(&format!("/api/v1/contacts/{contact}"))
@@ -521,7 +495,7 @@ async fn opens_and_clicks_appear_on_the_contacts_timeline() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_status(&app, &id, "sent").await;
+    app.wait_delivery_job(&id, "sent").await;
     let res = app
         .get(&format!("/api/v1/dev-mailbox?job_id={id}"))
         .send()

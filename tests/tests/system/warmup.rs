@@ -87,17 +87,6 @@ async fn send(app: &TestApp, template: Uuid, from: &str, to: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-/// The job as the log says it is now.
-async fn job(app: &TestApp, id: &str) -> Value {
-    let res = app
-        .get(&format!("/api/v1/audit/delivery_job/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
 fn status_of(job: &Value) -> &str {
     job["state"]["status"].as_str().unwrap_or_default()
 }
@@ -108,7 +97,7 @@ async fn settled(app: &TestApp, ids: &[String], statuses: &[&str]) -> Vec<Value>
     loop {
         let mut jobs = Vec::new();
         for id in ids {
-            jobs.push(job(app, id).await);
+            jobs.push(app.delivery_job(id).await);
         }
         if jobs.iter().all(|j| statuses.contains(&status_of(j))) {
             return jobs;
@@ -343,7 +332,7 @@ async fn after_removal_the_domain_sends_without_warmup() {
         assert_eq!(status_of(&j), "sent", "not deferred after removal: {j}");
     }
     // The one deferred before stays deferred to its window (it was decided then).
-    assert_eq!(status_of(&job(&app, &second).await), "deferred");
+    assert_eq!(status_of(&app.delivery_job(&second).await), "deferred");
     app.stop().await;
 }
 
