@@ -105,6 +105,10 @@ impl Jobs {
         &self.pool
     }
 
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
     /// Requests `jobs` of `tenant` (ids chosen by the caller: derived ids make a repeated
     /// request a no-op), due at `due_at`: their `DeliveryRequested` events and queue rows in
     /// one transaction.

@@ -384,7 +384,7 @@ async fn a_push_goes_out_through_the_organizations_fcm_rendered_for_the_contact(
 }
 
 #[tokio::test]
-async fn a_push_to_a_token_fcm_no_longer_knows_is_given_up_with_fcms_reason() {
+async fn a_push_to_a_token_fcm_no_longer_knows_is_given_up_and_the_token_suppressed() {
     let fcm = FakeFcm::start().await;
     let app = spawn_app().await;
     let t = push_setup(&app, &fcm).await;
@@ -419,6 +419,36 @@ async fn a_push_to_a_token_fcm_no_longer_knows_is_given_up_with_fcms_reason() {
     assert_eq!(fcm.received().len(), 1);
     let d = delivery(&app, &id, "given_up").await;
     assert!(d["reason"].to_string().contains("UNREGISTERED"), "{d}");
+
+    // The token is on the suppression list, as a hard bounce naming the job...
+    let push_list = "/api/v1/suppressions?channel=push";
+    mauntic_tests::eventually(WAIT, "the token is suppressed", || {
+        let req = app.get(push_list);
+        async move {
+            let listed: Value = req.send().await.unwrap().json().await.unwrap();
+            listed["items"].as_array().is_some_and(|a| !a.is_empty())
+        }
+    })
+    .await;
+    let listed: Value = app
+        .get(push_list)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &listed["items"][0];
+    assert_eq!(entry["address"], DEVICE, "{listed}");
+    assert_eq!(entry["reason"], "hard_bounce", "{listed}");
+    // ...so the next message to it never reaches FCM.
+    let again = send(&app, json!({"template_id": t, "contact_id": contact})).await;
+    let j = app.wait_delivery_job(&again, "suppressed").await;
+    assert_eq!(
+        last_payload(&j)["DeliverySuppressed"]["reason"]["kind"],
+        "suppressed_address"
+    );
+    assert_eq!(fcm.received().len(), 1, "nothing more reached FCM");
     app.stop().await;
 }
 

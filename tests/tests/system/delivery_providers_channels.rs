@@ -454,7 +454,7 @@ async fn fcm_maps_quota_unavailable_invalid_argument_and_unregistered() {
     fcm.unregister(DEVICE);
     let gone = send(provider.as_ref(), Message::Push(push())).await;
     assert!(
-        matches!(&gone, Err(SendError::Permanent { reason }) if reason.contains("UNREGISTERED: Requested entity was not found.")),
+        matches!(&gone, Err(SendError::Unreachable { reason }) if reason.contains("UNREGISTERED: Requested entity was not found.")),
         "{gone:?}"
     );
 }
@@ -579,7 +579,7 @@ async fn apns_maps_too_many_requests_unavailable_bad_device_token_and_unregister
     apns.unregister(DEVICE);
     let gone = send(provider.as_ref(), Message::Push(push())).await;
     assert!(
-        matches!(&gone, Err(SendError::Permanent { reason }) if reason.contains("410") && reason.contains("Unregistered")),
+        matches!(&gone, Err(SendError::Unreachable { reason }) if reason.contains("410") && reason.contains("Unregistered")),
         "{gone:?}"
     );
 }

@@ -97,6 +97,16 @@ impl Message {
         }
     }
 
+    /// Where it goes: the recipient's email address, phone number, device token or URL.
+    pub fn address(&self) -> &str {
+        match self {
+            Self::Email(m) => &m.to.address,
+            Self::Sms(m) => &m.to,
+            Self::Push(m) => &m.token,
+            Self::Webhook(m) => &m.url,
+        }
+    }
+
     pub fn channel(&self) -> Channel {
         match self {
             Self::Email(_) => Channel::Email,

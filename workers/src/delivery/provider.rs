@@ -26,6 +26,10 @@ pub enum SendError {
     /// credentials, rejected content).
     #[error("permanent: {reason}")]
     Permanent { reason: String },
+    /// The address no longer exists for the provider (a push token it reports unregistered):
+    /// permanent, and the worker puts the address on the suppression list, as a hard bounce.
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
     /// The request went out (or may have: a timeout, a connection lost mid-request, a reply
     /// that could not be read) and no answer came, so the provider may have the message.
     /// Never retried automatically unless the provider deduplicates: the job is in doubt.

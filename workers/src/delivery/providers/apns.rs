@@ -166,7 +166,11 @@ impl Provider for Apns {
             // Our token (expired, or not valid for this key): the next send signs a new one.
             self.forget_token();
         }
-        let response = http::checked("apns", response, error_message).await?;
+        // 410 Unregistered: the device token is no longer active for the topic.
+        let gone = response.status() == reqwest::StatusCode::GONE;
+        let response = http::checked("apns", response, error_message)
+            .await
+            .map_err(|e| http::unreachable_when(e, gone))?;
         let provider_message_id = response
             .headers()
             .get("apns-id")

@@ -231,7 +231,14 @@ impl Provider for Fcm {
                 },
             });
         }
-        let response = http::checked("fcm", response, error_message).await?;
+        // 404 UNREGISTERED: the app was uninstalled or the token expired.
+        let not_found = response.status() == reqwest::StatusCode::NOT_FOUND;
+        let response = http::checked("fcm", response, error_message)
+            .await
+            .map_err(|e| {
+                let gone = not_found && e.to_string().contains("UNREGISTERED");
+                http::unreachable_when(e, gone)
+            })?;
         // Taken (2xx): an unreadable answer must not make the worker send it again.
         let provider_message_id = match response.json::<Accepted>().await {
             Ok(accepted) => accepted.name,

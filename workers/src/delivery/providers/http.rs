@@ -123,6 +123,15 @@ pub fn unbuildable(provider: &str, e: impl std::fmt::Display) -> SendError {
     }
 }
 
+/// `e` as [`SendError::Unreachable`] when the provider's refusal says the address is gone
+/// (`gone`, decided by the caller from the answer's status and reason).
+pub fn unreachable_when(e: SendError, gone: bool) -> SendError {
+    match e {
+        SendError::Permanent { reason } if gone => SendError::Unreachable { reason },
+        other => other,
+    }
+}
+
 /// The permanent error of a message on a channel the provider does not carry.
 pub fn wrong_channel(
     provider: &str,

@@ -27,6 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use commands::delivery::jobs::{self, Jobs, JobsError, Loaded, Queue, Write};
 use cqrs_es::Aggregate;
+use domain::delivery::suppression::SuppressionReason;
 use domain::delivery::warmup::Allowance;
 use domain::delivery::{
     Channel, Deferral, DeliveryCommand, DeliveryJob, Request, Sender, Source, Status, Suppression,
@@ -595,6 +596,8 @@ impl Worker {
         let answered = self.clock.now().max(now);
         let mut writes = Vec::with_capacity(answers.len());
         let mut sent = 0;
+        // Addresses the providers say are gone: suppressed once the outcomes are recorded.
+        let mut gone = Vec::new();
         for (mut d, answer) in answers {
             let mut loaded = Loaded {
                 job: std::mem::take(&mut d.job),
@@ -639,6 +642,25 @@ impl Worker {
                     Queue::Remove,
                     None,
                 ),
+                Err(SendError::Unreachable { reason }) => {
+                    if let Some(channel) = loaded.job.request.as_ref().map(|r| r.channel) {
+                        if let Ok(address) =
+                            commands::suppressions::normalize(channel, d.message.address())
+                        {
+                            gone.push((
+                                channel,
+                                address,
+                                SuppressionReason::HardBounce,
+                                Some(format!("job:{}", d.id)),
+                            ));
+                        }
+                    }
+                    (
+                        DeliveryCommand::GiveUp { error: reason },
+                        Queue::Remove,
+                        None,
+                    )
+                }
                 Err(SendError::Unknown { reason }) => {
                     tracing::warn!(job = %d.id, %reason, "provider outcome unknown");
                     let retry = d.provider.provider.deduplicates();
@@ -659,7 +681,7 @@ impl Worker {
         let mut attempt = 0u32;
         loop {
             match self.jobs.record(tenant, meta, &writes).await {
-                Ok(_) => return Ok(sent),
+                Ok(_) => break,
                 Err(JobsError::Store(e)) if attempt < 5 => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "recording delivery outcomes failed; retrying");
@@ -668,6 +690,22 @@ impl Worker {
                 Err(e) => return Err(e.into()),
             }
         }
+        if !gone.is_empty() {
+            // A lost suppression costs one more refused send (which suppresses again): the
+            // outcomes, already recorded, stand either way.
+            if let Err(e) = commands::suppressions::suppress_many(
+                self.jobs.pool(),
+                self.jobs.notifier(),
+                tenant,
+                meta,
+                &gone,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "suppressing addresses providers report gone failed");
+            }
+        }
+        Ok(sent)
     }
 
     /// The delay before attempt `attempts + 1`: doubling from `retry_base` with ±20 %
