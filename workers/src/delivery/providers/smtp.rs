@@ -47,7 +47,8 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    /// Connections kept open and reused.
+    /// The most connections open to the server at once (sends beyond wait for one), kept
+    /// open and reused.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
     /// The limit on one message's whole exchange, connecting included (lettre's async
@@ -58,7 +59,7 @@ pub struct SmtpConfig {
 }
 
 fn default_pool_size() -> u32 {
-    4
+    16
 }
 
 fn default_timeout_secs() -> u64 {
