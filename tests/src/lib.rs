@@ -204,6 +204,46 @@ where
 }
 
 impl TestApp {
+    /// A template of `channel` (`POST /api/v1/templates`) with one version holding `content`,
+    /// published; its id.
+    pub async fn published_template(&self, channel: &str, content: Value) -> Uuid {
+        let res = self
+            .post(
+                "/api/v1/templates",
+                &serde_json::json!({"name": format!("An {channel}"), "channel": channel}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let id = accepted(res).await.0;
+        let res = self
+            .post(&format!("/api/v1/templates/{id}/versions"), &content)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let res = self
+            .post(
+                &format!("/api/v1/templates/{id}/versions/1/publish"),
+                &serde_json::json!({}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        id
+    }
+
+    /// `POST /api/v1/messages` with `body`, which must be accepted (202); the job id.
+    pub async fn send_message(&self, body: Value) -> String {
+        let res = self.post("/api/v1/messages", &body).send().await.unwrap();
+        let status = res.status();
+        let answer: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 202, "{answer}");
+        answer["id"].as_str().unwrap().to_owned()
+    }
+
     /// Delivery job `id` as the log says it is now (`GET /api/v1/audit/delivery_job/{id}`:
     /// `state` and `events`).
     pub async fn delivery_job(&self, id: &str) -> Value {

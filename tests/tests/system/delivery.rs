@@ -13,35 +13,9 @@ use uuid::Uuid;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn template(app: &TestApp, html: &str) -> Uuid {
-    let res = app
-        .post(
-            "/api/v1/templates",
-            &json!({"name": "Welcome", "channel": "email"}),
-        )
-        .send()
+    let subject = "Hello {{default contact.first_name \"there\"}}";
+    app.published_template("email", json!({"subject": subject, "html": html}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = accepted(res).await.0;
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions"),
-            &json!({"subject": "Hello {{default contact.first_name \"there\"}}", "html": html}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions/1/publish"),
-            &json!({}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    id
 }
 
 const HTML: &str = "<html><body><p>Hi {{contact.first_name}}</p>\
@@ -72,12 +46,6 @@ async fn configure_provider(app: &TestApp, body: Value) -> Uuid {
 }
 
 /// Sends a message (no Idempotency-Key) and answers its job id.
-async fn send_id(app: &TestApp, body: Value) -> String {
-    let (status, answer) = send(app, body, None).await;
-    assert_eq!(status, 202, "{answer}");
-    answer["id"].as_str().unwrap().to_owned()
-}
-
 async fn get_json(app: &TestApp, path: &str) -> Value {
     let res = app.get(path).send().await.unwrap();
     assert_eq!(res.status(), 200, "{path}");
@@ -461,7 +429,9 @@ async fn an_organizations_own_provider_carries_its_email() {
                     "settings": {"host": "127.0.0.1", "port": sink.port(), "security": "none", "timeout_secs": 5}})).await;
     let t = template(&app, HTML).await;
 
-    let id = send_id(&app, json!({"template_id": t, "to": "own@example.org"})).await;
+    let id = app
+        .send_message(json!({"template_id": t, "to": "own@example.org"}))
+        .await;
     sink.wait_for_message("own@example.org", WAIT).await;
     let j = app.wait_delivery_job(&id, "sent").await;
     assert_eq!(j["state"]["provider"], format!("smtp:{provider}"));
@@ -504,7 +474,9 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
     )
     .await;
     let t = template(&app, HTML).await;
-    let id = send_id(&app, json!({"template_id": t, "to": "gone@example.org"})).await;
+    let id = app
+        .send_message(json!({"template_id": t, "to": "gone@example.org"}))
+        .await;
     let j = app.wait_delivery_job(&id, "sent").await;
     let message_id = j["state"]["provider_message_id"]
         .as_str()
@@ -540,7 +512,9 @@ async fn a_verified_hard_bounce_report_bounces_the_job_and_suppresses_the_addres
     );
 
     // The address is suppressed: the next message to it is not sent, and says why.
-    let next = send_id(&app, json!({"template_id": t, "to": "Gone@Example.org"})).await;
+    let next = app
+        .send_message(json!({"template_id": t, "to": "Gone@Example.org"}))
+        .await;
     let j = app.wait_delivery_job(&next, "suppressed").await;
     assert_eq!(
         j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliverySuppressed"]["reason"],

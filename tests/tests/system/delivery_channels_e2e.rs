@@ -30,7 +30,9 @@ async fn twilio_app() -> (FakeTwilio, TestApp, Uuid) {
         json!({"from": SENDER}),
     )
     .await;
-    let t = template(&app, "sms", json!({"body": "Hi {{contact.first_name}}"})).await;
+    let t = app
+        .published_template("sms", json!({"body": "Hi {{contact.first_name}}"}))
+        .await;
     (twilio, app, t)
 }
 
@@ -64,45 +66,6 @@ async fn configure(
     let res = app.post("/api/v1/providers", &body).send().await.unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     accepted(res).await.0
-}
-
-/// A template of `channel` with one published version holding `content`.
-async fn template(app: &TestApp, channel: &str, content: Value) -> Uuid {
-    let res = app
-        .post(
-            "/api/v1/templates",
-            &json!({"name": format!("An {channel}"), "channel": channel}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let id = accepted(res).await.0;
-    let res = app
-        .post(&format!("/api/v1/templates/{id}/versions"), &content)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions/1/publish"),
-            &json!({}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    id
-}
-
-/// `POST /api/v1/messages`; the job id.
-async fn send(app: &TestApp, body: Value) -> String {
-    let res = app.post("/api/v1/messages", &body).send().await.unwrap();
-    let status = res.status();
-    let answer: Value = res.json().await.unwrap();
-    assert_eq!(status, 202, "{answer}");
-    answer["id"].as_str().unwrap().to_owned()
 }
 
 fn event_types(job: &Value) -> Vec<String> {
@@ -158,21 +121,19 @@ async fn an_sms_goes_out_through_the_organizations_twilio_rendered_for_the_conta
         json!({"from": SENDER}),
     )
     .await;
-    let t = template(
-        &app,
-        "sms",
-        json!({"body": "Hi {{contact.first_name}}, your code is {{message.code}} ☕"}),
-    )
-    .await;
+    let t = app
+        .published_template(
+            "sms",
+            json!({"body": "Hi {{contact.first_name}}, your code is {{message.code}} ☕"}),
+        )
+        .await;
     let (contact, _) = app
         .create_contact(json!({"email": "zoe@example.org", "first_name": "Zoë", "phone": PHONE}))
         .await;
 
-    let id = send(
-        &app,
-        json!({"template_id": t, "contact_id": contact, "data": {"code": "4711"}}),
-    )
-    .await;
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact, "data": {"code": "4711"}}))
+        .await;
 
     let j = app.wait_delivery_job(&id, "sent").await;
     assert_eq!(
@@ -216,12 +177,16 @@ async fn an_sms_through_vonage_carries_the_number_without_plus_and_the_jobs_refe
         json!({"from": SENDER}),
     )
     .await;
-    let t = template(&app, "sms", json!({"body": "Hello {{contact.first_name}}"})).await;
+    let t = app
+        .published_template("sms", json!({"body": "Hello {{contact.first_name}}"}))
+        .await;
     let (contact, _) = app
         .create_contact(json!({"email": "ada@example.org", "first_name": "Ada", "phone": PHONE}))
         .await;
 
-    let id = send(&app, json!({"template_id": t, "contact_id": contact})).await;
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact}))
+        .await;
 
     app.wait_delivery_job(&id, "sent").await;
     let r = &vonage.received()[0];
@@ -241,7 +206,9 @@ async fn an_sms_to_a_contact_without_a_phone_is_suppressed_and_says_so() {
         .create_contact(json!({"email": "nophone@example.org", "first_name": "Nils"}))
         .await;
 
-    let id = send(&app, json!({"template_id": t, "contact_id": contact})).await;
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact}))
+        .await;
 
     let j = app.wait_delivery_job(&id, "suppressed").await;
     assert_eq!(
@@ -267,7 +234,9 @@ async fn an_sms_twilio_throttles_is_retried_after_the_delay_it_asked_for_and_the
         },
     );
 
-    let id = send(&app, json!({"template_id": t, "contact_id": contact})).await;
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact}))
+        .await;
 
     // Failed for now, due again: not given up.
     let j = app.wait_delivery_job(&id, "failed").await;
@@ -330,9 +299,7 @@ async fn push_setup(app: &TestApp, fcm: &FakeFcm) -> Uuid {
         json!({}),
     )
     .await;
-    template(
-        app,
-        "push",
+    app.published_template("push",
         json!({"title": "{{contact.first_name}}, your order shipped",
                "body": "Arrives {{message.day}}",
                "data": {"order": "{{message.order}}", "deep_link": "acme://orders/{{message.order}}"}}),
@@ -350,12 +317,10 @@ async fn a_push_goes_out_through_the_organizations_fcm_rendered_for_the_contact(
                                "fields": {"push_token": DEVICE}}))
         .await;
 
-    let id = send(
-        &app,
-        json!({"template_id": t, "contact_id": contact,
-               "data": {"day": "Thursday", "order": "A-1042"}}),
-    )
-    .await;
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact,
+               "data": {"day": "Thursday", "order": "A-1042"}}))
+        .await;
 
     app.wait_delivery_job(&id, "sent").await;
     let token = &fcm.token_requests()[0];
@@ -394,12 +359,10 @@ async fn a_push_to_a_token_fcm_no_longer_knows_is_given_up_and_the_token_suppres
         .await;
     fcm.unregister(DEVICE);
 
-    let id = send(
-        &app,
-        json!({"template_id": t, "contact_id": contact,
-               "data": {"day": "Friday", "order": "B-7"}}),
-    )
-    .await;
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact,
+               "data": {"day": "Friday", "order": "B-7"}}))
+        .await;
 
     let j = app.wait_delivery_job(&id, "given_up").await;
     let error = last_payload(&j)["DeliveryGivenUp"]["error"]
@@ -442,7 +405,9 @@ async fn a_push_to_a_token_fcm_no_longer_knows_is_given_up_and_the_token_suppres
     assert_eq!(entry["address"], DEVICE, "{listed}");
     assert_eq!(entry["reason"], "hard_bounce", "{listed}");
     // ...so the next message to it never reaches FCM.
-    let again = send(&app, json!({"template_id": t, "contact_id": contact})).await;
+    let again = app
+        .send_message(json!({"template_id": t, "contact_id": contact}))
+        .await;
     let j = app.wait_delivery_job(&again, "suppressed").await;
     assert_eq!(
         last_payload(&j)["DeliverySuppressed"]["reason"]["kind"],
@@ -467,24 +432,24 @@ async fn a_webhook_message_is_sent_with_its_method_url_headers_and_body_rendered
         json!({}),
     )
     .await;
-    let t = template(
-        &app,
-        "webhook",
-        json!({"method": "PUT",
+    let t = app
+        .published_template(
+            "webhook",
+            json!({"method": "PUT",
                "url": receiver.url("/hooks/{{message.kind}}?email={{url_encode contact.email}}"),
                "headers": {"Content-Type": "application/json", "X-Contact": "{{contact.email}}"},
                "body": "{\"event\":\"{{message.kind}}\",\"name\":\"{{contact.first_name}}\"}"}),
-    )
-    .await;
+        )
+        .await;
     let (contact, _) = app
         .create_contact(json!({"email": "zoe+hooks@example.org", "first_name": "Zoë"}))
         .await;
 
-    let id = send(
-        &app,
-        json!({"template_id": t, "contact_id": contact, "data": {"kind": "order.shipped"}}),
-    )
-    .await;
+    let id = app
+        .send_message(
+            json!({"template_id": t, "contact_id": contact, "data": {"kind": "order.shipped"}}),
+        )
+        .await;
 
     app.wait_delivery_job(&id, "sent").await;
     let received = receiver.received();
@@ -528,7 +493,9 @@ async fn an_sms_may_name_its_own_sender_number_and_a_bad_one_is_refused_whole() 
         json!({"from": SENDER}),
     )
     .await;
-    let t = template(&app, "sms", json!({"body": "Your parcel is here"})).await;
+    let t = app
+        .published_template("sms", json!({"body": "Your parcel is here"}))
+        .await;
 
     let before = app.event_count().await;
     for bad in ["news@acme.test", "+12", "TOO LONG SENDER"] {
@@ -546,11 +513,9 @@ async fn an_sms_may_name_its_own_sender_number_and_a_bad_one_is_refused_whole() 
     }
     assert_eq!(app.event_count().await, before, "nothing was written");
 
-    let id = send(
-        &app,
-        json!({"template_id": t, "to": PHONE, "from": {"address": "+15559998888"}}),
-    )
-    .await;
+    let id = app
+        .send_message(json!({"template_id": t, "to": PHONE, "from": {"address": "+15559998888"}}))
+        .await;
     app.wait_delivery_job(&id, "sent").await;
     let r = &twilio.received()[0];
     assert_eq!(r.field("From"), Some("+15559998888"), "the message's own");

@@ -10,7 +10,7 @@ use domain::delivery::suppression::SuppressionReason;
 use domain::delivery::Channel;
 use mauntic::settings::InboundSecret;
 use mauntic_tests::smtp_sink::SmtpSink;
-use mauntic_tests::{accepted, eventually, fresh_settings, spawn_app, start, Options, TestApp};
+use mauntic_tests::{eventually, fresh_settings, spawn_app, start, Options, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -34,35 +34,8 @@ async fn app_with_inbound(sink: &SmtpSink) -> TestApp {
 }
 
 async fn template(app: &TestApp) -> Uuid {
-    let res = app
-        .post(
-            "/api/v1/templates",
-            &json!({"name": "Welcome", "channel": "email"}),
-        )
-        .send()
+    app.published_template("email", json!({"subject": "Hello", "html": HTML}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = accepted(res).await.0;
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions"),
-            &json!({"subject": "Hello", "html": HTML}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions/1/publish"),
-            &json!({}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    id
 }
 
 /// One message sent to a new contact at `email`: (contact, job id, what smtp-sink received).
@@ -75,19 +48,9 @@ async fn sent(
     let (contact, _) = app
         .create_contact(json!({"email": email, "first_name": "Ada"}))
         .await;
-    let res = app
-        .post(
-            "/api/v1/messages",
-            &json!({"template_id": template, "contact_id": contact}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app
+        .send_message(json!({"template_id": template, "contact_id": contact}))
+        .await;
     let dump = sink.wait_for_message(email, WAIT).await;
     app.wait_delivery_job(&id, "sent").await;
     (contact, id, dump)
@@ -482,19 +445,9 @@ async fn opens_and_clicks_appear_on_the_contacts_timeline() {
     let (contact, _) = app
         .create_contact(json!({"email": "tim@example.org", "first_name": "Tim"}))
         .await;
-    let res = app
-        .post(
-            "/api/v1/messages",
-            &json!({"template_id": t, "contact_id": contact}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app
+        .send_message(json!({"template_id": t, "contact_id": contact}))
+        .await;
     app.wait_delivery_job(&id, "sent").await;
     let res = app
         .get(&format!("/api/v1/dev-mailbox?job_id={id}"))

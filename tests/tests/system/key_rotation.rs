@@ -42,35 +42,8 @@ async fn suppress(app: &TestApp, address: &str) -> reqwest::Response {
 
 /// A published email template; its id.
 async fn template(app: &TestApp) -> Uuid {
-    let res = app
-        .post(
-            "/api/v1/templates",
-            &json!({"name": "News", "channel": "email"}),
-        )
-        .send()
+    app.published_template("email", json!({"subject": "News", "html": "<p>Hello</p>"}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = accepted(res).await.0;
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions"),
-            &json!({"subject": "News", "html": "<p>Hello</p>"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions/1/publish"),
-            &json!({}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    id
 }
 
 /// The ids of the list's entries for `address`.
@@ -202,19 +175,9 @@ async fn restarted_with_the_new_key() {
     );
 
     // A message to it is suppressed, and says why.
-    let res = app
-        .post(
-            "/api/v1/messages",
-            &json!({"template_id": given["template"], "to": "Ada@Example.org"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let job = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job = app
+        .send_message(json!({"template_id": given["template"], "to": "Ada@Example.org"}))
+        .await;
     let deadline = std::time::Instant::now() + WAIT;
     let j = loop {
         let j = get_json(&app, &format!("/api/v1/audit/delivery_job/{job}")).await;

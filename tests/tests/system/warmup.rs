@@ -41,50 +41,14 @@ async fn get_after(app: &TestApp, path: &str, cursor: &str) -> (u16, Value) {
 }
 
 async fn template(app: &TestApp) -> Uuid {
-    let res = app
-        .post(
-            "/api/v1/templates",
-            &json!({"name": "News", "channel": "email"}),
-        )
-        .send()
+    app.published_template("email", json!({"subject": "News", "html": "<p>News</p>"}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = accepted(res).await.0;
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions"),
-            &json!({"subject": "News", "html": "<p>News</p>"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let res = app
-        .post(
-            &format!("/api/v1/templates/{id}/versions/1/publish"),
-            &json!({}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    id
 }
 
 /// Sends a message from `from` to `to`; its job id.
 async fn send(app: &TestApp, template: Uuid, from: &str, to: &str) -> String {
-    let res = app
-        .post(
-            "/api/v1/messages",
-            &json!({"template_id": template, "to": to, "from": {"address": from}}),
-        )
-        .send()
+    app.send_message(json!({"template_id": template, "to": to, "from": {"address": from}}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
-    let body: Value = res.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
 }
 
 fn status_of(job: &Value) -> &str {
