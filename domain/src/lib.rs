@@ -1,6 +1,7 @@
 //! The domain: aggregates, commands, events and value objects. Pure: no IO, no framework
 //! beyond the cqrs-es `Aggregate` trait.
 
+pub mod campaign;
 pub mod company;
 pub mod contact;
 pub mod delivery;
