@@ -50,6 +50,12 @@ pub struct SendMessage {
     pub from: Option<Address>,
     #[serde(default)]
     pub reply_to: Option<Address>,
+    /// The provider to send with: one of the organization's providers of the template's
+    /// channel (`GET /api/v1/providers`). The channel's default provider when absent. Should
+    /// the provider be removed before the message goes out, the message is given up, not
+    /// sent by another one.
+    #[serde(default)]
+    pub provider_id: Option<Uuid>,
 }
 
 /// A test send of a template version to an address (rendered for a contact when given).
@@ -216,6 +222,28 @@ async fn live_contact(s: &CommandState, tenant: Uuid, id: Uuid) -> Result<Uuid, 
     Err(Problem::not_found("contact"))
 }
 
+/// The provider `id`, which must be one of the organization's live providers of `channel`
+/// (read from its stream: a provider configured a moment ago counts).
+async fn provider_of(
+    s: &CommandState,
+    tenant: Uuid,
+    id: Uuid,
+    channel: Channel,
+) -> Result<Uuid, Problem> {
+    let p = s.providers.load(tenant, id).await?;
+    if p.exists && !p.removed && p.channel == channel {
+        Ok(id)
+    } else {
+        Err(Problem::validation(
+            "provider_id",
+            format!(
+                "no {} provider with this id in the organization",
+                channel.as_str()
+            ),
+        ))
+    }
+}
+
 /// The job id of a request with `Idempotency-Key: key`: derived, so a retried request
 /// names the same job.
 fn idempotent_id(tenant: Uuid, key: &str) -> Uuid {
@@ -244,7 +272,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         (status = 200, description = "Requested before with this Idempotency-Key", body = MessageAccepted),
         (status = 404, description = "No such template or contact", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The template was deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request, or an Idempotency-Key reused for another message", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (including a provider_id that names no provider of the template's channel), or an Idempotency-Key reused for another message", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []), ("session" = [])))]
 pub async fn send_message(
@@ -282,6 +310,10 @@ pub async fn send_message(
         Some(raw) => address(channel, &raw).map_err(|r| Problem::validation("to", r))?,
         None => String::new(),
     };
+    let provider_id = match b.provider_id {
+        Some(p) => Some(provider_of(&s, tenant, p, channel).await?),
+        None => None,
+    };
     let contact_id = match b.contact_id {
         Some(c) => Some(live_contact(&s, tenant, c).await?),
         None => None,
@@ -298,6 +330,7 @@ pub async fn send_message(
         data: b.data.unwrap_or_else(|| serde_json::json!({})),
         from,
         reply_to,
+        provider_id,
     };
     let id = key
         .as_deref()
@@ -322,6 +355,7 @@ pub async fn send_message(
                     && r.contact_id == request.contact_id
                     && r.to == request.to
                     && r.data == request.data
+                    && r.provider_id == request.provider_id
             });
         if !same {
             return Err(Problem::validation(
@@ -397,6 +431,7 @@ pub async fn test_send(
         data: b.data.unwrap_or_else(|| serde_json::json!({})),
         from,
         reply_to: None,
+        provider_id: None,
     };
     let job = Uuid::now_v7();
     let done = s

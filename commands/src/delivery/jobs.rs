@@ -1,14 +1,17 @@
 //! The write path of delivery jobs, for many jobs at once: requesting them (the events and
 //! their queue rows in one transaction), loading them, and recording what became of them
 //! (events at the expected sequences, with the queue, the frequency counts and the
-//! provider's message ids changed in the same transaction).
+//! provider's message ids changed in the same transaction); and a campaign's view of its
+//! queue rows: holding them while it is paused, counting what is left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use domain::delivery::{DeliveryCommand, DeliveryError, DeliveryEvent, DeliveryJob, Request};
+use domain::delivery::{
+    DeliveryCommand, DeliveryError, DeliveryEvent, DeliveryJob, Request, Source,
+};
 use event_store::append::{self, AppendError, NewEvent};
 use event_store::wakeup::Notifier;
 use event_store::{reader, recorded, Cursor, EventMetadata, StoreError};
@@ -119,10 +122,26 @@ impl Jobs {
         jobs: &[(Uuid, Request)],
         due_at: DateTime<Utc>,
     ) -> Result<Requested, JobsError> {
+        let jobs: Vec<(Uuid, Request, DateTime<Utc>)> = jobs
+            .iter()
+            .map(|(id, request)| (*id, request.clone(), due_at))
+            .collect();
+        self.request_each(tenant, metadata, &jobs, false).await
+    }
+
+    /// Like [`Jobs::request`], each job due at its own time, and `held` or not
+    /// ([`request_each_in`] in a transaction of its own).
+    pub async fn request_each(
+        &self,
+        tenant: Uuid,
+        metadata: &EventMetadata,
+        jobs: &[(Uuid, Request, DateTime<Utc>)],
+        held: bool,
+    ) -> Result<Requested, JobsError> {
         let mut attempt = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            match request_in(&mut tx, tenant, metadata, jobs, due_at).await {
+            match request_each_in(&mut tx, tenant, metadata, jobs, held).await {
                 Ok(r) => {
                     tx.commit().await?;
                     self.notifier.poke();
@@ -241,8 +260,7 @@ async fn load_in<'e>(
     Ok(out)
 }
 
-/// [`Jobs::request`] in the caller's transaction (campaign fan-outs request their batches
-/// this way together with their own progress).
+/// [`Jobs::request`] in the caller's transaction: every job due at `due_at`, none held.
 pub async fn request_in(
     conn: &mut PgConnection,
     tenant: Uuid,
@@ -250,32 +268,62 @@ pub async fn request_in(
     jobs: &[(Uuid, Request)],
     due_at: DateTime<Utc>,
 ) -> Result<Requested, JobsError> {
-    let ids: Vec<Uuid> = jobs.iter().map(|(id, _)| *id).collect();
+    let jobs: Vec<(Uuid, Request, DateTime<Utc>)> = jobs
+        .iter()
+        .map(|(id, request)| (*id, request.clone(), due_at))
+        .collect();
+    request_each_in(conn, tenant, metadata, &jobs, false).await
+}
+
+/// Requests `jobs` of `tenant`, each due at its own time, in the caller's transaction:
+/// their `DeliveryRequested` events and queue rows (campaign fan-outs request their batches
+/// this way together with their own progress: a blast spreads its due times over recipients'
+/// time zones and its throttle). A job whose id was requested before is left as it is.
+///
+/// A `Source::Campaign` job's queue row carries its `campaign_id`, so the campaign can hold
+/// and count its rows ([`hold_campaign`], [`campaign_pending`]); `held` rows (a fan-out
+/// of a paused campaign) are not claimed until released. The queue rows are one multi-row
+/// `INSERT` whatever the batch's size (5,000 jobs is a fan-out's batch).
+pub async fn request_each_in(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    metadata: &EventMetadata,
+    jobs: &[(Uuid, Request, DateTime<Utc>)],
+    held: bool,
+) -> Result<Requested, JobsError> {
     let existing: Vec<(String,)> = sqlx::query_as(
         "SELECT aggregate_id FROM events \
          WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND sequence = 1",
     )
     .bind(DeliveryJob::TYPE)
     .bind(
-        ids.iter()
-            .map(|id| recorded::stream_id(tenant, *id))
+        jobs.iter()
+            .map(|(id, _, _)| recorded::stream_id(tenant, *id))
             .collect::<Vec<_>>(),
     )
     .fetch_all(&mut *conn)
     .await?;
-    let existing: std::collections::HashSet<Uuid> = existing
+    let existing: HashSet<Uuid> = existing
         .iter()
         .filter_map(|(s,)| recorded::entity_of(s))
         .collect();
     let mut out = Requested::default();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut writes = Vec::new();
-    for (id, request) in jobs {
+    // The queue rows of the jobs created now, column by column.
+    let (mut channels, mut due, mut campaigns) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, request, due_at) in jobs {
         if existing.contains(id) || !seen.insert(*id) {
             out.existing.push(*id);
             continue;
         }
         out.created.push(*id);
+        channels.push(request.channel.as_str());
+        due.push(*due_at);
+        campaigns.push(match request.source {
+            Source::Campaign { campaign_id, .. } => Some(campaign_id),
+            _ => None,
+        });
         writes.push(Write {
             id: *id,
             version: 0,
@@ -286,27 +334,75 @@ pub async fn request_in(
         });
     }
     out.cursor = record_in(conn, tenant, metadata, &writes).await?;
-    let channels: Vec<&str> = jobs
-        .iter()
-        .filter(|(id, _)| out.created.contains(id))
-        .map(|(_, r)| r.channel.as_str())
-        .collect();
-    sqlx::query(
-        "INSERT INTO delivery_queue (tenant_id, job_id, channel, due_at) \
-         SELECT $1, u.id, u.channel, $4 FROM UNNEST($2::uuid[], $3::text[]) AS u(id, channel) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(&out.created)
-    .bind(&channels)
-    .bind(due_at)
-    .execute(&mut *conn)
-    .await?;
+    if !out.created.is_empty() {
+        sqlx::query(
+            "INSERT INTO delivery_queue (tenant_id, job_id, channel, due_at, campaign_id, held) \
+             SELECT $1, u.id, u.channel, u.due_at, u.campaign_id, $6 \
+             FROM UNNEST($2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[]) \
+               AS u(id, channel, due_at, campaign_id) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&out.created)
+        .bind(&channels)
+        .bind(&due)
+        .bind(&campaigns)
+        .bind(held)
+        .execute(&mut *conn)
+        .await?;
+    }
     if out.cursor.is_none() && !out.existing.is_empty() {
         let stream = recorded::stream_id(tenant, out.existing[0]);
         out.cursor = reader::stream_cursor(&mut *conn, DeliveryJob::TYPE, &stream).await?;
     }
     Ok(out)
+}
+
+/// Holds (`held`: a campaign paused) or releases (resumed) every queue row of campaign
+/// `campaign_id` of `tenant`, in the caller's transaction (the campaign's pause or resume,
+/// so its events and its jobs' state commit together); the number of rows changed.
+///
+/// A held row is not claimed, whatever its due time; released, it is due as it was (a due
+/// time passed meanwhile makes it due at once). Jobs a worker claimed before the hold are
+/// not stopped: their batch may already be dispatching. Jobs the campaign requests after
+/// the hold must be requested held ([`request_each_in`]). Nothing is appended to the jobs'
+/// streams: holding is the queue's state, not a fact about each message. After committing
+/// a release, poke the [`Notifier`] so workers look at the queue at once.
+pub async fn hold_campaign(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    campaign_id: Uuid,
+    held: bool,
+) -> Result<u64, JobsError> {
+    let done = sqlx::query(
+        "UPDATE delivery_queue SET held = $3 \
+         WHERE tenant_id = $1 AND campaign_id = $2 AND held <> $3",
+    )
+    .bind(tenant)
+    .bind(campaign_id)
+    .bind(held)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many jobs of campaign `campaign_id` of `tenant` are still in the queue (held or not,
+/// waiting, deferred, retrying or being dispatched): zero once every job the campaign
+/// requested reached an outcome (sent, suppressed, given up, in doubt, cancelled). Read in
+/// the caller's transaction, e.g. to decide in the campaign's own that it is complete.
+pub async fn campaign_pending(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    campaign_id: Uuid,
+) -> Result<i64, JobsError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM delivery_queue WHERE tenant_id = $1 AND campaign_id = $2",
+    )
+    .bind(tenant)
+    .bind(campaign_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
 }
 
 /// [`Jobs::record`] in the caller's transaction.

@@ -69,6 +69,12 @@ pub struct Request {
     pub from: Option<Sender>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Sender>,
+    /// The provider that carries the message (one of the organization's providers of the
+    /// channel); `None`: the channel's default provider when the message is sent. A named
+    /// provider that is gone by then gives the job up: the message is never silently sent
+    /// by another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
 }
 
 /// An address a message comes from (or a reply goes to), with an optional display name.
@@ -93,6 +99,10 @@ pub enum Suppression {
     NoAddress,
     /// The contact was erased or merged away before the send.
     ContactGone,
+    /// A campaign's message to a contact whose frequency rule allows nothing more on the
+    /// channel now. A blast is time-bound: the contact is skipped rather than sent the
+    /// message days late (journeys' messages wait instead: `Deferral::FrequencyCap`).
+    FrequencyCap,
 }
 
 /// Why a job waits (it is sent later, never dropped).

@@ -26,6 +26,7 @@ fn request() -> Request {
         data: serde_json::Value::Null,
         from: None,
         reply_to: None,
+        provider_id: None,
     }
 }
 
@@ -441,6 +442,41 @@ fn events_keep_their_stored_names_and_shape() {
         s,
         serde_json::json!({"DeliverySuppressed": {"reason": {"kind": "suppressed_address", "reason": "hard_bounce"}}})
     );
+    let capped = serde_json::to_value(DeliveryEvent::DeliverySuppressed {
+        reason: Suppression::FrequencyCap,
+    })
+    .unwrap();
+    assert_eq!(
+        capped,
+        serde_json::json!({"DeliverySuppressed": {"reason": {"kind": "frequency_cap"}}})
+    );
+}
+
+#[test]
+fn a_request_names_its_provider_only_when_it_has_one_and_old_requests_still_load() {
+    // Without one the payload is as it was before requests could name a provider.
+    let v = serde_json::to_value(requested()).unwrap();
+    assert!(v["DeliveryRequested"].get("provider_id").is_none(), "{v}");
+    let mut named = request();
+    named.provider_id = Some(Uuid::from_u128(11));
+    let v = serde_json::to_value(DeliveryEvent::DeliveryRequested(named.clone())).unwrap();
+    assert_eq!(
+        v["DeliveryRequested"]["provider_id"],
+        "00000000-0000-0000-0000-00000000000b"
+    );
+    let back: DeliveryEvent = serde_json::from_value(v).unwrap();
+    assert_eq!(back, DeliveryEvent::DeliveryRequested(named));
+    // A request stored before the field existed loads with the channel's default.
+    let old: DeliveryEvent = serde_json::from_value(serde_json::json!({"DeliveryRequested": {
+        "channel": "email", "contact_id": null, "to": "ada@example.org",
+        "template_id": "00000000-0000-0000-0000-000000000009", "template_version": 2,
+        "source": {"kind": "transactional", "idempotency_key": null}, "data": {}
+    }}))
+    .unwrap();
+    let DeliveryEvent::DeliveryRequested(old) = old else {
+        panic!("not a request: {old:?}");
+    };
+    assert_eq!(old.provider_id, None);
 }
 
 #[test]

@@ -209,6 +209,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
         data: serde_json::json!({}),
         from: None,
         reply_to: None,
+        provider_id: None,
     };
     let jobs = state.jobs.clone();
     // The read models the worker reads must have the seed.

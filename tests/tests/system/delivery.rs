@@ -380,6 +380,7 @@ async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
         data: json!({}),
         from: None,
         reply_to: None,
+        provider_id: None,
     };
     let far = chrono::Utc::now() + chrono::Duration::hours(1);
     jobs.request(app.tenant_id, &meta, &[(id, request)], far)
@@ -570,6 +571,7 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
                     data: json!({}),
                     from: None,
                     reply_to: None,
+                    provider_id: None,
                 },
             )
         })
@@ -645,6 +647,29 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
 /// A marketing (campaign) job for `contact`, requested directly (campaigns request their
 /// jobs through the same write path).
 async fn campaign_job(app: &TestApp, template: Uuid, contact: Uuid) -> String {
+    let source = domain::delivery::Source::Campaign {
+        campaign_id: Uuid::from_u128(42),
+        variant: None,
+    };
+    marketing_job(app, template, contact, source).await
+}
+
+/// A journey step's job for `contact`, requested directly.
+async fn journey_job(app: &TestApp, template: Uuid, contact: Uuid) -> String {
+    let source = domain::delivery::Source::Journey {
+        journey_id: Uuid::from_u128(43),
+        execution_id: Uuid::now_v7(),
+        step_id: "welcome".into(),
+    };
+    marketing_job(app, template, contact, source).await
+}
+
+async fn marketing_job(
+    app: &TestApp,
+    template: Uuid,
+    contact: Uuid,
+    source: domain::delivery::Source,
+) -> String {
     let id = Uuid::now_v7();
     let meta = event_store::EventMetadata {
         tenant_id: Some(app.tenant_id),
@@ -656,13 +681,11 @@ async fn campaign_job(app: &TestApp, template: Uuid, contact: Uuid) -> String {
         to: String::new(),
         template_id: template,
         template_version: 1,
-        source: domain::delivery::Source::Campaign {
-            campaign_id: Uuid::from_u128(42),
-            variant: None,
-        },
+        source,
         data: json!({}),
         from: None,
         reply_to: None,
+        provider_id: None,
     };
     app.admin
         .jobs
@@ -718,9 +741,11 @@ async fn opted_out_and_over_frequency_contacts_get_no_marketing_and_the_job_says
     app.wait_delivery_job(body["id"].as_str().unwrap(), "sent")
         .await;
 
-    let first = campaign_job(&app, t, capped).await;
+    // A journey's message over the cap waits (a campaign's is suppressed:
+    // `delivery_campaigns::over_its_frequency_cap_a_contact_is_skipped_by_a_campaign`).
+    let first = journey_job(&app, t, capped).await;
     app.wait_delivery_job(&first, "sent").await;
-    let second = campaign_job(&app, t, capped).await;
+    let second = journey_job(&app, t, capped).await;
     let j = app.wait_delivery_job(&second, "deferred").await;
     let deferred = &j["events"].as_array().unwrap().last().unwrap()["payload"]["DeliveryDeferred"];
     assert_eq!(deferred["reason"], json!({"kind": "frequency_cap"}));

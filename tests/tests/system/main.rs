@@ -14,6 +14,7 @@ mod contacts_merge;
 mod contacts_reach;
 mod contacts_unique;
 mod delivery;
+mod delivery_campaigns;
 mod delivery_channels_e2e;
 mod delivery_providers;
 mod delivery_providers_channels;

@@ -1,6 +1,7 @@
-//! Which provider carries an organization's messages on a channel: the one it configured
-//! (built from its decrypted configuration and kept until the configuration changes), else
-//! the development mailbox for email.
+//! Which provider carries an organization's messages on a channel: the one a message names,
+//! else the channel's default the organization configured (built from its decrypted
+//! configuration and kept until the configuration changes), else the development mailbox for
+//! email.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub enum ResolveError {
     /// The organization has no provider for the channel (and it has no default).
     #[error("no {0} provider is configured")]
     NoneConfigured(&'static str),
+    /// The message names a provider the organization does not have (any more) on the
+    /// channel: removed since the message was requested. Never replaced by another one.
+    #[error("the {channel} provider {id} the message names does not exist (removed?)")]
+    Unknown { channel: &'static str, id: Uuid },
     /// The configured provider cannot be built from its configuration.
     #[error("the {kind} provider cannot be used: {reason}")]
     Unusable { kind: String, reason: String },
@@ -43,11 +48,19 @@ pub enum ResolveError {
 /// Where the worker gets its providers from.
 #[async_trait::async_trait]
 pub trait Providers: Send + Sync {
-    async fn resolve(&self, tenant: Uuid, channel: Channel) -> Result<Resolved, ResolveError>;
+    /// The provider of `tenant`'s messages on `channel`: `provider_id` when the message names
+    /// one (the job's `Request::provider_id`), else the channel's default.
+    async fn resolve(
+        &self,
+        tenant: Uuid,
+        channel: Channel,
+        provider_id: Option<Uuid>,
+    ) -> Result<Resolved, ResolveError>;
 }
 
 /// Every organization's messages of a channel through one provider (tests, benchmarks, and
-/// a single-sender deployment); email without one goes to the development mailbox.
+/// a single-sender deployment); email without one goes to the development mailbox. A
+/// message's named provider is ignored: there is only one.
 pub struct Fixed {
     pool: PgPool,
     by_channel: HashMap<Channel, Resolved>,
@@ -78,7 +91,12 @@ impl Fixed {
 
 #[async_trait::async_trait]
 impl Providers for Fixed {
-    async fn resolve(&self, tenant: Uuid, channel: Channel) -> Result<Resolved, ResolveError> {
+    async fn resolve(
+        &self,
+        tenant: Uuid,
+        channel: Channel,
+        _provider_id: Option<Uuid>,
+    ) -> Result<Resolved, ResolveError> {
         if let Some(r) = self.by_channel.get(&channel) {
             return Ok(r.clone());
         }
@@ -100,10 +118,11 @@ fn dev_mailbox(pool: &PgPool, tenant: Uuid, channel: Channel) -> Result<Resolved
     }
 }
 
-/// Providers as organizations configured them (`commands::providers::resolve`: the default of
-/// the channel), each built once per configuration version (an SMTP pool is kept across
-/// batches); email of an organization without one goes through the platform's relay when
-/// there is one, else to the development mailbox.
+/// Providers as organizations configured them (`commands::providers::resolve`: the one a
+/// message names, else the default of the channel), each built once per provider and
+/// configuration version (an SMTP pool is kept across batches); email of an organization
+/// without a default goes through the platform's relay when there is one, else to the
+/// development mailbox. A named provider that is gone is an error, never a fallback.
 pub struct Configured {
     pool: PgPool,
     keys: Arc<Keyring>,
@@ -142,13 +161,18 @@ fn domain_channel(c: Channel) -> domain::delivery::Channel {
 
 #[async_trait::async_trait]
 impl Providers for Configured {
-    async fn resolve(&self, tenant: Uuid, channel: Channel) -> Result<Resolved, ResolveError> {
+    async fn resolve(
+        &self,
+        tenant: Uuid,
+        channel: Channel,
+        provider_id: Option<Uuid>,
+    ) -> Result<Resolved, ResolveError> {
         let found = commands::providers::resolve(
             &self.pool,
             &self.keys,
             tenant,
             domain_channel(channel),
-            None,
+            provider_id,
         )
         .await
         .map_err(|e| ResolveError::Unusable {
@@ -156,11 +180,18 @@ impl Providers for Configured {
             reason: e.to_string(),
         })?;
         let Some(p) = found else {
+            if let Some(id) = provider_id {
+                return Err(ResolveError::Unknown {
+                    channel: domain_channel(channel).as_str(),
+                    id,
+                });
+            }
             return match (&self.platform_email, channel) {
                 (Some(r), Channel::Email) => Ok(r.clone()),
                 _ => dev_mailbox(&self.pool, tenant, channel),
             };
         };
+        // The provider's own id: a named provider and a default are cached alike.
         let key = (p.id, p.version);
         if let Some(r) = self.built.lock().await.get(&key) {
             return Ok(r.clone());

@@ -1,8 +1,9 @@
 //! What may be sent: the checks before a dispatch, pure. A job for a contact is refused when
 //! the contact is gone, is marked do-not-contact on the channel, opted out of it (campaigns
 //! and journeys; transactional messages and test sends ignore consent), has no address on
-//! it, or when the address is on the suppression list; it waits when the contact's
-//! frequency rule allows nothing more on the channel yet.
+//! it, or when the address is on the suppression list. When the contact's frequency rule
+//! allows nothing more on the channel yet, a journey's message waits and a campaign's is
+//! suppressed ([`over_cap`]).
 
 use chrono::{DateTime, Duration, Utc};
 use domain::delivery::{Channel, Deferral, Request, Source, Suppression};
@@ -97,6 +98,19 @@ impl Frequency {
     }
 }
 
+/// A marketing message to a contact over its frequency cap, whose rule allows the next one
+/// at `until`. A campaign's is suppressed: a blast is time-bound, and a message days late
+/// is worse than none. Any other (a journey step's) waits until then.
+pub fn over_cap(request: &Request, until: DateTime<Utc>) -> Verdict {
+    match request.source {
+        Source::Campaign { .. } => Verdict::Suppress(Suppression::FrequencyCap),
+        _ => Verdict::Defer {
+            reason: Deferral::FrequencyCap,
+            until,
+        },
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -141,6 +155,7 @@ mod tests {
             data: serde_json::json!({}),
             from: None,
             reply_to: None,
+            provider_id: None,
         }
     }
 
@@ -232,6 +247,27 @@ mod tests {
         assert_eq!(
             f.next_allowed(&[t(1), t(5), t(6)]),
             Some(t(5) + Duration::days(1))
+        );
+    }
+
+    #[test]
+    fn over_the_cap_a_campaign_skips_the_contact_and_a_journey_waits() {
+        let until = Utc.with_ymd_and_hms(2026, 12, 6, 9, 0, 0).unwrap();
+        assert_eq!(
+            over_cap(&request(campaign()), until),
+            Verdict::Suppress(Suppression::FrequencyCap)
+        );
+        let journey = Source::Journey {
+            journey_id: Uuid::from_u128(4),
+            execution_id: Uuid::from_u128(5),
+            step_id: "welcome".into(),
+        };
+        assert_eq!(
+            over_cap(&request(journey), until),
+            Verdict::Defer {
+                reason: Deferral::FrequencyCap,
+                until
+            }
         );
     }
 }

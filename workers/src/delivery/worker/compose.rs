@@ -213,6 +213,7 @@ mod tests {
                 name: None,
             }),
             reply_to: None,
+            provider_id: None,
         }
     }
 

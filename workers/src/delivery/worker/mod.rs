@@ -1,7 +1,9 @@
-//! The delivery worker: claims due jobs from the queue, checks them (contact rules, the
-//! suppression list, frequency rules, the sending domain's warmup, the provider's rate),
-//! renders them, records `DeliveryDispatching` for the whole batch **before** calling any
-//! provider, sends them concurrently and records the outcomes.
+//! The delivery worker: claims due jobs from the queue (never a held one: a paused
+//! campaign's), checks them (contact rules, the suppression list, frequency rules — a
+//! campaign's message over the cap is suppressed, a journey's deferred —, the sending
+//! domain's warmup, the job's provider — the one its request names, else the channel's
+//! default — and its rate), renders them, records `DeliveryDispatching` for the whole batch
+//! **before** calling any provider, sends them concurrently and records the outcomes.
 //!
 //! **Never two sends for one job.** The claim (`FOR UPDATE SKIP LOCKED`) gives a job to one
 //! worker at a time; `DeliveryDispatching` is appended at the job's expected sequence before
@@ -151,6 +153,10 @@ fn message_channel(c: Channel) -> MessageChannel {
         Channel::Webhook => MessageChannel::Webhook,
     }
 }
+
+/// A job's provider, as the batch resolves it once: the channel and the provider its request
+/// names (`None`: the channel's default).
+type ProviderKey = (Channel, Option<Uuid>);
 
 /// A job that passed every check, with what it needs to be sent.
 struct Ready {
@@ -363,15 +369,16 @@ impl Worker {
             .warmup(tenant, ready, &default_from, now, &mut writes)
             .await?;
 
-        // Providers and their rates, then rendering: what is left is dispatched.
+        // Providers and their rates, then rendering: what is left is dispatched. A job's
+        // provider is the one its request names, else the channel's default.
         let mut known: Option<Known> = None;
         let mut dispatch: Vec<Dispatched> = Vec::new();
-        let mut providers: HashMap<Channel, Result<Resolved, String>> = HashMap::new();
-        let mut rate_granted: HashMap<Channel, i64> = HashMap::new();
-        let mut wants: HashMap<Channel, i64> = HashMap::new();
+        let mut providers: HashMap<ProviderKey, Result<Resolved, String>> = HashMap::new();
+        let mut rate_granted: HashMap<ProviderKey, i64> = HashMap::new();
+        let mut wants: HashMap<ProviderKey, i64> = HashMap::new();
         for r in &ready {
             if let Some(req) = &r.loaded.job.request {
-                *wants.entry(req.channel).or_default() += 1;
+                *wants.entry((req.channel, req.provider_id)).or_default() += 1;
             }
         }
         let mut released = Vec::new();
@@ -385,15 +392,20 @@ impl Worker {
             let Some(request) = loaded.job.request.clone() else {
                 continue;
             };
-            let resolved = match providers.get(&request.channel) {
+            let key = (request.channel, request.provider_id);
+            let resolved = match providers.get(&key) {
                 Some(p) => p.clone(),
                 None => {
                     let p = self
                         .providers
-                        .resolve(tenant, message_channel(request.channel))
+                        .resolve(
+                            tenant,
+                            message_channel(request.channel),
+                            request.provider_id,
+                        )
                         .await
                         .map_err(|e| e.to_string());
-                    providers.insert(request.channel, p.clone());
+                    providers.insert(key, p.clone());
                     p
                 }
             };
@@ -413,14 +425,14 @@ impl Worker {
                 }
             };
             if let Some(rate) = resolved.rate_per_second {
-                let granted = match rate_granted.get(&request.channel) {
+                let granted = match rate_granted.get(&key) {
                     Some(g) => *g,
                     None => {
-                        let want = wants.get(&request.channel).copied().unwrap_or(0);
+                        let want = wants.get(&key).copied().unwrap_or(0);
                         let scope = format!("rate:{}", resolved.name);
                         let g = limits::take_tokens(&self.pool, tenant, &scope, rate, want, now)
                             .await?;
-                        rate_granted.insert(request.channel, g);
+                        rate_granted.insert(key, g);
                         g
                     }
                 };
@@ -428,7 +440,7 @@ impl Worker {
                     released.push(id);
                     continue;
                 }
-                rate_granted.insert(request.channel, granted - 1);
+                rate_granted.insert(key, granted - 1);
             }
             let version = match self.version(tenant, &request).await? {
                 Some(v) => v,
@@ -729,9 +741,10 @@ impl Worker {
         now: DateTime<Utc>,
     ) -> Result<Write, WorkerError> {
         let channel = l.job.request.as_ref().map_or(Channel::Email, |r| r.channel);
+        let named = l.job.request.as_ref().and_then(|r| r.provider_id);
         let retry = match self
             .providers
-            .resolve(tenant, message_channel(channel))
+            .resolve(tenant, message_channel(channel), named)
             .await
         {
             Ok(p) => Some(&p.name) == l.job.provider.as_ref() && p.provider.deduplicates(),
@@ -795,7 +808,10 @@ impl Worker {
         Ok(out)
     }
 
-    /// Defers marketing messages to contacts whose frequency rule allows none now.
+    /// Marketing messages to contacts whose frequency rule allows none now: a journey's waits
+    /// (deferred until the oldest message in the window leaves it), a campaign's is
+    /// suppressed (`Suppression::FrequencyCap`: a blast is time-bound, and its row leaves the
+    /// queue so the campaign's pending count reaches zero).
     async fn frequency(
         &self,
         tenant: Uuid,
@@ -851,18 +867,30 @@ impl Worker {
                     times.push(now);
                     out.push(r);
                 }
-                Some(until) => writes.push(
-                    decided(
-                        r.id,
-                        &mut r.loaded,
-                        DeliveryCommand::Defer {
+                Some(until) => {
+                    // `ruled` found the request: a campaign's is suppressed, others wait.
+                    let verdict = match r.loaded.job.request.as_ref() {
+                        Some(request) => checks::over_cap(request, until),
+                        None => Verdict::Defer {
                             reason: Deferral::FrequencyCap,
                             until,
                         },
-                        Queue::DueAt(until),
-                    )
-                    .await?,
-                ),
+                    };
+                    let (command, queue) = match verdict {
+                        Verdict::Suppress(reason) => {
+                            (DeliveryCommand::Suppress(reason), Queue::Remove)
+                        }
+                        Verdict::Defer { reason, until } => (
+                            DeliveryCommand::Defer { reason, until },
+                            Queue::DueAt(until),
+                        ),
+                        Verdict::Send { .. } => {
+                            out.push(r);
+                            continue;
+                        }
+                    };
+                    writes.push(decided(r.id, &mut r.loaded, command, queue).await?);
+                }
             }
         }
         Ok(out)

@@ -1,6 +1,8 @@
 //! Claiming due jobs from `delivery_queue`: `FOR UPDATE SKIP LOCKED`, so any number of
 //! workers share the queue, and the claim moves `due_at` forward by the lease, so a worker
-//! that dies leaves its jobs due again when the lease lapses.
+//! that dies leaves its jobs due again when the lease lapses. Held rows (a paused
+//! campaign's) are never claimed: every query here says `NOT held`, the predicate of the
+//! partial index `delivery_queue_due`, so held rows cost a claim nothing.
 
 use std::time::Duration;
 
@@ -17,7 +19,20 @@ pub struct Claimed {
     pub claims: i32,
 }
 
-/// Claims up to `limit` jobs due at `now`, for `lease`.
+/// The claim: `$1` now, `$2` the most rows, `$3` the end of the lease. Public so a test can
+/// check its plan uses the partial index.
+pub const CLAIM: &str = "WITH due AS ( \
+       SELECT tenant_id, job_id FROM delivery_queue WHERE due_at <= $1 AND NOT held \
+       ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+     UPDATE delivery_queue q SET due_at = $3, claims = q.claims + 1 FROM due \
+     WHERE q.tenant_id = due.tenant_id AND q.job_id = due.job_id \
+     RETURNING q.tenant_id, q.job_id, q.claims";
+
+/// When the next claimable row is due.
+pub const NEXT_DUE: &str =
+    "SELECT due_at FROM delivery_queue WHERE NOT held ORDER BY due_at LIMIT 1";
+
+/// Claims up to `limit` jobs due at `now` and not held, for `lease`.
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,
@@ -25,19 +40,12 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
-    sqlx::query_as(
-        "WITH due AS ( \
-           SELECT tenant_id, job_id FROM delivery_queue WHERE due_at <= $1 \
-           ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         UPDATE delivery_queue q SET due_at = $3, claims = q.claims + 1 FROM due \
-         WHERE q.tenant_id = due.tenant_id AND q.job_id = due.job_id \
-         RETURNING q.tenant_id, q.job_id, q.claims",
-    )
-    .bind(now)
-    .bind(limit)
-    .bind(until)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(CLAIM)
+        .bind(now)
+        .bind(limit)
+        .bind(until)
+        .fetch_all(pool)
+        .await
 }
 
 /// Makes claimed jobs due again at `at` (given back without a decision, e.g. when the read
@@ -60,11 +68,8 @@ pub async fn release(
     Ok(())
 }
 
-/// When the next job is due (`None`: the queue is empty).
+/// When the next claimable job is due (`None`: nothing but held rows, or nothing at all).
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let row: Option<(DateTime<Utc>,)> =
-        sqlx::query_as("SELECT due_at FROM delivery_queue ORDER BY due_at LIMIT 1")
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(DateTime<Utc>,)> = sqlx::query_as(NEXT_DUE).fetch_optional(pool).await?;
     Ok(row.map(|r| r.0))
 }
