@@ -16,8 +16,11 @@
 //! - [`suppressions`]: the suppression list (add, remove, CSV import, batch adds, lookups).
 //! - [`providers`]: channel providers, their encrypted credentials, resolution for delivery.
 //! - [`warmup`]: warmup schedules of sending domains.
+//! - [`campaigns`]: blast campaigns (drafts, schedules, send, pause/resume/cancel) and the
+//!   write path the campaign worker shares.
 //! - [`reservations`]: unique values claimed before the command that takes them.
 
+pub mod campaigns;
 pub mod companies;
 pub mod contacts;
 pub mod context;
@@ -61,6 +64,8 @@ pub struct CommandState {
     pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
     pub providers: Arc<Executor<domain::delivery::provider_config::ProviderConfig>>,
     pub warmups: Arc<Executor<domain::delivery::warmup_config::WarmupConfig>>,
+    /// Campaigns: commands with their effects on the campaign worker's tables.
+    pub campaigns: Arc<campaigns::write::Campaigns>,
     /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
     /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
     pub provider_keys: Arc<event_store::shred::keyring::Keyring>,
@@ -85,6 +90,7 @@ impl CommandState {
             .oidc
             .clone()
             .map(|c| Arc::new(identity::oidc::OidcClient::new(c, &identity.public_url)));
+        let templates = Arc::new(Executor::new(pool.clone(), notifier.clone(), ()));
         Ok(Self {
             contacts: Arc::new(
                 Executor::new(pool.clone(), notifier.clone(), ())
@@ -93,7 +99,12 @@ impl CommandState {
             companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            templates: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            templates: templates.clone(),
+            campaigns: Arc::new(campaigns::write::Campaigns::new(
+                pool.clone(),
+                notifier.clone(),
+                templates,
+            )),
             jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
             suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -137,6 +148,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(suppressions::routes())
         .merge(providers::routes())
         .merge(warmup::routes())
+        .merge(campaigns::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -189,6 +201,16 @@ pub fn router(state: CommandState) -> Router {
         providers::http::remove,
         warmup::http::configure,
         warmup::http::remove,
+        campaigns::http::create,
+        campaigns::http::change,
+        campaigns::http::delete,
+        campaigns::http::schedule,
+        campaigns::http::unschedule,
+        campaigns::http::send,
+        campaigns::http::pause,
+        campaigns::http::resume,
+        campaigns::http::cancel,
+        campaigns::http::clone,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -260,6 +282,9 @@ pub fn router(state: CommandState) -> Router {
         providers::body::UpdateProvider,
         warmup::body::ConfigureWarmup,
         warmup::http::WarmupAccepted,
+        campaigns::body::CampaignBody,
+        campaigns::body::ScheduleBody,
+        campaigns::body::CloneBody,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

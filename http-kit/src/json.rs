@@ -26,6 +26,30 @@ where
     }
 }
 
+/// An optional body: a request without one (no `Content-Type`, nothing sent) is `None`; a
+/// body that is there is read as [`ApiJson`] reads it.
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let has_type = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        if !has_type || empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 fn rejection(r: JsonRejection) -> Problem {
     let text = r.body_text();
     match r {

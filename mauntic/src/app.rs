@@ -194,6 +194,17 @@ impl Application {
                 delivery.run(c).await;
                 ("delivery worker", Ok(()))
             });
+            let campaigns = workers::campaigns::CampaignWorker::new(
+                self.pool.clone(),
+                commands.campaigns.clone(),
+                self.settings.clock.clone(),
+                self.settings.campaigns.clone(),
+            );
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                campaigns.run(c).await;
+                ("campaign worker", Ok(()))
+            });
             let refresher = workers::segments::refresher::Refresher::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),

@@ -127,6 +127,9 @@ pub struct Settings {
     /// replaces; provider credentials sealed under it still open (`mauntic providers
     /// rotate-key` re-seals them under the current key).
     pub master_key_previous: Option<MasterKey>,
+    /// The campaign worker (`MAUNTIC_CAMPAIGN_PAGE`: recipients per fan-out transaction,
+    /// default 5000).
+    pub campaigns: workers::campaigns::CampaignWorkerConfig,
 }
 
 /// How messages go out.
@@ -344,6 +347,10 @@ impl Settings {
                 "MAUNTIC_SEGMENT_REFRESH_SECS",
                 "3600",
             )?),
+            campaigns: workers::campaigns::CampaignWorkerConfig {
+                page: number("MAUNTIC_CAMPAIGN_PAGE", "5000")?.max(1) as i64,
+                ..Default::default()
+            },
         })
     }
 

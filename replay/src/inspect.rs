@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use domain::campaign::Campaign;
 use domain::company::Company;
 use domain::contact::Contact;
 use domain::delivery::provider_config::ProviderConfig;
@@ -35,6 +36,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     SuppressionEntry::TYPE,
     ProviderConfig::TYPE,
     WarmupConfig::TYPE,
+    Campaign::TYPE,
 ];
 
 /// An aggregate as of a point in its history.
@@ -124,6 +126,7 @@ pub async fn inspect(
         t if t == SuppressionEntry::TYPE => fold::<SuppressionEntry>(&events)?,
         t if t == ProviderConfig::TYPE => fold::<ProviderConfig>(&events)?,
         t if t == WarmupConfig::TYPE => fold::<WarmupConfig>(&events)?,
+        t if t == Campaign::TYPE => fold::<Campaign>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

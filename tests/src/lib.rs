@@ -142,6 +142,12 @@ pub fn fresh_settings(opts: &Options) -> Settings {
             },
         },
         master_key_previous: None,
+        campaigns: workers::campaigns::CampaignWorkerConfig {
+            page: 500,
+            poll: Duration::from_millis(100),
+            completion_check: Duration::from_millis(200),
+            ..Default::default()
+        },
     }
 }
 

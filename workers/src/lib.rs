@@ -2,7 +2,10 @@
 //!
 //! - [`segments`]: keeping dynamic segment memberships current (the evaluator, which
 //!   follows contact changes, and the refresher, which re-evaluates whole segments).
+//! - [`campaigns`]: the campaign worker (scheduled starts, fan-outs, A/B decisions,
+//!   completion, cancellation).
 //! - [`delivery`]: messages as providers take them, and the providers (SMTP, HTTP APIs).
 
+pub mod campaigns;
 pub mod delivery;
 pub mod segments;

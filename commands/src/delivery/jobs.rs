@@ -234,7 +234,8 @@ fn technical(e: impl ToString) -> JobsError {
     JobsError::Store(StoreError::Malformed(e.to_string()))
 }
 
-async fn load_in<'e>(
+/// [`Jobs::load`] with the caller's executor (a transaction).
+pub async fn load_in<'e>(
     db: impl sqlx::PgExecutor<'e>,
     tenant: Uuid,
     ids: &[Uuid],

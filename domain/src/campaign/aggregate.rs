@@ -139,6 +139,8 @@ pub struct Campaign {
     /// The A/B test's test group was fanned out at this time (the wait counts from it).
     pub test_fanned_out_at: Option<DateTime<Utc>>,
     pub winner: Option<String>,
+    /// When the winner was chosen (the remainder's throttle counts from it).
+    pub decided_at: Option<DateTime<Utc>>,
     pub cloned_from: Option<Uuid>,
 }
 
@@ -341,6 +343,31 @@ impl Campaign {
             None => self.phase_done(Phase::All),
             Some(_) => self.phase_done(Phase::Test) && self.phase_done(Phase::Remainder),
         }
+    }
+
+    /// When the `index`-th recipient (from 0) of `phase`, in time zone `zone`, is due: at the
+    /// schedule's time for them when sending started on schedule (a send started early, by
+    /// hand, goes at once), and no earlier than the throttle allows — `index` hours ×
+    /// 1/`throttle_per_hour` after the phase began (the start; for the remainder, the
+    /// decision).
+    pub fn due_at(&self, phase: Phase, index: u64, zone: Option<&str>) -> DateTime<Utc> {
+        let started = self.started_at.unwrap_or_default();
+        let scheduled = match &self.schedule {
+            Some(s) if started >= s.starts_at() => s.due_for(zone, started),
+            _ => started,
+        };
+        let began = match phase {
+            Phase::Remainder => self.decided_at.unwrap_or(started),
+            Phase::All | Phase::Test => started,
+        };
+        let paced = match self.settings.throttle_per_hour {
+            Some(n) if n > 0 => {
+                let micros = (index as u128 * 3_600_000_000 / u128::from(n)) as i64;
+                began + Duration::microseconds(micros)
+            }
+            _ => began,
+        };
+        scheduled.max(paced)
     }
 
     /// Jobs requested so far.
@@ -592,7 +619,10 @@ impl Aggregate for Campaign {
                     self.test_fanned_out_at = Some(at);
                 }
             }
-            E::CampaignWinnerChosen { winner, .. } => self.winner = Some(winner),
+            E::CampaignWinnerChosen { winner, at, .. } => {
+                self.winner = Some(winner);
+                self.decided_at = Some(at);
+            }
             E::CampaignPaused { .. } => self.status = Status::Paused,
             E::CampaignResumed { .. } => self.status = Status::Sending,
             E::CampaignCancelled { .. } => self.status = Status::Cancelled,

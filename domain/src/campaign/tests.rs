@@ -809,3 +809,49 @@ fn campaign_event_payloads_keep_their_json_shape() {
         ]
     );
 }
+
+#[test]
+fn recipients_are_due_at_their_local_time_when_started_on_schedule_and_paced_by_the_throttle() {
+    let local = Schedule::RecipientLocal {
+        date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        time: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        default_time_zone: "UTC".into(),
+    };
+    let mut c = Campaign::default();
+    for e in [
+        created(Settings {
+            throttle_per_hour: Some(3600),
+            ..settings()
+        }),
+        CampaignEvent::CampaignScheduled {
+            schedule: local.clone(),
+            starts_at: local.starts_at(),
+        },
+        CampaignEvent::CampaignSendingStarted {
+            pinned: pinned(),
+            audience: 10,
+            test_group: 0,
+            at: local.starts_at(),
+        },
+    ] {
+        cqrs_es::Aggregate::apply(&mut c, e);
+    }
+    let nine_utc = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+    assert_eq!(c.due_at(Phase::All, 0, None), nine_utc);
+    assert_eq!(
+        c.due_at(Phase::All, 0, Some("Asia/Tokyo")),
+        Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+    );
+    // The throttle: one a second from the start; the 40,000th is past Tokyo's 09:00.
+    assert_eq!(
+        c.due_at(Phase::All, 40_000, Some("Asia/Tokyo")),
+        local.starts_at() + chrono::Duration::seconds(40_000)
+    );
+    // Started by hand before the schedule: at once.
+    let mut early = c.clone();
+    early.started_at = Some(local.starts_at() - chrono::Duration::hours(1));
+    assert_eq!(
+        early.due_at(Phase::All, 0, Some("Asia/Tokyo")),
+        local.starts_at() - chrono::Duration::hours(1)
+    );
+}

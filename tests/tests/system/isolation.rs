@@ -217,6 +217,14 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let (warmup, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
         .post(
+            "/api/v1/campaigns",
+            json!({"name": "A campaign", "channel": "sms", "template_id": template, "segments": [segment]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (campaign, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
         )
@@ -293,6 +301,10 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 vec![format!("/api/v1/providers/{provider}/default")]
             }
             "/api/v1/warmup/{domain}" => vec!["/api/v1/warmup/warm-a.example.org".to_owned()],
+            "/api/v1/campaigns/{id}" => vec![format!("/api/v1/campaigns/{campaign}")],
+            t if t.starts_with("/api/v1/campaigns/{id}/") => {
+                vec![t.replace("{id}", &campaign.to_string())]
+            }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -307,6 +319,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/suppression/{suppression}"),
                 format!("/api/v1/audit/delivery_provider/{provider}"),
                 format!("/api/v1/audit/delivery_warmup/{warmup}"),
+                format!("/api/v1/audit/campaign/{campaign}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -350,6 +363,9 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("PATCH", "/api/v1/companies/{id}") => Some(json!({"name": "Mallory Inc"})),
             ("PATCH", "/api/v1/fields/{key}") => Some(json!({"label": "pwned"})),
             ("PATCH", "/api/v1/templates/{id}") => Some(json!({"name": "pwned"})),
+            ("PATCH", "/api/v1/campaigns/{id}") => Some(json!({"name": "pwned"})),
+            ("POST", "/api/v1/campaigns/{id}/schedule") => Some(json!({"at": "2030-01-01T09:00"})),
+            ("POST", "/api/v1/campaigns/{id}/clone") => Some(json!({"name": "pwned"})),
             ("PATCH", "/api/v1/providers/{id}") => {
                 Some(json!({"name": "pwned", "secrets": {"password": "pwned"}}))
             }
@@ -423,6 +439,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         provider.to_string(),
         "warm-a.example.org".to_owned(),
         warmup.to_string(),
+        campaign.to_string(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),
