@@ -265,6 +265,9 @@ pub enum DeliveryCommand {
     },
 }
 
+// Events are decoded and applied one at a time, and a batch holds a few per job: the
+// request's size (the largest variant) costs little, and boxing it would change every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DeliveryEvent {
     DeliveryRequested(Request),
