@@ -30,6 +30,9 @@ pub struct DeliveryRow {
     pub source: String,
     /// The campaign or journey.
     pub source_id: Option<Uuid>,
+    /// A campaign's A/B test variant (null: none, or requested before it was kept here).
+    #[serde(default)]
+    pub variant: Option<String>,
     /// requested, deferred, failed, dispatching, sent, in_doubt, delivered, bounced,
     /// complained, suppressed, given_up, cancelled.
     pub status: String,
@@ -75,6 +78,10 @@ impl DeliveryRow {
                     template_version: i32::try_from(req.template_version).unwrap_or(i32::MAX),
                     source: source.to_owned(),
                     source_id,
+                    variant: match &req.source {
+                        Source::Campaign { variant, .. } => variant.clone(),
+                        _ => None,
+                    },
                     status: status(S::Requested),
                     reason: None,
                     attempts: 0,
@@ -95,7 +102,7 @@ impl DeliveryRow {
                 let reason = |v: serde_json::Value| Some(v);
                 match event {
                     E::DeliveryRequested(_) => {}
-                    E::DeliverySuppressed { reason: why } => {
+                    E::DeliverySuppressed { reason: why, .. } => {
                         r.status = status(S::Suppressed);
                         r.reason = reason(serde_json::to_value(why).unwrap_or_default());
                     }
@@ -160,7 +167,7 @@ impl DeliveryRow {
                         }
                     }
                     E::DeliveryUnsubscribed { .. } => r.unsubscribed = true,
-                    E::DeliveryCancelled { reason: why } => {
+                    E::DeliveryCancelled { reason: why, .. } => {
                         r.status = status(S::Cancelled);
                         r.reason = reason(serde_json::json!({"cancelled": why}));
                     }

@@ -11,6 +11,7 @@
 //! - [`segment_sql`]: a checked segment rule as SQL over the contacts read model.
 //! - [`templates`]: the `templates` read model (definitions and their versions).
 //! - [`deliveries`]: the `deliveries` read model (one row per delivery job).
+//! - [`campaigns`]: campaign summaries, rollups by hour/day and variant, and link clicks.
 //! - [`suppressions`]: the suppression list (addresses in clear) and the batch lookup.
 //! - [`providers`]: the `providers` read model (channel providers; secret names only).
 //! - [`warmup`]: the `delivery_warmup` read model (warmup schedules of sending domains).
@@ -21,6 +22,7 @@
 //! - [`status`]: lag of each projection (head cursor vs checkpoint) and consistency waits.
 
 pub mod audit_log;
+pub mod campaigns;
 pub mod companies;
 pub mod contacts;
 pub mod deliveries;

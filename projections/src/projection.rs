@@ -87,6 +87,9 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::suppressions::SuppressionsProjection),
         Arc::new(crate::providers::ProvidersProjection),
         Arc::new(crate::warmup::WarmupProjection),
+        Arc::new(crate::campaigns::summaries::CampaignSummariesProjection),
+        Arc::new(crate::campaigns::rollups::CampaignRollupsProjection),
+        Arc::new(crate::campaigns::links::CampaignLinkClicksProjection),
     ]
 }
 

@@ -54,7 +54,8 @@ pub struct DeliveryDetail {
     pub events: Vec<HistoryEvent>,
 }
 
-const STATUSES: &[&str] = &[
+/// A job's statuses (the recipients of a campaign filter by them too).
+pub(crate) const STATUSES: &[&str] = &[
     "requested",
     "deferred",
     "failed",

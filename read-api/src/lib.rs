@@ -9,6 +9,7 @@
 //! - [`warmup`]: warmup of sending domains (configuration and today's standing).
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`deliveries`]: delivery jobs (list with filters, detail with their events).
+//! - [`campaigns`]: campaigns (list, detail, stats, recipients).
 //! - [`suppressions`]: the suppression list and its entries.
 //! - [`resolve`]: a merged contact's id answers as its survivor.
 //! - [`timeline`]: a contact's timeline.
@@ -22,6 +23,7 @@
 
 pub mod audit;
 pub mod audit_log;
+pub mod campaigns;
 pub mod companies;
 pub mod consistency;
 pub mod contacts;
@@ -73,6 +75,13 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/segments/{id}/preview", get(segments::preview))
         .route("/api/v1/deliveries", get(deliveries::list))
         .route("/api/v1/deliveries/{id}", get(deliveries::get))
+        .route("/api/v1/campaigns", get(campaigns::list))
+        .route("/api/v1/campaigns/{id}", get(campaigns::get))
+        .route("/api/v1/campaigns/{id}/stats", get(campaigns::stats))
+        .route(
+            "/api/v1/campaigns/{id}/recipients",
+            get(campaigns::recipients),
+        )
         .route("/api/v1/templates", get(templates::list))
         .route("/api/v1/templates/{id}", get(templates::get))
         .route(
@@ -121,6 +130,10 @@ pub fn router(state: QueryState) -> Router {
         segments::preview_rule,
         deliveries::list,
         deliveries::get,
+        campaigns::list,
+        campaigns::get,
+        campaigns::stats,
+        campaigns::recipients,
         templates::list,
         templates::get,
         templates::get_version,
@@ -166,6 +179,18 @@ pub fn router(state: QueryState) -> Router {
         projections::deliveries::DeliveryRow,
         deliveries::DeliveryPage,
         deliveries::DeliveryDetail,
+        campaigns::CampaignPage,
+        campaigns::CampaignStats,
+        campaigns::Rates,
+        campaigns::Part,
+        campaigns::Bucket,
+        campaigns::Recipient,
+        campaigns::RecipientPage,
+        projections::campaigns::list::ListRow,
+        projections::campaigns::summaries::SummaryRow,
+        projections::campaigns::summaries::Counts,
+        projections::campaigns::rollups::Figures,
+        projections::campaigns::links::LinkRow,
         suppressions::SuppressionView,
         suppressions::SuppressionPage,
         companies::CompanyView,

@@ -46,6 +46,38 @@ pub enum Source {
     Test,
 }
 
+/// The campaign a job belongs to, as the job's later events name it: analytics count them
+/// by campaign, variant and channel without a job → campaign lookup. Decided in the
+/// aggregate from the request's [`Source::Campaign`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRef {
+    pub id: Uuid,
+    /// The A/B test variant the recipient got (`None`: no test, or the remainder of a test
+    /// sent before a winner was named on the job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// The channel the message goes out on (a campaign's is fixed once sending started):
+    /// rollups are kept per channel, and no later job event says it otherwise.
+    pub channel: Channel,
+}
+
+impl CampaignRef {
+    /// The campaign of a job requested with `request` (`None`: not a campaign's).
+    pub fn of(request: &Request) -> Option<Self> {
+        match &request.source {
+            Source::Campaign {
+                campaign_id,
+                variant,
+            } => Some(Self {
+                id: *campaign_id,
+                variant: variant.clone(),
+                channel: request.channel,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// What a job is asked to deliver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -273,6 +305,10 @@ pub enum DeliveryEvent {
     DeliveryRequested(Request),
     DeliverySuppressed {
         reason: Suppression,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryDeferred {
         reason: Deferral,
@@ -286,6 +322,10 @@ pub enum DeliveryEvent {
         attempt: u32,
         provider: String,
         provider_message_id: String,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryAttemptFailed {
         attempt: u32,
@@ -295,17 +335,29 @@ pub enum DeliveryEvent {
     DeliveryGivenUp {
         attempt: u32,
         error: String,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     /// A crash came between dispatching `attempt` and its outcome; not retried.
     DeliveryInDoubt {
         attempt: u32,
         provider: String,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryDelivered {
         at: DateTime<Utc>,
         /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_id: Option<Uuid>,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryBounced {
         kind: BounceKind,
@@ -314,12 +366,20 @@ pub enum DeliveryEvent {
         /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_id: Option<Uuid>,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryComplained {
         at: DateTime<Utc>,
         /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_id: Option<Uuid>,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryOpened {
         at: DateTime<Utc>,
@@ -329,6 +389,10 @@ pub enum DeliveryEvent {
         /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_id: Option<Uuid>,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryClicked {
         url: String,
@@ -337,15 +401,27 @@ pub enum DeliveryEvent {
         /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_id: Option<Uuid>,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryUnsubscribed {
         at: DateTime<Utc>,
         /// The job's contact (the contact's timeline lists the event); `None`: a bare address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_id: Option<Uuid>,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
     DeliveryCancelled {
         reason: String,
+        /// The campaign the job belongs to (`None`: not a campaign's, or written before
+        /// events named it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<CampaignRef>,
     },
 }
 
@@ -509,6 +585,8 @@ impl DeliveryJob {
         let provider = || self.provider.clone().unwrap_or_default();
         // Reports and tracking name the job's contact, for the contact's timeline.
         let contact_id = self.request.as_ref().and_then(|r| r.contact_id);
+        // Every outcome, report and tracking event names the job's campaign, for analytics.
+        let campaign = self.request.as_ref().and_then(CampaignRef::of);
         Ok(match command {
             C::Request(r) => {
                 if status != Status::None {
@@ -523,7 +601,7 @@ impl DeliveryJob {
             }
             C::Suppress(reason) => {
                 pending()?;
-                vec![E::DeliverySuppressed { reason }]
+                vec![E::DeliverySuppressed { reason, campaign }]
             }
             C::Defer { reason, until } => {
                 pending()?;
@@ -548,6 +626,7 @@ impl DeliveryJob {
                     attempt: self.attempts,
                     provider: provider(),
                     provider_message_id,
+                    campaign,
                 }]
             }
             C::RecordTransientFailure { error, retry_at } => {
@@ -565,6 +644,7 @@ impl DeliveryJob {
                 vec![E::DeliveryGivenUp {
                     attempt: self.attempts,
                     error,
+                    campaign,
                 }]
             }
             C::Recover { retry, now } => {
@@ -581,6 +661,7 @@ impl DeliveryJob {
                     vec![E::DeliveryInDoubt {
                         attempt: self.attempts,
                         provider: provider(),
+                        campaign,
                     }]
                 }
             }
@@ -589,7 +670,11 @@ impl DeliveryJob {
                 if !matches!(status, Status::Sent | Status::InDoubt) {
                     return Ok(Vec::new()); // already delivered, or bounced since
                 }
-                vec![E::DeliveryDelivered { at, contact_id }]
+                vec![E::DeliveryDelivered {
+                    at,
+                    contact_id,
+                    campaign,
+                }]
             }
             C::RecordBounce {
                 kind,
@@ -605,6 +690,7 @@ impl DeliveryJob {
                     diagnostic,
                     at,
                     contact_id,
+                    campaign,
                 }]
             }
             C::RecordComplaint { at } => {
@@ -612,7 +698,11 @@ impl DeliveryJob {
                 if status == Status::Complained {
                     return Ok(Vec::new());
                 }
-                vec![E::DeliveryComplained { at, contact_id }]
+                vec![E::DeliveryComplained {
+                    at,
+                    contact_id,
+                    campaign,
+                }]
             }
             C::RecordOpen { at, user_agent } => {
                 left()?;
@@ -621,6 +711,7 @@ impl DeliveryJob {
                     user_agent,
                     first: self.opens == 0,
                     contact_id,
+                    campaign,
                 }]
             }
             C::RecordClick { url, at } => {
@@ -630,6 +721,7 @@ impl DeliveryJob {
                     at,
                     first: self.clicks == 0,
                     contact_id,
+                    campaign,
                 }]
             }
             C::RecordUnsubscribe { at } => {
@@ -637,11 +729,15 @@ impl DeliveryJob {
                 if self.unsubscribed {
                     return Ok(Vec::new());
                 }
-                vec![E::DeliveryUnsubscribed { at, contact_id }]
+                vec![E::DeliveryUnsubscribed {
+                    at,
+                    contact_id,
+                    campaign,
+                }]
             }
             C::Cancel { reason } => {
                 pending()?;
-                vec![E::DeliveryCancelled { reason }]
+                vec![E::DeliveryCancelled { reason, campaign }]
             }
         })
     }

@@ -20,6 +20,6 @@ pub mod warmup_config;
 mod warmup_config_tests;
 
 pub use job::{
-    BounceKind, Channel, Deferral, DeliveryCommand, DeliveryError, DeliveryEvent, DeliveryJob,
-    Request, Sender, Source, Status, Suppression,
+    BounceKind, CampaignRef, Channel, Deferral, DeliveryCommand, DeliveryError, DeliveryEvent,
+    DeliveryJob, Request, Sender, Source, Status, Suppression,
 };

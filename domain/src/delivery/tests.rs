@@ -33,6 +33,15 @@ fn request() -> Request {
 /// The contact of `requested()`: reports and tracking events name it.
 const CONTACT: Option<Uuid> = Some(Uuid::from_u128(7));
 
+/// The campaign of `requested()`: every outcome, report and tracking event names it.
+fn campaign() -> Option<CampaignRef> {
+    Some(CampaignRef {
+        id: Uuid::from_u128(3),
+        variant: None,
+        channel: Channel::Email,
+    })
+}
+
 fn requested() -> DeliveryEvent {
     DeliveryEvent::DeliveryRequested(request())
 }
@@ -49,6 +58,7 @@ fn sent() -> DeliveryEvent {
         attempt: 1,
         provider: "smtp".into(),
         provider_message_id: "q-1".into(),
+        campaign: campaign(),
     }
 }
 
@@ -96,6 +106,7 @@ fn a_late_answer_settles_a_job_in_doubt() {
             DeliveryEvent::DeliveryInDoubt {
                 attempt: 1,
                 provider: "smtp".into(),
+                campaign: campaign(),
             },
         ])
         .when(DeliveryCommand::RecordSent {
@@ -174,6 +185,7 @@ fn a_deferred_job_can_still_be_dispatched_suppressed_or_cancelled() {
         })
         .then_expect_events(vec![DeliveryEvent::DeliveryCancelled {
             reason: "campaign cancelled".into(),
+            campaign: campaign(),
         }]);
 }
 
@@ -183,6 +195,7 @@ fn suppression_ends_a_pending_job_and_nothing_after_it_is_sent() {
         reason: Suppression::DoNotContact {
             reason: "unsubscribed".into(),
         },
+        campaign: campaign(),
     };
     JobTest::with(())
         .given(vec![requested()])
@@ -233,6 +246,7 @@ fn giving_up_ends_a_dispatching_or_waiting_job() {
     let given_up = |attempt| DeliveryEvent::DeliveryGivenUp {
         attempt,
         error: "550 no such user".into(),
+        campaign: campaign(),
     };
     JobTest::with(())
         .given(vec![requested(), dispatching(1)])
@@ -263,6 +277,7 @@ fn a_job_interrupted_while_dispatching_is_in_doubt_unless_the_provider_deduplica
         .then_expect_events(vec![DeliveryEvent::DeliveryInDoubt {
             attempt: 1,
             provider: "smtp".into(),
+            campaign: campaign(),
         }]);
     let mut job = DeliveryJob::default();
     for e in [
@@ -271,6 +286,7 @@ fn a_job_interrupted_while_dispatching_is_in_doubt_unless_the_provider_deduplica
         DeliveryEvent::DeliveryInDoubt {
             attempt: 1,
             provider: "smtp".into(),
+            campaign: campaign(),
         },
     ] {
         cqrs_es::Aggregate::apply(&mut job, e);
@@ -327,6 +343,7 @@ fn reports_and_tracking_need_a_message_that_left() {
             diagnostic: "550 5.1.1 no such user".into(),
             at: at(2),
             contact_id: CONTACT,
+            campaign: campaign(),
         }]);
 }
 
@@ -335,12 +352,14 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
     let delivered = DeliveryEvent::DeliveryDelivered {
         at: at(1),
         contact_id: CONTACT,
+        campaign: campaign(),
     };
     let opened = |first| DeliveryEvent::DeliveryOpened {
         at: at(3),
         user_agent: None,
         first,
         contact_id: CONTACT,
+        campaign: campaign(),
     };
     JobTest::with(())
         .given(vec![requested(), dispatching(1), sent()])
@@ -367,6 +386,7 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
             at: at(4),
             first: true,
             contact_id: CONTACT,
+            campaign: campaign(),
         }]);
     // An open proved delivery: a late delivery report adds nothing.
     JobTest::with(())
@@ -380,6 +400,7 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
     let unsubscribed = DeliveryEvent::DeliveryUnsubscribed {
         at: at(6),
         contact_id: CONTACT,
+        campaign: campaign(),
     };
     JobTest::with(())
         .given(vec![requested(), dispatching(1), sent(), delivered.clone()])
@@ -398,6 +419,7 @@ fn first_opens_and_clicks_are_marked_and_repeated_reports_record_nothing() {
     let complained = DeliveryEvent::DeliveryComplained {
         at: at(8),
         contact_id: CONTACT,
+        campaign: campaign(),
     };
     JobTest::with(())
         .given(vec![requested(), dispatching(1), sent(), complained])
@@ -436,6 +458,7 @@ fn events_keep_their_stored_names_and_shape() {
         reason: Suppression::SuppressedAddress {
             reason: "hard_bounce".into(),
         },
+        campaign: None,
     })
     .unwrap();
     assert_eq!(
@@ -449,6 +472,28 @@ fn events_keep_their_stored_names_and_shape() {
     assert_eq!(
         capped,
         serde_json::json!({"DeliverySuppressed": {"reason": {"kind": "frequency_cap"}}})
+    );
+    let c = serde_json::to_value(DeliveryEvent::DeliveryClicked {
+        url: "https://example.org/a".into(),
+        at: at(4),
+        first: true,
+        contact_id: CONTACT,
+        campaign: Some(CampaignRef {
+            id: Uuid::from_u128(3),
+            variant: Some("B".into()),
+            channel: Channel::Email,
+        }),
+    })
+    .unwrap();
+    assert_eq!(
+        c,
+        serde_json::json!({"DeliveryClicked": {
+            "url": "https://example.org/a",
+            "at": "2026-11-29T12:04:00Z",
+            "first": true,
+            "contact_id": "00000000-0000-0000-0000-000000000007",
+            "campaign": {"id": "00000000-0000-0000-0000-000000000003", "variant": "B", "channel": "email"}
+        }})
     );
 }
 
@@ -480,12 +525,67 @@ fn a_request_names_its_provider_only_when_it_has_one_and_old_requests_still_load
 }
 
 #[test]
+fn later_events_name_the_jobs_campaign_and_variant_and_old_payloads_still_load() {
+    let mut r = request();
+    r.source = Source::Campaign {
+        campaign_id: Uuid::from_u128(3),
+        variant: Some("B".into()),
+    };
+    r.channel = Channel::Sms;
+    let named = Some(CampaignRef {
+        id: Uuid::from_u128(3),
+        variant: Some("B".into()),
+        channel: Channel::Sms,
+    });
+    JobTest::with(())
+        .given(vec![DeliveryEvent::DeliveryRequested(r.clone())])
+        .when(DeliveryCommand::Suppress(Suppression::OptedOut))
+        .then_expect_events(vec![DeliveryEvent::DeliverySuppressed {
+            reason: Suppression::OptedOut,
+            campaign: named.clone(),
+        }]);
+    JobTest::with(())
+        .given(vec![DeliveryEvent::DeliveryRequested(r), dispatching(1)])
+        .when(DeliveryCommand::RecordSent {
+            provider_message_id: "q-1".into(),
+        })
+        .then_expect_events(vec![DeliveryEvent::DeliverySent {
+            attempt: 1,
+            provider: "smtp".into(),
+            provider_message_id: "q-1".into(),
+            campaign: named,
+        }]);
+    // A job that is not a campaign's names none.
+    let mut t = request();
+    t.source = Source::Test;
+    JobTest::with(())
+        .given(vec![DeliveryEvent::DeliveryRequested(t)])
+        .when(DeliveryCommand::Cancel {
+            reason: "stop".into(),
+        })
+        .then_expect_events(vec![DeliveryEvent::DeliveryCancelled {
+            reason: "stop".into(),
+            campaign: None,
+        }]);
+    // A payload written before events named the campaign loads, without one.
+    let old: DeliveryEvent = serde_json::from_value(serde_json::json!(
+        {"DeliverySent": {"attempt": 1, "provider": "smtp", "provider_message_id": "q-1"}}
+    ))
+    .unwrap();
+    assert!(matches!(
+        old,
+        DeliveryEvent::DeliverySent { campaign: None, .. }
+    ));
+}
+
+#[test]
 fn engagement_events_name_the_jobs_contact_and_old_payloads_still_load() {
     let opened = DeliveryEvent::DeliveryOpened {
         at: at(3),
         user_agent: None,
         first: true,
         contact_id: CONTACT,
+        campaign: campaign(),
     };
     let json = serde_json::to_value(&opened).unwrap();
     assert_eq!(
@@ -508,6 +608,7 @@ fn engagement_events_name_the_jobs_contact_and_old_payloads_still_load() {
     let bare = DeliveryEvent::DeliveryComplained {
         at: at(1),
         contact_id: None,
+        campaign: None,
     };
     assert!(serde_json::to_value(&bare).unwrap()["DeliveryComplained"]
         .get("contact_id")

@@ -160,6 +160,11 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/dev-mailbox", Org(Read)),
     (Method::GET, "/api/v1/deliveries", Org(Read)),
     (Method::GET, "/api/v1/deliveries/{id}", Org(Read)),
+    // Campaigns (reads)
+    (Method::GET, "/api/v1/campaigns", Org(Read)),
+    (Method::GET, "/api/v1/campaigns/{id}", Org(Read)),
+    (Method::GET, "/api/v1/campaigns/{id}/stats", Org(Read)),
+    (Method::GET, "/api/v1/campaigns/{id}/recipients", Org(Read)),
     // The suppression list (addresses: readable like contacts)
     (Method::GET, "/api/v1/suppressions", Org(Read)),
     (Method::POST, "/api/v1/suppressions", Org(Write)),

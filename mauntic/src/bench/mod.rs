@@ -6,6 +6,7 @@
 //! `name: value unit` lines under a `== bench <scenario> ==` header; progress goes to stderr.
 
 mod auth;
+mod campaigns;
 mod commands;
 mod common;
 mod delivery;
@@ -48,6 +49,9 @@ pub enum Scenario {
     /// and SMTP to smtp-sink as fast as it goes, then latency at `--rate` messages/s, with
     /// peak RSS.
     Delivery,
+    /// The campaign list query (filters, sorts, keyset pages) over `--campaigns` campaigns
+    /// of one organization (default 100,000), seeded as events and projected: p50/p95/p99.
+    CampaignList,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +78,9 @@ pub struct BenchArgs {
     /// Rows of the generated CSV (import: 1000000).
     #[arg(long)]
     pub rows: Option<u64>,
+    /// Campaigns to seed (campaign-list: 100000).
+    #[arg(long)]
+    pub campaigns: Option<u64>,
 }
 
 pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
@@ -94,5 +101,8 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Segments => segments::run(&settings, args.events.unwrap_or(1_000_000)).await,
         Scenario::Import => import::run(&settings, args.rows.unwrap_or(1_000_000)).await,
         Scenario::Delivery => delivery::run(&settings, &args, args.events.unwrap_or(100_000)).await,
+        Scenario::CampaignList => {
+            campaigns::run(&settings, args.campaigns.unwrap_or(100_000)).await
+        }
     }
 }

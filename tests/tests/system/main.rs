@@ -6,6 +6,7 @@
 
 mod audit;
 mod audit_log;
+mod campaign_read;
 mod campaigns;
 mod companies;
 mod contacts_api;
