@@ -124,6 +124,34 @@ impl SmtpSink {
             .collect()
     }
 
+    /// The envelope recipient of every completely received message, lower-cased (one entry
+    /// per message and recipient; only the dump's header block is read).
+    pub fn envelope_recipients(&self) -> Vec<String> {
+        let listed: Vec<PathBuf> = std::fs::read_dir(self.dir.join("mail"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        let open = self.open_files();
+        let mut out = Vec::with_capacity(listed.len());
+        for path in listed.iter().filter(|p| !open.contains(p)) {
+            let Ok(bytes) = std::fs::read(path) else {
+                continue;
+            };
+            let dump = String::from_utf8_lossy(&bytes);
+            let headers = dump.split("\n\n").next().unwrap_or_default();
+            for line in headers.lines() {
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("X-Rcpt-Args") {
+                        let addr = value.split_whitespace().next().unwrap_or_default();
+                        out.push(addr.trim_matches(['<', '>']).to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The files the smtp-sink process holds open, i.e. transactions still in progress.
     fn open_files(&self) -> Vec<PathBuf> {
         let fds = std::fs::read_dir(format!("/proc/{}/fd", self.child.id()));

@@ -467,6 +467,7 @@ fn events_keep_their_stored_names_and_shape() {
     );
     let capped = serde_json::to_value(DeliveryEvent::DeliverySuppressed {
         reason: Suppression::FrequencyCap,
+        campaign: None,
     })
     .unwrap();
     assert_eq!(

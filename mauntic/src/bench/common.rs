@@ -176,13 +176,23 @@ pub struct RunningApp {
 
 impl RunningApp {
     /// Builds (creating and migrating the database) and starts the application.
-    pub async fn start(mut settings: Settings) -> anyhow::Result<Self> {
-        settings.http_addr = "127.0.0.1:0".parse().context("the bench address")?;
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         // Every role unless MAUNTIC_ROLES narrows it (e.g. `api` to measure the command path
         // without the relay and projectors competing for the same cores).
-        if std::env::var("MAUNTIC_ROLES").is_err() {
-            settings.roles = Role::all();
-        }
+        let roles = match std::env::var("MAUNTIC_ROLES") {
+            Err(_) => Role::all(),
+            Ok(_) => settings.roles.clone(),
+        };
+        Self::start_roles(settings, roles).await
+    }
+
+    /// [`Self::start`] with these roles only (a scenario that runs one worker itself).
+    pub async fn start_roles(
+        mut settings: Settings,
+        roles: std::collections::BTreeSet<Role>,
+    ) -> anyhow::Result<Self> {
+        settings.http_addr = "127.0.0.1:0".parse().context("the bench address")?;
+        settings.roles = roles;
         let app = Application::build(settings.clone()).await?;
         let addr = app.addr.context("the application serves no HTTP")?;
         let pool = app.pool.clone();

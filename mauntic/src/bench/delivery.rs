@@ -95,6 +95,75 @@ fn html() -> String {
     s
 }
 
+/// The custom fields the newsletter reads (`plan`, `city`), defined for tenant `t`.
+pub(super) async fn define_fields(
+    state: &commands::CommandState,
+    t: Uuid,
+    meta: &EventMetadata,
+) -> anyhow::Result<()> {
+    for key in ["plan", "city"] {
+        let d = domain::field::FieldDefinition {
+            key: key.into(),
+            label: key.into(),
+            field_type: domain::field::FieldType::Text,
+            required: false,
+            default: None,
+            options: vec![],
+            unique: false,
+        };
+        state
+            .field_schemas
+            .execute(t, t, domain::field::FieldSchemaCommand::Define(d), meta)
+            .await
+            .map_err(|e| anyhow::anyhow!("defining a field: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The published 10 KB newsletter template of tenant `t` (version 1); its id.
+pub(super) async fn newsletter(
+    state: &commands::CommandState,
+    t: Uuid,
+    meta: &EventMetadata,
+) -> anyhow::Result<Uuid> {
+    let template = Uuid::now_v7();
+    state
+        .templates
+        .execute(
+            t,
+            template,
+            domain::template::TemplateCommand::Create {
+                name: "Newsletter".into(),
+                channel: domain::template::Channel::Email,
+            },
+            meta,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let content = domain::template::Content::email(
+        "News for {{contact.first_name}}".into(),
+        Some("This week at {{organization.name}}".into()),
+        html(),
+        None,
+    );
+    let known = domain::template::Known {
+        fields: ["plan".to_owned(), "city".to_owned()].into(),
+    };
+    let content = domain::template::render::check(content, &known)
+        .map_err(|e| anyhow::anyhow!("the bench template does not compile: {e:?}"))?;
+    for command in [
+        domain::template::TemplateCommand::SaveVersion { content },
+        domain::template::TemplateCommand::Publish { version: 1 },
+    ] {
+        state
+            .templates
+            .execute(t, template, command, meta)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(template)
+}
+
 pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::Result<()> {
     let sink = Sink::start()?;
     let mut s = fresh_database(settings, DATABASE).await?;
@@ -113,22 +182,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
     let t = tenant.tenant_id;
 
     // Fields, contacts (through the import engine), the template.
-    for key in ["plan", "city"] {
-        let d = domain::field::FieldDefinition {
-            key: key.into(),
-            label: key.into(),
-            field_type: domain::field::FieldType::Text,
-            required: false,
-            default: None,
-            options: vec![],
-            unique: false,
-        };
-        state
-            .field_schemas
-            .execute(t, t, domain::field::FieldSchemaCommand::Define(d), &meta)
-            .await
-            .map_err(|e| anyhow::anyhow!("defining a field: {e}"))?;
-    }
+    define_fields(&state, t, &meta).await?;
     let dir = s.imports.data_dir.join("bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("delivery-contacts.csv");
@@ -162,41 +216,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
     .fetch_all(&app.pool)
     .await?;
     anyhow::ensure!(contact_ids.len() as u64 == CONTACTS, "contacts seeded");
-    let template = Uuid::now_v7();
-    state
-        .templates
-        .execute(
-            t,
-            template,
-            domain::template::TemplateCommand::Create {
-                name: "Newsletter".into(),
-                channel: domain::template::Channel::Email,
-            },
-            &meta,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let content = domain::template::Content::email(
-        "News for {{contact.first_name}}".into(),
-        Some("This week at {{organization.name}}".into()),
-        html(),
-        None,
-    );
-    let known = domain::template::Known {
-        fields: ["plan".to_owned(), "city".to_owned()].into(),
-    };
-    let content = domain::template::render::check(content, &known)
-        .map_err(|e| anyhow::anyhow!("the bench template does not compile: {e:?}"))?;
-    for command in [
-        domain::template::TemplateCommand::SaveVersion { content },
-        domain::template::TemplateCommand::Publish { version: 1 },
-    ] {
-        state
-            .templates
-            .execute(t, template, command, &meta)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    let template = newsletter(&state, t, &meta).await?;
     let request = |contact: Uuid| Request {
         channel: Channel::Email,
         contact_id: Some(contact),

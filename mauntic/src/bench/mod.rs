@@ -6,6 +6,7 @@
 //! `name: value unit` lines under a `== bench <scenario> ==` header; progress goes to stderr.
 
 mod auth;
+mod campaign_fanout;
 mod campaigns;
 mod commands;
 mod common;
@@ -52,6 +53,9 @@ pub enum Scenario {
     /// The campaign list query (filters, sorts, keyset pages) over `--campaigns` campaigns
     /// of one organization (default 100,000), seeded as events and projected: p50/p95/p99.
     CampaignList,
+    /// A campaign's fan-out to `--events` recipients (default 1,000,000): jobs created and
+    /// visible in the read models, with peak RSS.
+    CampaignFanout,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +107,9 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Delivery => delivery::run(&settings, &args, args.events.unwrap_or(100_000)).await,
         Scenario::CampaignList => {
             campaigns::run(&settings, args.campaigns.unwrap_or(100_000)).await
+        }
+        Scenario::CampaignFanout => {
+            campaign_fanout::run(&settings, args.events.unwrap_or(1_000_000)).await
         }
     }
 }

@@ -32,10 +32,13 @@ pub async fn run(settings: &Settings, contacts: u64) -> anyhow::Result<()> {
     stopped
 }
 
-async fn counts(app: &RunningApp, contacts: u64) -> anyhow::Result<()> {
-    let tenant = app.tenant().await?;
-    eprintln!("bench segments: filling the read model with {contacts} contacts");
-    let t = Instant::now();
+/// Fills the contacts read model of `tenant` straight from SQL with `contacts` contacts of
+/// 20 custom fields each (`c<n>@bench.example.org`), and analyzes it.
+pub(super) async fn fill_contacts(
+    pool: &sqlx::PgPool,
+    tenant: uuid::Uuid,
+    contacts: u64,
+) -> anyhow::Result<()> {
     let step = 100_000u64;
     let mut from = 1u64;
     while from <= contacts {
@@ -58,15 +61,23 @@ async fn counts(app: &RunningApp, contacts: u64) -> anyhow::Result<()> {
                     'lead', n % 100, now(), now(), 1 \
              FROM generate_series($2::bigint, $3::bigint) n",
         )
-        .bind(tenant.tenant_id)
+        .bind(tenant)
         .bind(from as i64)
         .bind(to as i64)
-        .execute(&app.pool)
+        .execute(pool)
         .await
         .context("filling the contacts read model")?;
         from = to + 1;
     }
-    sqlx::query("ANALYZE contacts").execute(&app.pool).await?;
+    sqlx::query("ANALYZE contacts").execute(pool).await?;
+    Ok(())
+}
+
+async fn counts(app: &RunningApp, contacts: u64) -> anyhow::Result<()> {
+    let tenant = app.tenant().await?;
+    eprintln!("bench segments: filling the read model with {contacts} contacts");
+    let t = Instant::now();
+    fill_contacts(&app.pool, tenant.tenant_id, contacts).await?;
     eprintln!(
         "bench segments: filled in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -133,6 +133,7 @@ fn request(campaign: Uuid, variant: Option<&str>) -> Request {
         data: Value::Null,
         from: None,
         reply_to: None,
+        provider_id: None,
     }
 }
 

@@ -492,3 +492,140 @@ async fn recipients_get_a_local_time_campaign_at_that_time_in_their_own_zone() {
     assert!(mailbox(&app).await.values().all(|c| *c == 1));
     app.stop().await;
 }
+
+/// The click links (`/t/c/<token>`) in the development mailbox's message to `to`, as paths.
+async fn click_links(app: &TestApp, to: &str) -> Vec<String> {
+    let html: String =
+        sqlx::query_scalar("SELECT html FROM dev_mailbox WHERE tenant_id = $1 AND recipient = $2")
+            .bind(app.tenant_id)
+            .bind(to)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    html.match_indices("/t/c/")
+        .map(|(i, _)| {
+            let rest = &html[i..];
+            let end = rest.find(['"', '\'', ' ', '>']).unwrap_or(rest.len());
+            rest[..end].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ab_test_sends_the_variant_with_more_unique_clicks_to_everyone_else() {
+    let app = spawn_app().await;
+    let html = "<p>Hello</p><p><a href=\"https://example.org/offer\">Offer</a></p>";
+    let a = app
+        .published_template("email", json!({"subject": "Variant A", "html": html}))
+        .await;
+    let b = app
+        .published_template("email", json!({"subject": "Variant B", "html": html}))
+        .await;
+    let ids = contacts(&app, "ab", 100, json!({})).await;
+    let seg = segment(&app, "AB", &ids).await;
+    let id = create(
+        &app,
+        json!({"name": "Subject test", "segments": [seg], "ab_test": {
+            "variants": [{"name": "A", "template_id": a}, {"name": "B", "template_id": b}],
+            "test_percent": 40, "metric": "unique_clicks", "wait_minutes": 60}}),
+    )
+    .await;
+    let (status, v) = act(&app, id, "send").await;
+    assert_eq!(status, 200, "{v}");
+    let started = campaign(&app, id).await;
+    assert_eq!(started["test_group"], 40);
+
+    // The test group: 20 messages of each variant, nobody else.
+    let by_subject = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT subject, recipient FROM dev_mailbox WHERE tenant_id = $1",
+        )
+        .bind(app.tenant_id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    eventually(WAIT, "the test group's 40 messages", || async {
+        by_subject().await.len() == 40
+    })
+    .await;
+    let test = by_subject().await;
+    let of = |s: &str| -> Vec<String> {
+        test.iter()
+            .filter(|(subject, _)| subject == s)
+            .map(|(_, to)| to.clone())
+            .collect()
+    };
+    let (got_a, got_b) = (of("Variant A"), of("Variant B"));
+    assert_eq!((got_a.len(), got_b.len()), (20, 20));
+
+    // Five of B's recipients click (one of them twice: unique clicks count people), one of A's.
+    let tracker = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut clicks = Vec::new();
+    for to in got_b.iter().take(5).chain(got_a.iter().take(1)) {
+        clicks.extend(click_links(&app, to).await);
+    }
+    clicks.push(clicks[0].clone());
+    for path in &clicks {
+        let res = tracker.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 302, "{path}");
+    }
+    eventually(WAIT, "the clicks are recorded", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'delivery_job' \
+             AND event_type = 'DeliveryClicked' AND tenant_id = $1",
+        )
+        .bind(app.tenant_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+            == 7
+    })
+    .await;
+    assert_eq!(
+        by_subject().await.len(),
+        40,
+        "nothing more before the wait is over"
+    );
+
+    // An hour later the winner goes to the remainder.
+    app.settings.clock.advance(chrono::Duration::minutes(61));
+    let done = wait_status(&app, id, "sent").await;
+    assert_eq!(done["winner"], "B", "{done}");
+    let all = by_subject().await;
+    assert_eq!(all.len(), 100);
+    let mut seen = std::collections::HashSet::new();
+    for (subject, to) in &all {
+        assert!(seen.insert(to.clone()), "{to} got two messages");
+        if !got_a.contains(to) && !got_b.contains(to) {
+            assert_eq!(subject, "Variant B", "the remainder gets only the winner");
+        }
+    }
+    // The decision and the figures it was based on are in the log.
+    let res = app
+        .get(&format!("/api/v1/audit/campaign/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let history: Value = res.json().await.unwrap();
+    let decision = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "CampaignWinnerChosen")
+        .expect("a decision")
+        .clone();
+    let figures = &decision["payload"]["CampaignWinnerChosen"]["figures"];
+    assert_eq!(
+        figures,
+        &json!([
+            {"variant": "A", "sent": 20, "unique_opens": 0, "unique_clicks": 1},
+            {"variant": "B", "sent": 20, "unique_opens": 0, "unique_clicks": 5}
+        ]),
+        "{decision}"
+    );
+    app.stop().await;
+}

@@ -8,6 +8,7 @@ mod audit;
 mod audit_log;
 mod campaign_read;
 mod campaigns;
+mod campaigns_crash;
 mod companies;
 mod contacts_api;
 mod contacts_csv;

@@ -373,6 +373,8 @@ impl Worker {
         // provider is the one its request names, else the channel's default.
         let mut known: Option<Known> = None;
         let mut dispatch: Vec<Dispatched> = Vec::new();
+        // The `DeliveryDispatching` of each job in `dispatch`, in the same order.
+        let mut dispatching: Vec<Write> = Vec::new();
         let mut providers: HashMap<ProviderKey, Result<Resolved, String>> = HashMap::new();
         let mut rate_granted: HashMap<ProviderKey, i64> = HashMap::new();
         let mut wants: HashMap<ProviderKey, i64> = HashMap::new();
@@ -551,7 +553,7 @@ impl Worker {
                 .filter(|_| contact.is_some())
                 .map(|c| (c, request.channel.as_str(), now));
             let version = w.version + w.events.len() as i64;
-            writes.push(w);
+            dispatching.push(w);
             dispatch.push(Dispatched {
                 id,
                 job: loaded.job,
@@ -571,16 +573,27 @@ impl Worker {
             .await?;
         }
 
-        // "Dispatching" is in the log before any provider is called.
+        // "Dispatching" is in the log before any provider is called, a chunk of
+        // `concurrency` jobs at a time: a crash leaves in doubt only what was being handed
+        // over, not the rest of the batch (the other decisions go with the first chunk).
         let checked = std::time::Instant::now();
-        self.jobs.record(tenant, &meta, &writes).await?;
-        let dispatched = checked.elapsed();
-        let sent = self.send_all(tenant, &meta, dispatch, now).await?;
+        let chunk = self.config.concurrency.max(1);
+        let (mut dispatching, mut dispatch) = (dispatching.into_iter(), dispatch.into_iter());
+        let mut sent = 0;
+        loop {
+            writes.extend(dispatching.by_ref().take(chunk));
+            let now_sending: Vec<Dispatched> = dispatch.by_ref().take(chunk).collect();
+            self.jobs.record(tenant, &meta, &writes).await?;
+            writes.clear();
+            if now_sending.is_empty() {
+                break;
+            }
+            sent += self.send_all(tenant, &meta, now_sending, now).await?;
+        }
         tracing::debug!(
             %tenant,
             jobs = ids.len(),
             sent,
-            dispatching_ms = dispatched.as_millis() as u64,
             total_ms = checked.elapsed().as_millis() as u64,
             "delivery batch"
         );

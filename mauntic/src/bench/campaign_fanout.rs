@@ -1,0 +1,193 @@
+//! `bench campaign-fanout`: the fan-out of a campaign to `--events` recipients (default 1,000,000).
+//!
+//! The audience is seeded straight from SQL: the contacts read model (as `bench segments`
+//! fills it) and a static segment's `segment_members` rows (the membership write-side table,
+//! the only thing a fan-out reads besides the contacts' time zones). The campaign (the 10 KB
+//! newsletter of `bench delivery`, no throttle) is created and sent through the command
+//! path, and the campaign worker fans it out: the audience fixed in one statement, then
+//! pages of 5,000 recipients, each one transaction of 5,000 `DeliveryRequested` events and
+//! queue rows. The delivery worker does not run (no message leaves): the figure is the
+//! fan-out's alone.
+//!
+//! Figures: seconds until the audience is fixed, until every job is requested (the
+//! campaign's last `CampaignFannedOut`), and until the jobs are visible (the `deliveries`
+//! read model and the campaign summaries have applied every event); jobs per second; the
+//! process's peak RSS (the API, the projectors and the campaign worker).
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use domain::campaign::{CampaignCommand, Settings as CampaignSettings};
+use domain::segment::{Definition, SegmentCommand};
+use event_store::EventMetadata;
+use uuid::Uuid;
+
+use super::common::{figure, figure_f, fresh_database, header, per_second, RunningApp};
+use super::export::rss_kib;
+use crate::settings::Role;
+use crate::Settings;
+
+pub async fn run(settings: &Settings, recipients: u64) -> anyhow::Result<()> {
+    let mut s = fresh_database(settings, "mauntic_bench_campaign").await?;
+    s.nats = None;
+    let roles = [Role::Commands, Role::Queries, Role::Projector].into();
+    let app = RunningApp::start_roles(s, roles).await?;
+    let outcome = fan_out(&app, recipients).await;
+    let stopped = app.stop().await;
+    outcome?;
+    stopped
+}
+
+async fn fan_out(app: &RunningApp, recipients: u64) -> anyhow::Result<()> {
+    let tenant = app.tenant().await?;
+    let t = tenant.tenant_id;
+    let state = crate::http::command_state(&app.settings, app.pool.clone())?;
+    let meta = EventMetadata {
+        tenant_id: Some(t),
+        actor: Some("system:bench".into()),
+        ..Default::default()
+    };
+    super::delivery::define_fields(&state, t, &meta).await?;
+    let template = super::delivery::newsletter(&state, t, &meta).await?;
+    let segment = Uuid::now_v7();
+    state
+        .segments
+        .execute(
+            t,
+            segment,
+            SegmentCommand::Create {
+                name: "Everyone".into(),
+                description: None,
+                definition: Definition::Static,
+            },
+            &meta,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the segment: {e}"))?;
+    eprintln!("bench campaign: seeding {recipients} contacts in one segment");
+    let seeding = Instant::now();
+    super::segments::fill_contacts(&app.pool, t, recipients).await?;
+    sqlx::query(
+        "INSERT INTO segment_members (tenant_id, segment_id, contact_id, entered_at) \
+         SELECT tenant_id, $2, id, now() FROM contacts WHERE tenant_id = $1",
+    )
+    .bind(t)
+    .bind(segment)
+    .execute(&app.pool)
+    .await?;
+    sqlx::query("ANALYZE segment_members")
+        .execute(&app.pool)
+        .await?;
+    eprintln!(
+        "bench campaign: seeded in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let id = Uuid::now_v7();
+    let settings = CampaignSettings {
+        name: "Newsletter".into(),
+        template_id: Some(template),
+        segments: vec![segment],
+        ..Default::default()
+    };
+    state
+        .campaigns
+        .execute(
+            t,
+            id,
+            CampaignCommand::Create {
+                settings,
+                cloned_from: None,
+            },
+            &meta,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the campaign: {e}"))?;
+    let head = event_store::reader::committed_head(&app.pool).await?;
+    projections::status::wait_for(&app.pool, "deliveries", head, Duration::from_secs(60)).await?;
+    let rss_before = rss_kib("VmRSS:");
+
+    eprintln!("bench campaign: sending");
+    let started = Instant::now();
+    state
+        .campaigns
+        .start(t, id, &meta, Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the campaign: {e}"))?;
+    let fixed = started.elapsed();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let worker = workers::campaigns::CampaignWorker::new(
+        app.pool.clone(),
+        state.campaigns.clone(),
+        app.settings.clock.clone(),
+        app.settings.campaigns.clone(),
+    );
+    let running = tokio::spawn(worker.run(cancel.clone()));
+    let mut last_report = Instant::now();
+    let fanned_out = loop {
+        let c = state
+            .campaigns
+            .load(t, id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if c.fully_fanned_out() {
+            break started.elapsed();
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            let queued: Option<i64> = sqlx::query_scalar(
+                "SELECT queued FROM campaign_runs WHERE tenant_id = $1 AND campaign_id = $2",
+            )
+            .bind(t)
+            .bind(id)
+            .fetch_optional(&app.pool)
+            .await?;
+            eprintln!(
+                "bench campaign: {} jobs after {:.0} s",
+                queued.unwrap_or(0),
+                started.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(3600),
+            "the fan-out did not end within an hour"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    cancel.cancel();
+    running.await?;
+    let head = event_store::reader::committed_head(&app.pool).await?;
+    for p in ["deliveries", "campaign_summaries"] {
+        anyhow::ensure!(
+            projections::status::wait_for(&app.pool, p, head, Duration::from_secs(3600)).await?,
+            "the {p} read model did not catch up within an hour"
+        );
+    }
+    let visible = started.elapsed();
+    let (jobs, shown): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM delivery_queue WHERE tenant_id = $1 AND campaign_id = $2), \
+                (SELECT count(*) FROM deliveries WHERE tenant_id = $1 AND source_id = $2)",
+    )
+    .bind(t)
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await?;
+    header(&format!("campaign fan-out ({recipients} recipients)"));
+    figure("jobs", jobs, "jobs");
+    figure_f("audience_fixed_s", fixed.as_secs_f64(), "s");
+    figure_f("fanned_out_s", fanned_out.as_secs_f64(), "s");
+    figure_f("visible_s", visible.as_secs_f64(), "s");
+    figure_f(
+        "fan_out_rate",
+        per_second(jobs as u64, fanned_out),
+        "jobs/s",
+    );
+    figure_f("rss_before_mb", rss_before as f64 / 1024.0, "MB");
+    figure_f("peak_rss_mb", rss_kib("VmHWM:") as f64 / 1024.0, "MB");
+    anyhow::ensure!(
+        jobs as u64 == recipients && shown as u64 == recipients,
+        "{jobs} jobs queued and {shown} visible of {recipients}"
+    );
+    Ok(())
+}
