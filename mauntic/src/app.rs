@@ -54,6 +54,33 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(PgPool, Option<Bus>
     Ok((pool, bus))
 }
 
+/// The delivery worker of these settings: the organizations' providers, else the platform
+/// relay (`MAUNTIC_DELIVERY_SMTP`), else the development mailbox.
+pub fn delivery_worker(
+    settings: &Settings,
+    pool: &PgPool,
+    commands: &commands::CommandState,
+) -> anyhow::Result<std::sync::Arc<workers::delivery::worker::Worker>> {
+    let platform_email = match &settings.delivery.smtp {
+        Some(config) => Some(std::sync::Arc::from(
+            workers::delivery::providers::build("smtp", config).context("MAUNTIC_DELIVERY_SMTP")?,
+        )),
+        None => None,
+    };
+    Ok(std::sync::Arc::new(workers::delivery::worker::Worker::new(
+        pool.clone(),
+        commands.jobs.clone(),
+        settings.clock.clone(),
+        settings.delivery.worker.clone(),
+        std::sync::Arc::new(workers::delivery::resolve::Configured::new(
+            pool.clone(),
+            std::sync::Arc::new(settings.provider_keys()),
+            platform_email,
+        )),
+        Some(crate::http::tracker(settings)?),
+    )))
+}
+
 impl Application {
     /// Everything a run needs, ready to go: database migrated, NATS stream made sure of, HTTP
     /// port bound.
@@ -169,26 +196,8 @@ impl Application {
                 evaluator.run(source, c).await;
                 ("segment evaluator", Ok(()))
             });
-            let platform_email = match &self.settings.delivery.smtp {
-                Some(config) => Some(std::sync::Arc::from(
-                    workers::delivery::providers::build("smtp", config)
-                        .context("MAUNTIC_DELIVERY_SMTP")?,
-                )),
-                None => None,
-            };
             let commands = crate::http::command_state(&self.settings, self.pool.clone())?;
-            let delivery = std::sync::Arc::new(workers::delivery::worker::Worker::new(
-                self.pool.clone(),
-                commands.jobs.clone(),
-                self.settings.clock.clone(),
-                self.settings.delivery.worker.clone(),
-                std::sync::Arc::new(workers::delivery::resolve::Configured::new(
-                    self.pool.clone(),
-                    std::sync::Arc::new(self.settings.provider_keys()),
-                    platform_email,
-                )),
-                Some(crate::http::tracker(&self.settings)?),
-            ));
+            let delivery = delivery_worker(&self.settings, &self.pool, &commands)?;
             let c = cancel.clone();
             tasks.spawn(async move {
                 delivery.run(c).await;

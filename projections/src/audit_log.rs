@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use domain::delivery::DeliveryJob;
 use domain::identity::user::PLATFORM_TENANT;
 use event_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
@@ -127,8 +129,17 @@ impl Projection for AuditLogProjection {
         false
     }
 
+    /// Every organization's events, except what the platform's own workers do to delivery
+    /// jobs (requests of a campaign fan-out, dispatches, outcomes, tracking): they come by
+    /// the million, say nothing about who did what, and each job keeps its whole history
+    /// (`GET /api/v1/audit/delivery_job/{id}`). A job requested through the API is listed.
     fn concerns(&self, e: &RecordedEvent) -> bool {
         e.tenant_id != PLATFORM_TENANT
+            && !(e.aggregate_type == DeliveryJob::TYPE
+                && e.metadata
+                    .actor
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("system:")))
     }
 
     async fn apply(
@@ -138,7 +149,7 @@ impl Projection for AuditLogProjection {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let mut rows = Vec::with_capacity(events.len());
-        for e in events {
+        for e in events.iter().filter(|e| self.concerns(e)) {
             rows.extend(AuditRow::from_event(e)?);
         }
         json_rows::insert_new(conn, &target.table, &rows).await

@@ -31,13 +31,13 @@ const DATABASE: &str = "mauntic_bench_delivery";
 const CONTACTS: u64 = 20_000;
 
 /// `smtp-sink` on a free port, accepting everything and keeping nothing.
-struct Sink {
+pub(super) struct Sink {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Sink {
-    fn start() -> anyhow::Result<Self> {
+    pub(super) fn start() -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

@@ -54,7 +54,8 @@ pub enum Scenario {
     /// of one organization (default 100,000), seeded as events and projected: p50/p95/p99.
     CampaignList,
     /// A campaign's fan-out to `--events` recipients (default 1,000,000): jobs created and
-    /// visible in the read models, with peak RSS.
+    /// visible in the read models, with peak RSS; then the statistics' lag while it sends
+    /// for `--seconds`.
     CampaignFanout,
 }
 
@@ -109,7 +110,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
             campaigns::run(&settings, args.campaigns.unwrap_or(100_000)).await
         }
         Scenario::CampaignFanout => {
-            campaign_fanout::run(&settings, args.events.unwrap_or(1_000_000)).await
+            campaign_fanout::run(&settings, args.events.unwrap_or(1_000_000), args.seconds).await
         }
     }
 }
