@@ -228,6 +228,10 @@ impl CampaignWorker {
         let (tenant, id) = (run.tenant_id, run.campaign_id);
         loop {
             let campaign = self.campaigns.load(tenant, id).await?;
+            if campaign.status != domain::campaign::Status::Sending {
+                // Paused or cancelled since the claim: the run row says what comes next.
+                return Ok(());
+            }
             if let Some(phase) = campaign.phase_due() {
                 match self.page(run, phase).await? {
                     Paged::More => continue,
