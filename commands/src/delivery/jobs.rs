@@ -292,18 +292,48 @@ pub async fn request_each_in(
     jobs: &[(Uuid, Request, DateTime<Utc>)],
     held: bool,
 ) -> Result<Requested, JobsError> {
-    let existing: Vec<(String,)> = sqlx::query_as(
-        "SELECT aggregate_id FROM events \
-         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND sequence = 1",
-    )
-    .bind(DeliveryJob::TYPE)
-    .bind(
-        jobs.iter()
-            .map(|(id, _, _)| recorded::stream_id(tenant, *id))
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    request_jobs_in(conn, tenant, metadata, jobs, held, true).await
+}
+
+/// [`request_each_in`] for ids the caller knows were never requested (a campaign fan-out's
+/// page, whose progress commits with its jobs, so a committed page is never requested
+/// again): the log is not probed for them first. Should one exist after all, the append
+/// fails the transaction with `Conflict`, nothing is written, and the caller may retry with
+/// [`request_each_in`].
+pub async fn request_fresh_in(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    metadata: &EventMetadata,
+    jobs: &[(Uuid, Request, DateTime<Utc>)],
+    held: bool,
+) -> Result<Requested, JobsError> {
+    request_jobs_in(conn, tenant, metadata, jobs, held, false).await
+}
+
+async fn request_jobs_in(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    metadata: &EventMetadata,
+    jobs: &[(Uuid, Request, DateTime<Utc>)],
+    held: bool,
+    probe: bool,
+) -> Result<Requested, JobsError> {
+    let existing: Vec<(String,)> = if probe {
+        sqlx::query_as(
+            "SELECT aggregate_id FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND sequence = 1",
+        )
+        .bind(DeliveryJob::TYPE)
+        .bind(
+            jobs.iter()
+                .map(|(id, _, _)| recorded::stream_id(tenant, *id))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        Vec::new()
+    };
     let existing: HashSet<Uuid> = existing
         .iter()
         .filter_map(|(s,)| recorded::entity_of(s))

@@ -313,7 +313,8 @@ impl CampaignWorker {
             requests.push((job_id(id, *contact), request, due));
         }
         let meta = metadata(tenant);
-        jobs::request_each_in(&mut tx, tenant, &meta, &requests, false).await?;
+        // The page's progress commits with its jobs: none of them can exist yet.
+        jobs::request_fresh_in(&mut tx, tenant, &meta, &requests, false).await?;
         let queued = phase_queued + rows.len() as i64;
         let last = rows.last().map(|r| r.0);
         sqlx::query(
