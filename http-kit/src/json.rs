@@ -50,6 +50,16 @@ where
     }
 }
 
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>` field of a
+/// patch body: a key given as `null` is `Some(None)` (clear it), an absent key `None` (keep it).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 fn rejection(r: JsonRejection) -> Problem {
     let text = r.body_text();
     match r {

@@ -6,17 +6,11 @@ use chrono_tz::Tz;
 use domain::campaign::{AbTest, Schedule, Settings};
 use domain::delivery::{Channel, Sender};
 use domain::EmailAddress;
+use http_kit::json::present;
 use http_kit::problem::FieldProblem;
 use http_kit::Problem;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use uuid::Uuid;
-
-/// A field given (`Some`, `Some(None)` for `null`) or absent (`None`, by `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
 
 /// `POST /api/v1/campaigns` (`name` required) and `PATCH /api/v1/campaigns/{id}` (every field
 /// optional; `null` clears an optional one). A draft may be incomplete; scheduling or sending

@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::company::{CompanyCommand, CompanyPatch, NewCompany};
 use domain::contact::{short_text, ContactCommand, InvalidValue};
+use http_kit::json::present;
 use http_kit::{ApiJson, Problem};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::contacts::body::Check;
@@ -28,10 +29,6 @@ pub struct CreateCompany {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub fields: serde_json::Map<String, serde_json::Value>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PATCH /api/v1/companies/{id}`: absent keys stay; `null` clears the domain or a field.

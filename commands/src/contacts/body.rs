@@ -1,6 +1,7 @@
 //! Request bodies and their validation into domain commands. Every invalid field is
 //! reported, not just the first.
 
+use http_kit::json::present;
 use std::collections::{BTreeMap, BTreeSet};
 
 use domain::contact::{
@@ -11,7 +12,7 @@ use domain::identity::OrgSettings;
 use domain::EmailAddress;
 use http_kit::problem::FieldProblem;
 use http_kit::Problem;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// `POST /api/v1/contacts`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -66,11 +67,6 @@ pub struct UpdateContact {
 #[serde(deny_unknown_fields)]
 pub struct AddTags {
     pub tags: Vec<String>,
-}
-
-/// Distinguishes a key given as `null` (`Some(None)`) from an absent key (`None`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Collects field problems while validating (every invalid field is reported).

@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::contact::{short_text, FieldKey, FieldValue};
 use domain::field::{FieldDefinition, FieldSchemaCommand, FieldType};
+use http_kit::json::present;
 use http_kit::{ApiJson, Problem};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::context::RequestContext;
 use crate::executor::Accepted;
@@ -34,10 +35,6 @@ pub struct DefineField {
     /// No two contacts may have the same value (chosen now; it cannot change later).
     #[serde(default)]
     pub unique: bool,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
-    Option::<serde_json::Value>::deserialize(d).map(Some)
 }
 
 /// `PATCH /api/v1/fields/{key}`: absent keys stay; `"default": null` removes the default.

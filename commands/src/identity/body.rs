@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use domain::identity::organization::SettingsPatch;
 use domain::identity::{KeyKind, OrgName, OrgSettings, Role};
 use domain::EmailAddress;
+use http_kit::json::present;
 use http_kit::Problem;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use uuid::Uuid;
 
 /// An email from a body, or 422 naming the field.
@@ -18,10 +19,6 @@ pub fn person_name(raw: Option<&str>) -> Result<Option<String>, Problem> {
     domain::contact::PersonName::parse("name", raw.unwrap_or(""))
         .map(|n| n.map(|n| n.as_str().to_owned()))
         .map_err(|e| Problem::validation(e.field, e.reason))
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `POST /api/v1/auth/signup`

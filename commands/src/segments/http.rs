@@ -1,5 +1,6 @@
 //! Thin handlers: extract → typed command → execute with metadata → answer.
 
+use http_kit::json::present;
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
@@ -12,7 +13,7 @@ use domain::segment::{
     Definition, MembershipReason, Rule, SegmentCommand, SegmentKind, SegmentPatch,
 };
 use http_kit::{ApiJson, Problem};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::membership::{self, Decision};
@@ -34,10 +35,6 @@ pub struct CreateSegment {
     /// The rule (see the rule language in the README); absent for a static segment.
     #[schema(value_type = Option<Object>)]
     pub rule: Option<Rule>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PATCH /api/v1/segments/{id}`: absent keys stay; `null` clears the description.

@@ -5,9 +5,10 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use domain::delivery::warmup::WarmupSchedule;
 use domain::delivery::warmup_config::{valid_domain, valid_zone};
+use http_kit::json::present;
 use http_kit::problem::FieldProblem;
 use http_kit::Problem;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// `PUT /api/v1/warmup/{domain}`: every field is optional.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -37,11 +38,6 @@ pub struct ConfigureWarmup {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u64>, example = 1000000)]
     pub ceiling: Option<Option<u64>>,
-}
-
-/// A field given (`Some`, `Some(None)` for `null`) or absent (`None`, by `default`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
-    Option::<u64>::deserialize(d).map(Some)
 }
 
 /// A configuration, checked.
