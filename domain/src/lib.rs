@@ -9,6 +9,7 @@ pub mod email;
 pub mod field;
 pub mod identity;
 pub mod ids;
+pub mod journey;
 pub mod segment;
 pub mod template;
 

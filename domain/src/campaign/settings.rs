@@ -303,7 +303,7 @@ impl Schedule {
     }
 }
 
-fn local_moment(tz: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+pub(crate) fn local_moment(tz: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
     let mut l = local;
     // A gap is at most a few hours long (most are one).
     for _ in 0..4 {
