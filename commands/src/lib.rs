@@ -30,6 +30,7 @@ pub mod executor;
 pub mod fields;
 pub mod identity;
 pub mod imports;
+pub mod journeys;
 pub mod providers;
 pub mod reservations;
 pub mod segments;
@@ -66,6 +67,10 @@ pub struct CommandState {
     pub warmups: Arc<Executor<domain::delivery::warmup_config::WarmupConfig>>,
     /// Campaigns: commands with their effects on the campaign worker's tables.
     pub campaigns: Arc<campaigns::write::Campaigns>,
+    /// Journeys: commands with their effects on the journey worker's tables.
+    pub journeys: Arc<journeys::write::Journeys>,
+    /// Journey executions (entries are appended through it).
+    pub executions: Arc<Executor<domain::journey::Execution>>,
     /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
     /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
     pub provider_keys: Arc<event_store::shred::keyring::Keyring>,
@@ -79,6 +84,8 @@ pub struct CommandState {
     pub notifier: event_store::wakeup::Notifier,
     /// Imports: where uploads go, and which ones this process is applying.
     pub imports: Arc<imports::Imports>,
+    /// The time journeys run by (tests move it; the journey worker reads the same clock).
+    pub clock: event_store::Clock,
 }
 
 impl CommandState {
@@ -105,6 +112,11 @@ impl CommandState {
                 notifier.clone(),
                 templates,
             )),
+            journeys: Arc::new(journeys::write::Journeys::new(
+                pool.clone(),
+                notifier.clone(),
+            )),
+            executions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
             suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -114,6 +126,7 @@ impl CommandState {
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
             notifier,
             imports: Arc::new(imports::Imports::default()),
+            clock: event_store::Clock::system(),
             pool,
             auth,
             identity: Arc::new(identity),
@@ -127,6 +140,12 @@ impl CommandState {
     /// The same state with these import settings.
     pub fn with_imports(mut self, config: imports::ImportConfig) -> Self {
         self.imports = Arc::new(imports::Imports::new(config));
+        self
+    }
+
+    /// The same state with this clock.
+    pub fn with_clock(mut self, clock: event_store::Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -149,6 +168,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(providers::routes())
         .merge(warmup::routes())
         .merge(campaigns::routes())
+        .merge(journeys::routes())
         .merge(identity::routes())
         .merge(imports::routes())
         .with_state(state)
@@ -211,6 +231,13 @@ pub fn router(state: CommandState) -> Router {
         campaigns::http::resume,
         campaigns::http::cancel,
         campaigns::http::clone,
+        journeys::http::create,
+        journeys::http::change,
+        journeys::http::publish,
+        journeys::http::pause,
+        journeys::http::resume,
+        journeys::http::archive,
+        journeys::http::entries,
         companies::http::update,
         companies::http::link,
         companies::http::unlink,
@@ -285,6 +312,10 @@ pub fn router(state: CommandState) -> Router {
         campaigns::body::CampaignBody,
         campaigns::body::ScheduleBody,
         campaigns::body::CloneBody,
+        journeys::http::JourneyBody,
+        journeys::http::EntriesBody,
+        journeys::http::EntriesAnswer,
+        journeys::http::EnteredContact,
         companies::http::Link,
         identity::body::SignUp,
         identity::body::TokenBody,

@@ -214,6 +214,39 @@ impl Application {
                 campaigns.run(c).await;
                 ("campaign worker", Ok(()))
             });
+            let runner = workers::journeys::JourneyRunner::new(
+                commands.clone(),
+                self.settings.clock.clone(),
+                self.settings.journeys.clone(),
+            );
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                runner.run(c).await;
+                ("journey runner", Ok(()))
+            });
+            let source: Box<dyn EventSource> =
+                match (&self.bus, self.settings.projects_from_jetstream()?) {
+                    (Some(bus), true) => Box::new(
+                        JetStreamSource::open(
+                            self.pool.clone(),
+                            bus,
+                            workers::journeys::triggers::CHECKPOINT,
+                        )
+                        .await
+                        .context("opening the JetStream consumer of the journey triggers")?,
+                    ),
+                    _ => Box::new(PgTail::new(self.pool.clone(), wake.clone())),
+                };
+            let follower = workers::journeys::TriggerFollower::new(
+                self.pool.clone(),
+                self.settings.clock.clone(),
+                commands.executions.clone(),
+            );
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                follower.run(source, c).await;
+                ("journey triggers", Ok(()))
+            });
             let refresher = workers::segments::refresher::Refresher::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),

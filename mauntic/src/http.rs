@@ -38,7 +38,8 @@ pub fn command_state(settings: &Settings, pool: PgPool) -> anyhow::Result<comman
         settings.identity.clone(),
     )?
     .with_imports(settings.imports.clone())
-    .with_provider_keys(settings.provider_keys()))
+    .with_provider_keys(settings.provider_keys())
+    .with_clock(settings.clock.clone()))
 }
 
 /// The router for the roles in `settings`.

@@ -130,6 +130,8 @@ pub struct Settings {
     /// The campaign worker (`MAUNTIC_CAMPAIGN_PAGE`: recipients per fan-out transaction,
     /// default 5000).
     pub campaigns: workers::campaigns::CampaignWorkerConfig,
+    /// The journey runner (`MAUNTIC_JOURNEY_BATCH`: executions per transaction, default 500).
+    pub journeys: workers::journeys::JourneyWorkerConfig,
 }
 
 /// How messages go out.
@@ -349,6 +351,10 @@ impl Settings {
             )?),
             campaigns: workers::campaigns::CampaignWorkerConfig {
                 page: number("MAUNTIC_CAMPAIGN_PAGE", "5000")?.max(1) as i64,
+                ..Default::default()
+            },
+            journeys: workers::journeys::JourneyWorkerConfig {
+                batch: number("MAUNTIC_JOURNEY_BATCH", "500")?.max(1) as i64,
                 ..Default::default()
             },
         })

@@ -148,6 +148,10 @@ pub fn fresh_settings(opts: &Options) -> Settings {
             completion_check: Duration::from_millis(200),
             ..Default::default()
         },
+        journeys: workers::journeys::JourneyWorkerConfig {
+            batch: 200,
+            poll: Duration::from_millis(100),
+        },
     }
 }
 

@@ -8,4 +8,5 @@
 
 pub mod campaigns;
 pub mod delivery;
+pub mod journeys;
 pub mod segments;

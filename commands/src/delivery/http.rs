@@ -250,7 +250,7 @@ fn idempotent_id(tenant: Uuid, key: &str) -> Uuid {
     Uuid::new_v5(&tenant, format!("message:{key}").as_bytes())
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };

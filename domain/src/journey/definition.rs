@@ -962,9 +962,9 @@ fn check_condition(
             }
         },
         Condition::Message { step: target, .. } => {
-            if !ids
+            if ids
                 .get(target.as_str())
-                .is_some_and(|s| s.kind.channel().is_some())
+                .is_none_or(|s| s.kind.channel().is_none())
             {
                 out.push(problem(
                     format!("{path}.condition.step"),

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! Given/when/then tests of journeys: publish validation (one test per rejection), the
 //! lifecycle, and the engine on the example flow, waits for events and gates.
 

@@ -122,6 +122,7 @@ pub fn zone(contact: Option<&str>, fallback: Option<&str>) -> Tz {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -225,6 +225,16 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
     let (campaign, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
         .post(
+            "/api/v1/journeys",
+            json!({"name": "A journey", "definition": {
+                "triggers": [{"id": "api", "type": "api", "entry": "tag"}],
+                "steps": [{"id": "tag", "type": "action_update_contact", "config": {"add_tags": ["a"]}}]}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (journey, _) = mauntic_tests::accepted(res).await;
+    let res = owner_a
+        .post(
             "/api/v1/organization/invites",
             json!({"email": "x@example.org", "role": "viewer"}),
         )
@@ -305,6 +315,14 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             t if t.starts_with("/api/v1/campaigns/{id}/") => {
                 vec![t.replace("{id}", &campaign.to_string())]
             }
+            "/api/v1/journeys/{id}"
+            | "/api/v1/journeys/{id}/publish"
+            | "/api/v1/journeys/{id}/pause"
+            | "/api/v1/journeys/{id}/resume"
+            | "/api/v1/journeys/{id}/archive"
+            | "/api/v1/journeys/{id}/entries" => {
+                vec![template.replace("{id}", &journey.to_string())]
+            }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -320,6 +338,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/delivery_provider/{provider}"),
                 format!("/api/v1/audit/delivery_warmup/{warmup}"),
                 format!("/api/v1/audit/campaign/{campaign}"),
+                format!("/api/v1/audit/journey/{journey}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -364,6 +383,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("PATCH", "/api/v1/fields/{key}") => Some(json!({"label": "pwned"})),
             ("PATCH", "/api/v1/templates/{id}") => Some(json!({"name": "pwned"})),
             ("PATCH", "/api/v1/campaigns/{id}") => Some(json!({"name": "pwned"})),
+            ("PATCH", "/api/v1/journeys/{id}") => Some(json!({"name": "pwned"})),
+            ("POST", "/api/v1/journeys/{id}/entries") => Some(json!({"contact_ids": [contact]})),
             ("POST", "/api/v1/campaigns/{id}/schedule") => Some(json!({"at": "2030-01-01T09:00"})),
             ("POST", "/api/v1/campaigns/{id}/clone") => Some(json!({"name": "pwned"})),
             ("PATCH", "/api/v1/providers/{id}") => {
