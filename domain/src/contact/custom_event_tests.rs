@@ -107,10 +107,24 @@ fn a_recorded_event_changes_nothing_the_contact_decides_on() {
 
 #[test]
 fn an_event_name_is_1_to_100_letters_digits_or_underscore_dot_colon_dash() {
-    for ok in ["signed_up", "Order.Completed", "page:view", "a-b", "x", &"n".repeat(100)] {
+    for ok in [
+        "signed_up",
+        "Order.Completed",
+        "page:view",
+        "a-b",
+        "x",
+        &"n".repeat(100),
+    ] {
         assert_eq!(EventName::parse(ok).unwrap().as_str(), ok);
     }
-    for bad in ["", "signed up", "kauf/abschluss", "café", "a\n", &"n".repeat(101)] {
+    for bad in [
+        "",
+        "signed up",
+        "kauf/abschluss",
+        "café",
+        "a\n",
+        &"n".repeat(101),
+    ] {
         assert_eq!(EventName::parse(bad).unwrap_err().field, "name", "{bad:?}");
     }
 }
@@ -118,7 +132,13 @@ fn an_event_name_is_1_to_100_letters_digits_or_underscore_dot_colon_dash() {
 #[test]
 fn properties_are_a_json_object_and_absent_or_null_is_none() {
     assert_eq!(EventProperties::parse(None).unwrap().as_map().len(), 0);
-    assert_eq!(EventProperties::parse(Some(json!(null))).unwrap().as_map().len(), 0);
+    assert_eq!(
+        EventProperties::parse(Some(json!(null)))
+            .unwrap()
+            .as_map()
+            .len(),
+        0
+    );
     for bad in [json!([1]), json!("total"), json!(42), json!(true)] {
         assert_eq!(
             EventProperties::parse(Some(bad.clone())).unwrap_err().field,
