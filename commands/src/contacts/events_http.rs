@@ -194,6 +194,7 @@ pub struct EventsRecorded {
     request_body = RecordEvents,
     responses(
         (status = 200, description = "Each item's result", body = EventsRecorded),
+        (status = 413, description = "Body larger than the API's limit (`MAUNTIC_MAX_BODY_BYTES`, 256 KiB by default)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a list of 1 to 500 events", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []), ("session" = [])))]
