@@ -4,7 +4,8 @@
 //! - [`executor`]: runs a command on a tenant's stream with metadata; retries conflicts.
 //! - [`error`]: the one mapping from command failures to problem+json.
 //! - [`context`]: the metadata of a request (actor, client, correlation, causation, request id).
-//! - [`contacts`]: contact routes and their request bodies; email uniqueness; merging.
+//! - [`contacts`]: contact routes and their request bodies; email uniqueness; merging;
+//!   custom contact events (`contacts::events::record_event`, the one path that records them).
 //! - [`fields`]: field definitions, and checking contact writes against them.
 //! - [`companies`]: company routes, and linking contacts to companies.
 //! - [`imports`]: CSV import of contacts (batched, in the background, resumable).
@@ -195,6 +196,8 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::remove_note,
         contacts::reach_http::change_points,
         contacts::merge_http::merge,
+        contacts::events_http::record,
+        contacts::events_http::record_many,
         companies::http::create,
         fields::http::define,
         fields::http::change,
@@ -286,6 +289,12 @@ pub fn router(state: CommandState) -> Router {
         contacts::reach_http::AddNote,
         contacts::reach_http::ChangePoints,
         contacts::merge_http::MergeContacts,
+        contacts::events_http::RecordEvent,
+        contacts::events_http::EventItem,
+        contacts::events_http::RecordEvents,
+        contacts::events_http::ItemStatus,
+        contacts::events_http::ItemResult,
+        contacts::events_http::EventsRecorded,
         delivery::http::SendMessage,
         delivery::http::TestSend,
         delivery::http::Address,

@@ -186,6 +186,12 @@ impl ContactRow {
                     // Notes have their own read model (`contact_notes`).
                     ContactEvent::ContactNoteAdded { .. }
                     | ContactEvent::ContactNoteRemoved { .. } => {}
+                    // Custom events are what the contact did (the timeline lists them), not a
+                    // change of the contact: only the version moves.
+                    ContactEvent::ContactEventRecorded { .. } => {
+                        r.version = e.sequence;
+                        return Some(r);
+                    }
                     ContactEvent::ContactCompanyUnlinked { company_id } => {
                         r.company_ids.retain(|c| *c != company_id);
                         if r.primary_company_id == Some(company_id) {

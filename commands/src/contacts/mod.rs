@@ -2,6 +2,8 @@
 
 pub mod body;
 pub mod erase;
+pub mod events;
+pub mod events_http;
 pub mod http;
 pub mod merge;
 pub mod merge_http;
@@ -47,4 +49,6 @@ pub fn routes() -> Router<CommandState> {
             post(reach_http::change_points),
         )
         .route("/api/v1/contacts/{id}/merge", post(merge_http::merge))
+        .route("/api/v1/contacts/{id}/events", post(events_http::record))
+        .route("/api/v1/events", post(events_http::record_many))
 }

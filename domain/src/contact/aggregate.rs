@@ -98,6 +98,20 @@ impl Aggregate for Contact {
                         tag: tag.as_str().to_owned(),
                     })
             }
+            ContactCommand::RecordEvent {
+                name,
+                properties,
+                occurred_at,
+                source,
+            } => {
+                self.require_exists()?;
+                Some(ContactEvent::ContactEventRecorded {
+                    name: name.into(),
+                    properties: properties.into_map(),
+                    occurred_at,
+                    source,
+                })
+            }
             other => {
                 self.require_exists()?;
                 self.reach(other)?
@@ -234,6 +248,8 @@ impl Aggregate for Contact {
             ContactEvent::ContactMergedInto { survivor_id } => {
                 self.merged_into = Some(survivor_id);
             }
+            // A fact about what the contact did: nothing the contact's rules depend on.
+            ContactEvent::ContactEventRecorded { .. } => {}
             ContactEvent::ContactErased { .. } => self.erased = true,
         }
     }
@@ -329,7 +345,12 @@ impl Contact {
             C::AssignOwner(owner) => {
                 (self.owner != owner).then_some(E::ContactOwnerChanged { owner })
             }
-            C::Create(_) | C::Update(_) | C::AddTags(_) | C::RemoveTag(_) | C::Erase { .. } => None,
+            C::Create(_)
+            | C::Update(_)
+            | C::AddTags(_)
+            | C::RemoveTag(_)
+            | C::RecordEvent { .. }
+            | C::Erase { .. } => None,
         })
     }
 

@@ -3,8 +3,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Channel, ConsentStatus, DncReason, FieldKey, FieldValue, Fields, FrequencyRule, PersonName,
-    ProfilePatch, Tag,
+    Channel, ConsentStatus, DncReason, EventName, EventProperties, FieldKey, FieldValue, Fields,
+    FrequencyRule, PersonName, ProfilePatch, Tag,
 };
 use crate::EmailAddress;
 
@@ -57,6 +57,15 @@ pub enum ContactCommand {
         text: String,
     },
     RemoveNote(uuid::Uuid),
+    /// Record a custom event (`signed_up`, `purchase`): what the contact did or what
+    /// happened to it, `occurred_at` (checked by the caller with
+    /// [`super::custom_event::occurred_at`]), from `source` (`api`, `journey:<id>`).
+    RecordEvent {
+        name: EventName,
+        properties: EventProperties,
+        occurred_at: DateTime<Utc>,
+        source: Option<String>,
+    },
     /// Erase the contact (GDPR) together with the contacts merged into it, directly or along
     /// a chain (`also_erased`, which the caller looked up): see [`super::Contact::erase`].
     Erase {

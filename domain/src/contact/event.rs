@@ -83,6 +83,16 @@ pub enum ContactEvent {
     ContactNoteRemoved {
         note_id: uuid::Uuid,
     },
+    /// A custom event: something the contact did or that happened to it, named by the
+    /// organization. `properties` are personal (sealed in the log, `{}` once erased).
+    ContactEventRecorded {
+        name: String,
+        properties: serde_json::Map<String, serde_json::Value>,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+        /// Where it came from: `api`, `journey:<id>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
     /// Contact `source_id` was merged into this one. Carries what this contact has after the
     /// merge (whole values, not differences); its email is unchanged.
     ContactMerged {
@@ -139,6 +149,7 @@ impl DomainEvent for ContactEvent {
             Self::ContactOwnerChanged { .. } => "ContactOwnerChanged",
             Self::ContactNoteAdded { .. } => "ContactNoteAdded",
             Self::ContactNoteRemoved { .. } => "ContactNoteRemoved",
+            Self::ContactEventRecorded { .. } => "ContactEventRecorded",
             Self::ContactMerged { .. } => "ContactMerged",
             Self::ContactMergedInto { .. } => "ContactMergedInto",
             Self::ContactErased { .. } => "ContactErased",

@@ -2,6 +2,7 @@
 
 mod aggregate;
 mod command;
+pub mod custom_event;
 mod error;
 mod event;
 mod merge;
@@ -9,12 +10,15 @@ mod reach;
 mod values;
 
 #[cfg(test)]
+mod custom_event_tests;
+#[cfg(test)]
 mod merge_tests;
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::Contact;
 pub use command::{ContactCommand, ContactPatch, NewContact};
+pub use custom_event::{EventName, EventProperties};
 pub use error::ContactError;
 pub use event::ContactEvent;
 pub use merge::{merge, MergeRule, Merged};

@@ -255,11 +255,20 @@ fn event_payloads_keep_their_json_shape() {
         ContactEvent::ContactMergedInto {
             survivor_id: uuid::Uuid::from_u128(0xA),
         },
+        ContactEvent::ContactEventRecorded {
+            name: "purchase".into(),
+            properties: serde_json::json!({"total": 42, "items": [{"sku": "b-1"}]})
+                .as_object()
+                .unwrap()
+                .clone(),
+            occurred_at: at(),
+            source: Some("journey:00000000-0000-0000-0000-00000000000c".into()),
+        },
     ];
     let json = serde_json::to_string(&events).unwrap();
     assert_eq!(
         json,
-        r#"[{"ContactCreated":{"email":"ada@example.org","first_name":"Ada","last_name":null,"fields":{"plan":"pro"},"tags":["vip"]}},{"ContactUpdated":{"changed":["last_name"],"email":"ada@example.org","first_name":"Ada","last_name":"L","fields_set":{},"fields_unset":[]}},{"ContactTagsAdded":{"tags":["a"]}},{"ContactTagRemoved":{"tag":"a"}},{"ContactMerged":{"source_id":"00000000-0000-0000-0000-00000000000b","rule":"prefer_source","source_email":"augusta@example.org","first_name":"Ada","last_name":null,"profile":{"time_zone":"Europe/London"},"fields":{"plan":"pro"},"tags":["vip"],"consent":{"email":{"status":"opted_in","source":"form","at":"2026-11-01T10:00:00Z"}},"do_not_contact":{"sms":{"reason":"bounced","note":null}},"frequency":{"email":{"max":2,"per_days":7}},"stage":"lead","points":12,"owner":null,"companies":["00000000-0000-0000-0000-000000000001"],"primary_company":"00000000-0000-0000-0000-000000000001","notes":["00000000-0000-0000-0000-000000000002"]}},{"ContactMergedInto":{"survivor_id":"00000000-0000-0000-0000-00000000000a"}}]"#
+        r#"[{"ContactCreated":{"email":"ada@example.org","first_name":"Ada","last_name":null,"fields":{"plan":"pro"},"tags":["vip"]}},{"ContactUpdated":{"changed":["last_name"],"email":"ada@example.org","first_name":"Ada","last_name":"L","fields_set":{},"fields_unset":[]}},{"ContactTagsAdded":{"tags":["a"]}},{"ContactTagRemoved":{"tag":"a"}},{"ContactMerged":{"source_id":"00000000-0000-0000-0000-00000000000b","rule":"prefer_source","source_email":"augusta@example.org","first_name":"Ada","last_name":null,"profile":{"time_zone":"Europe/London"},"fields":{"plan":"pro"},"tags":["vip"],"consent":{"email":{"status":"opted_in","source":"form","at":"2026-11-01T10:00:00Z"}},"do_not_contact":{"sms":{"reason":"bounced","note":null}},"frequency":{"email":{"max":2,"per_days":7}},"stage":"lead","points":12,"owner":null,"companies":["00000000-0000-0000-0000-000000000001"],"primary_company":"00000000-0000-0000-0000-000000000001","notes":["00000000-0000-0000-0000-000000000002"]}},{"ContactMergedInto":{"survivor_id":"00000000-0000-0000-0000-00000000000a"}},{"ContactEventRecorded":{"name":"purchase","properties":{"items":[{"sku":"b-1"}],"total":42},"occurred_at":"2026-11-01T10:00:00Z","source":"journey:00000000-0000-0000-0000-00000000000c"}}]"#
     );
     let back: Vec<ContactEvent> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, events);

@@ -133,6 +133,11 @@ pub const CONTACT: &[EventPolicy] = &[
         public: &["note_id"],
     },
     EventPolicy {
+        event_type: "ContactEventRecorded",
+        personal: &[p("properties", NO_FIELDS)],
+        public: &["name", "occurred_at", "source"],
+    },
+    EventPolicy {
         event_type: "ContactMerged",
         personal: &[
             p("source_email", EMAIL),

@@ -125,6 +125,8 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::DELETE, "/api/v1/contacts/{id}/notes/{note_id}", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/points", Org(Write)),
     (Method::POST, "/api/v1/contacts/{id}/merge", Org(Write)),
+    (Method::POST, "/api/v1/contacts/{id}/events", Org(Ingest)),
+    (Method::POST, "/api/v1/events", Org(Ingest)),
     (Method::PUT, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
     (Method::DELETE, "/api/v1/contacts/{id}/companies/{company_id}", Org(Write)),
     // Field definitions

@@ -36,6 +36,7 @@ fn event_type(e: &ContactEvent) -> &'static str {
         ContactEvent::ContactOwnerChanged { .. } => "ContactOwnerChanged",
         ContactEvent::ContactNoteAdded { .. } => "ContactNoteAdded",
         ContactEvent::ContactNoteRemoved { .. } => "ContactNoteRemoved",
+        ContactEvent::ContactEventRecorded { .. } => "ContactEventRecorded",
         ContactEvent::ContactMerged { .. } => "ContactMerged",
         ContactEvent::ContactMergedInto { .. } => "ContactMergedInto",
         ContactEvent::ContactErased { .. } => "ContactErased",

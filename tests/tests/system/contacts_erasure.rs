@@ -645,6 +645,12 @@ fn samples() -> Vec<ContactEvent> {
             text: "x".into(),
         },
         ContactEvent::ContactNoteRemoved { note_id: id },
+        ContactEvent::ContactEventRecorded {
+            name: "purchase".into(),
+            properties: json!({"total": 42}).as_object().unwrap().clone(),
+            occurred_at: chrono::Utc::now(),
+            source: Some("api".into()),
+        },
         ContactEvent::ContactMerged {
             source_id: id,
             rule: MergeRule::KeepTarget,
@@ -686,6 +692,7 @@ fn samples() -> Vec<ContactEvent> {
             | ContactEvent::ContactOwnerChanged { .. }
             | ContactEvent::ContactNoteAdded { .. }
             | ContactEvent::ContactNoteRemoved { .. }
+            | ContactEvent::ContactEventRecorded { .. }
             | ContactEvent::ContactMerged { .. }
             | ContactEvent::ContactMergedInto { .. }
             | ContactEvent::ContactErased { .. } => {}

@@ -326,6 +326,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
+            "/api/v1/contacts/{id}/events" => vec![format!("/api/v1/contacts/{contact}/events")],
             "/api/v1/audit/{aggregate_type}/{id}" => vec![
                 format!("/api/v1/audit/contact/{contact}"),
                 format!("/api/v1/audit/organization/{org_a}"),
@@ -376,6 +377,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             ("POST", "/api/v1/contacts/{id}/notes") => Some(json!({"text": "pwned"})),
             ("POST", "/api/v1/contacts/{id}/points") => Some(json!({"delta": -5, "reason": "x"})),
             ("POST", "/api/v1/contacts/{id}/merge") => Some(json!({"from": twin})),
+            ("POST", "/api/v1/contacts/{id}/events") => Some(json!({"name": "pwned"})),
             ("PUT", "/api/v1/contacts/{id}/companies/{company_id}") => {
                 Some(json!({"primary": true}))
             }
@@ -449,6 +451,25 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         )
         .await;
     assert_eq!(res.status(), 404);
+
+    // Nor record events on A's contacts, by id or by email: each item is not found.
+    let res = app
+        .http
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"events": [
+            {"contact_id": contact, "name": "pwned"},
+            {"email": "secret@example.org", "name": "pwned"},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    for r in answer["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "error", "{answer}");
+        assert_eq!(r["problem"]["status"], 404, "{answer}");
+    }
 
     // No list B can read names anything of A's.
     let a_ids = [

@@ -10,6 +10,7 @@ mod campaign_read;
 mod campaigns;
 mod campaigns_crash;
 mod companies;
+mod contact_events;
 mod contacts_api;
 mod contacts_csv;
 mod contacts_erasure;
