@@ -591,3 +591,148 @@ async fn killed_while_steps_run_and_while_timers_fire_every_action_happens_once(
     .unwrap();
     assert_eq!(twice, 0);
 }
+
+async fn record(app: &TestApp, contact: Uuid, name: &str, properties: Value) {
+    let (status, v) = post(
+        app,
+        &format!("/api/v1/contacts/{contact}/events"),
+        json!({"name": name, "properties": properties}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+}
+
+#[tokio::test]
+async fn events_enter_journeys_wake_waits_for_them_count_goals_and_exit_contacts() {
+    let app = spawn_app().await;
+    let people = contacts(&app, "ev", 4, json!({})).await;
+    let journey = published(
+        &app,
+        "Signup",
+        json!({
+            "triggers": [{"id": "signup", "type": "event", "name": "signed_up",
+                          "entry": "wait",
+                          "conditions": [{"property": "plan", "op": "equals", "value": "pro"}]}],
+            "steps": [
+                {"id": "wait", "type": "delay_event",
+                 "config": {"name": "activated", "timeout": {"days": 3}},
+                 "branches": {"event": "active", "timeout": "idle"}},
+                {"id": "active", "type": "action_update_contact", "config": {"add_tags": ["activated"]}, "next": "later"},
+                {"id": "idle", "type": "action_update_contact", "config": {"add_tags": ["never_activated"]}, "next": "later"},
+                {"id": "later", "type": "delay_duration", "config": {"days": 30}}
+            ],
+            "exit_criteria": [{"type": "event", "name": "churned"}],
+            "goal": {"name": "purchased"}
+        }),
+    )
+    .await;
+    // A free sign-up does not match the trigger's condition; the pro ones enter.
+    record(&app, people[0], "signed_up", json!({"plan": "free"})).await;
+    for p in &people[1..] {
+        record(&app, *p, "signed_up", json!({"plan": "pro"})).await;
+    }
+    let in_flight = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
+             AND state->>'status' = 'waiting'",
+        )
+        .bind(app.tenant_id)
+        .bind(journey)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    eventually(WAIT, "three entries wait for activation", || async {
+        in_flight().await == 3
+    })
+    .await;
+    // people[1] activates: the event branch, at once.
+    record(&app, people[1], "activated", json!({})).await;
+    wait_tag(&app, people[1], "activated").await;
+    // people[2] churns: they leave wherever they are.
+    record(&app, people[2], "churned", json!({})).await;
+    eventually(WAIT, "the churned contact exits", || async {
+        finished(&app, journey).await.get("JourneyExited") == Some(&1)
+    })
+    .await;
+    // people[3] never activates: the timeout branch after three days.
+    move_clock(
+        &app,
+        chrono::Duration::days(3) + chrono::Duration::seconds(1),
+    );
+    wait_tag(&app, people[3], "never_activated").await;
+    assert!(
+        tags(&app, people[0]).await.is_empty(),
+        "the free sign-up never entered"
+    );
+    assert!(!tags(&app, people[2])
+        .await
+        .contains(&"never_activated".to_owned()));
+    // A purchase counts as the goal, once, and does not end the journey.
+    record(&app, people[1], "purchased", json!({})).await;
+    record(&app, people[1], "purchased", json!({})).await;
+    eventually(WAIT, "the conversion", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'JourneyConverted'",
+        )
+        .bind(app.tenant_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let converted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'JourneyConverted'",
+    )
+    .bind(app.tenant_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(converted, 1, "a goal counts once per execution");
+    assert_eq!(in_flight().await, 2, "both remaining wait their 30 days");
+}
+
+#[tokio::test]
+async fn an_event_step_emits_an_event_that_enters_another_journey_and_a_link_enters_after_its_delay(
+) {
+    let app = spawn_app().await;
+    let people = contacts(&app, "emit", 1, json!({})).await;
+    let downstream = published(
+        &app,
+        "Downstream",
+        json!({
+            "triggers": [
+                {"id": "api", "type": "api", "entry": "tag"},
+                {"id": "on_event", "type": "event", "name": "onboarded", "entry": "tag2"}
+            ],
+            "steps": [
+                {"id": "tag", "type": "action_update_contact", "config": {"add_tags": ["linked"]}},
+                {"id": "tag2", "type": "action_update_contact", "config": {"add_tags": ["heard_event"]}}
+            ],
+            "reentry": {"policy": "concurrent"}
+        }),
+    )
+    .await;
+    let upstream = published(
+        &app,
+        "Upstream",
+        json!({
+            "triggers": [{"id": "api", "type": "api", "entry": "emit"}],
+            "steps": [
+                {"id": "emit", "type": "event", "config": {"name": "onboarded", "properties": {"step": 1}}, "next": "link"},
+                {"id": "link", "type": "link", "config": {"journey_id": downstream, "delay": "15m"}}
+            ]
+        }),
+    )
+    .await;
+    enter(&app, upstream, &people).await;
+    wait_tag(&app, people[0], "heard_event").await;
+    assert!(!tags(&app, people[0]).await.contains(&"linked".to_owned()));
+    move_clock(
+        &app,
+        chrono::Duration::minutes(15) + chrono::Duration::seconds(1),
+    );
+    wait_tag(&app, people[0], "linked").await;
+}
