@@ -13,6 +13,7 @@ mod common;
 mod delivery;
 mod export;
 mod import;
+mod journeys;
 mod lag;
 mod load;
 mod rebuild;
@@ -57,6 +58,10 @@ pub enum Scenario {
     /// visible in the read models, with peak RSS; then the statistics' lag while it sends
     /// for `--seconds`.
     CampaignFanout,
+    /// Journeys: `--events` contacts (default 100,000) entering one journey at once (step
+    /// executions/s), 10,000 timers due in the same second (fire delay p50/p95/p99), and
+    /// `--timers` pending timers (default 1,000,000): claim time and memory.
+    Journeys,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +91,9 @@ pub struct BenchArgs {
     /// Campaigns to seed (campaign-list: 100000).
     #[arg(long)]
     pub campaigns: Option<u64>,
+    /// Pending timers to hold (journeys: 1000000).
+    #[arg(long)]
+    pub timers: Option<u64>,
 }
 
 pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
@@ -111,6 +119,14 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         }
         Scenario::CampaignFanout => {
             campaign_fanout::run(&settings, args.events.unwrap_or(1_000_000), args.seconds).await
+        }
+        Scenario::Journeys => {
+            journeys::run(
+                &settings,
+                args.events.unwrap_or(100_000),
+                args.timers.unwrap_or(1_000_000),
+            )
+            .await
         }
     }
 }
