@@ -13,6 +13,8 @@ use domain::delivery::DeliveryJob;
 use domain::field::FieldSchema;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
+use domain::journey::aggregate::Journey;
+use domain::journey::execution::Execution;
 use domain::segment::{Segment, SegmentMembership};
 use domain::template::Template;
 use event_store::reader::{self, Until};
@@ -37,6 +39,8 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     ProviderConfig::TYPE,
     WarmupConfig::TYPE,
     Campaign::TYPE,
+    Journey::TYPE,
+    Execution::TYPE,
 ];
 
 /// An aggregate as of a point in its history.
@@ -127,6 +131,8 @@ pub async fn inspect(
         t if t == ProviderConfig::TYPE => fold::<ProviderConfig>(&events)?,
         t if t == WarmupConfig::TYPE => fold::<WarmupConfig>(&events)?,
         t if t == Campaign::TYPE => fold::<Campaign>(&events)?,
+        t if t == Journey::TYPE => fold::<Journey>(&events)?,
+        t if t == Execution::TYPE => fold::<Execution>(&events)?,
         _ => return Ok(None),
     };
     Ok(Some(Inspection {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use event_store::reader::{self, Filter};
 use event_store::{checkpoint, Cursor, RecordedEvent};
-use projections::runner;
 use projections::projection::SHADOW;
+use projections::runner;
 use projections::{Projection, Target};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -113,9 +113,12 @@ pub async fn rebuild(
 
     // Make the shadows durable before the swap (a rewrite), outside the swap's lock.
     for table in tables(projection) {
-        sqlx::query(&format!("ALTER TABLE {} SET LOGGED", shadow.table_named(table)))
-            .execute(pool)
-            .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE {} SET LOGGED",
+            shadow.table_named(table)
+        ))
+        .execute(pool)
+        .await?;
     }
     let (more, final_cursor) = swap(pool, projection, &live, &shadow).await?;
     events += more;
@@ -194,7 +197,12 @@ async fn swap(
         at = runner::apply_in(&mut tx, projection, shadow, &page).await?;
     }
     for table in tables(projection) {
-        swap_table(&mut tx, &live.table_named(table), &shadow.table_named(table)).await?;
+        swap_table(
+            &mut tx,
+            &live.table_named(table),
+            &shadow.table_named(table),
+        )
+        .await?;
     }
     checkpoint::set(&mut *tx, &live.checkpoint, at).await?;
     checkpoint::remove(&mut *tx, &shadow.checkpoint).await?;

@@ -441,7 +441,10 @@ mod tests {
         assert_eq!(step(&d, "a").branches, [("left".to_owned(), 2)].into());
         assert_eq!(step(&d, "a").conversions, [("left".to_owned(), 1)].into());
         assert_eq!(step(&d, "c").conversions, [("yes".to_owned(), 1)].into());
-        assert!(step(&d, "d").conversions.is_empty(), "taken after converting");
+        assert!(
+            step(&d, "d").conversions.is_empty(),
+            "taken after converting"
+        );
         assert_eq!(d.versions[&KEY].converted, 1);
     }
 

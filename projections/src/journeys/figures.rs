@@ -162,7 +162,12 @@ pub async fn add_steps(
     .bind(steps.iter().map(|s| s.runs).collect::<Vec<_>>())
     .bind(steps.iter().map(|s| s.waiting).collect::<Vec<_>>())
     .bind(steps.iter().map(|s| json(&s.branches)).collect::<Vec<_>>())
-    .bind(steps.iter().map(|s| json(&s.conversions)).collect::<Vec<_>>())
+    .bind(
+        steps
+            .iter()
+            .map(|s| json(&s.conversions))
+            .collect::<Vec<_>>(),
+    )
     .persistent(false)
     .execute(&mut *conn)
     .await?;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use domain::journey::aggregate::{JourneyEvent as E, Status};
 use event_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
@@ -98,9 +98,10 @@ impl SummaryRow {
                 }
                 let number = number(version);
                 self.latest_version = Some(number);
+                // To the microsecond, as the `timestamptz` columns hold the same moment.
                 self.versions.push(VersionRef {
                     number,
-                    published_at: at,
+                    published_at: at.round_subsecs(6),
                 });
                 self.published_at = Some(at);
             }

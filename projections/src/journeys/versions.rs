@@ -68,12 +68,15 @@ impl Projection for JourneyVersionDefsProjection {
     ) -> Result<(), ProjectionError> {
         let mut rows = Vec::new();
         for e in events.iter().filter(|e| self.concerns(e)) {
-            let (Some(journey_id), JourneyEvent::JourneyPublished {
-                version,
-                definition,
-                rules,
-                at,
-            }) = (e.entity_id(), crate::decode(e)?)
+            let (
+                Some(journey_id),
+                JourneyEvent::JourneyPublished {
+                    version,
+                    definition,
+                    rules,
+                    at,
+                },
+            ) = (e.entity_id(), crate::decode(e)?)
             else {
                 continue;
             };

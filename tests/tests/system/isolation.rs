@@ -223,6 +223,23 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .await;
     assert_eq!(res.status(), 201);
     let (campaign, _) = mauntic_tests::accepted(res).await;
+    // A journey of A's with an execution (written to the log as the journey worker will).
+    let journeys = crate::journey_read::Journeys::new(&app, org_a);
+    let journey = journeys
+        .create("A journey", crate::journey_read::welcome_v1())
+        .await;
+    journeys.publish(journey).await;
+    let execution = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    journeys
+        .record(
+            execution,
+            vec![
+                crate::journey_read::entered(journey, 1, contact, now),
+                crate::journey_read::email("welcome", Some("wait"), now),
+            ],
+        )
+        .await;
     let res = owner_a
         .post(
             "/api/v1/organization/invites",
@@ -305,6 +322,13 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             t if t.starts_with("/api/v1/campaigns/{id}/") => {
                 vec![t.replace("{id}", &campaign.to_string())]
             }
+            t if t.starts_with("/api/v1/journeys/{id}") => vec![t
+                .replace("{id}", &journey.to_string())
+                .replace("{version}", "1")
+                .replace("{execution_id}", &execution.to_string())],
+            "/api/v1/contacts/{id}/journeys" => {
+                vec![format!("/api/v1/contacts/{contact}/journeys")]
+            }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
             "/api/v1/contacts/{id}/merge" => vec![format!("/api/v1/contacts/{contact}/merge")],
@@ -320,6 +344,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/delivery_provider/{provider}"),
                 format!("/api/v1/audit/delivery_warmup/{warmup}"),
                 format!("/api/v1/audit/campaign/{campaign}"),
+                format!("/api/v1/audit/journey/{journey}"),
+                format!("/api/v1/audit/journey_execution/{execution}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -440,6 +466,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         "warm-a.example.org".to_owned(),
         warmup.to_string(),
         campaign.to_string(),
+        journey.to_string(),
+        execution.to_string(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),

@@ -30,6 +30,7 @@ mod identity_org;
 mod imports;
 mod inbound;
 mod isolation;
+mod journey_read;
 mod key_rotation;
 mod ops;
 mod projections;
