@@ -14,7 +14,7 @@ use event_store::reader::Until;
 use http_kit::{Authenticated, Problem};
 use projections::journeys::executions::ExecutionRow;
 use projections::journeys::figures::Counters;
-use projections::journeys::read::{self, ContactExecution, ListQuery, ListRow, Sort};
+use projections::journeys::read::{self, ContactExecution, JourneyRow, ListQuery, Sort};
 use projections::journeys::summaries::{SummaryRow, VersionRef};
 use projections::journeys::versions::VersionDefRow;
 use replay::inspect::{self, HistoryEvent};
@@ -34,7 +34,7 @@ const VERSIONS: &str = "journey_version_defs";
 /// A page of journeys.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JourneyPage {
-    pub items: Vec<ListRow>,
+    pub items: Vec<JourneyRow>,
     /// Pass as `after` for the next page (same filters and sort); null on the last page.
     pub next: Option<String>,
 }

@@ -227,7 +227,7 @@ pub fn router(state: QueryState) -> Router {
         journeys::ExecutionPage,
         journeys::ContactJourneyPage,
         journeys::ExecutionHistory,
-        projections::journeys::read::ListRow,
+        projections::journeys::read::JourneyRow,
         projections::journeys::read::ContactExecution,
         projections::journeys::summaries::VersionRef,
         projections::journeys::figures::Counters,

@@ -48,7 +48,7 @@ pub struct ListQuery {
 
 /// A journey in the list: everything but its definitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ListRow {
+pub struct JourneyRow {
     pub id: Uuid,
     pub name: String,
     /// draft, live, paused or archived.
@@ -160,7 +160,7 @@ pub async fn list<'e>(
     db: impl PgExecutor<'e>,
     tenant: Uuid,
     q: &ListQuery,
-) -> Result<Vec<(ListRow, String)>, sqlx::Error> {
+) -> Result<Vec<(JourneyRow, String)>, sqlx::Error> {
     let rows: Vec<(serde_json::Value, String)> = sqlx::query_as(&statement(q))
         .bind(tenant)
         .bind(&q.statuses)
