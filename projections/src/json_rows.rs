@@ -47,6 +47,17 @@ pub async fn upsert<T: Serialize>(
     rows: &[T],
     columns: &[&str],
 ) -> Result<(), ProjectionError> {
+    upsert_by(conn, table, rows, columns, "version").await
+}
+
+/// [`upsert`] with the stream's sequence in column `guard` instead of `version`.
+pub async fn upsert_by<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+    columns: &[&str],
+    guard: &str,
+) -> Result<(), ProjectionError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -57,7 +68,7 @@ pub async fn upsert<T: Serialize>(
         .collect();
     sqlx::query(&format!(
         "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
-         ON CONFLICT (tenant_id, id) DO UPDATE SET {} WHERE {table}.version < EXCLUDED.version",
+         ON CONFLICT (tenant_id, id) DO UPDATE SET {} WHERE {table}.{guard} < EXCLUDED.{guard}",
         set.join(", ")
     ))
     .bind(json)

@@ -12,6 +12,8 @@
 //! - [`templates`]: the `templates` read model (definitions and their versions).
 //! - [`deliveries`]: the `deliveries` read model (one row per delivery job).
 //! - [`campaigns`]: campaign summaries, rollups by hour/day and variant, and link clicks.
+//! - [`journeys`]: journey summaries, executions, figures per version and step, and the
+//!   published versions.
 //! - [`suppressions`]: the suppression list (addresses in clear) and the batch lookup.
 //! - [`providers`]: the `providers` read model (channel providers; secret names only).
 //! - [`warmup`]: the `delivery_warmup` read model (warmup schedules of sending domains).
@@ -27,6 +29,7 @@ pub mod companies;
 pub mod contacts;
 pub mod deliveries;
 pub mod error;
+pub mod journeys;
 pub mod json_rows;
 pub mod merges;
 pub mod notes;

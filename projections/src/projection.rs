@@ -36,6 +36,13 @@ pub trait Projection: Send + Sync {
     fn needs_personal_data(&self) -> bool {
         true
     }
+    /// Tables the projection writes besides [`table`](Self::table), in the same `apply`:
+    /// read models that share state (the journeys' figures and their executions), kept
+    /// consistent with each other by the one checkpoint. A rebuild fills and swaps them
+    /// together with `table`; `apply` names them through [`Target::table_named`].
+    fn more_tables(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Applies events to `target.table`.
     async fn apply(
         &self,
@@ -50,7 +57,13 @@ pub trait Projection: Send + Sync {
 pub struct Target {
     pub table: String,
     pub checkpoint: String,
+    /// What this target appends to the name of every table the projection owns (`""` for
+    /// the live read model, `"__rebuild"` for a rebuild's shadow): see [`Self::table_named`].
+    pub suffix: String,
 }
+
+/// The suffix of a rebuild's shadow tables and checkpoint.
+pub const SHADOW: &str = "__rebuild";
 
 impl Target {
     /// The live read model.
@@ -58,15 +71,23 @@ impl Target {
         Self {
             table: p.table().to_owned(),
             checkpoint: p.name().to_owned(),
+            suffix: String::new(),
         }
     }
 
     /// The shadow copy a rebuild fills before it is swapped in.
     pub fn shadow(p: &dyn Projection) -> Self {
         Self {
-            table: format!("{}__rebuild", p.table()),
-            checkpoint: format!("{}__rebuild", p.name()),
+            table: format!("{}{SHADOW}", p.table()),
+            checkpoint: format!("{}{SHADOW}", p.name()),
+            suffix: SHADOW.to_owned(),
         }
+    }
+
+    /// Table `name`, one of the projection's [`more_tables`](Projection::more_tables), as
+    /// this target writes it.
+    pub fn table_named(&self, name: &str) -> String {
+        format!("{name}{}", self.suffix)
     }
 }
 
@@ -90,6 +111,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(crate::campaigns::summaries::CampaignSummariesProjection),
         Arc::new(crate::campaigns::rollups::CampaignRollupsProjection),
         Arc::new(crate::campaigns::links::CampaignLinkClicksProjection),
+        Arc::new(crate::journeys::projector::JourneysProjection),
+        Arc::new(crate::journeys::versions::JourneyVersionDefsProjection),
     ]
 }
 

@@ -10,8 +10,11 @@
 //! - [`templates`]: templates (list, detail, versions) and previews of a version.
 //! - [`deliveries`]: delivery jobs (list with filters, detail with their events).
 //! - [`campaigns`]: campaigns (list, detail, stats, recipients).
+//! - [`journeys`]: journeys (list, detail, versions, stats, executions and their history),
+//!   and a contact's journeys.
 //! - [`suppressions`]: the suppression list and its entries.
 //! - [`resolve`]: a merged contact's id answers as its survivor.
+//! - [`params`]: query parameters checked whole (422 naming every bad one).
 //! - [`timeline`]: a contact's timeline.
 //! - [`csv_export`]: contacts to CSV, streamed.
 //! - [`fields`]: the organization's field definitions.
@@ -32,7 +35,9 @@ pub mod deliveries;
 pub mod export;
 pub mod fields;
 pub mod identity;
+pub mod journeys;
 pub mod notes;
+pub mod params;
 pub mod providers;
 pub mod resolve;
 pub mod segments;
@@ -67,6 +72,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/contacts/{id}/export", get(export::export))
         .route("/api/v1/contacts/{id}/timeline", get(timeline::page))
         .route("/api/v1/contacts/{id}/notes", get(notes::list))
+        .route("/api/v1/contacts/{id}/journeys", get(journeys::of_contact))
         .route("/api/v1/fields", get(fields::list))
         .route("/api/v1/segments", get(segments::list))
         .route("/api/v1/segments:preview", post(segments::preview_rule))
@@ -81,6 +87,21 @@ pub fn router(state: QueryState) -> Router {
         .route(
             "/api/v1/campaigns/{id}/recipients",
             get(campaigns::recipients),
+        )
+        .route("/api/v1/journeys", get(journeys::list))
+        .route("/api/v1/journeys/{id}", get(journeys::get))
+        .route(
+            "/api/v1/journeys/{id}/versions/{version}",
+            get(journeys::get_version),
+        )
+        .route("/api/v1/journeys/{id}/stats", get(journeys::stats))
+        .route(
+            "/api/v1/journeys/{id}/executions",
+            get(journeys::executions),
+        )
+        .route(
+            "/api/v1/journeys/{id}/executions/{execution_id}",
+            get(journeys::execution),
         )
         .route("/api/v1/templates", get(templates::list))
         .route("/api/v1/templates/{id}", get(templates::get))
@@ -134,6 +155,13 @@ pub fn router(state: QueryState) -> Router {
         campaigns::get,
         campaigns::stats,
         campaigns::recipients,
+        journeys::list,
+        journeys::get,
+        journeys::get_version,
+        journeys::stats,
+        journeys::executions,
+        journeys::execution,
+        journeys::of_contact,
         templates::list,
         templates::get,
         templates::get_version,
@@ -191,6 +219,21 @@ pub fn router(state: QueryState) -> Router {
         projections::campaigns::summaries::Counts,
         projections::campaigns::rollups::Figures,
         projections::campaigns::links::LinkRow,
+        journeys::JourneyPage,
+        journeys::JourneyDetail,
+        journeys::JourneyStats,
+        journeys::VersionStats,
+        journeys::StepStats,
+        journeys::ExecutionPage,
+        journeys::ContactJourneyPage,
+        journeys::ExecutionHistory,
+        projections::journeys::read::JourneyRow,
+        projections::journeys::read::ContactExecution,
+        projections::journeys::summaries::VersionRef,
+        projections::journeys::figures::Counters,
+        projections::journeys::executions::ExecutionRow,
+        projections::journeys::executions::Taken,
+        projections::journeys::versions::VersionDefRow,
         suppressions::SuppressionView,
         suppressions::SuppressionPage,
         companies::CompanyView,

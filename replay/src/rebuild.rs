@@ -1,20 +1,22 @@
 //! Rebuilding a projection without downtime.
 //!
-//! 1. Create `<table>__rebuild` like the live table (unlogged while it fills) and read the
-//!    whole log into it, in cursor order, in short transactions, with the projection's own
-//!    `apply` (reading the next page while the previous one is written); then make it logged.
-//! 2. When it has caught up, take the live checkpoint's row lock (the live projector waits),
-//!    apply whatever arrived meanwhile, swap the tables by renaming, and set the live
-//!    checkpoint to the rebuilt one, all in one transaction. Readers see the old table until
-//!    that commit and the new one after it, never a half-built one.
+//! 1. Create `<table>__rebuild` like the live table (unlogged while it fills) — for each
+//!    table the projection owns — and read the whole log into them, in cursor order, in short
+//!    transactions, with the projection's own `apply` (reading the next page while the
+//!    previous one is written); then make them logged.
+//! 2. When they have caught up, take the live checkpoint's row lock (the live projector
+//!    waits), apply whatever arrived meanwhile, swap the tables by renaming, and set the live
+//!    checkpoint to the rebuilt one, all in one transaction. Readers see the old tables until
+//!    that commit and the new ones after it, never a half-built one.
 
 use std::time::{Duration, Instant};
 
 use event_store::reader::{self, Filter};
 use event_store::{checkpoint, Cursor, RecordedEvent};
+use projections::projection::SHADOW;
 use projections::runner;
 use projections::{Projection, Target};
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::ReplayError;
 
@@ -64,7 +66,7 @@ pub async fn rebuild(
     }
     let started = Instant::now();
 
-    prepare_shadow(pool, &live, &shadow).await?;
+    prepare_shadow(pool, projection, &shadow).await?;
 
     // Read ahead: one task pages through the log while this one writes.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RecordedEvent>, ReplayError>>(2);
@@ -109,10 +111,15 @@ pub async fn rebuild(
     }
     reader_task.await.ok();
 
-    // Make the shadow durable before the swap (a rewrite), outside the swap's lock.
-    sqlx::query(&format!("ALTER TABLE {} SET LOGGED", shadow.table))
+    // Make the shadows durable before the swap (a rewrite), outside the swap's lock.
+    for table in tables(projection) {
+        sqlx::query(&format!(
+            "ALTER TABLE {} SET LOGGED",
+            shadow.table_named(table)
+        ))
         .execute(pool)
         .await?;
+    }
     let (more, final_cursor) = swap(pool, projection, &live, &shadow).await?;
     events += more;
     let seconds = started.elapsed().as_secs_f64();
@@ -142,17 +149,28 @@ async fn apply_page(
     Ok(at)
 }
 
-async fn prepare_shadow(pool: &PgPool, live: &Target, shadow: &Target) -> Result<(), ReplayError> {
+/// Every table `projection` owns: its own and its `more_tables`.
+fn tables(projection: &dyn Projection) -> impl Iterator<Item = &'static str> {
+    std::iter::once(projection.table()).chain(projection.more_tables().iter().copied())
+}
+
+async fn prepare_shadow(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    shadow: &Target,
+) -> Result<(), ReplayError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {}", shadow.table))
+    for table in tables(projection) {
+        let copy = shadow.table_named(table);
+        sqlx::query(&format!("DROP TABLE IF EXISTS {copy}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE UNLOGGED TABLE {copy} (LIKE {table} INCLUDING ALL)"
+        ))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(&format!(
-        "CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING ALL)",
-        shadow.table, live.table
-    ))
-    .execute(&mut *tx)
-    .await?;
+    }
     checkpoint::set(&mut *tx, &shadow.checkpoint, Cursor::ZERO).await?;
     tx.commit().await?;
     Ok(())
@@ -178,30 +196,43 @@ async fn swap(
         more += page.len() as u64;
         at = runner::apply_in(&mut tx, projection, shadow, &page).await?;
     }
-    let old = format!("{}__old", live.table);
+    for table in tables(projection) {
+        swap_table(
+            &mut tx,
+            &live.table_named(table),
+            &shadow.table_named(table),
+        )
+        .await?;
+    }
+    checkpoint::set(&mut *tx, &live.checkpoint, at).await?;
+    checkpoint::remove(&mut *tx, &shadow.checkpoint).await?;
+    tx.commit().await?;
+    Ok((more, at))
+}
+
+/// Puts table `shadow` in the place of table `live` (inside the swap's transaction).
+async fn swap_table(conn: &mut PgConnection, live: &str, shadow: &str) -> Result<(), ReplayError> {
+    let old = format!("{live}__old");
     for sql in [
-        format!("ALTER TABLE {} RENAME TO {old}", live.table),
-        format!("ALTER TABLE {} RENAME TO {}", shadow.table, live.table),
+        format!("ALTER TABLE {live} RENAME TO {old}"),
+        format!("ALTER TABLE {shadow} RENAME TO {live}"),
         format!("DROP TABLE {old}"),
     ] {
-        sqlx::query(&sql).execute(&mut *tx).await?;
+        sqlx::query(&sql).execute(&mut *conn).await?;
     }
     // Give the swapped-in indexes the live table's names again.
     let indexes: Vec<(String,)> = sqlx::query_as(
         "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
          AND tablename = $1 AND indexname LIKE '%\\_\\_rebuild%'",
     )
-    .bind(&live.table)
-    .fetch_all(&mut *tx)
+    .bind(live)
+    .fetch_all(&mut *conn)
     .await?;
     for (name,) in indexes {
-        let renamed = name.replacen("__rebuild", "", 1);
+        let renamed = name.replacen(SHADOW, "", 1);
         sqlx::query(&format!("ALTER INDEX {name} RENAME TO {renamed}"))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    checkpoint::set(&mut *tx, &live.checkpoint, at).await?;
-    checkpoint::remove(&mut *tx, &shadow.checkpoint).await?;
-    tx.commit().await?;
-    Ok((more, at))
+    Ok(())
 }

@@ -167,6 +167,14 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/v1/campaigns/{id}", Org(Read)),
     (Method::GET, "/api/v1/campaigns/{id}/stats", Org(Read)),
     (Method::GET, "/api/v1/campaigns/{id}/recipients", Org(Read)),
+    // Journeys (reads)
+    (Method::GET, "/api/v1/journeys", Org(Read)),
+    (Method::GET, "/api/v1/journeys/{id}", Org(Read)),
+    (Method::GET, "/api/v1/journeys/{id}/versions/{version}", Org(Read)),
+    (Method::GET, "/api/v1/journeys/{id}/stats", Org(Read)),
+    (Method::GET, "/api/v1/journeys/{id}/executions", Org(Read)),
+    (Method::GET, "/api/v1/journeys/{id}/executions/{execution_id}", Org(Read)),
+    (Method::GET, "/api/v1/contacts/{id}/journeys", Org(Read)),
     // The suppression list (addresses: readable like contacts)
     (Method::GET, "/api/v1/suppressions", Org(Read)),
     (Method::POST, "/api/v1/suppressions", Org(Write)),

@@ -77,7 +77,7 @@ fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, sql
 }
 
 /// `%q%` for `ILIKE`, with the pattern characters of `q` taken literally.
-fn contains(q: &str) -> String {
+pub(crate) fn contains(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
     out.push('%');
     for c in q.chars() {

@@ -223,16 +223,23 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         .await;
     assert_eq!(res.status(), 201);
     let (campaign, _) = mauntic_tests::accepted(res).await;
-    let res = owner_a
-        .post(
-            "/api/v1/journeys",
-            json!({"name": "A journey", "definition": {
-                "triggers": [{"id": "api", "type": "api", "entry": "tag"}],
-                "steps": [{"id": "tag", "type": "action_update_contact", "config": {"add_tags": ["a"]}}]}}),
+    // A journey of A's with an execution (written to the log as the journey worker will).
+    let journeys = crate::journey_read::Journeys::new(&app, org_a);
+    let journey = journeys
+        .create("A journey", crate::journey_read::welcome_v1())
+        .await;
+    journeys.publish(journey).await;
+    let execution = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    journeys
+        .record(
+            execution,
+            vec![
+                crate::journey_read::entered(journey, 1, contact, now),
+                crate::journey_read::email("welcome", Some("wait"), now),
+            ],
         )
         .await;
-    assert_eq!(res.status(), 201);
-    let (journey, _) = mauntic_tests::accepted(res).await;
     let res = owner_a
         .post(
             "/api/v1/organization/invites",
@@ -315,13 +322,12 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
             t if t.starts_with("/api/v1/campaigns/{id}/") => {
                 vec![t.replace("{id}", &campaign.to_string())]
             }
-            "/api/v1/journeys/{id}"
-            | "/api/v1/journeys/{id}/publish"
-            | "/api/v1/journeys/{id}/pause"
-            | "/api/v1/journeys/{id}/resume"
-            | "/api/v1/journeys/{id}/archive"
-            | "/api/v1/journeys/{id}/entries" => {
-                vec![template.replace("{id}", &journey.to_string())]
+            t if t.starts_with("/api/v1/journeys/{id}") => vec![t
+                .replace("{id}", &journey.to_string())
+                .replace("{version}", "1")
+                .replace("{execution_id}", &execution.to_string())],
+            "/api/v1/contacts/{id}/journeys" => {
+                vec![format!("/api/v1/contacts/{contact}/journeys")]
             }
             "/api/v1/fields/{key}" => vec!["/api/v1/fields/secret_field".to_owned()],
             "/api/v1/contacts/{id}/points" => vec![format!("/api/v1/contacts/{contact}/points")],
@@ -340,6 +346,7 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
                 format!("/api/v1/audit/delivery_warmup/{warmup}"),
                 format!("/api/v1/audit/campaign/{campaign}"),
                 format!("/api/v1/audit/journey/{journey}"),
+                format!("/api/v1/audit/journey_execution/{execution}"),
             ],
             "/api/v1/organization/members/{user_id}" => {
                 vec![format!("/api/v1/organization/members/{member_id}")]
@@ -482,6 +489,8 @@ async fn every_route_that_takes_an_id_answers_another_organization_404() {
         "warm-a.example.org".to_owned(),
         warmup.to_string(),
         campaign.to_string(),
+        journey.to_string(),
+        execution.to_string(),
         twin.to_string(),
         org_a.to_string(),
         member_id.to_string(),

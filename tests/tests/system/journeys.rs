@@ -405,6 +405,21 @@ async fn pausing_holds_executions_and_archiving_exits_them() {
     )
     .await;
     enter(&app, journey, &people[..2]).await;
+    // Both start their hour's wait (an execution held before it starts waiting starts its
+    // hour when resumed).
+    eventually(WAIT, "both wait", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
+             AND state->>'status' = 'waiting'",
+        )
+        .bind(app.tenant_id)
+        .bind(journey)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+            == 2
+    })
+    .await;
     let (status, _) = post(
         &app,
         &format!("/api/v1/journeys/{journey}/pause"),

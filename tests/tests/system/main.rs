@@ -31,6 +31,7 @@ mod identity_org;
 mod imports;
 mod inbound;
 mod isolation;
+mod journey_read;
 mod journeys;
 mod key_rotation;
 mod ops;

@@ -111,6 +111,7 @@ async fn jetstream_and_the_postgres_tail_build_identical_read_models() {
     let pg_target = Target {
         table: "contacts_from_pg".into(),
         checkpoint: "contacts_from_pg".into(),
+        suffix: "_from_pg".into(),
     };
     let tail = PgTail::new(
         app.pool.clone(),
