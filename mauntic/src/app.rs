@@ -214,16 +214,18 @@ impl Application {
                 campaigns.run(c).await;
                 ("campaign worker", Ok(()))
             });
-            let runner = workers::journeys::JourneyRunner::new(
-                commands.clone(),
-                self.settings.clock.clone(),
-                self.settings.journeys.clone(),
-            );
-            let c = cancel.clone();
-            tasks.spawn(async move {
-                runner.run(c).await;
-                ("journey runner", Ok(()))
-            });
+            for _ in 0..self.settings.journeys.loops.max(1) {
+                let runner = workers::journeys::JourneyRunner::new(
+                    commands.clone(),
+                    self.settings.clock.clone(),
+                    self.settings.journeys.clone(),
+                );
+                let c = cancel.clone();
+                tasks.spawn(async move {
+                    runner.run(c).await;
+                    ("journey runner", Ok(()))
+                });
+            }
             let source: Box<dyn EventSource> =
                 match (&self.bus, self.settings.projects_from_jetstream()?) {
                     (Some(bus), true) => Box::new(

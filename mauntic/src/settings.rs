@@ -130,7 +130,8 @@ pub struct Settings {
     /// The campaign worker (`MAUNTIC_CAMPAIGN_PAGE`: recipients per fan-out transaction,
     /// default 5000).
     pub campaigns: workers::campaigns::CampaignWorkerConfig,
-    /// The journey runner (`MAUNTIC_JOURNEY_BATCH`: executions per transaction, default 500).
+    /// The journey runner (`MAUNTIC_JOURNEY_BATCH`: executions per transaction, default 500;
+    /// `MAUNTIC_JOURNEY_LOOPS`: runner loops per process, default 2).
     pub journeys: workers::journeys::JourneyWorkerConfig,
 }
 
@@ -355,6 +356,7 @@ impl Settings {
             },
             journeys: workers::journeys::JourneyWorkerConfig {
                 batch: number("MAUNTIC_JOURNEY_BATCH", "500")?.max(1) as i64,
+                loops: number("MAUNTIC_JOURNEY_LOOPS", "2")?.max(1) as usize,
                 ..Default::default()
             },
         })

@@ -151,6 +151,7 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         journeys: workers::journeys::JourneyWorkerConfig {
             batch: 200,
             poll: Duration::from_millis(100),
+            loops: 2,
         },
     }
 }

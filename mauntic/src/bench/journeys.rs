@@ -2,7 +2,7 @@
 //!
 //! 1. **Entries**: `--events` contacts (default 100,000; seeded into the contacts read model
 //!    and as `ContactCreated` streams by SQL) enter one journey at once through the entry path
-//!    (`enter_in`, pages of 5,000), and two runners (the machine's two cores) run them: each
+//!    (`enter_in`, pages of 5,000), and the runner loops of a process (`MAUNTIC_JOURNEY_LOOPS`, default 2) run them: each
 //!    execution runs `action_email` (a delivery job requested; no message leaves),
 //!    `split_random`, and starts a one-day `delay_duration`. Figures: entries/s, step
 //!    executions/s from the first entry until every execution waits, and peak RSS.
@@ -98,7 +98,7 @@ async fn measure(app: &RunningApp, contacts: u64, timers: u64) -> anyhow::Result
     // 1. Entries, and the runners taking every execution to its wait.
     let cancel = tokio_util::sync::CancellationToken::new();
     let mut runners = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..app.settings.journeys.loops.max(1) {
         let runner = workers::journeys::JourneyRunner::new(
             state.clone(),
             app.settings.clock.clone(),

@@ -751,3 +751,127 @@ async fn an_event_step_emits_an_event_that_enters_another_journey_and_a_link_ent
     );
     wait_tag(&app, people[0], "linked").await;
 }
+
+async fn entered_count(app: &TestApp, journey: Uuid) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'JourneyEntered' \
+         AND payload->'JourneyEntered'->>'journey_id' = $2",
+    )
+    .bind(app.tenant_id)
+    .bind(journey.to_string())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn entering_a_segment_enters_the_journey_and_leaving_it_exits() {
+    let app = spawn_app().await;
+    let people = contacts(&app, "seg", 2, json!({})).await;
+    let (status, v) = post(&app, "/api/v1/segments", json!({"name": "Trial"})).await;
+    assert_eq!(status, 201, "{v}");
+    let segment: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    let journey = published(
+        &app,
+        "Trial",
+        json!({
+            "triggers": [{"id": "joined", "type": "segment_entered", "segment_id": segment, "entry": "wait"}],
+            "steps": [
+                {"id": "wait", "type": "delay_duration", "config": {"days": 7}, "next": "tag"},
+                {"id": "tag", "type": "action_update_contact", "config": {"add_tags": ["trial_over"]}}
+            ],
+            "exit_criteria": [{"type": "segment_exited", "segment_id": segment}]
+        }),
+    )
+    .await;
+    let (status, v) = post(
+        &app,
+        &format!("/api/v1/segments/{segment}/contacts"),
+        json!({"contact_ids": people}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    eventually(WAIT, "both entered", || async {
+        entered_count(&app, journey).await == 2
+    })
+    .await;
+    // The second leaves the segment, and with it the journey.
+    let (status, v) = post(
+        &app,
+        &format!("/api/v1/segments/{segment}/contacts:remove"),
+        json!({"contact_ids": [people[1]]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    eventually(WAIT, "the leaver exits", || async {
+        finished(&app, journey).await.get("JourneyExited") == Some(&1)
+    })
+    .await;
+    move_clock(
+        &app,
+        chrono::Duration::days(7) + chrono::Duration::seconds(1),
+    );
+    wait_tag(&app, people[0], "trial_over").await;
+    assert!(tags(&app, people[1]).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_schedule_enters_the_segment_at_each_occurrence_and_quiet_hours_hold_messages() {
+    let app = spawn_app().await;
+    let people = contacts(&app, "sch", 3, json!({})).await;
+    let segment = super::campaigns::segment(&app, "Weekly", &people).await;
+    let now = app.settings.clock.now();
+    let at = now + chrono::Duration::hours(1);
+    let template = app
+        .published_template(
+            "email",
+            json!({"subject": "Digest", "html": "<p>Digest</p>"}),
+        )
+        .await;
+    // Quiet from an hour ago to two hours ahead (UTC, the contacts have no zone).
+    let hm = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
+    let journey = published(
+        &app,
+        "Digest",
+        json!({
+            "triggers": [{"id": "daily", "type": "schedule", "segment_id": segment, "entry": "mail",
+                          "recurrence": {"frequency": "daily", "time": hm(at), "starts_at": now}}],
+            "steps": [{"id": "mail", "type": "action_email", "config": {"template_id": template}}],
+            "reentry": {"policy": "concurrent"},
+            "quiet_hours": {"start": hm(now - chrono::Duration::hours(1)),
+                            "end": hm(now + chrono::Duration::hours(3))}
+        }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(entered_count(&app, journey).await, 0, "not before its time");
+    move_clock(
+        &app,
+        chrono::Duration::hours(1) + chrono::Duration::minutes(1),
+    );
+    eventually(WAIT, "the first occurrence enters everyone", || async {
+        entered_count(&app, journey).await == 3
+    })
+    .await;
+    // Their messages wait for the end of the quiet hours.
+    let due: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT due_at FROM delivery_queue WHERE tenant_id = $1")
+            .bind(app.tenant_id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(due.len(), 3);
+    let end = now + chrono::Duration::hours(3);
+    for d in due {
+        assert!(
+            (d - end).num_seconds().abs() < 60,
+            "due at the quiet hours' end {end}, not {d}"
+        );
+    }
+    // A day later, the next occurrence.
+    move_clock(&app, chrono::Duration::days(1));
+    eventually(WAIT, "the second occurrence", || async {
+        entered_count(&app, journey).await == 6
+    })
+    .await;
+}

@@ -39,6 +39,8 @@ pub struct JourneyWorkerConfig {
     pub batch: i64,
     /// How often an idle runner looks for due timers (appends wake it sooner).
     pub poll: Duration,
+    /// Runner loops per process (each claims its own batches).
+    pub loops: usize,
 }
 
 impl Default for JourneyWorkerConfig {
@@ -46,6 +48,7 @@ impl Default for JourneyWorkerConfig {
         Self {
             batch: 500,
             poll: Duration::from_millis(200),
+            loops: 2,
         }
     }
 }
