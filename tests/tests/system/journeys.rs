@@ -875,3 +875,55 @@ async fn a_schedule_enters_the_segment_at_each_occurrence_and_quiet_hours_hold_m
     })
     .await;
 }
+
+#[tokio::test]
+async fn templates_read_what_earlier_steps_stored() {
+    let app = spawn_app().await;
+    let people = contacts(&app, "data", 1, json!({})).await;
+    let template = app
+        .published_template(
+            "email",
+            json!({"subject": "Your plan", "html": "<p>Plan: {{message.journey.choice.value.plan}}; path {{message.journey.path.branch}}</p>"}),
+        )
+        .await;
+    let journey = published(
+        &app,
+        "Data",
+        json!({
+            "triggers": [{"id": "api", "type": "api", "entry": "wait"}],
+            "steps": [
+                {"id": "wait", "type": "delay_event", "data_key": "choice",
+                 "config": {"name": "chose_plan", "timeout": {"days": 1}},
+                 "branches": {"event": "split", "timeout": "split"}},
+                {"id": "split", "type": "experiment", "data_key": "path",
+                 "config": {"paths": [{"key": "only_a", "weight": 1}, {"key": "only_b", "weight": 1}]},
+                 "branches": {"only_a": "mail", "only_b": "mail"}},
+                {"id": "mail", "type": "action_email", "config": {"template_id": template}}
+            ]
+        }),
+    )
+    .await;
+    enter(&app, journey, &people).await;
+    eventually(WAIT, "waiting for the choice", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND state->>'status' = 'waiting'",
+        )
+        .bind(app.tenant_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    record(&app, people[0], "chose_plan", json!({"plan": "pro"})).await;
+    let html = || async {
+        sqlx::query_scalar::<_, String>("SELECT html FROM dev_mailbox WHERE tenant_id = $1")
+            .bind(app.tenant_id)
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+    };
+    eventually(WAIT, "the email", || async { html().await.is_some() }).await;
+    let html = html().await.unwrap();
+    assert!(html.contains("Plan: pro; path only_"), "{html}");
+}
