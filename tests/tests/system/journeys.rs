@@ -854,6 +854,15 @@ async fn a_schedule_enters_the_segment_at_each_occurrence_and_quiet_hours_hold_m
     })
     .await;
     // Their messages wait for the end of the quiet hours.
+    eventually(WAIT, "the three messages are requested", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM delivery_queue WHERE tenant_id = $1")
+            .bind(app.tenant_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == 3
+    })
+    .await;
     let due: Vec<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT due_at FROM delivery_queue WHERE tenant_id = $1")
             .bind(app.tenant_id)

@@ -124,11 +124,32 @@ impl JourneyRunner {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "journey batch failed; retrying"),
             }
+            // Idle: sleep until the next timer is due (at most the poll interval), so a timer
+            // fires within a batch's time of its moment rather than a poll's.
+            let idle = self.until_next_due().await.unwrap_or(self.config.poll);
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = wake.wait(self.config.poll) => {}
+                _ = wake.wait(idle) => {}
             }
         }
+    }
+
+    /// How long until the next timer is due, at most the poll interval.
+    async fn until_next_due(&self) -> Result<Duration, JourneyError> {
+        let next: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(due_at) FROM journey_runs WHERE due_at IS NOT NULL AND NOT held",
+        )
+        .fetch_one(&self.state.pool)
+        .await?;
+        Ok(match next {
+            Some(t) => (t - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                // Rows due now that another loop holds: look again shortly, not in a spin.
+                .max(Duration::from_millis(10))
+                .min(self.config.poll),
+            None => self.config.poll,
+        })
     }
 
     async fn version(
