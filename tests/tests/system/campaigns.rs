@@ -49,12 +49,12 @@ pub(crate) async fn segment(app: &TestApp, name: &str, ids: &[Uuid]) -> Uuid {
     id
 }
 
-async fn answer(res: reqwest::Response) -> (u16, Value) {
+pub(crate) async fn answer(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     answer(app.post(path, &body).send().await.unwrap()).await
 }
 

@@ -20,7 +20,7 @@ const LONG: Duration = Duration::from_secs(900);
 
 /// Kills the application mid-flight (its task dropped with whatever it was doing) and
 /// starts another process on the same database and organization.
-async fn kill_and_restart(mut app: TestApp) -> TestApp {
+pub(crate) async fn kill_and_restart(mut app: TestApp) -> TestApp {
     app.task.take().unwrap().abort();
     app.cancel.cancel();
     let mut next = mauntic_tests::start(app.settings.clone()).await;

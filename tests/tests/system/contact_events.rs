@@ -8,11 +8,7 @@ use mauntic_tests::{accepted, spawn_app, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let res = app.post(path, &body).send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use super::campaigns::post;
 
 /// `GET path` once the read models have passed `cursor`.
 async fn read(app: &TestApp, path: &str, cursor: Cursor) -> Value {

@@ -9,18 +9,10 @@ use mauntic_tests::{eventually, spawn_app, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::campaigns::contacts;
+use super::campaigns::{answer, contacts, post};
+use super::campaigns_crash::kill_and_restart;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn answer(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    answer(app.post(path, &body).send().await.unwrap()).await
-}
 
 /// A journey created and published; its id.
 pub(crate) async fn published(app: &TestApp, name: &str, definition: Value) -> Uuid {
@@ -511,16 +503,6 @@ async fn the_reentry_policy_decides_who_enters_again() {
         1,
         "after the period: {v}"
     );
-}
-
-/// Kills the application mid-flight and starts another process on the same database.
-async fn kill_and_restart(mut app: TestApp) -> TestApp {
-    app.task.take().unwrap().abort();
-    app.cancel.cancel();
-    let mut next = mauntic_tests::start(app.settings.clone()).await;
-    next.api_key = app.api_key.clone();
-    next.tenant_id = app.tenant_id;
-    next
 }
 
 #[tokio::test]
