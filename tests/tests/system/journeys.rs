@@ -78,6 +78,19 @@ async fn finished(app: &TestApp, journey: Uuid) -> HashMap<String, i64> {
     .collect()
 }
 
+/// Executions of `journey` waiting now (write side).
+async fn waiting(app: &TestApp, journey: Uuid) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
+         AND state->>'status' = 'waiting'",
+    )
+    .bind(app.tenant_id)
+    .bind(journey)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
 async fn tags(app: &TestApp, contact: Uuid) -> Vec<String> {
     let res = app
         .get(&format!("/api/v1/contacts/{contact}"))
@@ -346,16 +359,7 @@ async fn a_gate_passes_when_its_condition_comes_true_and_times_out_otherwise() {
     .await;
     enter(&app, journey, &people).await;
     eventually(WAIT, "both wait at the gate", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
-             AND state->>'status' = 'waiting'",
-        )
-        .bind(app.tenant_id)
-        .bind(journey)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-            == 2
+        waiting(&app, journey).await == 2
     })
     .await;
     // The first becomes a VIP: the gate opens for them, without the clock moving.
@@ -400,16 +404,7 @@ async fn pausing_holds_executions_and_archiving_exits_them() {
     // Both start their hour's wait (an execution held before it starts waiting starts its
     // hour when resumed).
     eventually(WAIT, "both wait", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
-             AND state->>'status' = 'waiting'",
-        )
-        .bind(app.tenant_id)
-        .bind(journey)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-            == 2
+        waiting(&app, journey).await == 2
     })
     .await;
     let (status, _) = post(
@@ -533,26 +528,13 @@ async fn killed_while_steps_run_and_while_timers_fire_every_action_happens_once(
         enter(&app, journey, chunk).await;
     }
     // Kill while the first steps run (some executions done, some not).
-    let waiting = |app: &TestApp| {
-        let pool = app.pool.clone();
-        let tenant = app.tenant_id;
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND state->>'status' = 'waiting'",
-            )
-            .bind(tenant)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
     eventually(WAIT, "some executions ran their first step", || async {
-        waiting(&app).await > 0
+        waiting(&app, journey).await > 0
     })
     .await;
     let app = kill_and_restart(app).await;
     eventually(WAIT, "every execution waits", || async {
-        waiting(&app).await == N as i64
+        waiting(&app, journey).await == N as i64
     })
     .await;
     // The timers fire; kill while they do.
@@ -561,7 +543,7 @@ async fn killed_while_steps_run_and_while_timers_fire_every_action_happens_once(
         chrono::Duration::hours(1) + chrono::Duration::seconds(1),
     );
     eventually(WAIT, "some timers fired", || async {
-        waiting(&app).await < N as i64
+        waiting(&app, journey).await < N as i64
     })
     .await;
     let app = kill_and_restart(app).await;
@@ -628,19 +610,8 @@ async fn events_enter_journeys_wake_waits_for_them_count_goals_and_exit_contacts
     for p in &people[1..] {
         record(&app, *p, "signed_up", json!({"plan": "pro"})).await;
     }
-    let in_flight = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
-             AND state->>'status' = 'waiting'",
-        )
-        .bind(app.tenant_id)
-        .bind(journey)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-    };
     eventually(WAIT, "three entries wait for activation", || async {
-        in_flight().await == 3
+        waiting(&app, journey).await == 3
     })
     .await;
     // people[1] activates: the event branch, at once.
@@ -688,7 +659,11 @@ async fn events_enter_journeys_wake_waits_for_them_count_goals_and_exit_contacts
     .await
     .unwrap();
     assert_eq!(converted, 1, "a goal counts once per execution");
-    assert_eq!(in_flight().await, 2, "both remaining wait their 30 days");
+    assert_eq!(
+        waiting(&app, journey).await,
+        2,
+        "both remaining wait their 30 days"
+    );
 }
 
 #[tokio::test]
@@ -896,14 +871,7 @@ async fn templates_read_what_earlier_steps_stored() {
     .await;
     enter(&app, journey, &people).await;
     eventually(WAIT, "waiting for the choice", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND state->>'status' = 'waiting'",
-        )
-        .bind(app.tenant_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-            == 1
+        waiting(&app, journey).await == 1
     })
     .await;
     record(&app, people[0], "chose_plan", json!({"plan": "pro"})).await;
