@@ -196,17 +196,20 @@ pub async fn version<'e>(
     row.map(|(v,)| decode(v)).transpose()
 }
 
-/// The published versions of `journey` (`only` one of them), oldest first.
-pub async fn versions<'e>(
+/// The rows of `table` (one of this module's per-version tables) for `journey` (`only` in
+/// one version), in `order`: the one query of the three readers below.
+async fn per_version<'e, T: serde::de::DeserializeOwned>(
     db: impl PgExecutor<'e>,
+    table: &'static str,
+    order: &'static str,
     tenant: Uuid,
     journey: Uuid,
     only: Option<i32>,
-) -> Result<Vec<VersionDefRow>, sqlx::Error> {
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT to_jsonb(v) FROM journey_version_defs v WHERE tenant_id = $1 \
-         AND journey_id = $2 AND ($3::int IS NULL OR version = $3) ORDER BY version",
-    )
+) -> Result<Vec<T>, sqlx::Error> {
+    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(&format!(
+        "SELECT to_jsonb(t) FROM {table} t WHERE tenant_id = $1 \
+         AND journey_id = $2 AND ($3::int IS NULL OR version = $3) ORDER BY {order}"
+    ))
     .bind(tenant)
     .bind(journey)
     .bind(only)
@@ -214,6 +217,16 @@ pub async fn versions<'e>(
     .fetch_all(db)
     .await?;
     decode_all(rows)
+}
+
+/// The published versions of `journey` (`only` one of them), oldest first.
+pub async fn versions<'e>(
+    db: impl PgExecutor<'e>,
+    tenant: Uuid,
+    journey: Uuid,
+    only: Option<i32>,
+) -> Result<Vec<VersionDefRow>, sqlx::Error> {
+    per_version(db, "journey_version_defs", "version", tenant, journey, only).await
 }
 
 /// The counters of `journey`'s versions that any execution entered (`only` one), oldest
@@ -224,17 +237,15 @@ pub async fn version_stats<'e>(
     journey: Uuid,
     only: Option<i32>,
 ) -> Result<Vec<VersionStatsRow>, sqlx::Error> {
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT to_jsonb(v) FROM journey_version_stats v WHERE tenant_id = $1 \
-         AND journey_id = $2 AND ($3::int IS NULL OR version = $3) ORDER BY version",
+    per_version(
+        db,
+        "journey_version_stats",
+        "version",
+        tenant,
+        journey,
+        only,
     )
-    .bind(tenant)
-    .bind(journey)
-    .bind(only)
-    .persistent(false)
-    .fetch_all(db)
-    .await?;
-    decode_all(rows)
+    .await
 }
 
 /// The figures of every step of `journey` any execution reached (`only` in one version),
@@ -245,17 +256,15 @@ pub async fn step_stats<'e>(
     journey: Uuid,
     only: Option<i32>,
 ) -> Result<Vec<StepStatsRow>, sqlx::Error> {
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT to_jsonb(s) FROM journey_step_stats s WHERE tenant_id = $1 \
-         AND journey_id = $2 AND ($3::int IS NULL OR version = $3) ORDER BY version, step",
+    per_version(
+        db,
+        "journey_step_stats",
+        "version, step",
+        tenant,
+        journey,
+        only,
     )
-    .bind(tenant)
-    .bind(journey)
-    .bind(only)
-    .persistent(false)
-    .fetch_all(db)
-    .await?;
-    decode_all(rows)
+    .await
 }
 
 /// A page of `journey`'s executions in any of `statuses` (empty: all), newest entered first,
