@@ -9,6 +9,7 @@
 //! - [`nats`]: the JetStream contract (stream, subjects, headers).
 //! - [`relay`]: the single-leader relay from the log to JetStream.
 //! - [`source`]: one subscriber interface, two sources (Postgres tail, JetStream).
+//! - [`feed`]: the log read once per process for every Postgres tail at its head.
 //! - [`reservation`]: unique values (emails, key digests) claimed by one owner at a time.
 //! - [`shred`]: crypto-shredding of personal data (per-contact keys outside the log).
 //! - [`clock`]: the time commands and tokens see; tests move it.
@@ -19,6 +20,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod cursor;
 pub mod error;
+pub mod feed;
 pub mod metadata;
 pub mod nats;
 pub mod reader;

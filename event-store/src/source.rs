@@ -25,7 +25,7 @@ pub struct Batch {
     /// here that is not in `events` does not concern the caller, whose checkpoint may move
     /// here once `events` are handled.
     pub through: Option<Cursor>,
-    acks: Vec<jetstream::Message>,
+    pub(crate) acks: Vec<jetstream::Message>,
 }
 
 impl Batch {
@@ -66,7 +66,7 @@ pub struct PgTail {
 /// them: a read model that is quiet during another aggregate's burst reads (and moves its
 /// checkpoint) about 50 times a second instead of at every append, and trails the head by
 /// about this much.
-const SKIP_LINGER: Duration = Duration::from_millis(20);
+pub(crate) const SKIP_LINGER: Duration = Duration::from_millis(20);
 
 impl PgTail {
     pub fn new(pool: PgPool, wake: Wakeup) -> Self {

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use event_store::feed::Feed;
 use event_store::nats::Bus;
 use event_store::relay::Relay;
 use event_store::source::{EventSource, JetStreamSource, PgTail};
@@ -15,6 +16,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::settings::{Role, Settings};
+
+/// Events the shared reader of the log keeps for the tails at its head (about 1 KB each):
+/// a tail further behind reads Postgres itself until it catches up.
+const FEED_WINDOW: usize = 20_000;
 
 pub struct Application {
     pub settings: Settings,
@@ -110,6 +115,20 @@ impl Application {
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
         let wake = Wakeup::listen(self.pool.clone(), cancel.clone());
+        // Tails of the Postgres log (projections, the segment evaluator, the journey
+        // triggers) share one reader of it rather than each reading every event.
+        let tails_postgres = !(self.bus.is_some() && self.settings.projects_from_jetstream()?);
+        let tails = tails_postgres
+            && (self.settings.roles.contains(&Role::Projector)
+                || self.settings.roles.contains(&Role::Workers));
+        let feed = tails
+            .then(|| Feed::start(self.pool.clone(), wake.clone(), FEED_WINDOW, cancel.clone()));
+        let pg_tail = |types: Option<&[&str]>| -> Box<dyn EventSource> {
+            match &feed {
+                Some(feed) => Box::new(feed.tail(self.pool.clone(), wake.clone(), types)),
+                None => Box::new(PgTail::new(self.pool.clone(), wake.clone()).with_types(types)),
+            }
+        };
 
         if let Some(listener) = self.listener {
             let router = crate::http::router(&self.settings, self.pool.clone(), self.bus.clone())?
@@ -158,10 +177,7 @@ impl Application {
                                 format!("opening the JetStream consumer of {}", p.name())
                             })?,
                     ),
-                    _ => Box::new(
-                        PgTail::new(self.pool.clone(), wake.clone())
-                            .with_types(p.aggregate_types()),
-                    ),
+                    _ => pg_tail(p.aggregate_types()),
                 };
                 let (pool, c) = (self.pool.clone(), cancel.clone());
                 let target = Target::live(p.as_ref());
@@ -183,7 +199,7 @@ impl Application {
                         .await
                         .context("opening the JetStream consumer of the segment evaluator")?,
                     ),
-                    _ => Box::new(PgTail::new(self.pool.clone(), wake.clone())),
+                    _ => pg_tail(None),
                 };
             let evaluator = workers::segments::evaluator::Evaluator::new(
                 self.pool.clone(),
@@ -237,7 +253,7 @@ impl Application {
                         .await
                         .context("opening the JetStream consumer of the journey triggers")?,
                     ),
-                    _ => Box::new(PgTail::new(self.pool.clone(), wake.clone())),
+                    _ => pg_tail(None),
                 };
             let follower = workers::journeys::TriggerFollower::new(
                 self.pool.clone(),

@@ -290,3 +290,102 @@ async fn a_reader_of_some_aggregate_types_skips_the_others_and_says_how_far_it_r
     assert_eq!(late_seen[0].aggregate_id, late);
     app.stop().await;
 }
+
+/// Takes batches of at most 3 from `tail` until `done` says so (10 s at most): every event
+/// handed out, and how far the tail said it read.
+async fn take_until(
+    tail: &mut event_store::feed::FeedTail,
+    after: &mut Cursor,
+    got: &mut Vec<(Cursor, String)>,
+    done: impl Fn(&[(Cursor, String)], Cursor) -> bool,
+) {
+    use event_store::source::EventSource;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(got, *after) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tail stopped at {after} after {} events",
+            got.len()
+        );
+        let batch = tail.next_batch(*after, 3).await.unwrap();
+        assert!(batch.events.len() <= 3);
+        for e in &batch.events {
+            assert!(e.cursor > *after, "{} handed out again", e.cursor);
+            *after = e.cursor;
+            got.push((e.cursor, e.aggregate_id.clone()));
+        }
+        if let Some(through) = batch.through {
+            assert!(through >= *after, "read through {through}, before {after}");
+            *after = through;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tails_of_the_shared_feed_get_every_event_once_in_order_whether_ahead_of_or_behind_its_window(
+) {
+    use event_store::feed::Feed;
+    use event_store::wakeup::Wakeup;
+    let app = spawn_app().await;
+    let tenant = app.tenant_id;
+    let start = app.setup_cursor;
+    // Events from before the feed started: the tails read them from Postgres.
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        expected.push(append_raw(&app.pool, tenant, i).await);
+    }
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let wake = Wakeup::listen(app.pool.clone(), cancel.clone());
+    // A window of 4 events: a tail further behind than that reads Postgres.
+    let feed = Feed::start(app.pool.clone(), wake.clone(), 4, cancel.clone());
+    let mut all = feed.tail(app.pool.clone(), wake.clone(), None);
+    let mut templates = feed.tail(app.pool.clone(), wake.clone(), Some(&["template"]));
+
+    // A transaction appends first and stays open while 23 later ones commit.
+    let mut slow = app.pool.begin().await.unwrap();
+    let late = append_template(&mut *slow, tenant).await;
+    let mut after_late = Vec::new();
+    for i in 7..30 {
+        after_late.push(append_raw(&app.pool, tenant, i).await);
+    }
+    let (mut at, mut got) = (start, Vec::new());
+    take_until(&mut all, &mut at, &mut got, |g, _| g.len() >= 7).await;
+    // Nothing past the open transaction, however long the tail looks.
+    for _ in 0..3 {
+        use event_store::source::EventSource;
+        let batch = all.next_batch(at, 3).await.unwrap();
+        assert!(
+            batch.events.is_empty(),
+            "read past an open transaction: {:?}",
+            batch
+                .events
+                .iter()
+                .map(|e| &e.aggregate_id)
+                .collect::<Vec<_>>()
+        );
+    }
+    slow.commit().await.unwrap();
+    take_until(&mut all, &mut at, &mut got, |g, _| g.len() >= 31).await;
+    expected.push(late.clone());
+    expected.extend(after_late);
+    let ids: Vec<&String> = got.iter().map(|(_, id)| id).collect();
+    assert_eq!(ids, expected.iter().collect::<Vec<_>>());
+    assert!(
+        got.windows(2).all(|w| w[0].0 < w[1].0),
+        "not in cursor order"
+    );
+
+    // A reader of one type gets only that type, and reads through the rest.
+    let head = got.last().unwrap().0;
+    let (mut at, mut picked) = (start, Vec::new());
+    take_until(&mut templates, &mut at, &mut picked, |_, at| at >= head).await;
+    assert_eq!(picked.len(), 1);
+    assert_eq!(picked[0].1, late);
+
+    // New events reach a tail at the head through the window.
+    let next = append_template(&app.pool, tenant).await;
+    take_until(&mut templates, &mut at, &mut picked, |g, _| g.len() >= 2).await;
+    assert_eq!(picked[1].1, next);
+    cancel.cancel();
+    app.stop().await;
+}
