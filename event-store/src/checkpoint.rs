@@ -1,6 +1,12 @@
 //! Named cursors: where the relay and each projection have got to.
 
-use sqlx::PgExecutor;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::{PgExecutor, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Cursor, StoreError};
 
@@ -56,6 +62,97 @@ pub async fn advance<'e>(
     .bind(to.tx_id)
     .bind(to.position)
     .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves checkpoints over events their readers skip, every reader of the process together:
+/// one statement every few milliseconds instead of one per reader and batch (a read model
+/// that ignores a busy aggregate type otherwise writes its checkpoint about 50 times a
+/// second). The caller goes on reading from the new cursor at once; the stored one follows
+/// within [`Mover::EVERY`]. A move lost with the process only makes its reader skip the
+/// same events again.
+#[derive(Clone)]
+pub struct Mover {
+    inner: Arc<MoverInner>,
+}
+
+struct MoverInner {
+    pending: Mutex<HashMap<String, Cursor>>,
+    wake: Notify,
+}
+
+impl Mover {
+    /// How long moves gather before they are written.
+    pub const EVERY: Duration = Duration::from_millis(10);
+
+    /// Starts writing moves to `pool` until `cancel` (moves still pending then are written).
+    pub fn start(pool: PgPool, cancel: CancellationToken) -> Self {
+        let mover = Self {
+            inner: Arc::new(MoverInner {
+                pending: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+        };
+        let m = mover.clone();
+        tokio::spawn(async move {
+            loop {
+                let stop = tokio::select! {
+                    _ = cancel.cancelled() => true,
+                    _ = m.inner.wake.notified() => false,
+                };
+                if !stop {
+                    tokio::time::sleep(Self::EVERY).await;
+                }
+                let moves: Vec<(String, Cursor)> = match m.inner.pending.lock() {
+                    Ok(mut p) => p.drain().collect(),
+                    Err(_) => return,
+                };
+                if !moves.is_empty() {
+                    if let Err(e) = advance_all(&pool, moves.clone()).await {
+                        tracing::warn!(error = %e, "checkpoints: moving failed; retrying");
+                        for (name, to) in moves {
+                            m.advance(&name, to);
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+                if stop {
+                    return;
+                }
+            }
+        });
+        mover
+    }
+
+    /// Moves `name` forward to `to` soon (never backwards).
+    pub fn advance(&self, name: &str, to: Cursor) {
+        if let Ok(mut p) = self.inner.pending.lock() {
+            let at = p.entry(name.to_owned()).or_insert(to);
+            *at = (*at).max(to);
+        }
+        self.inner.wake.notify_one();
+    }
+}
+
+/// [`advance`] for many checkpoints in one statement (rows locked in name order, so two
+/// processes' movers cannot deadlock).
+async fn advance_all(pool: &PgPool, mut moves: Vec<(String, Cursor)>) -> Result<(), StoreError> {
+    moves.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = moves.iter().map(|(n, _)| n.as_str()).collect();
+    let txs: Vec<i64> = moves.iter().map(|(_, c)| c.tx_id).collect();
+    let positions: Vec<i64> = moves.iter().map(|(_, c)| c.position).collect();
+    sqlx::query(
+        "INSERT INTO checkpoints (name, tx_id, global_position) \
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+         ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, \
+             global_position = EXCLUDED.global_position, updated_at = now() \
+         WHERE (checkpoints.tx_id, checkpoints.global_position) < (EXCLUDED.tx_id, EXCLUDED.global_position)",
+    )
+    .bind(&names)
+    .bind(&txs)
+    .bind(&positions)
+    .execute(pool)
     .await?;
     Ok(())
 }

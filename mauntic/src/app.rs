@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use event_store::checkpoint;
 use event_store::feed::Feed;
 use event_store::nats::Bus;
 use event_store::relay::Relay;
@@ -19,7 +20,7 @@ use crate::settings::{Role, Settings};
 
 /// Events the shared reader of the log keeps for the tails at its head (about 1 KB each):
 /// a tail further behind reads Postgres itself until it catches up.
-const FEED_WINDOW: usize = 20_000;
+const FEED_WINDOW: usize = 30_000;
 
 pub struct Application {
     pub settings: Settings,
@@ -168,6 +169,7 @@ impl Application {
         }
         if self.settings.roles.contains(&Role::Projector) {
             let from_js = self.settings.projects_from_jetstream()?;
+            let mover = checkpoint::Mover::start(self.pool.clone(), cancel.clone());
             for p in projections::all() {
                 let source: Box<dyn EventSource> = match (&self.bus, from_js) {
                     (Some(bus), true) => Box::new(
@@ -179,10 +181,10 @@ impl Application {
                     ),
                     _ => pg_tail(p.aggregate_types()),
                 };
-                let (pool, c) = (self.pool.clone(), cancel.clone());
+                let (pool, m, c) = (self.pool.clone(), mover.clone(), cancel.clone());
                 let target = Target::live(p.as_ref());
                 tasks.spawn(async move {
-                    projections::runner::run(pool, p, target, source, c).await;
+                    projections::runner::run(pool, p, target, source, m, c).await;
                     ("projector", Ok(()))
                 });
             }

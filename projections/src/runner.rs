@@ -65,14 +65,19 @@ pub async fn apply_in(
     Ok(last)
 }
 
+/// Events a projection applies in one transaction at most.
+const BATCH: usize = 2_000;
+
 /// Feeds `projection` (writing `target`) from `source` until `cancel`. A batch is acknowledged to its source only
 /// after its transaction committed; a failing batch is retried (with backoff) and never
-/// skipped.
+/// skipped. Over events that do not concern the projection, its checkpoint is moved by
+/// `mover`, with every other reader's.
 pub async fn run(
     pool: PgPool,
     projection: Arc<dyn Projection>,
     target: Target,
     mut source: Box<dyn EventSource>,
+    mover: checkpoint::Mover,
     cancel: CancellationToken,
 ) {
     let mut at = loop {
@@ -90,7 +95,7 @@ pub async fn run(
     while !cancel.is_cancelled() {
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
-            b = source.next_batch(at, 1000) => b,
+            b = source.next_batch(at, BATCH) => b,
         };
         let batch = match batch {
             Ok(b) => b,
@@ -106,7 +111,12 @@ pub async fn run(
             continue;
         }
         let mut backoff = Duration::from_millis(100);
-        while !batch.events.is_empty() {
+        let concerned = batch.events.iter().any(|e| projection.concerns(e));
+        if let (false, Some(last)) = (concerned, batch.events.last()) {
+            mover.advance(&target.checkpoint, last.cursor);
+            at = at.max(last.cursor);
+        }
+        while concerned {
             match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
                 Ok(c) => {
                     at = at.max(c);
@@ -123,12 +133,8 @@ pub async fn run(
         }
         // The source skipped events of other aggregate types up to here.
         if let Some(through) = batch.through.filter(|t| *t > at) {
-            match checkpoint::advance(&pool, &target.checkpoint, through).await {
-                Ok(()) => at = through,
-                Err(e) => {
-                    tracing::warn!(error = %e, projection = projection.name(), "projection: cannot move the checkpoint");
-                }
-            }
+            mover.advance(&target.checkpoint, through);
+            at = through;
         }
         if let Err(e) = batch.ack().await {
             tracing::warn!(error = %e, "projection: ack failed; the source will redeliver");

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::contact::Contact;
+use domain::delivery::DeliveryJob;
 use domain::identity::user::PLATFORM_TENANT;
 use event_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
@@ -35,9 +36,17 @@ pub struct TimelineRow {
 
 impl TimelineRow {
     /// The contact an event concerns, if any: a contact's own event, or an event whose
-    /// payload names `contact_id`.
+    /// payload names `contact_id` — except a message's request: the timeline lists a message
+    /// once it is sent (`DeliverySent` names the contact), with what became of it, not each
+    /// of a campaign's million requests as it fans out.
     fn from_event(e: &RecordedEvent) -> Option<Self> {
-        if e.tenant_id == PLATFORM_TENANT {
+        if e.tenant_id == PLATFORM_TENANT
+            || (e.aggregate_type == DeliveryJob::TYPE && e.event_type == "DeliveryRequested")
+        {
+            return None;
+        }
+        // Most events of other aggregates name no contact: not worth parsing.
+        if e.aggregate_type != Contact::TYPE && !e.payload.get().contains("\"contact_id\"") {
             return None;
         }
         let payload: serde_json::Value = e.decode().ok()?;

@@ -322,6 +322,10 @@ pub enum DeliveryEvent {
         attempt: u32,
         provider: String,
         provider_message_id: String,
+        /// The job's contact (the contact's timeline lists the message from here, not from
+        /// its request); `None`: a bare address, or written before sends named it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
         /// The campaign the job belongs to (`None`: not a campaign's, or written before
         /// events named it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -626,6 +630,7 @@ impl DeliveryJob {
                     attempt: self.attempts,
                     provider: provider(),
                     provider_message_id,
+                    contact_id,
                     campaign,
                 }]
             }

@@ -58,6 +58,7 @@ fn sent() -> DeliveryEvent {
         attempt: 1,
         provider: "smtp".into(),
         provider_message_id: "q-1".into(),
+        contact_id: CONTACT,
         campaign: campaign(),
     }
 }
@@ -554,6 +555,7 @@ fn later_events_name_the_jobs_campaign_and_variant_and_old_payloads_still_load()
             attempt: 1,
             provider: "smtp".into(),
             provider_message_id: "q-1".into(),
+            contact_id: CONTACT,
             campaign: named,
         }]);
     // A job that is not a campaign's names none.

@@ -248,6 +248,13 @@ async fn a_dsn_to_the_signed_return_path_bounces_the_job_hard_and_suppresses_the
             .contains(&"DeliveryBounced".to_owned())
     })
     .await;
+    // The message is listed from its send (naming the contact), not from its request.
+    let types = timeline_types(&app, contact).await;
+    assert!(types.contains(&"DeliverySent".to_owned()), "{types:?}");
+    assert!(
+        !types.contains(&"DeliveryRequested".to_owned()),
+        "{types:?}"
+    );
     app.stop().await;
 }
 

@@ -122,6 +122,7 @@ async fn jetstream_and_the_postgres_tail_build_identical_read_models() {
         Arc::new(ContactsProjection),
         pg_target,
         Box::new(tail),
+        event_store::checkpoint::Mover::start(app.pool.clone(), cancel.clone()),
         cancel.clone(),
     ));
 
