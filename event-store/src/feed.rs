@@ -175,7 +175,7 @@ impl Feed {
         let mut through = after;
         for e in newer {
             through = e.cursor;
-            if types.iter().any(|t| *t == e.aggregate_type) {
+            if types.contains(&e.aggregate_type) {
                 events.push(e.clone());
                 if events.len() >= max {
                     break;

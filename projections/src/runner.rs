@@ -111,23 +111,25 @@ pub async fn run(
             continue;
         }
         let mut backoff = Duration::from_millis(100);
-        let concerned = batch.events.iter().any(|e| projection.concerns(e));
-        if let (false, Some(last)) = (concerned, batch.events.last()) {
-            mover.advance(&target.checkpoint, last.cursor);
-            at = at.max(last.cursor);
-        }
-        while concerned {
-            match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
-                Ok(c) => {
-                    at = at.max(c);
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, projection = projection.name(), "projection: batch failed; retrying");
-                    if sleep_or_cancel(&cancel, backoff).await {
-                        return;
+        if !batch.events.iter().any(|e| projection.concerns(e)) {
+            if let Some(last) = batch.events.last() {
+                mover.advance(&target.checkpoint, last.cursor);
+                at = at.max(last.cursor);
+            }
+        } else {
+            loop {
+                match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
+                    Ok(c) => {
+                        at = at.max(c);
+                        break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    Err(e) => {
+                        tracing::warn!(error = %e, projection = projection.name(), "projection: batch failed; retrying");
+                        if sleep_or_cancel(&cancel, backoff).await {
+                            return;
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
                 }
             }
         }
