@@ -15,7 +15,9 @@
 //! process's peak RSS (the API, the projectors and the campaign worker). Then the delivery
 //! worker sends the campaign to `smtp-sink` for `--seconds` (default 15), and the statistics'
 //! lag — the age of the oldest event `campaign_rollups` has not applied — is sampled every
-//! 100 ms: p50/p95/p99, with the send rate it was measured at.
+//! 100 ms: p50/p95/p99, with the send rate it was measured at. Last, the same lag at 2,000
+//! messages/s (more than this machine's delivery worker sends): a paced writer records
+//! queued jobs as dispatched and sent through the jobs' write path, with no provider.
 
 use std::time::{Duration, Instant};
 
@@ -192,7 +194,112 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
         jobs as u64 == recipients && shown as u64 == recipients,
         "{jobs} jobs queued and {shown} visible of {recipients}"
     );
-    stats_lag(app, &state, seconds).await
+    stats_lag(app, &state, seconds).await?;
+    paced_stats_lag(app, &state, t, PACED_RATE, seconds).await
+}
+
+/// The send rate the issue names for the statistics lag.
+const PACED_RATE: u64 = 2_000;
+
+/// The statistics' lag at `rate` messages/s, more than this machine's delivery worker sends:
+/// every 50 ms a writer records `rate / 20` of the campaign's queued jobs as dispatched and
+/// sent (`DeliveryDispatching` and `DeliverySent`, through the jobs' one write path, as the
+/// worker writes them, without rendering or a provider), for `seconds`, while the lag is
+/// sampled every 100 ms as above.
+async fn paced_stats_lag(
+    app: &RunningApp,
+    state: &commands::CommandState,
+    tenant: Uuid,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use commands::delivery::jobs::{self, Queue, Write};
+    use domain::delivery::DeliveryCommand;
+    const TICK: Duration = Duration::from_millis(50);
+    let per_tick = (rate / 20).max(1) as i64;
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT job_id FROM delivery_queue WHERE tenant_id = $1 AND NOT held AND due_at <= now() \
+         ORDER BY job_id LIMIT $2",
+    )
+    .bind(tenant)
+    .bind(per_tick * 20 * (seconds as i64 + 1))
+    .fetch_all(&app.pool)
+    .await?;
+    let meta = EventMetadata {
+        tenant_id: Some(tenant),
+        actor: Some("system:delivery".into()),
+        ..Default::default()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writer = {
+        let (jobs, stop) = (state.jobs.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut sent, started) = (0u64, Instant::now());
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for chunk in ids.chunks(per_tick as usize) {
+                tick.tick().await;
+                if stop.is_cancelled() {
+                    break;
+                }
+                let mut loaded = jobs.load(tenant, chunk).await?;
+                let now = Utc::now();
+                let mut writes = Vec::with_capacity(chunk.len());
+                for (id, l) in loaded.iter_mut() {
+                    let Ok(mut events) = jobs::decide(
+                        &mut l.job,
+                        DeliveryCommand::BeginDispatch {
+                            provider: "bench".into(),
+                        },
+                    )
+                    .await
+                    else {
+                        continue;
+                    };
+                    let Ok(more) = jobs::decide(
+                        &mut l.job,
+                        DeliveryCommand::RecordSent {
+                            provider_message_id: id.to_string(),
+                        },
+                    )
+                    .await
+                    else {
+                        continue;
+                    };
+                    events.extend(more);
+                    let contact = l.job.request.as_ref().and_then(|r| r.contact_id);
+                    writes.push(Write {
+                        id: *id,
+                        version: l.version,
+                        events,
+                        queue: Queue::Remove,
+                        send: contact.map(|c| (c, "email", now)),
+                        provider_message: None,
+                    });
+                }
+                jobs.record(tenant, &meta, &writes).await?;
+                sent += writes.len() as u64;
+            }
+            anyhow::Ok((sent, started.elapsed()))
+        })
+    };
+    eprintln!("bench campaign-fanout: recording {rate} sends/s for {seconds} s, sampling the statistics lag");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let window = Instant::now();
+    let mut lag = Latencies::new()?;
+    while window.elapsed() < Duration::from_secs(seconds) && !writer.is_finished() {
+        lag.record(Duration::from_secs_f64(unapplied_age(&app.pool).await?));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let (sent, took) = writer.await??;
+    header(&format!(
+        "campaign statistics lag at {rate} messages/s (dispatched and sent recorded by a paced writer, no provider; sampled every 100 ms for {seconds} s)"
+    ));
+    figure_f("record_rate", per_second(sent, took), "messages/s");
+    figure("samples", lag.len(), "samples");
+    lag.print("stats_lag", &[50, 95, 99]);
+    Ok(())
 }
 
 /// The campaign sends (the delivery worker, as fast as it goes, to `smtp-sink`) for
