@@ -389,3 +389,47 @@ async fn tails_of_the_shared_feed_get_every_event_once_in_order_whether_ahead_of
     cancel.cancel();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_checkpoint_mover_writes_every_readers_move_and_never_moves_one_back() {
+    use event_store::checkpoint::{self, Mover};
+    let app = spawn_app().await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mover = Mover::start(app.pool.clone(), cancel.clone());
+    let (a, b) = (Cursor::new(10, 5), Cursor::new(12, 9));
+    mover.advance("mover_test_a", Cursor::new(3, 1));
+    mover.advance("mover_test_a", a);
+    mover.advance("mover_test_b", b);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let at_a = checkpoint::load(&app.pool, "mover_test_a").await.unwrap();
+        let at_b = checkpoint::load(&app.pool, "mover_test_b").await.unwrap();
+        if (at_a, at_b) == (a, b) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moves not written: {at_a} {at_b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // A move behind the stored cursor (another runner went further) changes nothing, while
+    // a later move of the same batch is written.
+    mover.advance("mover_test_a", Cursor::new(4, 2));
+    let c = Cursor::new(13, 1);
+    mover.advance("mover_test_b", c);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while checkpoint::load(&app.pool, "mover_test_b").await.unwrap() != c {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the later move never came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        checkpoint::load(&app.pool, "mover_test_a").await.unwrap(),
+        a
+    );
+    cancel.cancel();
+    app.stop().await;
+}
