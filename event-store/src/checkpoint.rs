@@ -109,12 +109,20 @@ impl Mover {
                     Err(_) => return,
                 };
                 if !moves.is_empty() {
-                    if let Err(e) = advance_all(&pool, moves.clone()).await {
-                        tracing::warn!(error = %e, "checkpoints: moving failed; retrying");
-                        for (name, to) in moves {
-                            m.advance(&name, to);
+                    match advance_all(&pool, moves.clone()).await {
+                        // Rows busy now: again at the next round.
+                        Ok(busy) => {
+                            for (name, to) in busy {
+                                m.advance(&name, to);
+                            }
                         }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpoints: moving failed; retrying");
+                            for (name, to) in moves {
+                                m.advance(&name, to);
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
                     }
                 }
                 if stop {
@@ -135,26 +143,45 @@ impl Mover {
     }
 }
 
-/// [`advance`] for many checkpoints in one statement (rows locked in name order, so two
-/// processes' movers cannot deadlock).
-async fn advance_all(pool: &PgPool, mut moves: Vec<(String, Cursor)>) -> Result<(), StoreError> {
+/// [`advance`] for many checkpoints in one statement; returns the moves it could not make
+/// now. A checkpoint whose row another transaction holds (its projection applying a batch,
+/// which moves it further itself) is skipped, not waited for: one busy projection never holds
+/// back every other one's moves. Rows are locked in name order, so two processes' movers
+/// cannot deadlock.
+async fn advance_all(
+    pool: &PgPool,
+    mut moves: Vec<(String, Cursor)>,
+) -> Result<Vec<(String, Cursor)>, StoreError> {
     moves.sort_by(|a, b| a.0.cmp(&b.0));
     let names: Vec<&str> = moves.iter().map(|(n, _)| n.as_str()).collect();
     let txs: Vec<i64> = moves.iter().map(|(_, c)| c.tx_id).collect();
     let positions: Vec<i64> = moves.iter().map(|(_, c)| c.position).collect();
-    sqlx::query(
-        "INSERT INTO checkpoints (name, tx_id, global_position) \
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
-         ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, \
-             global_position = EXCLUDED.global_position, updated_at = now() \
-         WHERE (checkpoints.tx_id, checkpoints.global_position) < (EXCLUDED.tx_id, EXCLUDED.global_position)",
+    let done: Vec<String> = sqlx::query_scalar(
+        "WITH m AS (SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS m(name, tx, pos)), \
+         created AS ( \
+           INSERT INTO checkpoints (name, tx_id, global_position) \
+           SELECT name, tx, pos FROM m \
+           WHERE NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.name = m.name) \
+           ON CONFLICT (name) DO NOTHING RETURNING name), \
+         free AS ( \
+           SELECT c.name FROM checkpoints c WHERE c.name = ANY($1) \
+           ORDER BY c.name FOR UPDATE SKIP LOCKED), \
+         moved AS ( \
+           UPDATE checkpoints c SET tx_id = m.tx, global_position = m.pos, updated_at = now() \
+           FROM m JOIN free USING (name) \
+           WHERE c.name = m.name AND (c.tx_id, c.global_position) < (m.tx, m.pos) \
+           RETURNING c.name) \
+         SELECT name FROM free UNION SELECT name FROM created",
     )
     .bind(&names)
     .bind(&txs)
     .bind(&positions)
-    .execute(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(())
+    Ok(moves
+        .into_iter()
+        .filter(|(name, _)| !done.contains(name))
+        .collect())
 }
 
 /// Sets `name` to exactly `to` (used when a rebuilt read model is swapped in).

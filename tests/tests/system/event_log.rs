@@ -391,7 +391,8 @@ async fn tails_of_the_shared_feed_get_every_event_once_in_order_whether_ahead_of
 }
 
 #[tokio::test]
-async fn the_checkpoint_mover_writes_every_readers_move_and_never_moves_one_back() {
+async fn the_checkpoint_mover_writes_every_readers_move_never_moves_one_back_and_skips_a_busy_one()
+{
     use event_store::checkpoint::{self, Mover};
     let app = spawn_app().await;
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -430,6 +431,35 @@ async fn the_checkpoint_mover_writes_every_readers_move_and_never_moves_one_back
         checkpoint::load(&app.pool, "mover_test_a").await.unwrap(),
         a
     );
+
+    // A checkpoint whose row a transaction holds (its projection applying a batch) does not
+    // hold back the others' moves; its own is made once the row is free.
+    let mut busy = app.pool.begin().await.unwrap();
+    checkpoint::lock(&mut busy, "mover_test_a").await.unwrap();
+    let (a2, c2) = (Cursor::new(20, 1), Cursor::new(21, 1));
+    mover.advance("mover_test_a", a2);
+    mover.advance("mover_test_b", c2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while checkpoint::load(&app.pool, "mover_test_b").await.unwrap() != c2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a busy checkpoint held back another one's move"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        checkpoint::load(&app.pool, "mover_test_a").await.unwrap(),
+        a
+    );
+    busy.commit().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while checkpoint::load(&app.pool, "mover_test_a").await.unwrap() != a2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the busy checkpoint's move was lost"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     cancel.cancel();
     app.stop().await;
 }

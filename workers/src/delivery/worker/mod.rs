@@ -580,8 +580,17 @@ impl Worker {
         let chunk = self.config.concurrency.max(1);
         let (mut dispatching, mut dispatch) = (dispatching.into_iter(), dispatch.into_iter());
         let mut sent = 0;
+        let lease = chrono::Duration::from_std(self.config.lease)
+            .unwrap_or_else(|_| chrono::Duration::minutes(5));
         loop {
-            writes.extend(dispatching.by_ref().take(chunk));
+            // The chunk handed over now holds its rows for a whole lease from here, not from
+            // the claim: a batch that waited (read models, its earlier chunks) never has a
+            // live worker's messages found "dispatching" by another claim, and put in doubt.
+            let until = self.clock.now().max(now) + lease;
+            writes.extend(dispatching.by_ref().take(chunk).map(|mut w| {
+                w.queue = Queue::DueAt(until);
+                w
+            }));
             let now_sending: Vec<Dispatched> = dispatch.by_ref().take(chunk).collect();
             self.jobs.record(tenant, &meta, &writes).await?;
             writes.clear();
