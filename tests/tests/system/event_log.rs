@@ -1,6 +1,6 @@
 use event_store::reader::{self, Filter};
 use event_store::Cursor;
-use mauntic_tests::{append_raw, spawn_app};
+use mauntic_tests::{append_raw, eventually, spawn_app};
 
 /// Reads everything the reader will give now, from `after`.
 async fn drain(pool: &sqlx::PgPool, after: &mut Cursor, seen: &mut Vec<(Cursor, String)>) {
@@ -394,43 +394,30 @@ async fn tails_of_the_shared_feed_get_every_event_once_in_order_whether_ahead_of
 async fn the_checkpoint_mover_writes_every_readers_move_never_moves_one_back_and_skips_a_busy_one()
 {
     use event_store::checkpoint::{self, Mover};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
     let app = spawn_app().await;
+    let pool = &app.pool;
+    let at = |name: &'static str| async move { checkpoint::load(pool, name).await.unwrap() };
     let cancel = tokio_util::sync::CancellationToken::new();
     let mover = Mover::start(app.pool.clone(), cancel.clone());
     let (a, b) = (Cursor::new(10, 5), Cursor::new(12, 9));
     mover.advance("mover_test_a", Cursor::new(3, 1));
     mover.advance("mover_test_a", a);
     mover.advance("mover_test_b", b);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let at_a = checkpoint::load(&app.pool, "mover_test_a").await.unwrap();
-        let at_b = checkpoint::load(&app.pool, "mover_test_b").await.unwrap();
-        if (at_a, at_b) == (a, b) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "moves not written: {at_a} {at_b}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually(WAIT, "both moves written", || async {
+        at("mover_test_a").await == a && at("mover_test_b").await == b
+    })
+    .await;
     // A move behind the stored cursor (another runner went further) changes nothing, while
     // a later move of the same batch is written.
     mover.advance("mover_test_a", Cursor::new(4, 2));
     let c = Cursor::new(13, 1);
     mover.advance("mover_test_b", c);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while checkpoint::load(&app.pool, "mover_test_b").await.unwrap() != c {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the later move never came"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    assert_eq!(
-        checkpoint::load(&app.pool, "mover_test_a").await.unwrap(),
-        a
-    );
+    eventually(WAIT, "the later move", || async {
+        at("mover_test_b").await == c
+    })
+    .await;
+    assert_eq!(at("mover_test_a").await, a);
 
     // A checkpoint whose row a transaction holds (its projection applying a batch) does not
     // hold back the others' moves; its own is made once the row is free.
@@ -439,27 +426,16 @@ async fn the_checkpoint_mover_writes_every_readers_move_never_moves_one_back_and
     let (a2, c2) = (Cursor::new(20, 1), Cursor::new(21, 1));
     mover.advance("mover_test_a", a2);
     mover.advance("mover_test_b", c2);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while checkpoint::load(&app.pool, "mover_test_b").await.unwrap() != c2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a busy checkpoint held back another one's move"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    assert_eq!(
-        checkpoint::load(&app.pool, "mover_test_a").await.unwrap(),
-        a
-    );
+    eventually(WAIT, "a move beside a busy checkpoint", || async {
+        at("mover_test_b").await == c2
+    })
+    .await;
+    assert_eq!(at("mover_test_a").await, a);
     busy.commit().await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while checkpoint::load(&app.pool, "mover_test_a").await.unwrap() != a2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the busy checkpoint's move was lost"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually(WAIT, "the busy checkpoint's move", || async {
+        at("mover_test_a").await == a2
+    })
+    .await;
     cancel.cancel();
     app.stop().await;
 }
