@@ -245,10 +245,13 @@ async fn smtp_hard_rejections_are_permanent_and_soft_ones_transient() {
 /// A scripted SMTP server: greets, answers EHLO, MAIL, RCPT and DATA, reads the message up to
 /// its final dot, then answers it with `after_dot` (or never, when `None`); `QUIT` ends the
 /// session. Counts the messages it read to the end. `close_after` messages, it closes the
-/// connection without a word (a server dropping a client that sat idle).
+/// connection without a word (a server dropping a client that sat idle). A `pipelining` server
+/// announces PIPELINING and holds its replies to MAIL and RCPT until DATA has arrived, so a
+/// client that waits for each reply before its next command never gets one.
 async fn scripted_smtp(
     after_dot: Option<&'static str>,
     close_after: Option<usize>,
+    pipelining: bool,
 ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
@@ -266,6 +269,7 @@ async fn scripted_smtp(
                 let mut on_connection = 0;
                 let mut in_data = false;
                 let mut held = Vec::new();
+                let mut held_replies = Vec::new();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if in_data {
                         if line == "." {
@@ -283,7 +287,9 @@ async fn scripted_smtp(
                         continue;
                     }
                     let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                    let reply: &[u8] = if upper.starts_with("EHLO") && pipelining {
+                        b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("EHLO") {
                         b"250-scripted\r\n250 8BITMIME\r\n"
                     } else if upper.starts_with("DATA") {
                         in_data = true;
@@ -291,10 +297,16 @@ async fn scripted_smtp(
                     } else if upper.starts_with("QUIT") {
                         let _ = write.write_all(b"221 bye\r\n").await;
                         return;
+                    } else if pipelining && (upper.starts_with("MAIL") || upper.starts_with("RCPT"))
+                    {
+                        held_replies.extend_from_slice(b"250 ok\r\n");
+                        continue;
                     } else {
                         b"250 ok\r\n"
                     };
-                    if write.write_all(reply).await.is_err() {
+                    let mut out = std::mem::take(&mut held_replies);
+                    out.extend_from_slice(reply);
+                    if write.write_all(&out).await.is_err() {
                         return;
                     }
                 }
@@ -322,7 +334,7 @@ async fn smtp_failures_before_the_final_dot_are_transient_and_only_a_silent_repl
         }
     });
     // A server that reads the whole message and never answers it: it may have taken it.
-    let (mute_port, mute_read) = scripted_smtp(None, None).await;
+    let (mute_port, mute_read) = scripted_smtp(None, None, false).await;
 
     let refused = send(
         build("smtp", &smtp_config(closed, 2)).unwrap().as_ref(),
@@ -362,17 +374,27 @@ async fn smtp_failures_before_the_final_dot_are_transient_and_only_a_silent_repl
 
 #[tokio::test]
 async fn a_pooled_smtp_connection_the_server_closed_is_replaced_without_losing_the_message() {
-    // The server takes one message per connection, then hangs up without a word.
-    let (port, taken) = scripted_smtp(Some("250 2.0.0 Ok: queued as Q1\r\n"), Some(1)).await;
-    let provider = build("smtp", &smtp_config(port, 5)).unwrap();
+    // With a server that answers each command in turn, and with one that pipelines (and
+    // answers nothing before DATA: a client that waited for each reply would time out).
+    for pipelining in [false, true] {
+        // The server takes one message per connection, then hangs up without a word.
+        let (port, taken) =
+            scripted_smtp(Some("250 2.0.0 Ok: queued as Q1\r\n"), Some(1), pipelining).await;
+        let provider = build("smtp", &smtp_config(port, 5)).unwrap();
 
-    for n in 1..=3 {
-        let sent = send(provider.as_ref(), &email()).await;
-        assert!(sent.is_ok(), "message {n}: {sent:?}");
+        for n in 1..=3 {
+            let sent = send(provider.as_ref(), &email()).await;
+            assert_eq!(
+                sent.as_deref().ok(),
+                Some("Q1"),
+                "pipelining {pipelining}, message {n}: {sent:?}"
+            );
+        }
+
+        // Each message once: the closed connection was noticed before any message was
+        // written.
+        assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
-
-    // Each message once: the closed connection was noticed before any message was written.
-    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
 async fn assert_error_mapping(provider: &dyn Provider, fail_next: impl Fn(Failure)) {
