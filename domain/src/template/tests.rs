@@ -417,6 +417,33 @@ fn the_text_part_is_derived_from_the_html() {
 }
 
 #[test]
+fn layout_tables_become_their_cells_text_in_order_without_borders() {
+    // Email layouts are tables; their text part is the cells' text, read in order, not a
+    // drawing of the grid (box-drawing borders made text parts mostly non-ASCII, base64-encoded
+    // and three times as large).
+    let c = Content::email(
+        "S".into(),
+        None,
+        "<table width=\"100%\"><tr><td><h2>Story 1</h2><p>Lorem ipsum.</p></td>\
+         <td><a href=\"https://example.org/1\">Read more</a></td></tr>\
+         <tr><td colspan=\"2\">Footer</td></tr></table>"
+            .into(),
+        None,
+    );
+    let Content::Email { text, .. } = c else {
+        panic!()
+    };
+    assert!(text.is_ascii(), "{text}");
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    };
+    assert!(at("Story 1") < at("Lorem ipsum.") && at("Lorem ipsum.") < at("Read more"));
+    assert!(at("Read more") < at("Footer"));
+    assert!(text.contains("https://example.org/1"), "{text}");
+}
+
+#[test]
 fn numbers_follow_the_locale() {
     assert_eq!(format_number(1234.5, 2, "en-US"), "1,234.50");
     assert_eq!(format_number(1234.5, 2, "de"), "1.234,50");

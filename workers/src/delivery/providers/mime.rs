@@ -79,10 +79,13 @@ fn body(text: &str) -> Body {
             ContentTransferEncoding::SevenBit,
         );
     }
-    let escaped = bytes
-        .iter()
-        .filter(|&&b| !matches!(b, b'\t' | b' '..=b'~'))
-        .count();
+    // Bytes quoted-printable writes as three (line ends and the odd control character aside,
+    // which text has few of).
+    let escaped = if bytes.is_ascii() {
+        0
+    } else {
+        bytes.iter().filter(|&&b| b >= 0x80).count()
+    };
     if escaped <= bytes.len() / 3 {
         Body::dangerous_pre_encoded(
             quoted_printable::encode(bytes),
