@@ -65,6 +65,17 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// The bytes smtp-sink has read from its clients so far (commands and messages), from its
+    /// `/proc/<pid>/io`.
+    pub(super) fn bytes_read(&self) -> Option<u64> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).ok()?;
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar:"))
+            .and_then(|n| n.trim().parse().ok())
+    }
+}
+
 impl Drop for Sink {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -306,6 +317,10 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
     figure_f("throughput", per_second(sent as u64, took), "messages/s");
     figure_f("rss_before_mb", rss_before as f64 / 1024.0, "MB");
     figure_f("peak_rss_mb", rss_kib("VmHWM:") as f64 / 1024.0, "MB");
+    // What each message weighs on the wire: the server's cost grows with it.
+    if let Some(bytes) = sink.bytes_read().filter(|_| sent > 0) {
+        figure("smtp_bytes_per_message", bytes / sent as u64, "bytes");
+    }
     anyhow::ensure!(sent as u64 == jobs_n, "{sent} of {jobs_n} sent");
 
     // 2. Latency at a steady rate.
