@@ -15,8 +15,8 @@
 //! A server that announces `PIPELINING` (RFC 2920) is sent `MAIL`, `RCPT` and `DATA` in one
 //! write and its three replies read after; the message follows in one more write, dot-stuffed
 //! in one pass and ended by its final dot. That is two round trips and two writes per message,
-//! where one command at a time takes four of each: on a busy relay, most of the cost of a
-//! message to the server is its reads and writes, not its bytes.
+//! where one command at a time takes four round trips and six writes: fewer waits for the
+//! client, fewer wake-ups for the server.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 
@@ -152,9 +152,7 @@ impl Smtp {
         }
         // lettre keeps only the extensions it uses from the EHLO reply, and PIPELINING is not
         // one of them: ask again (once per connection) and read it ourselves.
-        let ehlo = conn
-            .command(Raw(&format!("EHLO {}\r\n", self.hello)))
-            .await?;
+        let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
         let pipelining = ehlo
             .message()
             .skip(1)
@@ -292,8 +290,7 @@ fn dot_stuffed(message: &str) -> String {
 }
 
 /// Text written to the connection as it is: lettre's `command` writes what it is given and
-/// reads one reply, which is what a pipelined group, a repeated EHLO and a pre-stuffed message
-/// all need.
+/// reads one reply, which is what a pipelined group and a pre-stuffed message both need.
 struct Raw<'a>(&'a str);
 
 impl std::fmt::Display for Raw<'_> {
