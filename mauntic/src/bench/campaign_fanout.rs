@@ -15,9 +15,9 @@
 //! process's peak RSS (the API, the projectors and the campaign worker). Then the delivery
 //! worker sends the campaign to `smtp-sink` for `--seconds` (default 15), and the statistics'
 //! lag — the age of the oldest event `campaign_rollups` has not applied — is sampled every
-//! 100 ms: p50/p95/p99, with the send rate it was measured at. Last, the same lag at 2,000
-//! messages/s (more than this machine's delivery worker sends): a paced writer records
-//! queued jobs as dispatched and sent through the jobs' write path, with no provider.
+//! 100 ms: p50/p95/p99, with the send rate it was measured at. Last, the same lag at exactly
+//! 2,000 messages/s, whatever rate the delivery worker reaches on the machine: a paced writer
+//! records queued jobs as dispatched and sent through the jobs' write path, with no provider.
 
 use std::time::{Duration, Instant};
 
@@ -201,7 +201,7 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
 /// The send rate the issue names for the statistics lag.
 const PACED_RATE: u64 = 2_000;
 
-/// The statistics' lag at `rate` messages/s, more than this machine's delivery worker sends:
+/// The statistics' lag at exactly `rate` messages/s, whatever the delivery worker's own rate:
 /// every 50 ms a writer records `rate / 20` of the campaign's queued jobs as dispatched and
 /// sent (`DeliveryDispatching` and `DeliverySent`, through the jobs' one write path, as the
 /// worker writes them, without rendering or a provider), for `seconds`, while the lag is
