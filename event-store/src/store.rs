@@ -44,14 +44,25 @@ pub async fn create_database_if_missing(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How long the server lets one of our sessions sit idle inside a transaction before it ends
+/// the session (rolling the transaction back). None of our transactions waits on anything but
+/// Postgres, so only a leaked one gets near this: a task cancelled between a statement and its
+/// end can leave a transaction open on a connection nobody uses again, holding its row locks
+/// (a checkpoint's, say, which every later move of that checkpoint then skips) until the
+/// session ends. A killed process ends it at once; a live one now within a minute.
+pub const IDLE_IN_TRANSACTION: &str = "60s";
+
 /// A pool of `size` connections to `url`.
 pub async fn connect(url: &str, size: u32) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;
+    let options = options
+        .application_name("mauntic")
+        .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]);
     let pool = PgPoolOptions::new()
         .max_connections(size)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options.application_name("mauntic"))
+        .connect_with(options)
         .await?;
     Ok(pool)
 }

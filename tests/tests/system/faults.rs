@@ -148,3 +148,19 @@ async fn the_broker_going_down_loses_no_event_and_duplicates_none() {
     assert_eq!(rows, 21);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_session_asks_the_server_to_end_a_transaction_left_idle_for_a_minute() {
+    // A leaked transaction's row locks (a checkpoint's) once stalled every later move of that
+    // checkpoint for as long as the process lived; the server now ends such a session.
+    let app = start(fresh_settings(&Options::default())).await;
+    for _ in 0..3 {
+        let mut conn = app.pool.acquire().await.unwrap();
+        let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(timeout, "1min");
+    }
+    app.stop().await;
+}
