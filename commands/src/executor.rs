@@ -1,12 +1,18 @@
 //! Running commands: tenant-scoped stream ids, metadata, conflict retries, the cursor.
+//!
+//! A command runs on one connection: its stream is loaded in one statement (with the
+//! stream's key, for contacts), the aggregate decides (cqrs-es `handle`, whose sink applies
+//! each event as it is written), and the events are appended in one more statement, which
+//! also yields the cursor the command answers with. A command that creates an entity under
+//! a new id ([`Executor::create`]) skips the load, and its append also stores the new
+//! stream's key and claims its unique values: one statement in all.
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, DomainEvent as _, EventStore as _};
-use event_store::append::{self, AppendError, NewEvent};
-use event_store::repository::capture_cursor;
-use event_store::store::{self, Framework};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent as _};
+use event_store::append::{self, AppendError, Beside, Claim, NewEvent, Taken};
+use event_store::shred::{self, FreshKey};
 use event_store::wakeup::Notifier;
-use event_store::{reader, Cursor, EventMetadata, StoreError};
+use event_store::{reader, stream, Cursor, EventMetadata, StoreError};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -48,13 +54,37 @@ pub struct Decided<E> {
 
 /// Executes the commands of aggregate `A`.
 pub struct Executor<A: Aggregate> {
-    framework: Framework<A>,
-    loads: store::EventStore<A>,
+    services: A::Services,
     pool: PgPool,
     notifier: Notifier,
     /// Where a refusal says the entity now lives (a merged contact's survivor): the command
     /// is run there instead.
     redirect: fn(&A::Error) -> Option<Uuid>,
+}
+
+/// Why [`Executor::create`] did not create.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError<E: std::error::Error> {
+    /// The stream has events already (or a key: it was erased): run the command with
+    /// [`Executor::execute`], which decides on what is there.
+    #[error("the stream exists")]
+    Exists,
+    /// A value claimed with the events is held by another owner; nothing was written.
+    #[error("a claimed value is taken")]
+    Taken,
+    #[error(transparent)]
+    Command(#[from] CommandError<E>),
+}
+
+/// What one attempt at a command came to.
+enum Attempt<E> {
+    Appended(Option<Cursor>),
+    Conflict,
+    Rejected(E),
+}
+
+fn technical<E: std::error::Error>(e: impl std::fmt::Display) -> CommandError<E> {
+    CommandError::Technical(e.to_string())
 }
 
 impl<A> Executor<A>
@@ -63,10 +93,8 @@ where
     A::Command: Clone,
 {
     pub fn new(pool: PgPool, notifier: Notifier, services: A::Services) -> Self {
-        let repo = event_store::repository::LogRepository::new(pool.clone(), notifier.clone());
         Self {
-            framework: store::framework(pool.clone(), notifier.clone(), services),
-            loads: PersistedEventStore::new_event_store(repo),
+            services,
             pool,
             notifier,
             redirect: |_| None,
@@ -80,6 +108,22 @@ where
         self
     }
 
+    /// Stream `stream` folded into the aggregate, and its version, on `conn`.
+    async fn load_on(
+        conn: &mut PgConnection,
+        stream: &str,
+    ) -> Result<(A, usize), CommandError<A::Error>> {
+        let loaded = stream::load(conn, A::TYPE, stream)
+            .await
+            .map_err(technical)?;
+        let mut aggregate = A::default();
+        for (_, payload) in loaded.events {
+            let event: A::Event = serde_json::from_value(payload).map_err(technical)?;
+            aggregate.apply(event);
+        }
+        Ok((aggregate, loaded.version as usize))
+    }
+
     /// The aggregate `id` of `tenant` and its version (the sequence of its last event, 0
     /// for none): for decisions over several aggregates, appended with [`Self::append_decided`].
     pub async fn load_versioned(
@@ -88,13 +132,73 @@ where
         id: Uuid,
     ) -> Result<(A, usize), CommandError<A::Error>> {
         let stream = event_store::recorded::stream_id(tenant, id);
-        let context = self
-            .loads
-            .load_aggregate(&stream)
-            .await
-            .map_err(|e| CommandError::Technical(e.to_string()))?;
-        let version = context.current_sequence;
-        Ok((context.aggregate, version))
+        let mut conn = self.pool.acquire().await.map_err(technical)?;
+        Self::load_on(&mut conn, &stream).await
+    }
+
+    /// The rows (sequence, type, version, payload) of `events` decided at `version`.
+    fn rows(
+        version: usize,
+        events: &[A::Event],
+    ) -> Result<Vec<(i64, String, String, String)>, serde_json::Error> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Ok((
+                    (version + 1 + i) as i64,
+                    e.event_type(),
+                    e.event_version(),
+                    serde_json::to_string(e)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Appends the events one command decided on `stream` at `version`. For a new stream,
+    /// `new_stream` holds its key (`None` for aggregates without personal data), which seals the
+    /// events and is stored with them, and the values to claim with them.
+    async fn append_on(
+        &self,
+        conn: &mut PgConnection,
+        stream: &str,
+        version: usize,
+        events: &[A::Event],
+        metadata: &serde_json::Value,
+        new_stream: Option<(Option<&FreshKey>, &[Claim<'_>])>,
+    ) -> Result<Result<Option<Cursor>, Taken>, AppendError> {
+        let (fresh, claims) = new_stream.unwrap_or((None, &[]));
+        let beside = Beside {
+            keys: fresh
+                .map(|k| vec![(stream, k.wrapped())])
+                .unwrap_or_default(),
+            claims: claims.to_vec(),
+        };
+        let technical =
+            |e: serde_json::Error| AppendError::Store(StoreError::Malformed(e.to_string()));
+        let mut rows = Self::rows(version, events).map_err(technical)?;
+        if let Some(key) = fresh {
+            for (_, event_type, _, payload) in &mut rows {
+                *payload = key.seal(A::TYPE, stream, event_type, payload)?;
+            }
+        }
+        let new: Vec<NewEvent<'_>> = rows
+            .iter()
+            .map(|(sequence, event_type, version, payload)| NewEvent {
+                aggregate_type: A::TYPE,
+                aggregate_id: stream,
+                sequence: *sequence,
+                event_type,
+                event_version: version,
+                payload,
+                metadata,
+            })
+            .collect();
+        let appended = append::append_with(conn, &new, &beside).await?;
+        if matches!(appended, Ok(Some(_))) {
+            self.notifier.poke_type(A::TYPE);
+        }
+        Ok(appended)
     }
 
     /// Appends events decided over several streams of `tenant` in `conn` (the caller's
@@ -144,18 +248,38 @@ where
     /// Wakes the log's tails after a transaction that appended through
     /// [`Self::append_decided`] committed.
     pub fn poke(&self) {
-        self.notifier.poke();
+        self.notifier.poke_type(A::TYPE);
     }
 
     /// The aggregate `id` of `tenant` as of its latest event (the default state if it has
     /// none): for rules that need a slow check before the command, like a password.
     pub async fn load(&self, tenant: Uuid, id: Uuid) -> Result<A, CommandError<A::Error>> {
-        let stream = event_store::recorded::stream_id(tenant, id);
-        self.loads
-            .load_aggregate(&stream)
+        self.load_versioned(tenant, id).await.map(|(a, _)| a)
+    }
+
+    /// One attempt at `command` on `stream`: load, decide, append, on `conn`.
+    async fn attempt(
+        &self,
+        conn: &mut PgConnection,
+        stream: &str,
+        command: A::Command,
+        metadata: &serde_json::Value,
+    ) -> Result<Attempt<A::Error>, CommandError<A::Error>> {
+        let (mut aggregate, version) = Self::load_on(conn, stream).await?;
+        let sink = EventSink::default();
+        if let Err(e) = aggregate.handle(command, &self.services, &sink).await {
+            return Ok(Attempt::Rejected(e));
+        }
+        let events = sink.collect().await;
+        match self
+            .append_on(conn, stream, version, &events, metadata, None)
             .await
-            .map(|c| c.aggregate)
-            .map_err(|e| CommandError::Technical(e.to_string()))
+        {
+            // No claims: nothing can be taken.
+            Ok(appended) => Ok(Attempt::Appended(appended.unwrap_or(None))),
+            Err(AppendError::Conflict) => Ok(Attempt::Conflict),
+            Err(e) => Err(technical(e)),
+        }
     }
 
     /// Runs `command` on entity `id` of `tenant`. The stream id is built here from both, so a
@@ -168,25 +292,24 @@ where
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Accepted, CommandError<A::Error>> {
+        let metadata = serde_json::to_value(metadata.to_map()).map_err(technical)?;
+        let mut conn = self.pool.acquire().await.map_err(technical)?;
         let mut id = id;
         let mut stream = event_store::recorded::stream_id(tenant, id);
         let mut attempt = 0;
         let mut redirects = 0;
         let appended = loop {
             attempt += 1;
-            let (result, appended) = capture_cursor(self.framework.execute_with_metadata(
-                &stream,
-                command.clone(),
-                metadata.to_map(),
-            ))
-            .await;
-            match result {
-                Ok(()) => break appended,
-                Err(AggregateError::AggregateConflict) if attempt <= CONFLICT_RETRIES => {
+            let outcome =
+                shred::with_key_memo(self.attempt(&mut conn, &stream, command.clone(), &metadata))
+                    .await?;
+            match outcome {
+                Attempt::Appended(cursor) => break cursor,
+                Attempt::Conflict if attempt <= CONFLICT_RETRIES => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(AggregateError::AggregateConflict) => return Err(CommandError::Conflict),
-                Err(AggregateError::UserError(e)) => match (self.redirect)(&e) {
+                Attempt::Conflict => return Err(CommandError::Conflict),
+                Attempt::Rejected(e) => match (self.redirect)(&e) {
                     Some(next) if redirects < MAX_REDIRECTS && next != id => {
                         tracing::debug!(from = %id, to = %next, "command redirected");
                         redirects += 1;
@@ -196,17 +319,63 @@ where
                     }
                     _ => return Err(CommandError::Rejected(e)),
                 },
-                Err(e) => return Err(CommandError::Technical(e.to_string())),
             }
         };
         let cursor = match appended {
             Some(c) => c,
             // Nothing new (the command changed nothing): the stream's last event's cursor.
-            None => reader::stream_cursor(&self.pool, A::TYPE, &stream)
+            None => reader::stream_cursor(&mut *conn, A::TYPE, &stream)
                 .await
-                .map_err(|e| CommandError::Technical(e.to_string()))?
+                .map_err(technical)?
                 .unwrap_or(Cursor::ZERO),
         };
         Ok(Accepted { id, cursor })
+    }
+
+    /// Runs `command` on entity `id` of `tenant`, a new id whose stream is expected to be
+    /// empty: no load, and one statement that appends the events, stores a new key for the
+    /// stream (when `A` holds personal data) and claims `claims` for it. `Exists` when the
+    /// stream has events (or a key) after all, `Taken` when a claim is held by another
+    /// owner: nothing was written in either case.
+    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::TYPE, %tenant, %id), err(level = "debug"))]
+    pub async fn create(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        command: A::Command,
+        metadata: &EventMetadata,
+        claims: &[Claim<'_>],
+    ) -> Result<Accepted, CreateError<A::Error>> {
+        let metadata = serde_json::to_value(metadata.to_map()).map_err(technical)?;
+        let stream = event_store::recorded::stream_id(tenant, id);
+        let mut aggregate = A::default();
+        let sink = EventSink::default();
+        aggregate
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        let fresh = if shred::policy::covers(A::TYPE) {
+            Some(FreshKey::generate(&stream).map_err(technical)?)
+        } else {
+            None
+        };
+        let mut conn = self.pool.acquire().await.map_err(technical)?;
+        match self
+            .append_on(
+                &mut conn,
+                &stream,
+                0,
+                &events,
+                &metadata,
+                Some((fresh.as_ref(), claims)),
+            )
+            .await
+        {
+            Ok(Ok(Some(cursor))) => Ok(Accepted { id, cursor }),
+            Ok(Ok(None)) | Err(AppendError::Conflict) => Err(CreateError::Exists),
+            Ok(Err(Taken)) => Err(CreateError::Taken),
+            Err(e) => Err(technical(e).into()),
+        }
     }
 }

@@ -4,28 +4,43 @@
 //! reading it on its own made Postgres send every new event about twenty times (and walk
 //! the cursor index as often for the readers that want a few aggregate types): during a
 //! campaign's fan-out those reads were most of what Postgres did. A [`Feed`] reads the log
-//! once, in cursor order and gap-safe ([`reader::read_after`]), into a window of the most
-//! recent events; each [`FeedTail`] takes its batches from the window. A tail behind the
-//! window (a projection catching up after a restart, or one slower than the window is long)
-//! reads Postgres itself, exactly as a [`PgTail`], until it reaches the window again.
+//! once, in cursor order and gap-safe, into a window of the most recent events; each
+//! [`FeedTail`] takes its batches from the window. A tail behind the window (a projection
+//! catching up after a restart, or one slower than the window is long) reads Postgres itself,
+//! exactly as a [`PgTail`], until it reaches the window again.
+//!
+//! The window is filled from one of two places:
+//! - [`Feed::start`]: the Postgres log ([`reader::read_after`]), when there is no NATS;
+//! - [`Feed::start_jetstream`]: one ordered consumer of the installation's JetStream stream
+//!   per process (no acknowledgements: the checkpoints live in Postgres, and whatever the
+//!   window lacks is read from the log). Each message names the event the relay published
+//!   before it (`Mauntic-Prev-Cursor`); a message that does not follow the window's last
+//!   event (a purge, stream limits, a consumer reopened after NATS restarted) starts the
+//!   window afresh at it, and tails behind the new start read the log. A message of another
+//!   installation (`Mauntic-Installation`) is refused, loudly, and never reaches a reader.
 //!
 //! **Invariant:** the window holds every event after `start` up to its last one, in cursor
-//! order, with nothing missing: it is only ever extended by a gap-safe read after its own
-//! last cursor and only ever shortened at the front (moving `start` to the dropped event).
+//! order, with nothing missing: it is only ever extended by an event that follows its last
+//! one (a gap-safe read after its own last cursor, or a message whose previous event is that
+//! last one), and only ever shortened at the front (moving `start` to the dropped event) or
+//! started afresh (`start` moved to the event before the new first one).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use async_nats::jetstream;
 use async_trait::async_trait;
+use futures::{FutureExt, StreamExt};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::nats::{self, Bus};
 use crate::reader::{self, Filter};
 use crate::source::{Batch, EventSource, PgTail, SKIP_LINGER};
 use crate::wakeup::{Pacer, Wakeup};
-use crate::{Cursor, RecordedEvent};
+use crate::{Cursor, RecordedEvent, StoreError};
 
 /// Events read from the log per statement.
 const READ: i64 = 2_000;
@@ -62,19 +77,33 @@ enum Taken {
 }
 
 impl Feed {
-    /// Starts reading `pool`'s log from its current head, keeping the last `capacity`
-    /// events, until `cancel`.
-    pub fn start(pool: PgPool, wake: Wakeup, capacity: usize, cancel: CancellationToken) -> Self {
+    fn new(capacity: usize) -> Self {
         let (grown, _) = watch::channel(0u64);
-        let feed = Self {
+        Self {
             shared: Arc::new(Shared {
                 window: RwLock::new(Window::default()),
                 grown,
                 capacity: capacity.max(1),
             }),
-        };
+        }
+    }
+
+    /// Starts reading `pool`'s log from its current head, keeping the last `capacity`
+    /// events, until `cancel`.
+    pub fn start(pool: PgPool, wake: Wakeup, capacity: usize, cancel: CancellationToken) -> Self {
+        let feed = Self::new(capacity);
         let f = feed.clone();
         tokio::spawn(async move { f.read_log(pool, wake, cancel).await });
+        feed
+    }
+
+    /// Starts reading the installation's JetStream stream (`bus`) from its last message,
+    /// keeping the last `capacity` events, until `cancel`. One ordered consumer, reopened
+    /// whenever it fails.
+    pub fn start_jetstream(bus: Bus, capacity: usize, cancel: CancellationToken) -> Self {
+        let feed = Self::new(capacity);
+        let f = feed.clone();
+        tokio::spawn(async move { f.read_stream(bus, cancel).await });
         feed
     }
 
@@ -137,6 +166,115 @@ impl Feed {
         }
     }
 
+    async fn read_stream(self, bus: Bus, cancel: CancellationToken) {
+        let mut refused = Refused::default();
+        while !cancel.is_cancelled() {
+            let mut messages = match open(&bus).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = %bus.names.stream, "feed: cannot open the JetStream consumer; retrying");
+                    if sleep_or_cancel(&cancel, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            tracing::info!(stream = %bus.names.stream, "feed: reading JetStream");
+            loop {
+                let first = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    m = messages.next() => m,
+                };
+                let mut received = match first {
+                    Some(Ok(m)) => vec![m],
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "feed: the JetStream consumer failed; reopening");
+                        break;
+                    }
+                    None => break,
+                };
+                // Whatever else has arrived already joins this batch (one window update).
+                let mut failed = false;
+                while received.len() < READ as usize {
+                    match messages.next().now_or_never() {
+                        Some(Some(Ok(m))) => received.push(m),
+                        Some(Some(Err(e))) => {
+                            tracing::warn!(error = %e, "feed: the JetStream consumer failed; reopening");
+                            failed = true;
+                            break;
+                        }
+                        Some(None) => {
+                            failed = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                self.receive(&bus, received, &mut refused);
+                if failed {
+                    break;
+                }
+            }
+            if sleep_or_cancel(&cancel, Duration::from_millis(100)).await {
+                return;
+            }
+        }
+    }
+
+    /// Puts the events of `messages` (in stream order) into the window.
+    fn receive(&self, bus: &Bus, messages: Vec<jetstream::Message>, refused: &mut Refused) {
+        let Ok(mut w) = self.shared.window.write() else {
+            return;
+        };
+        let mut grown = false;
+        for m in messages {
+            let headers = m.headers.as_ref();
+            let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+            let from = header(nats::INSTALLATION);
+            if from != Some(bus.installation.to_string().as_str()) {
+                refused.note(bus, from.unwrap_or("none"), &m.subject);
+                continue;
+            }
+            let event: RecordedEvent = match serde_json::from_slice(&m.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    // The next message then does not follow the window: it starts afresh, and
+                    // readers take this event from the log.
+                    tracing::error!(error = %e, subject = %m.subject, "feed: a JetStream message of this installation is not an event; skipped");
+                    continue;
+                }
+            };
+            let prev = header(nats::PREV_CURSOR)
+                .and_then(|v| v.parse::<Cursor>().ok())
+                .unwrap_or(Cursor::ZERO);
+            let last = w.events.back().map(|e| e.cursor).or(w.start);
+            match last {
+                Some(last) if event.cursor <= last => continue, // published again
+                Some(last) if prev == last => {}
+                _ => {
+                    // The first message, or one that does not follow the window's last event.
+                    if last.is_some() {
+                        tracing::info!(from = ?last, to = %prev, "feed: JetStream skipped events; readers behind take them from the log");
+                    }
+                    w.events.clear();
+                    w.start = Some(prev);
+                }
+            }
+            w.events.push_back(event);
+            grown = true;
+        }
+        if !grown {
+            return;
+        }
+        while w.events.len() > self.shared.capacity {
+            if let Some(dropped) = w.events.pop_front() {
+                w.start = Some(dropped.cursor);
+            }
+        }
+        drop(w);
+        self.shared.grown.send_modify(|n| *n += 1);
+    }
+
     fn extend(&self, events: Vec<RecordedEvent>) {
         let Ok(mut w) = self.shared.window.write() else {
             return;
@@ -168,7 +306,7 @@ impl Feed {
         let Some(types) = types else {
             return Taken::Batch(Batch {
                 events: newer.take(max).cloned().collect(),
-                ..Batch::default()
+                through: None,
             });
         };
         let mut events = Vec::new();
@@ -185,7 +323,6 @@ impl Feed {
         Taken::Batch(Batch {
             events,
             through: Some(through),
-            ..Batch::default()
         })
     }
 }
@@ -243,5 +380,50 @@ async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         _ = cancel.cancelled() => true,
         _ = tokio::time::sleep(d) => false,
+    }
+}
+
+/// An ordered consumer (ephemeral, no acknowledgements, recreated by the client on any gap
+/// in its own sequence) of every subject of the installation's stream, from its last message.
+async fn open(bus: &Bus) -> Result<jetstream::consumer::pull::Ordered, StoreError> {
+    let stream = bus.stream().await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            // One filter subject: nats-server 2.9 drops `filter_subjects`.
+            filter_subject: bus.all_subjects(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::Last,
+            ..Default::default()
+        })
+        .await
+        .map_err(StoreError::js)?;
+    consumer.messages().await.map_err(StoreError::js)
+}
+
+/// Messages of other installations refused, logged loudly but not once per message.
+#[derive(Default)]
+struct Refused {
+    count: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl Refused {
+    fn note(&mut self, bus: &Bus, from: &str, subject: &str) {
+        self.count += 1;
+        if self
+            .logged
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        self.logged = Some(std::time::Instant::now());
+        tracing::error!(
+            installation = %bus.installation,
+            from,
+            subject,
+            stream = %bus.names.stream,
+            refused = self.count,
+            "feed: refused a message of another installation: two installations publish to one \
+             stream (MAUNTIC_NATS_STREAM / MAUNTIC_NATS_SUBJECT_PREFIX set alike on both?)"
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::nats::{self, Bus};
+use crate::nats::Bus;
 use crate::reader::{self, Filter};
 use crate::wakeup::{Pacer, Wakeup};
 use crate::{checkpoint, Cursor, StoreError};
@@ -158,7 +158,7 @@ impl Relay {
         let mut acks = Vec::with_capacity(events.len());
         let mut prev = from;
         for e in &events {
-            let msg = nats::message(e, prev)?;
+            let msg = self.bus.message(e, prev)?;
             let ack = self
                 .bus
                 .js

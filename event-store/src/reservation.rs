@@ -31,7 +31,8 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn as_str(self) -> &'static str {
+    /// The scope's name in the `reservations` table.
+    pub fn as_str(self) -> &'static str {
         match self {
             Scope::UserEmail => "user_email",
             Scope::ApiKey => "api_key",

@@ -1,4 +1,4 @@
-//! Connecting to the log: pool, database creation, migrations, the cqrs-es store.
+//! Connecting to the log: pool, database creation, migrations, the installation's id.
 
 use std::time::Duration;
 
@@ -7,29 +7,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
 use crate::StoreError;
-
-/// The cqrs-es event store in plain event-store mode.
-///
-/// Not the snapshot or aggregate modes: in cqrs-es 0.5.0 they apply every event twice.
-pub type EventStore<A> = cqrs_es::persist::PersistedEventStore<crate::repository::LogRepository, A>;
-
-/// The cqrs-es framework over our event store, with no in-process queries: read models are
-/// built from the log by cursor, never from `Query::dispatch`.
-pub type Framework<A> = cqrs_es::CqrsFramework<A, EventStore<A>>;
-
-/// A framework for aggregate `A` on `pool`; `notifier` wakes tails after each append.
-pub fn framework<A: cqrs_es::Aggregate>(
-    pool: PgPool,
-    notifier: crate::wakeup::Notifier,
-    services: A::Services,
-) -> Framework<A> {
-    let repo = crate::repository::LogRepository::new(pool, notifier);
-    cqrs_es::CqrsFramework::new(
-        cqrs_es::persist::PersistedEventStore::new_event_store(repo),
-        vec![],
-        services,
-    )
-}
 
 /// Creates the database named in `url` if it does not exist yet.
 pub async fn create_database_if_missing(url: &str) -> Result<(), StoreError> {
@@ -61,6 +38,11 @@ pub async fn connect(url: &str, size: u32) -> Result<PgPool, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(size)
         .min_connections(1)
+        // No ping before handing a connection out: with sqlx's ping when one is given back,
+        // every statement run on the pool cost three round trips. A connection that broke
+        // while idle fails its next statement (callers retry) and is then dropped by that
+        // ping on its return.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
@@ -71,4 +53,11 @@ pub async fn connect(url: &str, size: u32) -> Result<PgPool, StoreError> {
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("../migrations").run(pool).await?;
     Ok(())
+}
+
+/// This installation's id (migration 0028), which scopes everything it puts on NATS.
+pub async fn installation(pool: &PgPool) -> Result<uuid::Uuid, StoreError> {
+    Ok(sqlx::query_scalar("SELECT id FROM installation")
+        .fetch_one(pool)
+        .await?)
 }

@@ -1,9 +1,9 @@
 //! Wake-ups for tails of the log: one LISTEN connection per process, fanned out by a watch
 //! channel. Tails also poll, so a lost notification only delays them.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use std::sync::Arc;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -13,10 +13,47 @@ use tokio_util::sync::CancellationToken;
 /// The channel the `events_appended` trigger notifies.
 pub const CHANNEL: &str = "mauntic_events";
 
-/// A handle that resolves when new events may have been appended.
+/// What the notifications named so far: how many named each aggregate type, and how many
+/// named none (sent by a writer that did not say what it appended: relevant to everyone).
+#[derive(Default)]
+struct Named {
+    anything: u64,
+    by_type: HashMap<String, u64>,
+}
+
+impl Named {
+    /// A number that changes whenever a notification relevant to `types` arrives.
+    fn stamp(&self, types: Option<&[String]>) -> u64 {
+        match types {
+            None => 0,
+            Some(types) => types.iter().fold(self.anything, |n, t| {
+                n.wrapping_add(self.by_type.get(t).copied().unwrap_or(0))
+            }),
+        }
+    }
+
+    fn note(&mut self, payload: &str) {
+        if payload.is_empty() {
+            self.anything += 1;
+            return;
+        }
+        for t in payload.split(',') {
+            *self.by_type.entry(t.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// A handle that resolves when new events may have been appended: one LISTEN connection per
+/// process, shared by cloning. [`Wakeup::only`] narrows a handle to appends of some
+/// aggregate types (a worker that waits for delivery jobs is not woken by every contact).
 #[derive(Clone)]
 pub struct Wakeup {
     rx: watch::Receiver<u64>,
+    named: Arc<Mutex<Named>>,
+    /// Only notifications naming one of these (or naming nothing) wake this handle.
+    types: Option<Arc<[String]>>,
+    /// The stamp of `types` when this handle last woke.
+    seen: u64,
     /// Keeps a polling-only channel open (a closed channel would never wait).
     _keep: Option<std::sync::Arc<watch::Sender<u64>>>,
 }
@@ -25,8 +62,15 @@ impl Wakeup {
     /// Starts listening on `pool`'s database until `cancel`.
     pub fn listen(pool: PgPool, cancel: CancellationToken) -> Self {
         let (tx, rx) = watch::channel(0u64);
+        let named = Arc::new(Mutex::new(Named::default()));
+        let n_ = named.clone();
         tokio::spawn(async move {
             let mut n = 0u64;
+            let note = |payload: &str| {
+                if let Ok(mut named) = n_.lock() {
+                    named.note(payload);
+                }
+            };
             while !cancel.is_cancelled() {
                 match PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
@@ -37,7 +81,7 @@ impl Wakeup {
                                 tokio::select! {
                                     _ = cancel.cancelled() => return,
                                     r = listener.recv() => match r {
-                                        Ok(_) => { n += 1; tx.send_replace(n); }
+                                        Ok(m) => { note(m.payload()); n += 1; tx.send_replace(n); }
                                         Err(e) => { tracing::warn!(error = %e, "LISTEN connection lost"); break; }
                                     }
                                 }
@@ -47,6 +91,7 @@ impl Wakeup {
                     Err(e) => tracing::warn!(error = %e, "cannot open LISTEN connection"),
                 }
                 // Wake everyone once: they may have missed notifications meanwhile.
+                note("");
                 n += 1;
                 tx.send_replace(n);
                 tokio::select! {
@@ -55,7 +100,13 @@ impl Wakeup {
                 }
             }
         });
-        Self { rx, _keep: None }
+        Self {
+            rx,
+            named,
+            types: None,
+            seen: 0,
+            _keep: None,
+        }
     }
 
     /// A handle that only ever wakes by timeout (pure polling).
@@ -63,16 +114,45 @@ impl Wakeup {
         let (tx, rx) = watch::channel(0u64);
         Self {
             rx,
+            named: Arc::default(),
+            types: None,
+            seen: 0,
             _keep: Some(std::sync::Arc::new(tx)),
         }
     }
 
+    /// This wake-up narrowed to appends of `types` (and to notifications that name nothing).
+    pub fn only(&self, types: &[&str]) -> Self {
+        let types: Arc<[String]> = types.iter().map(|t| (*t).to_owned()).collect();
+        let seen = self.stamp(Some(&types));
+        Self {
+            types: Some(types),
+            seen,
+            ..self.clone()
+        }
+    }
+
+    fn stamp(&self, types: Option<&[String]>) -> u64 {
+        self.named.lock().map(|n| n.stamp(types)).unwrap_or(0)
+    }
+
     /// Waits for a notification or `timeout`, whichever comes first; true if notified.
     pub async fn wait(&mut self, timeout: Duration) -> bool {
-        matches!(
-            tokio::time::timeout(timeout, self.rx.changed()).await,
-            Ok(Ok(()))
-        )
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
+            if self.types.is_none() {
+                return true;
+            }
+            let stamp = self.stamp(self.types.as_deref());
+            if stamp != self.seen {
+                self.seen = stamp;
+                return true;
+            }
+        }
     }
 }
 
@@ -115,25 +195,48 @@ impl Pacer {
 
 /// Wakes tails of the log in every process after an append: `NOTIFY`, sent outside the
 /// writing transaction (a NOTIFY inside it would serialize all committing writers on
-/// Postgres's notify lock) and coalesced, so a burst of appends costs one notification.
+/// Postgres's notify lock) and coalesced, so a burst of appends costs one notification. The
+/// notification names the aggregate types appended since the last one (its payload,
+/// comma-separated), or nothing when a writer did not say.
 #[derive(Clone)]
 pub struct Notifier {
     pending: Arc<tokio::sync::Notify>,
+    types: Arc<Mutex<Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// A writer did not say what it appended.
+    anything: bool,
+    types: BTreeSet<&'static str>,
 }
 
 impl Notifier {
     /// Starts the notifying task on `pool`; it ends with the pool.
     pub fn start(pool: PgPool) -> Self {
         let pending = Arc::new(tokio::sync::Notify::new());
-        let p = pending.clone();
+        let types: Arc<Mutex<Pending>> = Arc::default();
+        let (p, t) = (pending.clone(), types.clone());
         tokio::spawn(async move {
             loop {
                 p.notified().await;
                 if pool.is_closed() {
                     return;
                 }
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                let payload = match t.lock() {
+                    Ok(mut t) => {
+                        let named = std::mem::take(&mut *t);
+                        if named.anything {
+                            String::new()
+                        } else {
+                            named.types.into_iter().collect::<Vec<_>>().join(",")
+                        }
+                    }
+                    Err(_) => String::new(),
+                };
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(CHANNEL)
+                    .bind(payload)
                     .execute(&pool)
                     .await
                 {
@@ -143,11 +246,22 @@ impl Notifier {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        Self { pending }
+        Self { pending, types }
     }
 
-    /// Asks for a notification soon (many pokes before it is sent make one).
+    /// Asks for a notification soon (many pokes before it is sent make one), naming nothing.
     pub fn poke(&self) {
+        if let Ok(mut t) = self.types.lock() {
+            t.anything = true;
+        }
+        self.pending.notify_one();
+    }
+
+    /// Asks for a notification soon that names `aggregate_type` among what was appended.
+    pub fn poke_type(&self, aggregate_type: &'static str) {
+        if let Ok(mut t) = self.types.lock() {
+            t.types.insert(aggregate_type);
+        }
         self.pending.notify_one();
     }
 }

@@ -7,7 +7,7 @@ use event_store::checkpoint;
 use event_store::feed::Feed;
 use event_store::nats::Bus;
 use event_store::relay::Relay;
-use event_store::source::{EventSource, JetStreamSource, PgTail};
+use event_store::source::{EventSource, PgTail};
 use event_store::store;
 use event_store::wakeup::Wakeup;
 use projections::Target;
@@ -50,11 +50,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(PgPool, Option<Bus>
         .await
         .context("loading the derived keys (derived_keys)")?;
     let bus = match &settings.nats {
-        Some(cfg) => Some(
-            Bus::connect(cfg.clone())
+        Some(cfg) => {
+            // Everything this installation puts on NATS is scoped by its database's id.
+            let installation = store::installation(&pool)
                 .await
-                .context("connecting to NATS JetStream")?,
-        ),
+                .context("reading the installation id")?;
+            Some(
+                Bus::connect(cfg.clone(), installation)
+                    .await
+                    .context("connecting to NATS JetStream")?,
+            )
+        }
         None => None,
     };
     Ok((pool, bus))
@@ -116,15 +122,27 @@ impl Application {
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
         let wake = Wakeup::listen(self.pool.clone(), cancel.clone());
-        // Tails of the Postgres log (projections, the segment evaluator, the journey
-        // triggers) share one reader of it rather than each reading every event.
-        let tails_postgres = !(self.bus.is_some() && self.settings.projects_from_jetstream()?);
-        let tails = tails_postgres
-            && (self.settings.roles.contains(&Role::Projector)
-                || self.settings.roles.contains(&Role::Workers));
-        let feed = tails
-            .then(|| Feed::start(self.pool.clone(), wake.clone(), FEED_WINDOW, cancel.clone()));
-        let pg_tail = |types: Option<&[&str]>| -> Box<dyn EventSource> {
+        // Every tail of the log in this process (projections, the segment evaluator, the
+        // journey triggers) takes its events from one shared window, filled from the
+        // installation's JetStream stream (one consumer) or from the Postgres log.
+        let from_jetstream = self.settings.projects_from_jetstream()?;
+        let tails = self.settings.roles.contains(&Role::Projector)
+            || self.settings.roles.contains(&Role::Workers);
+        let feed = match (&self.bus, from_jetstream) {
+            _ if !tails => None,
+            (Some(bus), true) => Some(Feed::start_jetstream(
+                bus.clone(),
+                FEED_WINDOW,
+                cancel.clone(),
+            )),
+            _ => Some(Feed::start(
+                self.pool.clone(),
+                wake.clone(),
+                FEED_WINDOW,
+                cancel.clone(),
+            )),
+        };
+        let tail = |types: Option<&[&str]>| -> Box<dyn EventSource> {
             match &feed {
                 Some(feed) => Box::new(feed.tail(self.pool.clone(), wake.clone(), types)),
                 None => Box::new(PgTail::new(self.pool.clone(), wake.clone()).with_types(types)),
@@ -168,19 +186,9 @@ impl Application {
             }
         }
         if self.settings.roles.contains(&Role::Projector) {
-            let from_js = self.settings.projects_from_jetstream()?;
             let mover = checkpoint::Mover::start(self.pool.clone(), cancel.clone());
             for p in projections::all() {
-                let source: Box<dyn EventSource> = match (&self.bus, from_js) {
-                    (Some(bus), true) => Box::new(
-                        JetStreamSource::open(self.pool.clone(), bus, p.name())
-                            .await
-                            .with_context(|| {
-                                format!("opening the JetStream consumer of {}", p.name())
-                            })?,
-                    ),
-                    _ => pg_tail(p.aggregate_types()),
-                };
+                let source = tail(p.aggregate_types());
                 let (pool, m, c) = (self.pool.clone(), mover.clone(), cancel.clone());
                 let target = Target::live(p.as_ref());
                 tasks.spawn(async move {
@@ -190,19 +198,7 @@ impl Application {
             }
         }
         if self.settings.roles.contains(&Role::Workers) {
-            let source: Box<dyn EventSource> =
-                match (&self.bus, self.settings.projects_from_jetstream()?) {
-                    (Some(bus), true) => Box::new(
-                        JetStreamSource::open(
-                            self.pool.clone(),
-                            bus,
-                            workers::segments::evaluator::CHECKPOINT,
-                        )
-                        .await
-                        .context("opening the JetStream consumer of the segment evaluator")?,
-                    ),
-                    _ => pg_tail(None),
-                };
+            let source = tail(None);
             let evaluator = workers::segments::evaluator::Evaluator::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),
@@ -216,9 +212,9 @@ impl Application {
             });
             let commands = crate::http::command_state(&self.settings, self.pool.clone())?;
             let delivery = delivery_worker(&self.settings, &self.pool, &commands)?;
-            let c = cancel.clone();
+            let (w, c) = (wake.clone(), cancel.clone());
             tasks.spawn(async move {
-                delivery.run(c).await;
+                delivery.run(w, c).await;
                 ("delivery worker", Ok(()))
             });
             let campaigns = workers::campaigns::CampaignWorker::new(
@@ -227,9 +223,9 @@ impl Application {
                 self.settings.clock.clone(),
                 self.settings.campaigns.clone(),
             );
-            let c = cancel.clone();
+            let (w, c) = (wake.clone(), cancel.clone());
             tasks.spawn(async move {
-                campaigns.run(c).await;
+                campaigns.run(w, c).await;
                 ("campaign worker", Ok(()))
             });
             for _ in 0..self.settings.journeys.loops.max(1) {
@@ -238,25 +234,13 @@ impl Application {
                     self.settings.clock.clone(),
                     self.settings.journeys.clone(),
                 );
-                let c = cancel.clone();
+                let (w, c) = (wake.clone(), cancel.clone());
                 tasks.spawn(async move {
-                    runner.run(c).await;
+                    runner.run(w, c).await;
                     ("journey runner", Ok(()))
                 });
             }
-            let source: Box<dyn EventSource> =
-                match (&self.bus, self.settings.projects_from_jetstream()?) {
-                    (Some(bus), true) => Box::new(
-                        JetStreamSource::open(
-                            self.pool.clone(),
-                            bus,
-                            workers::journeys::triggers::CHECKPOINT,
-                        )
-                        .await
-                        .context("opening the JetStream consumer of the journey triggers")?,
-                    ),
-                    _ => pg_tail(None),
-                };
+            let source = tail(None);
             let follower = workers::journeys::TriggerFollower::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),

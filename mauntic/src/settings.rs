@@ -210,15 +210,11 @@ impl Settings {
         let parse = |k: &str, default: &str| -> anyhow::Result<String> {
             Ok(var(k).unwrap_or_else(|| default.to_owned()))
         };
-        let nats = var("NATS_URL").map(|url| {
-            let mut c = NatsConfig::new(url);
-            if let Some(s) = var("MAUNTIC_NATS_STREAM") {
-                c.stream = s;
-            }
-            if let Some(p) = var("MAUNTIC_NATS_SUBJECT_PREFIX") {
-                c.subject_prefix = p;
-            }
-            c
+        let nats = var("NATS_URL").map(|url| NatsConfig {
+            // Unset: the installation's own names (event_store::nats::Names).
+            stream: var("MAUNTIC_NATS_STREAM"),
+            subject_prefix: var("MAUNTIC_NATS_SUBJECT_PREFIX"),
+            ..NatsConfig::new(url)
         });
         let number = |k: &str, default: &str| -> anyhow::Result<u64> {
             parse(k, default)?

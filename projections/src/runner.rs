@@ -68,9 +68,16 @@ pub async fn apply_in(
 /// Events a projection applies in one transaction at most.
 const BATCH: usize = 2_000;
 
-/// Feeds `projection` (writing `target`) from `source` until `cancel`. A batch is acknowledged to its source only
-/// after its transaction committed; a failing batch is retried (with backoff) and never
-/// skipped. Over events that do not concern the projection, its checkpoint is moved by
+/// The least time between the starts of two transactions of one projection, unless the
+/// first was a full batch. Under a steady stream of appends, a projection that wrote each
+/// event (or each few) in its own transaction spent more of the machine than the commands
+/// did (a lock, a checkpoint and a commit per event); waiting this long lets the events of
+/// the meantime make one batch. At a low rate nothing waits (the last transaction is long
+/// past), and a read model trails the log by at most this much more.
+pub const MIN_GAP: std::time::Duration = Duration::from_millis(10);
+
+/// Feeds `projection` (writing `target`) from `source` until `cancel`. A failing batch is
+/// retried (with backoff) and never skipped. Over events that do not concern the projection, its checkpoint is moved by
 /// `mover`, with every other reader's.
 pub async fn run(
     pool: PgPool,
@@ -92,7 +99,15 @@ pub async fn run(
         }
     };
     tracing::info!(projection = projection.name(), checkpoint = %at, "projection running");
+    // When the last transaction began, if it was not a full batch.
+    let mut last_small: Option<tokio::time::Instant> = None;
     while !cancel.is_cancelled() {
+        if let Some(t) = last_small.take() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(t + MIN_GAP) => {}
+            }
+        }
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
             b = source.next_batch(at, BATCH) => b,
@@ -117,6 +132,9 @@ pub async fn run(
                 at = at.max(last.cursor);
             }
         } else {
+            if batch.events.len() < BATCH {
+                last_small = Some(tokio::time::Instant::now());
+            }
             loop {
                 match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
                     Ok(c) => {
@@ -137,9 +155,6 @@ pub async fn run(
         if let Some(through) = batch.through.filter(|t| *t > at) {
             mover.advance(&target.checkpoint, through);
             at = through;
-        }
-        if let Err(e) = batch.ack().await {
-            tracing::warn!(error = %e, "projection: ack failed; the source will redeliver");
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod fake_oidc;
 pub mod fakes;
+pub mod pg_count;
 pub mod smtp_sink;
 
 use std::time::{Duration, Instant};
@@ -96,8 +97,8 @@ pub fn fresh_settings(opts: &Options) -> Settings {
         pool_size: 8,
         nats: opts.nats.then(|| NatsConfig {
             url: NATS_URL.into(),
-            stream: format!("TEST_{short}"),
-            subject_prefix: format!("t{short}"),
+            stream: Some(format!("TEST_{short}")),
+            subject_prefix: Some(format!("t{short}")),
         }),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         max_body_bytes: opts.max_body_bytes,
@@ -284,6 +285,19 @@ impl TestApp {
         }
     }
 
+    /// This installation's id (its database's).
+    pub async fn installation(&self) -> Uuid {
+        event_store::store::installation(&self.pool).await.unwrap()
+    }
+
+    /// The installation's JetStream stream, as the application connects to it.
+    pub async fn bus(&self) -> event_store::nats::Bus {
+        let config = self.settings.nats.clone().expect("the app has NATS");
+        event_store::nats::Bus::connect(config, self.installation().await)
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -412,15 +426,25 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
+        // Read before the application closes its pool.
+        let mut names = None;
+        if let Some(nats) = &self.settings.nats {
+            if let Ok(installation) = event_store::store::installation(&self.pool).await {
+                names = Some((
+                    nats.url.clone(),
+                    event_store::nats::Names::of(nats, installation),
+                ));
+            }
+        }
         self.cancel.cancel();
         if let Some(t) = self.task.take() {
             let r = tokio::time::timeout(Duration::from_secs(15), t).await;
             assert!(r.is_ok(), "application did not stop within 15 s");
         }
-        if let Some(nats) = &self.settings.nats {
-            if let Ok(client) = async_nats::connect(nats.url.as_str()).await {
+        if let Some((url, names)) = names {
+            if let Ok(client) = async_nats::connect(url.as_str()).await {
                 let _ = async_nats::jetstream::new(client)
-                    .delete_stream(&nats.stream)
+                    .delete_stream(&names.stream)
                     .await;
             }
         }

@@ -7,12 +7,13 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use domain::contact::{ContactCommand, ContactPatch, NewContact, ProfilePatch};
 use domain::field::FieldSchema;
+use event_store::append::Claim;
 use event_store::reservation::{self, Holder, Scope};
 use event_store::EventMetadata;
 use http_kit::Problem;
 use uuid::Uuid;
 
-use crate::executor::Accepted;
+use crate::executor::{Accepted, CreateError};
 use crate::fields::claims;
 use crate::reservations::reserved;
 use crate::CommandState;
@@ -61,6 +62,28 @@ pub async fn create(
         tenant,
         new.fields.iter().map(|(k, v)| (k.as_str(), v)),
     );
+    // One statement: the events, the contact's key and every claim, or nothing. A value
+    // held already (or a claim abandoned by a crash, which only the path below takes over)
+    // takes the path below, which names who holds it.
+    let mut all = vec![Claim {
+        scope: Scope::ContactEmail,
+        value: &email,
+        holder,
+    }];
+    all.extend(values.iter().map(|(_, value)| Claim {
+        scope: Scope::ContactField,
+        value,
+        holder,
+    }));
+    match s
+        .contacts
+        .create(tenant, id, ContactCommand::Create(new.clone()), meta, &all)
+        .await
+    {
+        Ok(accepted) => return Ok(Ok(accepted)),
+        Err(CreateError::Taken | CreateError::Exists) => {}
+        Err(CreateError::Command(e)) => return Err(Problem::from(e)),
+    }
     let created = reserved(&s.pool, Scope::ContactEmail, &email, holder, || async {
         claims::claim(s, tenant, id, &values).await?;
         let r = s

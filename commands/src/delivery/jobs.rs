@@ -144,7 +144,7 @@ impl Jobs {
             match request_each_in(&mut tx, tenant, metadata, jobs, held).await {
                 Ok(r) => {
                     tx.commit().await?;
-                    self.notifier.poke();
+                    self.notifier.poke_type(DeliveryJob::TYPE);
                     return Ok(r);
                 }
                 // Another request created one of the jobs meanwhile: it exists now.
@@ -214,7 +214,7 @@ impl Jobs {
         let mut tx = self.pool.begin().await?;
         let cursor = record_in(&mut tx, tenant, metadata, writes).await?;
         tx.commit().await?;
-        self.notifier.poke();
+        self.notifier.poke_type(DeliveryJob::TYPE);
         Ok(cursor)
     }
 }

@@ -214,6 +214,12 @@ impl FreshKey {
         Ok(Self { key, wrapped })
     }
 
+    /// The key wrapped by the master key, as `contact_keys` stores it
+    /// ([`crate::append::Beside::keys`]).
+    pub fn wrapped(&self) -> &[u8] {
+        &self.wrapped
+    }
+
     /// `payload` (`{"<event_type>": {…}}` text of an event of `stream_id`) with its personal
     /// fields sealed under this key.
     pub fn seal(
@@ -369,6 +375,31 @@ pub async fn reveal_payloads<'a>(
         }
         if let Some(k) = &keys {
             open(k, aggregate_type, aggregate_id, event_type, payload)?;
+        }
+    }
+    Ok(())
+}
+
+/// One stream's payloads (`(event_type, payload)`) revealed in place with its key row as
+/// read beside them (`None`: no row; `Some(None)`: erased). The key is kept for the
+/// command's append.
+pub(crate) fn reveal_with_key(
+    aggregate_type: &str,
+    stream: &str,
+    key: Option<Option<Vec<u8>>>,
+    payloads: &mut [(String, Value)],
+) -> Result<(), StoreError> {
+    if !policy::covers(aggregate_type) {
+        return Ok(());
+    }
+    let mut keys = HashMap::with_capacity(1);
+    if let Some(Some(wrapped)) = key {
+        keys.insert(stream.to_owned(), DataKey::unwrap(stream, &wrapped)?);
+        remember(keys.iter());
+    }
+    for (event_type, payload) in payloads.iter_mut() {
+        if is_sealed(event_type, payload) {
+            open(&keys, aggregate_type, stream, event_type, payload)?;
         }
     }
     Ok(())

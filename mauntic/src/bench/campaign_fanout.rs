@@ -128,7 +128,8 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
         app.settings.clock.clone(),
         app.settings.campaigns.clone(),
     );
-    let running = tokio::spawn(worker.run(cancel.clone()));
+    let wake = event_store::wakeup::Wakeup::listen(app.pool.clone(), cancel.clone());
+    let running = tokio::spawn(worker.run(wake, cancel.clone()));
     let mut last_report = Instant::now();
     let fanned_out = loop {
         let c = state
@@ -321,7 +322,8 @@ async fn stats_lag(
             .await
     };
     let cancel = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(worker.run(cancel.clone()));
+    let wake = event_store::wakeup::Wakeup::listen(app.pool.clone(), cancel.clone());
+    let running = tokio::spawn(worker.run(wake, cancel.clone()));
     eprintln!("bench campaign-fanout: sending for {seconds} s, sampling the statistics lag");
     // The first seconds fill the pipeline; then the window is measured.
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -128,8 +128,8 @@ pub fn fresh_nats(url: &str) -> NatsConfig {
     let tag = tag.get(..12).unwrap_or(&tag).to_owned();
     NatsConfig {
         url: url.to_owned(),
-        stream: format!("BENCH_{tag}"),
-        subject_prefix: format!("bench{tag}"),
+        stream: Some(format!("BENCH_{tag}")),
+        subject_prefix: Some(format!("bench{tag}")),
     }
 }
 
@@ -143,13 +143,21 @@ async fn jetstream_of(cfg: &NatsConfig) -> anyhow::Result<jetstream::Context> {
     Ok(jetstream::new(client))
 }
 
+/// The stream name of `cfg` (a bench always names its own).
+fn stream_name(cfg: &NatsConfig) -> anyhow::Result<&str> {
+    cfg.stream
+        .as_deref()
+        .context("a bench's NATS configuration names its stream (fresh_nats)")
+}
+
 /// How many messages the stream of `cfg` holds.
 pub async fn stream_messages(cfg: &NatsConfig) -> anyhow::Result<u64> {
     let js = jetstream_of(cfg).await?;
+    let name = stream_name(cfg)?;
     let stream = js
-        .get_stream(&cfg.stream)
+        .get_stream(name)
         .await
-        .with_context(|| format!("finding stream {}", cfg.stream))?;
+        .with_context(|| format!("finding stream {name}"))?;
     let info = stream.get_info().await.context("reading the stream info")?;
     Ok(info.state.messages)
 }
@@ -157,10 +165,11 @@ pub async fn stream_messages(cfg: &NatsConfig) -> anyhow::Result<u64> {
 /// Deletes the stream of `cfg`.
 pub async fn delete_stream(cfg: &NatsConfig) -> anyhow::Result<()> {
     let js = jetstream_of(cfg).await?;
-    js.delete_stream(&cfg.stream)
+    let name = stream_name(cfg)?;
+    js.delete_stream(name)
         .await
-        .with_context(|| format!("deleting stream {}", cfg.stream))?;
-    eprintln!("bench: deleted stream {}", cfg.stream);
+        .with_context(|| format!("deleting stream {name}"))?;
+    eprintln!("bench: deleted stream {name}");
     Ok(())
 }
 

@@ -104,7 +104,8 @@ async fn measure(app: &RunningApp, contacts: u64, timers: u64) -> anyhow::Result
             app.settings.clock.clone(),
             app.settings.journeys.clone(),
         );
-        runners.push(tokio::spawn(runner.run(cancel.clone())));
+        let wake = event_store::wakeup::Wakeup::listen(app.pool.clone(), cancel.clone());
+        runners.push(tokio::spawn(runner.run(wake, cancel.clone())));
     }
     eprintln!("bench journeys: {} contacts enter", ids.len());
     let started = Instant::now();

@@ -7,6 +7,7 @@
 
 mod auth;
 mod campaign_fanout;
+mod campaign_send;
 mod campaigns;
 mod commands;
 mod common;
@@ -20,6 +21,7 @@ mod rebuild;
 mod relay;
 mod seed;
 mod segments;
+mod smoke;
 
 use clap::{Args, ValueEnum};
 
@@ -62,6 +64,12 @@ pub enum Scenario {
     /// executions/s), 10,000 timers due in the same second (fire delay p50/p95/p99), and
     /// `--timers` pending timers (default 1,000,000): claim time and memory.
     Journeys,
+    /// A campaign to `--events` recipients (default 20,000) sent by the whole platform
+    /// (projectors on JetStream with NATS_URL, else on the Postgres tail): send → the last
+    /// message accepted by smtp-sink.
+    CampaignSend,
+    /// A few seconds of each hot path at a small scale (what CI runs and prints).
+    Smoke,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +128,10 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<()> {
         Scenario::CampaignFanout => {
             campaign_fanout::run(&settings, args.events.unwrap_or(1_000_000), args.seconds).await
         }
+        Scenario::CampaignSend => {
+            campaign_send::run(&settings, args.events.unwrap_or(20_000)).await
+        }
+        Scenario::Smoke => smoke::run(&settings).await,
         Scenario::Journeys => {
             journeys::run(
                 &settings,

@@ -69,13 +69,14 @@ async fn seed_created(pool: &PgPool, events: u64) -> anyhow::Result<Duration> {
 }
 
 async fn publish(pool: &PgPool, cfg: &NatsConfig, events: u64) -> anyhow::Result<()> {
-    let bus = Bus::connect(cfg.clone()).await?;
+    let bus = Bus::connect(cfg.clone(), event_store::store::installation(pool).await?).await?;
+    let stream = bus.names.stream.clone();
     let relay = Relay::new(pool.clone(), bus);
     let mut lead = relay
         .try_lead()
         .await?
         .context("another relay holds this database's relay lock")?;
-    eprintln!("bench relay: publishing to stream {}", cfg.stream);
+    eprintln!("bench relay: publishing to stream {stream}");
     let started = Instant::now();
     let mut published = 0u64;
     let mut batches = 0u64;
@@ -141,7 +142,7 @@ async fn read_only(pool: &PgPool, events: u64) -> anyhow::Result<()> {
         let encode_at = Instant::now();
         let mut prev = at;
         for e in &page {
-            drop(nats::message(e, prev)?);
+            drop(nats::message(e, prev, uuid::Uuid::nil())?);
             prev = e.cursor;
         }
         encoding += encode_at.elapsed();

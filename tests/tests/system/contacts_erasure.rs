@@ -62,9 +62,7 @@ async fn clear_values_in_database(app: &TestApp) -> Vec<(String, Vec<&'static st
 
 /// The bodies of every message of the test's JetStream stream.
 async fn jetstream_bodies(app: &TestApp) -> Vec<String> {
-    let bus = event_store::nats::Bus::connect(app.settings.nats.clone().unwrap())
-        .await
-        .unwrap();
+    let bus = app.bus().await;
     let stream = bus.stream().await.unwrap();
     let n = stream.get_info().await.unwrap().state.messages as usize;
     let consumer: async_nats::jetstream::consumer::PullConsumer = stream

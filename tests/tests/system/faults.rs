@@ -129,7 +129,9 @@ async fn the_broker_going_down_loses_no_event_and_duplicates_none() {
     }
 
     // Every event is in the stream exactly once, in cursor order.
-    let bus = Bus::connect(nats_config).await.unwrap();
+    let bus = Bus::connect(nats_config, app.installation().await)
+        .await
+        .unwrap();
     let got = stream_contents(&bus).await;
     assert_eq!(got.len(), 21);
     assert_eq!(

@@ -154,10 +154,11 @@ async fn a_jetstream_projector_fills_a_gap_in_the_stream_from_the_log() {
     app.task.take().unwrap().await.unwrap().unwrap();
 
     // While the projector is down, events are relayed and then lost from the stream.
-    let bus = event_store::nats::Bus::connect(app.settings.nats.clone().unwrap())
+    let pool = event_store::store::connect(&app.settings.database_url, 4)
         .await
         .unwrap();
-    let pool = event_store::store::connect(&app.settings.database_url, 4)
+    let installation = event_store::store::installation(&pool).await.unwrap();
+    let bus = event_store::nats::Bus::connect(app.settings.nats.clone().unwrap(), installation)
         .await
         .unwrap();
     for i in 0..10 {

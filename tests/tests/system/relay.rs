@@ -1,7 +1,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use event_store::nats::{self, Bus};
 use event_store::relay::{Relay, LOCK_KEY};
 use event_store::wakeup::Wakeup;
 use event_store::{checkpoint, Cursor};
@@ -38,9 +37,7 @@ async fn a_relay_stopped_mid_stream_and_restarted_publishes_every_event_exactly_
         ..Options::with_nats()
     })
     .await;
-    let bus = Bus::connect(app.settings.nats.clone().unwrap())
-        .await
-        .unwrap();
+    let bus = app.bus().await;
     for i in 0..300 {
         append_raw(&app.pool, app.tenant_id, i).await;
     }
@@ -51,7 +48,7 @@ async fn a_relay_stopped_mid_stream_and_restarted_publishes_every_event_exactly_
     let mut prev = Cursor::ZERO;
     for e in &all[..50] {
         bus.js
-            .send_publish(bus.subject(e), nats::message(e, prev).unwrap())
+            .send_publish(bus.subject(e), bus.message(e, prev).unwrap())
             .await
             .unwrap()
             .await
@@ -119,9 +116,7 @@ async fn only_one_relay_leads_and_a_follower_takes_over_when_the_leader_dies() {
         append_raw(&a.pool, a.tenant_id, i).await;
     }
     a.caught_up("relay").await;
-    let bus = Bus::connect(a.settings.nats.clone().unwrap())
-        .await
-        .unwrap();
+    let bus = a.bus().await;
     let got = stream_contents(&bus).await;
     assert_eq!(
         got.len(),

@@ -125,9 +125,9 @@ impl CampaignWorker {
         }
     }
 
-    /// Steps until `cancel`.
-    pub async fn run(self, cancel: CancellationToken) {
-        let mut wake = event_store::wakeup::Wakeup::listen(self.pool.clone(), cancel.clone());
+    /// Steps until `cancel`, woken by appends of campaigns through `wake`.
+    pub async fn run(self, wake: event_store::wakeup::Wakeup, cancel: CancellationToken) {
+        let mut wake = wake.only(&[<Campaign as cqrs_es::Aggregate>::TYPE]);
         while !cancel.is_cancelled() {
             match self.step().await {
                 Ok(true) => continue,

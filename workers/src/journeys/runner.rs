@@ -106,9 +106,13 @@ impl JourneyRunner {
         }
     }
 
-    /// Runs batches until `cancel`; idle, it waits for a wake-up or the poll interval.
-    pub async fn run(self, cancel: CancellationToken) {
-        let mut wake = event_store::wakeup::Wakeup::listen(self.state.pool.clone(), cancel.clone());
+    /// Runs batches until `cancel`; idle, it waits for a wake-up (appends of journeys and
+    /// executions, through `wake`) or the poll interval.
+    pub async fn run(self, wake: event_store::wakeup::Wakeup, cancel: CancellationToken) {
+        let mut wake = wake.only(&[
+            domain::journey::Journey::TYPE,
+            domain::journey::Execution::TYPE,
+        ]);
         while !cancel.is_cancelled() {
             if let Err(e) = super::triggers::run_schedules(
                 &self.state.pool,

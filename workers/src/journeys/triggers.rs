@@ -269,8 +269,7 @@ impl TriggerFollower {
         }
     }
 
-    /// Follows `source` until `cancel`; a failing batch is retried, never skipped, and
-    /// acknowledged only after its commit.
+    /// Follows `source` until `cancel`; a failing batch is retried, never skipped.
     pub async fn run(self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
         let pause = |d: Duration| {
             let cancel = cancel.clone();
@@ -327,9 +326,6 @@ impl TriggerFollower {
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
-            }
-            if let Err(e) = batch.ack().await {
-                tracing::warn!(error = %e, "journey triggers: ack failed; the source will redeliver");
             }
         }
     }

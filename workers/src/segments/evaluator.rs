@@ -54,7 +54,7 @@ impl Evaluator {
     }
 
     /// Feeds the evaluator from `source` until `cancel`; a failing batch is retried, never
-    /// skipped, and acknowledged only after its commit.
+    /// skipped.
     pub async fn run(mut self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
         let mut at = loop {
             match checkpoint::load(&self.pool, CHECKPOINT).await {
@@ -108,9 +108,6 @@ impl Evaluator {
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
-            }
-            if let Err(e) = batch.ack().await {
-                tracing::warn!(error = %e, "segment evaluator: ack failed; the source will redeliver");
             }
         }
     }

@@ -37,6 +37,7 @@ use domain::delivery::{
 use domain::field::FieldSchema;
 use domain::template::render::{self, Known, Prepared};
 use domain::template::Content;
+use event_store::wakeup::Wakeup;
 use event_store::{reader, Clock, Cursor, EventMetadata};
 use futures::StreamExt;
 use projections::contacts::ContactRow;
@@ -195,9 +196,10 @@ impl Worker {
         }
     }
 
-    /// Runs `config.loops` loops until `cancel`.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let wake = event_store::wakeup::Wakeup::listen(self.pool.clone(), cancel.clone());
+    /// Runs `config.loops` loops until `cancel`, woken by appends of jobs and campaigns
+    /// (which request jobs) through `wake`.
+    pub async fn run(self: Arc<Self>, wake: Wakeup, cancel: CancellationToken) {
+        let wake = wake.only(&[DeliveryJob::TYPE, domain::campaign::Campaign::TYPE]);
         let mut loops = tokio::task::JoinSet::new();
         for _ in 0..self.config.loops.max(1) {
             let (me, mut wake, cancel) = (self.clone(), wake.clone(), cancel.clone());
