@@ -193,21 +193,30 @@ impl Feed {
                     }
                     None => break,
                 };
-                // Whatever else has arrived already joins this batch (one window update).
+                // What arrives within a moment joins this batch: one window update, so the
+                // tails wake for a burst about as often as they do on the Postgres feed
+                // (which reads after the same linger), not once per message.
                 let mut failed = false;
+                let linger = tokio::time::Instant::now() + crate::relay::LINGER;
                 while received.len() < READ as usize {
-                    match messages.next().now_or_never() {
-                        Some(Some(Ok(m))) => received.push(m),
-                        Some(Some(Err(e))) => {
+                    let next = match messages.next().now_or_never() {
+                        Some(m) => m,
+                        None => match tokio::time::timeout_at(linger, messages.next()).await {
+                            Ok(m) => m,
+                            Err(_) => break,
+                        },
+                    };
+                    match next {
+                        Some(Ok(m)) => received.push(m),
+                        Some(Err(e)) => {
                             tracing::warn!(error = %e, "feed: the JetStream consumer failed; reopening");
                             failed = true;
                             break;
                         }
-                        Some(None) => {
+                        None => {
                             failed = true;
                             break;
                         }
-                        None => break,
                     }
                 }
                 self.receive(&bus, received, &mut refused);

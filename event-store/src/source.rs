@@ -111,3 +111,32 @@ impl EventSource for PgTail {
         Ok(batch)
     }
 }
+
+/// Spacing of a reader's transactions: after a batch that was not full, the next one starts
+/// at least [`Pace::GAP`] after it began. Under a steady stream of appends, a reader that
+/// wrote each event (or each few) in its own transaction spent more of the machine than the
+/// commands did (a lock, a checkpoint and a commit each); waiting this long lets the events of
+/// the meantime make one batch. At a low rate nothing waits (the last batch is long past), and
+/// the reader trails the log by at most this much more.
+#[derive(Debug, Default)]
+pub struct Pace {
+    last_small: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub const GAP: Duration = Duration::from_millis(10);
+
+    /// Waits, if the last batch was small, until [`Pace::GAP`] after it began.
+    pub async fn ready(&mut self) {
+        if let Some(t) = self.last_small.take() {
+            tokio::time::sleep_until(t + Self::GAP).await;
+        }
+    }
+
+    /// Notes a batch of `n` events (of at most `max`) beginning now.
+    pub fn began(&mut self, n: usize, max: usize) {
+        if n < max {
+            self.last_small = Some(tokio::time::Instant::now());
+        }
+    }
+}

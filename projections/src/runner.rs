@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_store::source::EventSource;
+use event_store::source::{EventSource, Pace};
 use event_store::{checkpoint, Cursor, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -68,14 +68,6 @@ pub async fn apply_in(
 /// Events a projection applies in one transaction at most.
 const BATCH: usize = 2_000;
 
-/// The least time between the starts of two transactions of one projection, unless the
-/// first was a full batch. Under a steady stream of appends, a projection that wrote each
-/// event (or each few) in its own transaction spent more of the machine than the commands
-/// did (a lock, a checkpoint and a commit per event); waiting this long lets the events of
-/// the meantime make one batch. At a low rate nothing waits (the last transaction is long
-/// past), and a read model trails the log by at most this much more.
-pub const MIN_GAP: std::time::Duration = Duration::from_millis(10);
-
 /// Feeds `projection` (writing `target`) from `source` until `cancel`. A failing batch is
 /// retried (with backoff) and never skipped. Over events that do not concern the projection, its checkpoint is moved by
 /// `mover`, with every other reader's.
@@ -99,14 +91,11 @@ pub async fn run(
         }
     };
     tracing::info!(projection = projection.name(), checkpoint = %at, "projection running");
-    // When the last transaction began, if it was not a full batch.
-    let mut last_small: Option<tokio::time::Instant> = None;
+    let mut pace = Pace::default();
     while !cancel.is_cancelled() {
-        if let Some(t) = last_small.take() {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(t + MIN_GAP) => {}
-            }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = pace.ready() => {}
         }
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -130,15 +119,15 @@ pub async fn run(
             if let Some(last) = batch.events.last() {
                 mover.advance(&target.checkpoint, last.cursor);
                 at = at.max(last.cursor);
+                crate::status::report(&pool, &target.checkpoint, at);
             }
         } else {
-            if batch.events.len() < BATCH {
-                last_small = Some(tokio::time::Instant::now());
-            }
+            pace.began(batch.events.len(), BATCH);
             loop {
                 match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
                     Ok(c) => {
                         at = at.max(c);
+                        crate::status::report(&pool, &target.checkpoint, at);
                         break;
                     }
                     Err(e) => {
@@ -155,6 +144,7 @@ pub async fn run(
         if let Some(through) = batch.through.filter(|t| *t > at) {
             mover.advance(&target.checkpoint, through);
             at = through;
+            crate::status::report(&pool, &target.checkpoint, at);
         }
     }
 }

@@ -291,14 +291,21 @@ impl TriggerFollower {
                 }
             }
         };
+        let mut pace = event_store::source::Pace::default();
         while !cancel.is_cancelled() {
             let batch = tokio::select! {
                 _ = cancel.cancelled() => return,
-                b = source.next_batch(at, 1000) => b,
+                b = async {
+                    pace.ready().await;
+                    source.next_batch(at, 1000).await
+                } => b,
             };
             let batch = match batch {
                 Ok(b) if b.is_empty() => continue,
-                Ok(b) => b,
+                Ok(b) => {
+                    pace.began(b.events.len(), 1000);
+                    b
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "journey triggers: source failed");
                     if pause(Duration::from_secs(1)).await {

@@ -68,14 +68,21 @@ impl Evaluator {
             }
         };
         tracing::info!(checkpoint = %at, "segment evaluator running");
+        let mut pace = event_store::source::Pace::default();
         while !cancel.is_cancelled() {
             let batch = tokio::select! {
                 _ = cancel.cancelled() => return,
-                b = source.next_batch(at, 1000) => b,
+                b = async {
+                    pace.ready().await;
+                    source.next_batch(at, 1000).await
+                } => b,
             };
             let batch = match batch {
                 Ok(b) if b.is_empty() => continue,
-                Ok(b) => b,
+                Ok(b) => {
+                    pace.began(b.events.len(), 1000);
+                    b
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "segment evaluator: source failed");
                     if pause(&cancel, Duration::from_secs(1)).await {
