@@ -76,6 +76,15 @@ pub enum CreateError<E: std::error::Error> {
     Command(#[from] CommandError<E>),
 }
 
+/// One event to append, serialized.
+struct Row {
+    stream: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: String,
+}
+
 /// What one attempt at a command came to.
 enum Attempt<E> {
     Appended(Option<Cursor>),
@@ -136,21 +145,30 @@ where
         Self::load_on(&mut conn, &stream).await
     }
 
-    /// The rows (sequence, type, version, payload) of `events` decided at `version`.
-    fn rows(
-        version: usize,
-        events: &[A::Event],
-    ) -> Result<Vec<(i64, String, String, String)>, serde_json::Error> {
-        events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                Ok((
-                    (version + 1 + i) as i64,
-                    e.event_type(),
-                    e.event_version(),
-                    serde_json::to_string(e)?,
-                ))
+    /// The row of `event` decided at `sequence - 1` of `stream`.
+    fn row(stream: String, sequence: i64, event: &A::Event) -> Result<Row, AppendError> {
+        let payload = serde_json::to_string(event)
+            .map_err(|e| AppendError::Store(StoreError::Malformed(e.to_string())))?;
+        Ok(Row {
+            stream,
+            sequence,
+            event_type: event.event_type(),
+            event_version: event.event_version(),
+            payload,
+        })
+    }
+
+    /// `rows` as the log's batched append takes them, all with `metadata`.
+    fn new_events<'r>(rows: &'r [Row], metadata: &'r serde_json::Value) -> Vec<NewEvent<'r>> {
+        rows.iter()
+            .map(|r| NewEvent {
+                aggregate_type: A::TYPE,
+                aggregate_id: &r.stream,
+                sequence: r.sequence,
+                event_type: &r.event_type,
+                event_version: &r.event_version,
+                payload: &r.payload,
+                metadata,
             })
             .collect()
     }
@@ -174,26 +192,17 @@ where
                 .unwrap_or_default(),
             claims: claims.to_vec(),
         };
-        let technical =
-            |e: serde_json::Error| AppendError::Store(StoreError::Malformed(e.to_string()));
-        let mut rows = Self::rows(version, events).map_err(technical)?;
+        let mut rows = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Self::row(stream.to_owned(), (version + 1 + i) as i64, e))
+            .collect::<Result<Vec<Row>, AppendError>>()?;
         if let Some(key) = fresh {
-            for (_, event_type, _, payload) in &mut rows {
-                *payload = key.seal(A::TYPE, stream, event_type, payload)?;
+            for r in &mut rows {
+                r.payload = key.seal(A::TYPE, stream, &r.event_type, &r.payload)?;
             }
         }
-        let new: Vec<NewEvent<'_>> = rows
-            .iter()
-            .map(|(sequence, event_type, version, payload)| NewEvent {
-                aggregate_type: A::TYPE,
-                aggregate_id: stream,
-                sequence: *sequence,
-                event_type,
-                event_version: version,
-                payload,
-                metadata,
-            })
-            .collect();
+        let new = Self::new_events(&rows, metadata);
         let appended = append::append_with(conn, &new, &beside).await?;
         if matches!(appended, Ok(Some(_))) {
             self.notifier.poke_type(A::TYPE);
@@ -215,33 +224,17 @@ where
         let technical =
             |e: serde_json::Error| AppendError::Store(StoreError::Malformed(e.to_string()));
         let metadata = serde_json::to_value(metadata.to_map()).map_err(technical)?;
-        let mut rows = Vec::with_capacity(events.len());
-        for d in events {
-            rows.push((
-                event_store::recorded::stream_id(tenant, d.id),
-                d.version as i64 + 1,
-                d.event.event_type(),
-                d.event.event_version(),
-                serde_json::to_string(&d.event).map_err(technical)?,
-            ));
-        }
+        let mut rows = events
+            .iter()
+            .map(|d| {
+                let stream = event_store::recorded::stream_id(tenant, d.id);
+                Self::row(stream, d.version as i64 + 1, &d.event)
+            })
+            .collect::<Result<Vec<Row>, AppendError>>()?;
         // Always the same order of streams, so two transactions appending to the same
         // streams wait for each other (and one conflicts) instead of deadlocking.
-        rows.sort_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
-        let new: Vec<NewEvent<'_>> = rows
-            .iter()
-            .map(
-                |(stream, sequence, event_type, version, payload)| NewEvent {
-                    aggregate_type: A::TYPE,
-                    aggregate_id: stream,
-                    sequence: *sequence,
-                    event_type,
-                    event_version: version,
-                    payload,
-                    metadata: &metadata,
-                },
-            )
-            .collect();
+        rows.sort_by(|x, y| (&x.stream, x.sequence).cmp(&(&y.stream, y.sequence)));
+        let new = Self::new_events(&rows, &metadata);
         append::append(conn, &new).await
     }
 

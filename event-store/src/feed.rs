@@ -232,30 +232,36 @@ impl Feed {
 
     /// Puts the events of `messages` (in stream order) into the window.
     fn receive(&self, bus: &Bus, messages: Vec<jetstream::Message>, refused: &mut Refused) {
-        let Ok(mut w) = self.shared.window.write() else {
-            return;
-        };
-        let mut grown = false;
+        // Decoded before the window is locked: readers take from it meanwhile.
+        let ours = bus.installation.to_string();
+        let mut decoded: Vec<(RecordedEvent, Cursor)> = Vec::with_capacity(messages.len());
         for m in messages {
             let headers = m.headers.as_ref();
             let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
             let from = header(nats::INSTALLATION);
-            if from != Some(bus.installation.to_string().as_str()) {
+            if from != Some(ours.as_str()) {
                 refused.note(bus, from.unwrap_or("none"), &m.subject);
                 continue;
             }
-            let event: RecordedEvent = match serde_json::from_slice(&m.payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    // The next message then does not follow the window: it starts afresh, and
-                    // readers take this event from the log.
-                    tracing::error!(error = %e, subject = %m.subject, "feed: a JetStream message of this installation is not an event; skipped");
-                    continue;
+            match serde_json::from_slice::<RecordedEvent>(&m.payload) {
+                Ok(event) => {
+                    let prev = header(nats::PREV_CURSOR)
+                        .and_then(|v| v.parse::<Cursor>().ok())
+                        .unwrap_or(Cursor::ZERO);
+                    decoded.push((event, prev));
                 }
-            };
-            let prev = header(nats::PREV_CURSOR)
-                .and_then(|v| v.parse::<Cursor>().ok())
-                .unwrap_or(Cursor::ZERO);
+                // The next message then does not follow the window: it starts afresh, and
+                // readers take this event from the log.
+                Err(e) => {
+                    tracing::error!(error = %e, subject = %m.subject, "feed: a JetStream message of this installation is not an event; skipped");
+                }
+            }
+        }
+        let Ok(mut w) = self.shared.window.write() else {
+            return;
+        };
+        let mut grown = false;
+        for (event, prev) in decoded {
             let last = w.events.back().map(|e| e.cursor).or(w.start);
             match last {
                 Some(last) if event.cursor <= last => continue, // published again

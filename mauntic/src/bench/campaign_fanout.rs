@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::campaign::{CampaignCommand, Settings as CampaignSettings};
-use domain::segment::{Definition, SegmentCommand};
 use event_store::EventMetadata;
 use uuid::Uuid;
 
@@ -54,21 +53,7 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
     };
     super::delivery::define_fields(&state, t, &meta).await?;
     let template = super::delivery::newsletter(&state, t, &meta).await?;
-    let segment = Uuid::now_v7();
-    state
-        .segments
-        .execute(
-            t,
-            segment,
-            SegmentCommand::Create {
-                name: "Everyone".into(),
-                description: None,
-                definition: Definition::Static,
-            },
-            &meta,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the segment: {e}"))?;
+    let segment = super::delivery::static_segment(&state, t, &meta, "Everyone").await?;
     eprintln!("bench campaign: seeding {recipients} contacts in one segment");
     let seeding = Instant::now();
     super::segments::fill_contacts(&app.pool, t, recipients).await?;

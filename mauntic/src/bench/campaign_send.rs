@@ -6,19 +6,17 @@
 //! with tracked links, and every projection has caught up before the send. The figure is
 //! from the send command to the last message accepted by `smtp-sink`.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::campaign::{CampaignCommand, Settings as CampaignSettings};
-use domain::segment::{Definition, SegmentCommand};
 use event_store::EventMetadata;
 use uuid::Uuid;
 
 use super::common::{
     delete_stream, figure, figure_f, fresh_database, fresh_nats, header, per_second, RunningApp,
 };
-use super::delivery::{define_fields, newsletter, Sink};
+use super::delivery::{define_fields, import_readers, newsletter, static_segment, Sink};
 use super::export::rss_kib;
 use crate::Settings;
 
@@ -53,50 +51,16 @@ async fn send(app: &RunningApp, recipients: u64, nats: bool) -> anyhow::Result<(
     };
     define_fields(&state, t, &meta).await?;
     let template = newsletter(&state, t, &meta).await?;
-    let segment = Uuid::now_v7();
-    state
-        .segments
-        .execute(
-            t,
-            segment,
-            SegmentCommand::Create {
-                name: "Readers".into(),
-                description: None,
-                definition: Definition::Static,
-            },
-            &meta,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the segment: {e}"))?;
-
+    let segment = static_segment(&state, t, &meta, "Readers").await?;
     eprintln!("bench campaign-send: importing {recipients} contacts into the segment");
-    let dir = app.settings.imports.data_dir.join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("campaign-send-contacts.csv");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(f, "email,first_name,last_name,plan,city")?;
-        for i in 0..recipients {
-            writeln!(f, "reader{i}@bench.example,Reader{i},Number{i},pro,Paris")?;
-        }
-    }
-    let options = commands::imports::ImportOptions {
-        mapping: [
-            ("email", "email"),
-            ("first_name", "first_name"),
-            ("last_name", "last_name"),
-            ("plan", "fields.plan"),
-            ("city", "fields.city"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .collect(),
-        tags: vec![],
-        update_existing: true,
-        segment_id: Some(segment),
-    };
-    crate::import::contacts(&state, t, &path, options, false).await?;
-    let _ = std::fs::remove_file(&path);
+    import_readers(
+        &state,
+        t,
+        &app.settings.imports.data_dir,
+        recipients,
+        Some(segment),
+    )
+    .await?;
 
     let id = Uuid::now_v7();
     state

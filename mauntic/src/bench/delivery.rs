@@ -131,6 +131,70 @@ pub(super) async fn define_fields(
     Ok(())
 }
 
+/// `n` contacts `reader<i>@bench.example` (names, plan `pro`, city Paris) imported into
+/// tenant `t` through the import engine (and into static `segment`, if given).
+pub(super) async fn import_readers(
+    state: &commands::CommandState,
+    t: Uuid,
+    data_dir: &std::path::Path,
+    n: u64,
+    segment: Option<Uuid>,
+) -> anyhow::Result<()> {
+    let dir = data_dir.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("readers-{t}.csv"));
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        writeln!(f, "email,first_name,last_name,plan,city")?;
+        for i in 0..n {
+            writeln!(f, "reader{i}@bench.example,Reader{i},Number{i},pro,Paris")?;
+        }
+    }
+    let options = commands::imports::ImportOptions {
+        mapping: [
+            ("email", "email"),
+            ("first_name", "first_name"),
+            ("last_name", "last_name"),
+            ("plan", "fields.plan"),
+            ("city", "fields.city"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect(),
+        tags: vec![],
+        update_existing: true,
+        segment_id: segment,
+    };
+    crate::import::contacts(state, t, &path, options, false).await?;
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+/// A static segment of tenant `t` named `name`; its id.
+pub(super) async fn static_segment(
+    state: &commands::CommandState,
+    t: Uuid,
+    meta: &EventMetadata,
+    name: &str,
+) -> anyhow::Result<Uuid> {
+    let segment = Uuid::now_v7();
+    state
+        .segments
+        .execute(
+            t,
+            segment,
+            domain::segment::SegmentCommand::Create {
+                name: name.into(),
+                description: None,
+                definition: domain::segment::Definition::Static,
+            },
+            meta,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the segment: {e}"))?;
+    Ok(segment)
+}
+
 /// The published 10 KB newsletter template of tenant `t` (version 1); its id.
 pub(super) async fn newsletter(
     state: &commands::CommandState,
@@ -194,33 +258,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
 
     // Fields, contacts (through the import engine), the template.
     define_fields(&state, t, &meta).await?;
-    let dir = s.imports.data_dir.join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("delivery-contacts.csv");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(f, "email,first_name,last_name,plan,city")?;
-        for i in 0..CONTACTS {
-            writeln!(f, "reader{i}@bench.example,Reader{i},Number{i},pro,Paris")?;
-        }
-    }
-    let options = commands::imports::ImportOptions {
-        mapping: [
-            ("email", "email"),
-            ("first_name", "first_name"),
-            ("last_name", "last_name"),
-            ("plan", "fields.plan"),
-            ("city", "fields.city"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .collect(),
-        tags: vec![],
-        update_existing: true,
-        segment_id: None,
-    };
-    crate::import::contacts(&state, t, &path, options, false).await?;
-    let _ = std::fs::remove_file(&path);
+    import_readers(&state, t, &s.imports.data_dir, CONTACTS, None).await?;
     let contact_ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT DISTINCT (regexp_split_to_array(aggregate_id, ':'))[2]::uuid FROM events WHERE aggregate_type = 'contact'",
     )

@@ -131,6 +131,19 @@ async fn a_campaign_killed_during_fan_out_and_during_sending_reaches_each_recipi
     wait_status_long(&app, id).await;
     // Every job reached an outcome: sent, or in doubt (caught by the second kill).
     progress("sent");
+    // Who is in doubt is read in the deliveries read model: once it has every outcome.
+    let head = app.head().await;
+    eventually(
+        LONG,
+        "the deliveries read model has every outcome",
+        || async {
+            event_store::checkpoint::load(&app.pool, "deliveries")
+                .await
+                .unwrap()
+                >= head
+        },
+    )
+    .await;
     let in_doubt: Vec<String> = sqlx::query_scalar(
         "SELECT c.email FROM deliveries d JOIN contacts c ON c.tenant_id = d.tenant_id AND c.id = d.contact_id \
          WHERE d.source_id = $1 AND d.status = 'in_doubt'",
@@ -178,6 +191,14 @@ async fn a_campaign_killed_during_fan_out_and_during_sending_reaches_each_recipi
          process (at most {per_kill} per kill)",
         in_doubt.len() - at_kill_1 - at_kill_2
     );
+    // smtp-sink writes each message out as it takes it: the last ones may still be on
+    // their way to the disk.
+    eventually(LONG, "the sink has every message sent", || async {
+        let got: std::collections::HashSet<String> =
+            sink.envelope_recipients().into_iter().collect();
+        got.len() >= RECIPIENTS - in_doubt.len()
+    })
+    .await;
     let mut per_recipient: HashMap<String, usize> = HashMap::new();
     for to in sink.envelope_recipients() {
         *per_recipient.entry(to).or_default() += 1;

@@ -760,3 +760,129 @@ async fn opted_out_and_over_frequency_contacts_get_no_marketing_and_the_job_says
         "one message in the week"
     );
 }
+
+/// An SMTP server that takes one message and answers its end of data only when `release`
+/// is notified: the message is with "the provider" while its job is still dispatching.
+async fn holding_smtp_server() -> (
+    u16,
+    tokio::sync::oneshot::Receiver<Vec<u8>>,
+    std::sync::Arc<tokio::sync::Notify>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (data_tx, data_rx) = tokio::sync::oneshot::channel();
+    let held = release.clone();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read);
+        write.write_all(b"220 holding ESMTP\r\n").await.unwrap();
+        let mut data_tx = Some(data_tx);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if lines.read_until(b'\n', &mut line).await.unwrap() == 0 {
+                return;
+            }
+            let verb = String::from_utf8_lossy(&line).to_ascii_uppercase();
+            let answer: &[u8] = if verb.starts_with("EHLO") {
+                b"250-holding\r\n250 8BITMIME\r\n"
+            } else if verb.starts_with("DATA") {
+                write.write_all(b"354 go on\r\n").await.unwrap();
+                let mut message = Vec::new();
+                loop {
+                    line.clear();
+                    lines.read_until(b'\n', &mut line).await.unwrap();
+                    if line == b".\r\n" {
+                        break;
+                    }
+                    message.extend_from_slice(&line);
+                }
+                if let Some(tx) = data_tx.take() {
+                    tx.send(message).unwrap();
+                }
+                held.notified().await;
+                b"250 queued\r\n"
+            } else if verb.starts_with("QUIT") {
+                write.write_all(b"221 bye\r\n").await.unwrap();
+                return;
+            } else {
+                b"250 ok\r\n"
+            };
+            write.write_all(answer).await.unwrap();
+        }
+    });
+    (port, data_rx, release)
+}
+
+#[tokio::test]
+async fn a_click_while_the_provider_still_has_the_message_is_recorded_once_it_is_sent() {
+    // Link scanners follow a message's links as soon as it arrives, often before the
+    // provider has answered our worker: the click comes while the job is dispatching.
+    let (port, data, release) = holding_smtp_server().await;
+    let app = spawn_with(Options {
+        delivery_smtp: Some(
+            json!({"host": "127.0.0.1", "port": port, "security": "none", "timeout_secs": 60}),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let t = template(&app, HTML).await;
+    let (status, body) = send(
+        &app,
+        json!({"template_id": t, "to": "scanned@example.org"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let raw = tokio::time::timeout(WAIT, data).await.unwrap().unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let start = html.find("/t/c/").expect("a tracked link");
+    let end = start + html[start..].find('"').unwrap();
+    let link = &html[start..end];
+    assert_eq!(job_status(&app, &id).await, "dispatching");
+
+    // The scanner is redirected at once, whatever the job's state.
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(link))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(
+        res.headers()["location"],
+        "https://acme.example/offer?x=1&y=2"
+    );
+
+    // The provider answers; the click lands after the send, not lost to the race.
+    release.notify_one();
+    let types = || async {
+        let j = app.delivery_job(&id).await;
+        j["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    eventually(WAIT, "the click is recorded after the send", || async {
+        types().await.len() == 4
+    })
+    .await;
+    assert_eq!(
+        types().await,
+        [
+            "DeliveryRequested",
+            "DeliveryDispatching",
+            "DeliverySent",
+            "DeliveryClicked"
+        ]
+    );
+}

@@ -91,6 +91,22 @@ async fn waiting(app: &TestApp, journey: Uuid) -> i64 {
     .unwrap()
 }
 
+/// Executions of `journey` whose next step waits for a moment after the app's clock: a test
+/// moves the clock only once each timer it means to fire is set, else the runner could set it
+/// after the move, from the moved clock.
+async fn timers_set(app: &TestApp, journey: Uuid) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
+         AND due_at > $3",
+    )
+    .bind(app.tenant_id)
+    .bind(journey)
+    .bind(app.settings.clock.now())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
 async fn tags(app: &TestApp, contact: Uuid) -> Vec<String> {
     let res = app
         .get(&format!("/api/v1/contacts/{contact}"))
@@ -305,6 +321,10 @@ async fn contacts_waiting_in_v1_finish_on_v1_while_new_entries_run_v2() {
     });
     let journey = published(&app, "Versions", v1).await;
     enter(&app, journey, &people[..1]).await;
+    eventually(WAIT, "the first waits its day in v1", || async {
+        timers_set(&app, journey).await == 1
+    })
+    .await;
     // v2: no wait, another tag.
     let (status, v) = answer(
         app.patch(
@@ -702,6 +722,10 @@ async fn an_event_step_emits_an_event_that_enters_another_journey_and_a_link_ent
     enter(&app, upstream, &people).await;
     wait_tag(&app, people[0], "heard_event").await;
     assert!(!tags(&app, people[0]).await.contains(&"linked".to_owned()));
+    eventually(WAIT, "the link waits its 15 minutes", || async {
+        timers_set(&app, upstream).await == 1
+    })
+    .await;
     move_clock(
         &app,
         chrono::Duration::minutes(15) + chrono::Duration::seconds(1),

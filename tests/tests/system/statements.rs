@@ -32,6 +32,20 @@ const MESSAGE_REQUEST: usize = 7;
 /// deleted, the journey's active entries.
 const JOURNEY_EMAIL_STEP: usize = 13;
 
+/// The application without workers (nothing acts on what a counted path requests, and the
+/// only journey runner is the counted one), and a published email template.
+async fn without_workers() -> (TestApp, uuid::Uuid) {
+    let app = spawn_with(Options {
+        roles: [Role::Commands, Role::Queries, Role::Projector].into(),
+        ..Options::default()
+    })
+    .await;
+    let template = app
+        .published_template("email", json!({"subject": "Hi", "html": "<p>Hello</p>"}))
+        .await;
+    (app, template)
+}
+
 /// The API on a pool through the proxy; its base URL.
 async fn counted_api(app: &TestApp, proxy: &CountingProxy) -> (String, sqlx::PgPool) {
     let pool = event_store::store::connect(&proxy.url(&app.settings.database_url), 4)
@@ -105,15 +119,7 @@ fn pinned(what: &str, statements: &[String], expected: usize) {
 
 #[tokio::test]
 async fn contact_commands_and_message_requests_send_a_pinned_number_of_statements() {
-    // No workers: nothing sends what the request asks for while it is counted.
-    let app = spawn_with(Options {
-        roles: [Role::Commands, Role::Queries, Role::Projector].into(),
-        ..Options::default()
-    })
-    .await;
-    let template = app
-        .published_template("email", json!({"subject": "Hi", "html": "<p>Hello</p>"}))
-        .await;
+    let (app, template) = without_workers().await;
     let proxy = CountingProxy::start().await;
     let (base, _pool) = counted_api(&app, &proxy).await;
 
@@ -184,15 +190,7 @@ async fn contact_commands_and_message_requests_send_a_pinned_number_of_statement
 
 #[tokio::test]
 async fn a_journey_email_step_sends_a_pinned_number_of_statements() {
-    // No workers in the application: the only runner is the counted one.
-    let app = spawn_with(Options {
-        roles: [Role::Commands, Role::Queries, Role::Projector].into(),
-        ..Options::default()
-    })
-    .await;
-    let template = app
-        .published_template("email", json!({"subject": "Hi", "html": "<p>Hello</p>"}))
-        .await;
+    let (app, template) = without_workers().await;
     let mut people = Vec::new();
     for who in ["warm", "counted"] {
         people.push(

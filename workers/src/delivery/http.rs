@@ -17,12 +17,13 @@ use chrono::{DateTime, Utc};
 use commands::delivery::jobs::{Jobs, JobsError, Queue};
 use commands::Executor;
 use domain::contact::{Channel as ContactChannel, ConsentStatus, Contact, ContactCommand};
-use domain::delivery::{Channel, DeliveryCommand, DeliveryError};
+use domain::delivery::{Channel, DeliveryCommand, DeliveryError, Status};
 use event_store::{Clock, EventMetadata};
 use http_kit::{Authenticated, Problem};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::tracking::{Action, Token, Tracker};
@@ -97,18 +98,55 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 /// Records `command` on the token's job. A job that never left (a forged id is refused by
 /// the signature; this is a job cancelled or erased since) is not an error for the person
 /// who clicked: tracking is best effort, the redirect and the pixel always answer.
+///
+/// A job still dispatching has left (the token is only in a message handed over), but its
+/// `DeliverySent` is not recorded yet: a link scanner or a quick reader got there while the
+/// provider call was under way. The hit is recorded once the worker records the outcome,
+/// in the background, so the redirect does not wait for a provider's answer.
 async fn record(s: &TrackingState, t: &Token, command: DeliveryCommand, headers: &HeaderMap) {
     let meta = metadata(t.tenant_id, headers);
-    match s
-        .jobs
-        .execute(t.tenant_id, t.job_id, command, &meta, Queue::Keep)
-        .await
-    {
+    let (jobs, tenant, job) = (s.jobs.clone(), t.tenant_id, t.job_id);
+    let first = jobs
+        .execute(tenant, job, command.clone(), &meta, Queue::Keep)
+        .await;
+    if dispatching(&first) {
+        tokio::spawn(async move {
+            let deadline = std::time::Instant::now() + DISPATCH_WAIT;
+            let mut pause = Duration::from_millis(20);
+            loop {
+                tokio::time::sleep(pause).await;
+                let r = jobs
+                    .execute(tenant, job, command.clone(), &meta, Queue::Keep)
+                    .await;
+                if !dispatching(&r) || std::time::Instant::now() >= deadline {
+                    return untracked(job, r);
+                }
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        });
+    } else {
+        untracked(job, first);
+    }
+}
+
+/// How long a hit waits for its job's dispatch to be recorded: a provider call ends well
+/// within it (the worker's lease is longer, but a call that long is put in doubt, and the
+/// hit would wait for nothing).
+const DISPATCH_WAIT: Duration = Duration::from_secs(120);
+
+fn dispatching<T>(r: &Result<T, JobsError>) -> bool {
+    matches!(
+        r,
+        Err(JobsError::Rejected(DeliveryError::NotSent(s))) if *s == Status::Dispatching.as_str()
+    )
+}
+
+/// Logs a hit that could not be recorded.
+fn untracked<T>(job: Uuid, r: Result<T, JobsError>) {
+    match r {
         Ok(_) => {}
-        Err(JobsError::Rejected(e)) => {
-            tracing::debug!(job = %t.job_id, error = %e, "tracking not recorded")
-        }
-        Err(e) => tracing::warn!(job = %t.job_id, error = %e, "tracking not recorded"),
+        Err(JobsError::Rejected(e)) => tracing::debug!(%job, error = %e, "tracking not recorded"),
+        Err(e) => tracing::warn!(%job, error = %e, "tracking not recorded"),
     }
 }
 
