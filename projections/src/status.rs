@@ -118,6 +118,23 @@ pub fn report(pool: &PgPool, name: &str, at: Cursor) {
 /// How often a waiter reads the checkpoint table, for a reader in another process.
 const TABLE_EVERY: Duration = Duration::from_millis(50);
 
+/// [`wait_for`], given up (false) as soon as `stop` is cancelled: a worker stopping while
+/// it waits for a read model (whose projector stops too) returns at once, without racing its
+/// whole step against the stop (which could drop a transaction with its COMMIT in flight;
+/// the driver then sends a ROLLBACK outside any transaction).
+pub async fn wait_unless_stopped(
+    pool: &PgPool,
+    name: &str,
+    cursor: Cursor,
+    timeout: Duration,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<bool, StoreError> {
+    tokio::select! {
+        _ = stop.cancelled() => Ok(false),
+        r = wait_for(pool, name, cursor, timeout) => r,
+    }
+}
+
 /// Waits until checkpoint `name` is at or past `cursor`; false if `timeout` passed first.
 /// Woken by the reader's progress when it runs in this process ([`report`]); the table is
 /// read first and then every [`TABLE_EVERY`], for a reader elsewhere.

@@ -249,6 +249,8 @@ pub async fn route(
 }
 
 pub struct TriggerFollower {
+    /// Cancelled when the follower stops: a batch waiting for a read model gives up.
+    stop: CancellationToken,
     pool: PgPool,
     clock: Clock,
     notifier: Notifier,
@@ -262,6 +264,7 @@ impl TriggerFollower {
         executions: std::sync::Arc<Executor<Execution>>,
     ) -> Self {
         Self {
+            stop: CancellationToken::new(),
             notifier: Notifier::start(pool.clone()),
             pool,
             clock,
@@ -270,7 +273,8 @@ impl TriggerFollower {
     }
 
     /// Follows `source` until `cancel`; a failing batch is retried, never skipped.
-    pub async fn run(self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
+    pub async fn run(mut self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
+        self.stop = cancel.clone();
         let pause = |d: Duration| {
             let cancel = cancel.clone();
             async move {
@@ -316,15 +320,15 @@ impl TriggerFollower {
             };
             let mut backoff = Duration::from_millis(20);
             loop {
-                let stepped = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = self.step(&batch.events) => r,
-                };
+                // A step waiting for read models (which stop with us) gives up when we
+                // stop; its transaction, once begun, runs to its end.
+                let stepped = self.step(&batch.events).await;
                 match stepped {
                     Ok(c) => {
                         at = at.max(c);
                         break;
                     }
+                    Err(_) if cancel.is_cancelled() => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "journey triggers: batch failed; retrying");
                         if pause(backoff).await {
@@ -373,7 +377,10 @@ impl TriggerFollower {
             gates_waiting |= waiting;
         }
         if gates_waiting
-            && !projections::status::wait_for(&self.pool, "contacts", last, CATCH_UP).await?
+            && !projections::status::wait_unless_stopped(
+                &self.pool, "contacts", last, CATCH_UP, &self.stop,
+            )
+            .await?
         {
             return Err(JourneyError::Lagging("contacts"));
         }

@@ -40,6 +40,8 @@ pub struct Evaluator {
     /// Segments to queue for a full refresh, kept until a batch commits (a failed batch is
     /// retried with its definitions already folded in).
     refresh: super::definitions::Changed,
+    /// Cancelled when the evaluator stops: a batch waiting for a read model gives up.
+    stop: CancellationToken,
 }
 
 impl Evaluator {
@@ -48,6 +50,7 @@ impl Evaluator {
             definitions: Definitions::load(&pool).await?,
             notifier: Notifier::start(pool.clone()),
             refresh: Default::default(),
+            stop: CancellationToken::new(),
             pool,
             clock,
         })
@@ -56,6 +59,7 @@ impl Evaluator {
     /// Feeds the evaluator from `source` until `cancel`; a failing batch is retried, never
     /// skipped.
     pub async fn run(mut self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
+        self.stop = cancel.clone();
         let mut at = loop {
             match checkpoint::load(&self.pool, CHECKPOINT).await {
                 Ok(c) => break c,
@@ -93,17 +97,15 @@ impl Evaluator {
             };
             let mut backoff = Duration::from_millis(20);
             loop {
-                // A step may wait for read models (which stop with us): stopping wins, and
-                // the step's transaction, if open, rolls back.
-                let stepped = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = self.step(&batch.events) => r,
-                };
+                // A step waiting for read models (which stop with us) gives up when we
+                // stop; its transaction, once begun, runs to its end.
+                let stepped = self.step(&batch.events).await;
                 match stepped {
                     Ok(c) => {
                         at = at.max(c);
                         break;
                     }
+                    Err(_) if cancel.is_cancelled() => return,
                     Err(e) => {
                         let level_warn = !matches!(e, WorkerError::Conflict);
                         if level_warn {
@@ -220,7 +222,11 @@ impl Evaluator {
     }
 
     async fn catch_up(&self, projection: &'static str, cursor: Cursor) -> Result<(), WorkerError> {
-        if projections::status::wait_for(&self.pool, projection, cursor, CATCH_UP).await? {
+        if projections::status::wait_unless_stopped(
+            &self.pool, projection, cursor, CATCH_UP, &self.stop,
+        )
+        .await?
+        {
             Ok(())
         } else {
             Err(WorkerError::Lagging(projection))

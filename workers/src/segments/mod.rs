@@ -26,6 +26,9 @@ pub enum WorkerError {
     Lagging(&'static str),
     #[error("malformed event: {0}")]
     Decode(String),
+    /// The worker is stopping: a refresh ends between two pages.
+    #[error("stopping")]
+    Stopping,
 }
 
 impl From<event_store::append::AppendError> for WorkerError {

@@ -36,6 +36,8 @@ pub struct Refresher {
     notifier: Notifier,
     /// How often rules on relative dates are re-evaluated.
     every: Duration,
+    /// Cancelled when the refresher stops: a refresh ends between two pages.
+    stop: CancellationToken,
 }
 
 /// What one refresh changed.
@@ -52,11 +54,13 @@ impl Refresher {
             pool,
             clock,
             every,
+            stop: CancellationToken::new(),
         }
     }
 
     /// Works on requests until `cancel`, and queues time-dependent segments every `every`.
-    pub async fn run(self, cancel: CancellationToken) {
+    pub async fn run(mut self, cancel: CancellationToken) {
+        self.stop = cancel.clone();
         let mut scheduled = Instant::now();
         while !cancel.is_cancelled() {
             if scheduled.elapsed() >= self.every {
@@ -65,13 +69,11 @@ impl Refresher {
                     tracing::warn!(error = %e, "segment refresher: cannot schedule");
                 }
             }
-            // A refresh in progress is abandoned on stop; its lease runs out and it is
-            // claimed again.
-            let worked = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = self.work_once() => r,
-            };
+            // A refresh in progress stops between two pages (each page's transaction runs
+            // to its end); its request stays, and it is claimed again.
+            let worked = self.work_once().await;
             match worked {
+                Err(_) if cancel.is_cancelled() => return,
                 Ok(true) => continue,
                 Ok(false) => {
                     if pause(&cancel, Duration::from_millis(200)).await {
@@ -140,6 +142,9 @@ impl Refresher {
         let mut total = Refreshed::default();
         let mut after = Uuid::nil();
         loop {
+            if self.stop.is_cancelled() {
+                return Err(WorkerError::Stopping);
+            }
             let page: Vec<(Uuid, bool, bool)> =
                 if definition.live() && definition.kind == SegmentKind::Dynamic {
                     let Some(rule) = &definition.compiled else {
