@@ -43,14 +43,7 @@ pub async fn run(settings: &Settings, recipients: u64, seconds: u64) -> anyhow::
 }
 
 async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Result<()> {
-    let tenant = app.tenant().await?;
-    let t = tenant.tenant_id;
-    let state = crate::http::command_state(&app.settings, app.pool.clone())?;
-    let meta = EventMetadata {
-        tenant_id: Some(t),
-        actor: Some("system:bench".into()),
-        ..Default::default()
-    };
+    let (t, state, meta) = app.organization().await?;
     super::delivery::define_fields(&state, t, &meta).await?;
     let template = super::delivery::newsletter(&state, t, &meta).await?;
     let segment = super::delivery::static_segment(&state, t, &meta, "Everyone").await?;

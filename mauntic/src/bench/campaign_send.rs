@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::campaign::{CampaignCommand, Settings as CampaignSettings};
-use event_store::EventMetadata;
 use uuid::Uuid;
 
 use super::common::{
@@ -41,14 +40,7 @@ pub async fn run(settings: &Settings, recipients: u64) -> anyhow::Result<()> {
 }
 
 async fn send(app: &RunningApp, recipients: u64, nats: bool) -> anyhow::Result<()> {
-    let tenant = app.tenant().await?;
-    let t = tenant.tenant_id;
-    let state = crate::http::command_state(&app.settings, app.pool.clone())?;
-    let meta = EventMetadata {
-        tenant_id: Some(t),
-        actor: Some("system:bench".into()),
-        ..Default::default()
-    };
+    let (t, state, meta) = app.organization().await?;
     define_fields(&state, t, &meta).await?;
     let template = newsletter(&state, t, &meta).await?;
     let segment = static_segment(&state, t, &meta, "Readers").await?;
@@ -83,10 +75,7 @@ async fn send(app: &RunningApp, recipients: u64, nats: bool) -> anyhow::Result<(
         .await
         .map_err(|e| anyhow::anyhow!("creating the campaign: {e}"))?;
     // Every read model has everything before the send.
-    let head = event_store::reader::committed_head(&app.pool).await?;
-    for p in projections::all() {
-        projections::status::wait_for(&app.pool, p.name(), head, Duration::from_secs(600)).await?;
-    }
+    app.caught_up(Duration::from_secs(600)).await?;
     let members: i64 =
         sqlx::query_scalar("SELECT count(*) FROM segment_members WHERE segment_id = $1")
             .bind(segment)

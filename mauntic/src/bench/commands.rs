@@ -53,6 +53,10 @@ async fn measure(app: &RunningApp, args: &BenchArgs, nats: bool) -> anyhow::Resu
     );
     m.outcomes.print("closed");
     m.print_latencies("closed");
+    // The open loop measures the steady state at its rate, not the readers catching up
+    // with the closed loop's backlog (every reader of the log, in this process).
+    let caught_up = app.caught_up(Duration::from_secs(600)).await?;
+    figure_f("closed.readers_caught_up_s", caught_up.as_secs_f64(), "s");
 
     eprintln!(
         "bench commands: open loop, {}/s, {}+{} s",

@@ -222,6 +222,48 @@ impl RunningApp {
         commands::identity::admin::create_tenant(&s, "bench").await
     }
 
+    /// A new organization, the command services on this application's pool, and the
+    /// metadata a bench's own commands carry.
+    pub async fn organization(
+        &self,
+    ) -> anyhow::Result<(
+        uuid::Uuid,
+        commands::CommandState,
+        event_store::EventMetadata,
+    )> {
+        let t = self.tenant().await?.tenant_id;
+        let state = crate::http::command_state(&self.settings, self.pool.clone())?;
+        let meta = event_store::EventMetadata {
+            tenant_id: Some(t),
+            actor: Some("system:bench".into()),
+            ..Default::default()
+        };
+        Ok((t, state, meta))
+    }
+
+    /// Waits until every reader of the log this application runs (the projections, and the
+    /// segment evaluator and journey triggers with the workers) has reached the events
+    /// committed so far; how long that took. A phase measured after a heavier one starts
+    /// from here, not while the readers still catch up with its backlog.
+    pub async fn caught_up(&self, within: Duration) -> anyhow::Result<Duration> {
+        let started = std::time::Instant::now();
+        let head = event_store::reader::committed_head(&self.pool).await?;
+        let mut readers: Vec<&str> = Vec::new();
+        if self.settings.roles.contains(&Role::Projector) {
+            readers.extend(projections::all().iter().map(|p| p.name()));
+        }
+        if self.settings.roles.contains(&Role::Workers) {
+            readers.push(workers::segments::evaluator::CHECKPOINT);
+            readers.push(workers::journeys::triggers::CHECKPOINT);
+        }
+        for name in readers {
+            let left = within.saturating_sub(started.elapsed());
+            let reached = projections::status::wait_for(&self.pool, name, head, left).await?;
+            anyhow::ensure!(reached, "{name} did not reach {head} within {within:?}");
+        }
+        Ok(started.elapsed())
+    }
+
     /// Stops every role and reports how the application ended.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.cancel.cancel();

@@ -247,14 +247,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
         "host": "127.0.0.1", "port": sink.port, "security": "none", "pool_size": 32, "timeout_secs": 30
     }));
     let app = RunningApp::start(s.clone()).await?;
-    let tenant = app.tenant().await?;
-    let state = crate::http::command_state(&app.settings, app.pool.clone())?;
-    let meta = EventMetadata {
-        tenant_id: Some(tenant.tenant_id),
-        actor: Some("system:bench".into()),
-        ..Default::default()
-    };
-    let t = tenant.tenant_id;
+    let (t, state, meta) = app.organization().await?;
 
     // Fields, contacts (through the import engine), the template.
     define_fields(&state, t, &meta).await?;

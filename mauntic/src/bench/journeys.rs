@@ -21,7 +21,6 @@ use chrono::Utc;
 use commands::journeys::enter::{enter_in, Entry, Via};
 use domain::journey::definition::Definition;
 use domain::journey::JourneyCommand;
-use event_store::EventMetadata;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -46,14 +45,7 @@ async fn scalar(pool: &sqlx::PgPool, sql: &str, tenant: Uuid) -> anyhow::Result<
 }
 
 async fn measure(app: &RunningApp, contacts: u64, timers: u64) -> anyhow::Result<()> {
-    let tenant = app.tenant().await?;
-    let t = tenant.tenant_id;
-    let state = crate::http::command_state(&app.settings, app.pool.clone())?;
-    let meta = EventMetadata {
-        tenant_id: Some(t),
-        actor: Some("system:bench".into()),
-        ..Default::default()
-    };
+    let (t, state, meta) = app.organization().await?;
     super::delivery::define_fields(&state, t, &meta).await?;
     let template = super::delivery::newsletter(&state, t, &meta).await?;
     eprintln!("bench journeys: seeding {contacts} contacts");
