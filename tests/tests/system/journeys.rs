@@ -91,17 +91,18 @@ async fn waiting(app: &TestApp, journey: Uuid) -> i64 {
     .unwrap()
 }
 
-/// Executions of `journey` whose next step waits for a moment after the app's clock: a test
-/// moves the clock only once each timer it means to fire is set, else the runner could set it
-/// after the move, from the moved clock.
-async fn timers_set(app: &TestApp, journey: Uuid) -> i64 {
+/// How many of `people` have an execution of `journey` whose next step waits for a moment
+/// after the app's clock: a test moves the clock only once each timer it means to fire is
+/// set, else the runner could set it after the move, from the moved clock.
+async fn timers_set(app: &TestApp, journey: Uuid, people: &[Uuid]) -> i64 {
     sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 \
-         AND due_at > $3",
+         AND contact_id = ANY($4) AND due_at > $3",
     )
     .bind(app.tenant_id)
     .bind(journey)
     .bind(app.settings.clock.now())
+    .bind(people)
     .fetch_one(&app.pool)
     .await
     .unwrap()
@@ -281,6 +282,10 @@ async fn the_example_flow_sends_sms_to_who_opened_the_welcome_and_push_to_who_di
     })
     .await;
 
+    eventually(WAIT, "both wait their two days", || async {
+        timers_set(&app, journey, &people).await == 2
+    })
+    .await;
     // A day later nothing more has happened.
     move_clock(&app, chrono::Duration::days(1));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -322,7 +327,7 @@ async fn contacts_waiting_in_v1_finish_on_v1_while_new_entries_run_v2() {
     let journey = published(&app, "Versions", v1).await;
     enter(&app, journey, &people[..1]).await;
     eventually(WAIT, "the first waits its day in v1", || async {
-        timers_set(&app, journey).await == 1
+        timers_set(&app, journey, &people[..1]).await == 1
     })
     .await;
     // v2: no wait, another tag.
@@ -723,7 +728,7 @@ async fn an_event_step_emits_an_event_that_enters_another_journey_and_a_link_ent
     wait_tag(&app, people[0], "heard_event").await;
     assert!(!tags(&app, people[0]).await.contains(&"linked".to_owned()));
     eventually(WAIT, "the link waits its 15 minutes", || async {
-        timers_set(&app, upstream).await == 1
+        timers_set(&app, upstream, &people).await == 1
     })
     .await;
     move_clock(
@@ -786,6 +791,10 @@ async fn entering_a_segment_enters_the_journey_and_leaving_it_exits() {
     assert_eq!(status, 200, "{v}");
     eventually(WAIT, "the leaver exits", || async {
         finished(&app, journey).await.get("JourneyExited") == Some(&1)
+    })
+    .await;
+    eventually(WAIT, "the one left waits its seven days", || async {
+        timers_set(&app, journey, &people[..1]).await == 1
     })
     .await;
     move_clock(
