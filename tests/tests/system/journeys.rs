@@ -286,9 +286,9 @@ async fn the_example_flow_sends_sms_to_who_opened_the_welcome_and_push_to_who_di
         timers_set(&app, journey, &people).await == 2
     })
     .await;
-    // A day later nothing more has happened.
+    // A day later nothing more has happened: both timers are still ahead of the clock.
     move_clock(&app, chrono::Duration::days(1));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(timers_set(&app, journey, &people).await, 2);
     let jobs = journey_jobs(&app, journey).await;
     assert_eq!(jobs.len(), 2, "only the welcome emails so far: {jobs:?}");
 
@@ -447,8 +447,17 @@ async fn pausing_holds_executions_and_archiving_exits_them() {
     )
     .await;
     assert_eq!(status, 409, "{v}");
+    // Held: the runner claims no held execution, whatever the clock says.
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM journey_runs WHERE tenant_id = $1 AND journey_id = $2 AND held",
+    )
+    .bind(app.tenant_id)
+    .bind(journey)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(held, 2, "both executions held");
     move_clock(&app, chrono::Duration::hours(2));
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(tags(&app, people[0]).await.is_empty());
     let (status, _) = post(
         &app,
@@ -833,7 +842,16 @@ async fn a_schedule_enters_the_segment_at_each_occurrence_and_quiet_hours_hold_m
         }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Not before its time: the occurrence is due at the hour, not now.
+    let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT next_run_at FROM journey_triggers WHERE tenant_id = $1 AND journey_id = $2",
+    )
+    .bind(app.tenant_id)
+    .bind(journey)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(next > app.settings.clock.now(), "next occurrence {next}");
     assert_eq!(entered_count(&app, journey).await, 0, "not before its time");
     move_clock(
         &app,
