@@ -1,7 +1,7 @@
 //! `bench commands`: contact commands through the real HTTP API of the in-process application.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::common::{
     delete_stream, figure, figure_f, fresh_database, fresh_nats, header, per_second, RunningApp,
@@ -57,6 +57,13 @@ async fn measure(app: &RunningApp, args: &BenchArgs, nats: bool) -> anyhow::Resu
     // with the closed loop's backlog (every reader of the log, in this process).
     let caught_up = app.caught_up(Duration::from_secs(600)).await?;
     figure_f("closed.readers_caught_up_s", caught_up.as_secs_f64(), "s");
+    // Nor the disk writing out what the closed loop left dirty: a checkpoint now, rather
+    // than the kernel's writeback during the open loop, whose commits would wait behind it.
+    let flushing = Instant::now();
+    match sqlx::query("CHECKPOINT").execute(&app.pool).await {
+        Ok(_) => figure_f("closed.checkpoint_s", flushing.elapsed().as_secs_f64(), "s"),
+        Err(e) => eprintln!("bench commands: no checkpoint before the open loop ({e})"),
+    }
 
     eprintln!(
         "bench commands: open loop, {}/s, {}+{} s",
