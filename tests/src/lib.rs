@@ -51,7 +51,10 @@ impl Default for Options {
             nats: false,
             source: ProjectionSource::Auto,
             roles: Role::all(),
-            consistency_timeout: Duration::from_secs(10),
+            // Generous: the suite runs its tests in parallel on two cores, the 100,000-
+            // recipient crash test among them, and a read model may trail by seconds then;
+            // a test that means to see a 503 sets its own.
+            consistency_timeout: Duration::from_secs(30),
             max_body_bytes: 64 * 1024,
             smtp_url: None,
             oidc: None,
