@@ -493,3 +493,88 @@ async fn claims_read_only_the_index_of_rows_that_are_not_held() {
             .unwrap();
     assert_eq!(claimed, 0);
 }
+
+/// Fails the first `failures` lookups as a database would (a pool that timed out), then
+/// hands out the development mailbox.
+struct FlakyProviders {
+    failures: std::sync::atomic::AtomicUsize,
+    inner: workers::delivery::resolve::Fixed,
+}
+
+#[async_trait::async_trait]
+impl workers::delivery::resolve::Providers for FlakyProviders {
+    async fn resolve(
+        &self,
+        tenant: Uuid,
+        channel: workers::delivery::message::Channel,
+        provider_id: Option<Uuid>,
+    ) -> Result<workers::delivery::resolve::Resolved, workers::delivery::resolve::ResolveError>
+    {
+        use std::sync::atomic::Ordering;
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(sqlx::Error::PoolTimedOut.into());
+        }
+        self.inner.resolve(tenant, channel, provider_id).await
+    }
+}
+
+#[tokio::test]
+async fn a_database_failure_while_finding_the_provider_retries_the_message_not_gives_it_up() {
+    let app = mauntic_tests::spawn_with(mauntic_tests::Options {
+        roles: [
+            mauntic::settings::Role::Commands,
+            mauntic::settings::Role::Queries,
+            mauntic::settings::Role::Projector,
+        ]
+        .into(),
+        ..Default::default()
+    })
+    .await;
+    let t = template(&app).await;
+    let worker = workers::delivery::worker::Worker::new(
+        app.pool.clone(),
+        app.admin.jobs.clone(),
+        event_store::Clock::system(),
+        workers::delivery::worker::WorkerConfig {
+            // A batch the step gave back is claimable again at once.
+            lease: Duration::ZERO,
+            ..Default::default()
+        },
+        std::sync::Arc::new(FlakyProviders {
+            failures: 1.into(),
+            inner: workers::delivery::resolve::Fixed::new(app.pool.clone()),
+        }),
+        None,
+    );
+    let id = Uuid::now_v7();
+    app.admin
+        .jobs
+        .request(
+            app.tenant_id,
+            &meta(&app),
+            &[(
+                id,
+                request(t, "flaky@example.org", campaign(Uuid::now_v7())),
+            )],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+
+    let failed = worker.step().await;
+    assert!(
+        matches!(failed, Err(workers::delivery::worker::WorkerError::Sql(_))),
+        "{failed:?}"
+    );
+    let j = app.delivery_job(&id.to_string()).await;
+    assert_eq!(j["state"]["status"], "requested", "not given up: {j}");
+    assert!(queue_row(&app, id).await.is_some(), "still queued");
+
+    let stepped = worker.step().await.unwrap();
+    assert_eq!((stepped.claimed, stepped.sent), (1, 1));
+    app.wait_delivery_job(&id.to_string(), "sent").await;
+}

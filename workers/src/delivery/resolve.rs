@@ -41,6 +41,8 @@ pub enum ResolveError {
     /// The configured provider cannot be built from its configuration.
     #[error("the {kind} provider cannot be used: {reason}")]
     Unusable { kind: String, reason: String },
+    /// The database failed while looking the provider up: transient, the message is tried
+    /// again (never given up for it).
     #[error(transparent)]
     Store(#[from] sqlx::Error),
 }
@@ -175,9 +177,12 @@ impl Providers for Configured {
             provider_id,
         )
         .await
-        .map_err(|e| ResolveError::Unusable {
-            kind: "configured".into(),
-            reason: e.to_string(),
+        .map_err(|e| match e {
+            commands::providers::SecretsError::Database(e) => ResolveError::Store(e),
+            e => ResolveError::Unusable {
+                kind: "configured".into(),
+                reason: e.to_string(),
+            },
         })?;
         let Some(p) = found else {
             if let Some(id) = provider_id {

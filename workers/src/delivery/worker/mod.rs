@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use super::message::{Channel as MessageChannel, Message};
 use super::provider::SendError;
-use super::resolve::{Providers, Resolved};
+use super::resolve::{Providers, ResolveError, Resolved};
 use super::tracking::Tracker;
 use checks::{Frequency, Verdict};
 
@@ -407,8 +407,13 @@ impl Worker {
                             message_channel(request.channel),
                             request.provider_id,
                         )
-                        .await
-                        .map_err(|e| e.to_string());
+                        .await;
+                    // A failed lookup gives the batch back; a provider that cannot be had
+                    // gives the message up.
+                    let p = match p {
+                        Err(ResolveError::Store(e)) => return Err(WorkerError::Sql(e)),
+                        p => p.map_err(|e| e.to_string()),
+                    };
                     providers.insert(key, p.clone());
                     p
                 }
@@ -772,6 +777,7 @@ impl Worker {
             .await
         {
             Ok(p) => Some(&p.name) == l.job.provider.as_ref() && p.provider.deduplicates(),
+            Err(ResolveError::Store(e)) => return Err(WorkerError::Sql(e)),
             Err(_) => false,
         };
         tracing::warn!(job = %id, retry, "delivery job found dispatching after a crash");
