@@ -3,10 +3,13 @@
 //! Knows HTTP, the identity domain and the log; knows nothing of commands or read models.
 
 pub mod auth;
+pub mod extract;
 pub mod json;
+pub mod openapi;
 pub mod problem;
 pub mod secret;
 
 pub use auth::{authenticate, Actor, AuthState, Authenticated, Caller, ClientInfo, SignedIn};
+pub use extract::{ApiPath, ApiQuery};
 pub use json::ApiJson;
 pub use problem::Problem;

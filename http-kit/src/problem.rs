@@ -47,9 +47,14 @@ impl Problem {
         }
     }
 
-    /// Adds the extension member `key`.
+    /// Adds the extension member `key` (never one of the standard members, which it would
+    /// shadow in the JSON: a debug build panics, a release build drops it).
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.extensions.insert(key.to_owned(), value.into());
+        const STANDARD: [&str; 6] = ["type", "title", "status", "detail", "instance", "errors"];
+        debug_assert!(!STANDARD.contains(&key), "{key} is a standard member");
+        if !STANDARD.contains(&key) {
+            self.extensions.insert(key.to_owned(), value.into());
+        }
         self
     }
 
@@ -102,6 +107,44 @@ impl Problem {
     /// 400: a path or query parameter is malformed.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request").detail(detail)
+    }
+
+    /// 400: query or path parameters that are malformed or out of range, each named in
+    /// `errors` (every bad parameter, not only the first).
+    pub fn bad_parameters(errors: Vec<FieldProblem>) -> Self {
+        let mut p = Self::invalid_fields(errors);
+        p.kind = "/problems/bad-request".into();
+        p.title = "Bad request".into();
+        p.status = StatusCode::BAD_REQUEST.as_u16();
+        p
+    }
+
+    /// 400: the query or path parameter `field` is malformed or out of range.
+    pub fn bad_parameter(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::bad_parameters(vec![FieldProblem {
+            field: field.into(),
+            reason: reason.into(),
+        }])
+    }
+
+    /// 405 with the `Allow` header naming the methods the route answers (empty: the router
+    /// adds it, as axum's method fallback does).
+    pub fn method_not_allowed(allowed: &[axum::http::Method]) -> Response {
+        let problem = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+        );
+        let mut res = problem.into_response();
+        let allow = allowed
+            .iter()
+            .map(axum::http::Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let (false, Ok(v)) = (allow.is_empty(), HeaderValue::from_str(&allow)) {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+        res
     }
 
     /// 500: the cause is logged, never shown.

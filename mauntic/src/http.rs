@@ -117,6 +117,7 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
         .merge(public)
         .merge(api)
         .fallback(|| async { Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed(&[]) })
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid)))
@@ -168,5 +169,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             utoipa::openapi::security::ApiKeyValue::new(http_kit::auth::session::COOKIE),
         )),
     );
+    http_kit::openapi::declare_shared_errors(&mut doc);
     doc
 }

@@ -1,10 +1,11 @@
 //! An aggregate's history, tenant-scoped: its state as of a sequence or a time, and the
 //! events that built it with who caused each.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use event_store::reader::Until;
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use replay::inspect::{self, Inspection};
 use serde::Deserialize;
@@ -34,8 +35,8 @@ pub struct AsOf {
 pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
-    Path((aggregate_type, id)): Path<(String, String)>,
-    Query(q): Query<AsOf>,
+    ApiPath((aggregate_type, id)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<AsOf>,
 ) -> Result<Json<Inspection>, Problem> {
     if !inspect::AGGREGATE_TYPES.contains(&aggregate_type.as_str()) {
         return Err(Problem::not_found("aggregate type"));

@@ -1,11 +1,11 @@
 //! The audit log: who did what, when and from where, per organization.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use http_kit::ApiQuery;
 use http_kit::{Authenticated, Problem};
 use projections::audit_log::{self, AuditFilter, AuditRow};
 use serde::{Deserialize, Serialize};
@@ -59,14 +59,14 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    params: Result<Query<AuditParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, Problem> {
-    let Query(p) = params.map_err(|r| Problem::bad_request(r.body_text()))?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::bad_request(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        )));
+        return Err(Problem::bad_parameter(
+            "limit",
+            format!("an integer from 1 to {MAX_LIMIT}"),
+        ));
     }
     if let (Some(from), Some(to)) = (p.from, p.to) {
         if from > to {
@@ -77,7 +77,7 @@ pub async fn list(
         None => None,
         Some(t) => Some(
             decode_token(t)
-                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))?,
+                .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))?,
         ),
     };
     consistency.wait(&s, "audit_log").await?;

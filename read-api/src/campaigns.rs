@@ -2,9 +2,10 @@
 //! campaign whole, its stats (totals and rates, by variant, by channel, over hours or days,
 //! per link), and its recipients (its jobs in the `deliveries` read model).
 
+use http_kit::{ApiPath, ApiQuery};
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -192,7 +193,7 @@ fn untoken<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<Option<T
             .decode(t)
             .ok()
             .and_then(|b| serde_json::from_slice::<T>(&b).ok())
-            .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+            .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
     })
     .transpose()
 }
@@ -202,7 +203,7 @@ fn limit(raw: Option<i64>) -> Result<i64, Problem> {
     if (1..=500).contains(&limit) {
         Ok(limit)
     } else {
-        Err(Problem::bad_request("limit must be 1 to 500"))
+        Err(Problem::bad_parameter("limit", "an integer from 1 to 500"))
     }
 }
 
@@ -259,7 +260,7 @@ pub async fn list(
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
     RawQuery(raw): RawQuery,
-    Query(p): Query<CampaignPageParams>,
+    ApiQuery(p): ApiQuery<CampaignPageParams>,
 ) -> Result<Json<CampaignPage>, Problem> {
     let limit = limit(p.limit)?;
     let (sort, descending) = sort(p.sort.as_deref())?;
@@ -319,7 +320,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SummaryRow>, Problem> {
     load(
         &s,
@@ -360,8 +361,8 @@ pub async fn stats(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
-    Query(p): Query<StatsParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<StatsParams>,
 ) -> Result<Json<CampaignStats>, Problem> {
     let granularity = match p.granularity.as_deref() {
         None | Some("hour") => Granularity::Hour,
@@ -452,8 +453,8 @@ pub async fn recipients(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
-    Query(p): Query<RecipientPageParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<RecipientPageParams>,
 ) -> Result<Json<RecipientPage>, Problem> {
     let limit = limit(p.limit)?;
     let after: Option<(DateTime<Utc>, Uuid)> = untoken(p.after.as_deref())?;

@@ -1,9 +1,10 @@
 //! Company queries: the list (by name, with a name-prefix search) and the detail.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use projections::companies::{self, CompanyRow};
 use serde::{Deserialize, Serialize};
@@ -43,11 +44,11 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<CompanyParams>,
+    ApiQuery(p): ApiQuery<CompanyParams>,
 ) -> Result<Json<CompanyPage>, Problem> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(Problem::bad_request("limit must be 1 to 500"));
+        return Err(Problem::bad_parameter("limit", "an integer from 1 to 500"));
     }
     let after = p.after.as_deref().map(decode_token).transpose()?;
     consistency.wait(&s, "companies").await?;
@@ -86,7 +87,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CompanyView>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("company"))?;
     consistency.wait(&s, "companies").await?;
@@ -110,7 +111,7 @@ fn encode_token(name: &str, id: Uuid) -> String {
 }
 
 fn decode_token(t: &str) -> Result<(String, Uuid), Problem> {
-    let bad = || Problem::bad_request("after: not a page token from this API");
+    let bad = || Problem::bad_parameter("after", "not a page token from this API");
     let b = URL_SAFE_NO_PAD.decode(t).map_err(|_| bad())?;
     let id = b
         .get(..16)

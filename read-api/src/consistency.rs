@@ -32,7 +32,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsistentAfter {
             Some(raw) => raw
                 .parse()
                 .map(|c| Self(Some(c)))
-                .map_err(|e| Problem::bad_request(format!("consistent_after: {e}"))),
+                .map_err(|e| Problem::bad_parameter("consistent_after", e.to_string())),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Contact queries.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use projections::contacts::{self, ContactRow};
 use serde::{Deserialize, Serialize};
@@ -46,13 +47,14 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<ListParams>,
+    ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<ContactPage>, Problem> {
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::bad_request(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        )));
+        return Err(Problem::bad_parameter(
+            "limit",
+            format!("an integer from 1 to {MAX_LIMIT}"),
+        ));
     }
     let after = p.after.as_deref().map(decode_token).transpose()?;
     consistency.wait(&s, "contacts").await?;
@@ -84,7 +86,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ContactRow>, Problem> {
     let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     consistency.wait(&s, "contacts").await?;
@@ -100,5 +102,5 @@ fn decode_token(t: &str) -> Result<Uuid, Problem> {
         .decode(t)
         .ok()
         .and_then(|b| Uuid::from_slice(&b).ok())
-        .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+        .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
 }

@@ -3,9 +3,10 @@
 //! are, and no transaction is held open for the whole download.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use http_kit::ApiQuery;
 use http_kit::{Authenticated, Problem};
 use projections::contacts::{self, ContactFilter, ContactRow};
 use serde::Deserialize;
@@ -94,13 +95,14 @@ fn to_csv(rows: &[ContactRow], header: bool) -> Result<Vec<u8>, csv::Error> {
     responses(
         (status = 200, description = "CSV (text/csv), one contact per line after a header", content_type = "text/csv"),
         (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such segment", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []), ("session" = [])))]
 pub async fn export(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<ExportParams>,
+    ApiQuery(p): ApiQuery<ExportParams>,
 ) -> Result<Response, Problem> {
     consistency.wait(&s, "contacts").await?;
     if let Some(id) = p.segment_id {

@@ -1,12 +1,13 @@
 //! Delivery queries: the list (filters by status, channel, contact, template and source,
 //! keyset pages, newest first) and one delivery with the events that made it.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use event_store::reader::Until;
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use projections::deliveries::{self, DeliveryRow, Filter};
 use replay::inspect::{self, HistoryEvent};
@@ -91,11 +92,11 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<DeliveryPageParams>,
+    ApiQuery(p): ApiQuery<DeliveryPageParams>,
 ) -> Result<Json<DeliveryPage>, Problem> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(Problem::bad_request("limit must be 1 to 500"));
+        return Err(Problem::bad_parameter("limit", "an integer from 1 to 500"));
     }
     let after = p
         .after
@@ -105,7 +106,7 @@ pub async fn list(
                 .decode(t)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<(DateTime<Utc>, Uuid)>(&b).ok())
-                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+                .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
         })
         .transpose()?;
     let filter = Filter {
@@ -150,7 +151,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeliveryDetail>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("delivery"))?;
     consistency.wait(&s, "deliveries").await?;

@@ -1,11 +1,12 @@
 //! GDPR export: everything the platform holds about one contact, as one JSON document.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use event_store::reader::Until;
+use http_kit::ApiPath;
 use http_kit::{Authenticated, Problem};
 use projections::audit_log::{self, AuditFilter, AuditRow};
 use projections::contacts::{self, ContactRow};
@@ -51,7 +52,7 @@ pub async fn export(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, Problem> {
     let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     consistency.wait(&s, "contacts").await?;

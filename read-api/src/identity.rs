@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use http_kit::ApiQuery;
 use http_kit::{Authenticated, Problem, SignedIn};
 use projections::organizations::{self, InviteRow, KeyRow, MemberRow, Membership, OrganizationRow};
 use projections::users::{self, UserRow};
@@ -197,9 +197,8 @@ pub async fn invites(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    params: Result<Query<InviteParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<InviteParams>,
 ) -> Result<Json<Vec<InviteRow>>, Problem> {
-    let Query(p) = params.map_err(|r| Problem::bad_request(r.body_text()))?;
     let status = p.status.unwrap_or_default();
     let o = current(&s, caller.tenant_id, &consistency).await?;
     Ok(Json(

@@ -3,9 +3,10 @@
 //! and step, a journey's executions, one execution's history from the log (time travel),
 //! and a contact's journeys.
 
+use http_kit::ApiPath;
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -259,7 +260,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JourneyDetail>, Problem> {
     let row = load(&s, caller.tenant_id, &consistency, &id).await?;
     Ok(Json(row.into()))
@@ -280,7 +281,7 @@ pub async fn get_version(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path((id, version)): Path<(String, String)>,
+    ApiPath((id, version)): ApiPath<(String, String)>,
 ) -> Result<Json<VersionDefRow>, Problem> {
     let id = journey_id(&id)?;
     let version: i32 = version.parse().map_err(|_| Problem::not_found("version"))?;
@@ -324,7 +325,7 @@ pub async fn stats(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<JourneyStats>, Problem> {
     let mut p = Params::parse(raw.as_deref());
@@ -435,7 +436,7 @@ pub async fn executions(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionPage>, Problem> {
     let mut p = Params::parse(raw.as_deref());
@@ -473,7 +474,7 @@ pub async fn executions(
 pub async fn execution(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
-    Path((id, execution_id)): Path<(String, String)>,
+    ApiPath((id, execution_id)): ApiPath<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionHistory>, Problem> {
     let mut p = Params::parse(raw.as_deref());
@@ -527,7 +528,7 @@ pub async fn of_contact(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ContactJourneyPage>, Problem> {
     let mut p = Params::parse(raw.as_deref());

@@ -1,7 +1,8 @@
 //! The notes on a contact.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
+use http_kit::ApiPath;
 use http_kit::{Authenticated, Problem};
 use projections::notes::{self, NoteRow};
 
@@ -21,7 +22,7 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<NoteRow>>, Problem> {
     let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     consistency.wait(&s, "contacts").await?;

@@ -1,4 +1,4 @@
-//! Query parameters checked whole: every bad one is named (422 `/problems/validation`, one
+//! Query parameters checked whole: every bad one is named (400 `/problems/bad-request`, one
 //! entry of `errors` each), not only the first. Parameters a route does not read are
 //! ignored (`consistent_after` has its own extractor).
 
@@ -104,12 +104,12 @@ impl Params {
         decoded
     }
 
-    /// `Ok` when every parameter read was good, else 422 naming each bad one.
+    /// `Ok` when every parameter read was good, else 400 naming each bad one.
     pub fn finish(self) -> Result<(), Problem> {
         if self.bad.is_empty() {
             Ok(())
         } else {
-            Err(Problem::invalid_fields(self.bad))
+            Err(Problem::bad_parameters(self.bad))
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Provider queries: the list (per channel) and one provider. Settings are shown; secret
 //! values never are (the read model has only their names).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::delivery::Channel;
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use projections::providers::{self, ProviderRow};
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,7 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<ProviderListParams>,
+    ApiQuery(p): ApiQuery<ProviderListParams>,
 ) -> Result<Json<ProviderList>, Problem> {
     let channel = p
         .channel
@@ -109,7 +110,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ProviderView>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("provider"))?;
     consistency.wait(&s, "providers").await?;

@@ -1,7 +1,7 @@
 //! Segment queries: the list (with member counts), the detail, the members, and previews of
 //! a rule (saved or not yet saved): how many contacts match and the first of them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::segment::{Checked, Rule, SegmentKind};
 use http_kit::problem::FieldProblem;
 use http_kit::{ApiJson, Authenticated, Problem};
+use http_kit::{ApiPath, ApiQuery};
 use projections::contacts::ContactRow;
 use projections::segments::{self, SegmentRow};
 use replay::inspect;
@@ -97,7 +98,10 @@ fn limit_of(limit: Option<i64>, default: i64, min: i64) -> Result<i64, Problem> 
     if (min..=500).contains(&limit) {
         Ok(limit)
     } else {
-        Err(Problem::bad_request(format!("limit must be {min} to 500")))
+        Err(Problem::bad_parameter(
+            "limit",
+            format!("an integer from {min} to 500"),
+        ))
     }
 }
 
@@ -116,7 +120,7 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<PageParams>,
+    ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<SegmentPage>, Problem> {
     let limit = limit_of(p.limit, 50, 1)?;
     let after = p
@@ -127,7 +131,7 @@ pub async fn list(
                 .decode(t)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<(String, Uuid)>(&b).ok())
-                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+                .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
         })
         .transpose()?;
     consistency.wait(&s, "segments").await?;
@@ -163,7 +167,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SegmentView>, Problem> {
     let id = segment_id(&id)?;
     consistency.wait(&s, "segments").await?;
@@ -179,7 +183,7 @@ fn contact_token(t: &str) -> Result<Uuid, Problem> {
         .decode(t)
         .ok()
         .and_then(|b| Uuid::from_slice(&b).ok())
-        .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+        .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
 }
 
 fn page(count: i64, mut items: Vec<ContactRow>, limit: i64) -> ContactMatches {
@@ -206,8 +210,8 @@ pub async fn contacts(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
-    Query(p): Query<PageParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ContactMatches>, Problem> {
     let id = segment_id(&id)?;
     let limit = limit_of(p.limit, 50, 1)?;
@@ -240,8 +244,8 @@ pub async fn preview(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
-    Query(p): Query<PageParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ContactMatches>, Problem> {
     let id = segment_id(&id)?;
     let limit = limit_of(p.limit, 20, 0)?;

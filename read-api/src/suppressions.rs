@@ -1,11 +1,12 @@
 //! Suppression list queries: the list (newest first, keyset pages; channel, reason and
 //! address-prefix filters; active entries unless asked otherwise) and one entry.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use projections::suppressions::{self, ListFilter, SuppressionRow};
 use serde::{Deserialize, Serialize};
@@ -106,13 +107,13 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<SuppressionPageParams>,
+    ApiQuery(p): ApiQuery<SuppressionPageParams>,
 ) -> Result<Json<SuppressionPage>, Problem> {
     use domain::delivery::suppression::SuppressionReason as R;
     use domain::delivery::Channel as C;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(Problem::bad_request("limit must be 1 to 500"));
+        return Err(Problem::bad_parameter("limit", "an integer from 1 to 500"));
     }
     let filter = ListFilter {
         channel: one_of(
@@ -138,7 +139,7 @@ pub async fn list(
                 .decode(t)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<(DateTime<Utc>, Uuid)>(&b).ok())
-                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+                .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
         })
         .transpose()?;
     consistency.wait(&s, PROJECTION).await?;
@@ -174,7 +175,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SuppressionView>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("suppression"))?;
     consistency.wait(&s, PROJECTION).await?;

@@ -1,7 +1,7 @@
 //! Template queries: the list (keyset pages, name filter), the detail with its versions, one
 //! version, and previews of a version rendered against a contact or a given context.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -11,6 +11,7 @@ use domain::template::{Channel, Rendered};
 use event_store::reader::Until;
 use http_kit::problem::FieldProblem;
 use http_kit::{ApiJson, Authenticated, Problem};
+use http_kit::{ApiPath, ApiQuery};
 use projections::templates::{self, TemplateRow, VersionRow};
 use replay::inspect;
 use serde::{Deserialize, Serialize};
@@ -133,11 +134,11 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Query(p): Query<TemplatePageParams>,
+    ApiQuery(p): ApiQuery<TemplatePageParams>,
 ) -> Result<Json<TemplatePage>, Problem> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(Problem::bad_request("limit must be 1 to 500"));
+        return Err(Problem::bad_parameter("limit", "an integer from 1 to 500"));
     }
     let after = p
         .after
@@ -147,7 +148,7 @@ pub async fn list(
                 .decode(t)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<(String, Uuid)>(&b).ok())
-                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))
+                .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))
         })
         .transpose()?;
     consistency.wait(&s, "templates").await?;
@@ -184,7 +185,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TemplateDetail>, Problem> {
     let row = load(&s, caller.tenant_id, &consistency, &id).await?;
     Ok(Json(TemplateDetail {
@@ -206,7 +207,7 @@ pub async fn get_version(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path((id, n)): Path<(String, String)>,
+    ApiPath((id, n)): ApiPath<(String, String)>,
 ) -> Result<Json<VersionRow>, Problem> {
     let row = load(&s, caller.tenant_id, &consistency, &id).await?;
     version_of(row, &n).map(Json)
@@ -227,7 +228,7 @@ pub async fn preview(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path((id, n)): Path<(String, String)>,
+    ApiPath((id, n)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<PreviewTemplate>,
 ) -> Result<Json<Preview>, Problem> {
     let tenant = caller.tenant_id;

@@ -1,7 +1,8 @@
 //! A contact's timeline: everything that happened to it, newest first.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use projections::timeline::{self, TimelineRow};
 use serde::{Deserialize, Serialize};
@@ -42,18 +43,18 @@ pub async fn page(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(id): Path<String>,
-    Query(p): Query<TimelineParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<TimelineParams>,
 ) -> Result<Json<TimelinePage>, Problem> {
     let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(Problem::bad_request("limit must be 1 to 500"));
+        return Err(Problem::bad_parameter("limit", "an integer from 1 to 500"));
     }
     let after = match p.after.as_deref() {
         Some(t) => Some(
             decode_token(t)
-                .ok_or_else(|| Problem::bad_request("after: not a page token from this API"))?,
+                .ok_or_else(|| Problem::bad_parameter("after", "not a page token from this API"))?,
         ),
         None => None,
     };

@@ -3,11 +3,12 @@
 //! whether the domain is warm). The math is the domain's (`Warmup::status`); "used" is
 //! what the delivery worker took from today's window in `delivery_allowances`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::delivery::warmup::WarmupStatus;
 use domain::delivery::warmup_config::valid_domain;
+use http_kit::ApiPath;
 use http_kit::{Authenticated, Problem};
 use projections::warmup::{self, WarmupRow};
 use serde::Serialize;
@@ -133,7 +134,7 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    Path(domain): Path<String>,
+    ApiPath(domain): ApiPath<String>,
 ) -> Result<Json<WarmupView>, Problem> {
     let domain = valid_domain(&domain).map_err(|_| Problem::not_found("warmup"))?;
     consistency.wait(&s, "warmup").await?;

@@ -1,13 +1,14 @@
 //! Thin handlers: extract → checked input (references to segments, templates and providers
 //! checked on the write side) → the campaign write path → answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use domain::campaign::{CampaignCommand, CampaignError, Settings};
 use http_kit::problem::FieldProblem;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
@@ -42,7 +43,7 @@ impl Rejection for CampaignError {
                 "Not possible in the campaign's status",
             )
             .detail(self.to_string())
-            .with("status", *status),
+            .with("current_status", *status),
             E::PinMismatch | E::NoDecision(_) => {
                 Problem::new(StatusCode::CONFLICT, "campaign-state", "Campaign state")
                     .detail(self.to_string())
@@ -196,7 +197,7 @@ pub async fn create(
 pub async fn change(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<CampaignBody>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = campaign_id(&id)?;
@@ -254,7 +255,7 @@ async fn org_zone(s: &CommandState, tenant: Uuid) -> Result<String, Problem> {
 pub async fn schedule(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<ScheduleBody>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = campaign_id(&id)?;
@@ -283,7 +284,7 @@ pub async fn schedule(
 pub async fn send(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = campaign_id(&id)?;
     match s
@@ -325,7 +326,7 @@ async fn simple(
 pub async fn unschedule(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |_| CampaignCommand::Unschedule).await
 }
@@ -343,7 +344,7 @@ pub async fn unschedule(
 pub async fn pause(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |now| CampaignCommand::Pause { now }).await
 }
@@ -360,7 +361,7 @@ pub async fn pause(
 pub async fn resume(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |now| CampaignCommand::Resume { now }).await
 }
@@ -378,7 +379,7 @@ pub async fn resume(
 pub async fn cancel(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |now| CampaignCommand::Cancel { now }).await
 }
@@ -395,7 +396,7 @@ pub async fn cancel(
 pub async fn delete(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |_| CampaignCommand::Delete).await
 }
@@ -412,7 +413,7 @@ pub async fn delete(
 pub async fn clone(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Option<ApiJson<CloneBody>>,
 ) -> Result<Response, Problem> {
     let id = campaign_id(&id)?;

@@ -1,12 +1,13 @@
 //! Thin handlers: extract → typed command → execute with metadata → answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::company::{CompanyCommand, CompanyPatch, NewCompany};
 use domain::contact::{short_text, ContactCommand, InvalidValue};
 use http_kit::json::present;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -115,7 +116,7 @@ pub async fn create(
 pub async fn update(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateCompany>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("company"))?;
@@ -167,7 +168,7 @@ pub struct Link {
 pub async fn link(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, company)): Path<(String, String)>,
+    ApiPath((id, company)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<Link>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
@@ -198,7 +199,7 @@ pub async fn link(
 pub async fn unlink(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, company)): Path<(String, String)>,
+    ApiPath((id, company)): ApiPath<(String, String)>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
     let company_id = Uuid::parse_str(&company).map_err(|_| Problem::not_found("company"))?;

@@ -1,13 +1,14 @@
 //! `POST /api/v1/contacts/{id}/events` and `POST /api/v1/events`: custom contact events over
 //! HTTP (public keys may call both: they ingest).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::contact::{custom_event, EventName, EventProperties, InvalidValue};
 use domain::EmailAddress;
 use event_store::Cursor;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -98,7 +99,7 @@ fn check(
 pub async fn record(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<RecordEvent>,
 ) -> Result<(StatusCode, Json<Accepted>), Problem> {
     let id = contact_id(&id)?;

@@ -1,11 +1,12 @@
 //! Thin handlers: extract → typed command → execute with metadata → answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::contact::{ContactCommand, Tag};
 use domain::ContactId;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
@@ -87,7 +88,7 @@ pub async fn upsert(
     security(("api_key" = [])))]
 pub async fn update(
     State(s): State<CommandState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<UpdateContact>,
 ) -> Result<Json<Accepted>, Problem> {
@@ -114,7 +115,7 @@ pub async fn update(
     security(("api_key" = []), ("session" = [])))]
 pub async fn erase(
     State(s): State<CommandState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ctx: RequestContext,
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
@@ -135,7 +136,7 @@ pub async fn erase(
     security(("api_key" = [])))]
 pub async fn add_tags(
     State(s): State<CommandState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<AddTags>,
 ) -> Result<Json<Accepted>, Problem> {
@@ -163,11 +164,11 @@ pub async fn add_tags(
     security(("api_key" = [])))]
 pub async fn remove_tag(
     State(s): State<CommandState>,
-    Path((id, tag)): Path<(String, String)>,
+    ApiPath((id, tag)): ApiPath<(String, String)>,
     ctx: RequestContext,
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;
-    let tag = Tag::parse(&tag).map_err(|e| Problem::validation(e.field, e.reason))?;
+    let tag = Tag::parse(&tag).map_err(|e| Problem::bad_parameter(e.field, e.reason))?;
     s.contacts
         .execute(
             ctx.tenant_id,

@@ -1,8 +1,9 @@
 //! `POST /api/v1/contacts/{id}/merge`: merge another contact into this one.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use domain::contact::MergeRule;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -42,7 +43,7 @@ pub struct MergeContacts {
 pub async fn merge(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<MergeContacts>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = contact_id(&id)?;

@@ -1,11 +1,12 @@
 //! Consent and do-not-contact per channel, frequency rules, stage and points of a contact.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::contact::{
     short_text, Channel, ConsentStatus, ContactCommand, DncReason, FrequencyRule,
 };
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -21,7 +22,11 @@ fn invalid(e: domain::contact::InvalidValue) -> Problem {
 
 fn target(id: &str, channel: Option<&str>) -> Result<(Uuid, Option<Channel>), Problem> {
     let id = contact_id(id)?;
-    let channel = channel.map(Channel::parse).transpose().map_err(invalid)?;
+    // A path parameter: a bad one is a 400, like every bad parameter.
+    let channel = channel
+        .map(Channel::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_parameter(e.field, e.reason))?;
     Ok((id, channel))
 }
 
@@ -63,7 +68,7 @@ pub struct SetConsent {
 pub async fn set_consent(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, channel)): Path<(String, String)>,
+    ApiPath((id, channel)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<SetConsent>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, channel) = target(&id, Some(&channel))?;
@@ -106,7 +111,7 @@ pub struct AddDoNotContact {
 pub async fn add_dnc(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, channel)): Path<(String, String)>,
+    ApiPath((id, channel)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<AddDoNotContact>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, channel) = target(&id, Some(&channel))?;
@@ -141,7 +146,7 @@ pub async fn add_dnc(
 pub async fn remove_dnc(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, channel)): Path<(String, String)>,
+    ApiPath((id, channel)): ApiPath<(String, String)>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, channel) = target(&id, Some(&channel))?;
     let channel = channel.ok_or_else(Problem::internal)?;
@@ -170,7 +175,7 @@ pub struct SetFrequency {
 pub async fn set_frequency(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, channel)): Path<(String, String)>,
+    ApiPath((id, channel)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<SetFrequency>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, channel) = target(&id, Some(&channel))?;
@@ -199,7 +204,7 @@ pub async fn set_frequency(
 pub async fn remove_frequency(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, channel)): Path<(String, String)>,
+    ApiPath((id, channel)): ApiPath<(String, String)>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, channel) = target(&id, Some(&channel))?;
     let channel = channel.ok_or_else(Problem::internal)?;
@@ -235,7 +240,7 @@ pub struct SetStage {
 pub async fn set_stage(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<SetStage>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, _) = target(&id, None)?;
@@ -265,7 +270,7 @@ pub struct ChangePoints {
 pub async fn change_points(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<ChangePoints>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, _) = target(&id, None)?;
@@ -308,7 +313,7 @@ pub struct SetOwner {
 pub async fn set_owner(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<SetOwner>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, _) = target(&id, None)?;
@@ -348,7 +353,7 @@ pub struct AddNote {
 pub async fn add_note(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<AddNote>,
 ) -> Result<(axum::http::StatusCode, Json<Accepted>), Problem> {
     let (id, _) = target(&id, None)?;
@@ -375,7 +380,7 @@ pub async fn add_note(
 pub async fn remove_note(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, note)): Path<(String, String)>,
+    ApiPath((id, note)): ApiPath<(String, String)>,
 ) -> Result<Json<Accepted>, Problem> {
     let (id, _) = target(&id, None)?;
     let note_id = Uuid::parse_str(&note).map_err(|_| Problem::not_found("note"))?;

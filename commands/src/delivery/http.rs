@@ -1,7 +1,7 @@
 //! `POST /api/v1/messages` (a transactional message: a template to a contact or an address,
 //! with `Idempotency-Key`) and test sends of a template version.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,6 +10,7 @@ use domain::delivery::{Channel, Request, Sender, Source};
 use domain::template::{Channel as TemplateChannel, TemplateError};
 use domain::EmailAddress;
 use http_kit::problem::FieldProblem;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -392,7 +393,7 @@ pub async fn send_message(
 pub async fn test_send(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, n)): Path<(String, String)>,
+    ApiPath((id, n)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<TestSend>,
 ) -> Result<Response, Problem> {
     let tenant = ctx.tenant_id;

@@ -1,12 +1,13 @@
 //! Define, change and remove the custom fields of the caller's organization.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::contact::{short_text, FieldKey, FieldValue};
 use domain::field::{FieldDefinition, FieldSchemaCommand, FieldType};
 use http_kit::json::present;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Deserialize;
 
@@ -121,7 +122,7 @@ pub async fn define(
 pub async fn change(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<ChangeField>,
 ) -> Result<Json<Accepted>, Problem> {
     let schema = super::schema(&s, ctx.tenant_id).await?;
@@ -163,7 +164,7 @@ pub async fn change(
 pub async fn remove(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     run(&s, &ctx, FieldSchemaCommand::Remove { key })
         .await

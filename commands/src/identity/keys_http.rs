@@ -1,6 +1,6 @@
 //! API keys of the caller's organization: create (shown once) and revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,6 +9,7 @@ use domain::identity::KeyKind;
 use event_store::reservation::{Holder, Scope};
 use event_store::EventMetadata;
 use http_kit::auth::keys;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Serialize;
 use uuid::Uuid;
@@ -128,7 +129,7 @@ pub async fn create(
 pub async fn revoke(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let key_id = id_of(&id, "API key")?;
     let accepted = s

@@ -3,9 +3,10 @@
 //! audience, expiry and nonce are checked; the `state` is single-use, expires, and is bound
 //! to the browser by a cookie (no login CSRF).
 
+use http_kit::ApiQuery;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -208,12 +209,13 @@ struct TokenAnswer {
     responses(
         (status = 303, description = "Signed in (session cookie set); to the application"),
         (status = 401, description = "The provider's answer was refused", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No provider configured", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn callback(
     State(s): State<CommandState>,
     ctx: UserContext,
     jar: CookieJar,
-    Query(q): Query<Callback>,
+    ApiQuery(q): ApiQuery<Callback>,
 ) -> Result<Response, Problem> {
     let oidc = client(&s)?;
     if let Some(e) = q.error {

@@ -1,10 +1,11 @@
 //! The caller's organization: name and settings, members, invites, ownership.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::identity::organization::{NewInvite, OrganizationCommand as C};
+use http_kit::ApiPath;
 use http_kit::{secret, Actor, ApiJson, Problem};
 use uuid::Uuid;
 
@@ -114,7 +115,7 @@ pub async fn transfer_ownership(
 pub async fn change_role(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiJson(b): ApiJson<ChangeRole>,
 ) -> Result<Json<Accepted>, Problem> {
     let user_id = id_of(&user_id, "member")?;
@@ -143,7 +144,7 @@ pub async fn change_role(
 pub async fn remove_member(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let user_id = id_of(&user_id, "member")?;
     run(
@@ -234,7 +235,7 @@ async fn send_invite(s: &CommandState, ctx: &RequestContext, to: &str, invite: U
 pub async fn revoke_invite(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let invite_id = id_of(&id, "invite")?;
     let accepted = run(&s, &ctx, C::RevokeInvite { invite_id }).await?;
@@ -256,7 +257,7 @@ pub async fn revoke_invite(
 pub async fn resend_invite(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let invite_id = id_of(&id, "invite")?;
     let token = secret::random_hex(32);

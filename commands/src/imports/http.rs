@@ -1,11 +1,12 @@
 //! Imports over HTTP: upload (multipart, streamed to disk), progress, the list, row errors.
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_kit::Problem;
+use http_kit::{ApiPath, ApiQuery};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -167,7 +168,7 @@ async fn store_upload(
 pub async fn get(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ImportView>, Problem> {
     let id = import_id(&id)?;
     store::get(&s.pool, ctx.tenant_id, id)
@@ -192,7 +193,7 @@ impl PageParams {
         if (1..=500).contains(&limit) {
             Ok(limit)
         } else {
-            Err(Problem::bad_request("limit must be 1 to 500"))
+            Err(Problem::bad_parameter("limit", "an integer from 1 to 500"))
         }
     }
 }
@@ -207,7 +208,7 @@ fn next_token<T>(items: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -
 }
 
 fn bad_token() -> Problem {
-    Problem::bad_request("after: not a page token from this API")
+    Problem::bad_parameter("after", "not a page token from this API")
 }
 
 /// A page of imports, newest first.
@@ -228,7 +229,7 @@ pub struct ImportPage {
 pub async fn list(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Query(p): Query<PageParams>,
+    ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ImportPage>, Problem> {
     let limit = p.limit()?;
     let after = p
@@ -262,8 +263,8 @@ pub struct ErrorPage {
 pub async fn errors(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
-    Query(p): Query<PageParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ErrorPage>, Problem> {
     let id = import_id(&id)?;
     let limit = p.limit()?;

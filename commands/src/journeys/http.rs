@@ -1,9 +1,10 @@
 //! Thin handlers: extract → checked input (references to templates, segments, providers and
 //! linked journeys checked on the write side at publish) → the journey write path → answer.
 
+use http_kit::ApiPath;
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -47,7 +48,7 @@ impl Rejection for JourneyError {
                 "Not possible in the journey's status",
             )
             .detail(self.to_string())
-            .with("status", *status),
+            .with("current_status", *status),
         }
     }
 }
@@ -113,7 +114,7 @@ pub async fn create(
 pub async fn change(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<JourneyBody>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = journey_id(&id)?;
@@ -258,7 +259,7 @@ async fn check_references(
 pub async fn publish(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = journey_id(&id)?;
     let journey = s.journeys.load(ctx.tenant_id, id).await?;
@@ -307,7 +308,7 @@ async fn simple(
 pub async fn pause(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |now| JourneyCommand::Pause { now }).await
 }
@@ -324,7 +325,7 @@ pub async fn pause(
 pub async fn resume(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |now| JourneyCommand::Resume { now }).await
 }
@@ -341,7 +342,7 @@ pub async fn resume(
 pub async fn archive(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     simple(&s, &ctx, &id, |now| JourneyCommand::Archive { now }).await
 }
@@ -394,7 +395,7 @@ pub async fn entries(
     State(s): State<CommandState>,
     ctx: RequestContext,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<EntriesBody>,
 ) -> Result<Json<EntriesAnswer>, Problem> {
     let id = journey_id(&id)?;

@@ -1,9 +1,10 @@
 //! Thin handlers: extract → checked input → one transaction (`write::run`) → answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
@@ -56,7 +57,7 @@ pub async fn create(
 pub async fn update(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateProvider>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = provider_id(&id)?;
@@ -78,7 +79,7 @@ pub async fn update(
 pub async fn make_default(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = provider_id(&id)?;
     Ok(Json(
@@ -99,7 +100,7 @@ pub async fn make_default(
 pub async fn remove(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = provider_id(&id)?;
     Ok(Json(

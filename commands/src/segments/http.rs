@@ -1,9 +1,10 @@
 //! Thin handlers: extract → typed command → execute with metadata → answer.
 
 use http_kit::json::present;
+use http_kit::ApiPath;
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -115,7 +116,7 @@ pub async fn create(
 pub async fn update(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateSegment>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = segment_id(&id)?;
@@ -154,7 +155,7 @@ pub async fn update(
 pub async fn delete(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = segment_id(&id)?;
     let accepted = s
@@ -177,7 +178,7 @@ pub async fn delete(
 pub async fn add_contacts(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<SegmentContacts>,
 ) -> Result<Json<MembershipChanged>, Problem> {
     change_members(&s, &ctx, &id, b, true).await.map(Json)
@@ -196,7 +197,7 @@ pub async fn add_contacts(
 pub async fn remove_contacts(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<SegmentContacts>,
 ) -> Result<Json<MembershipChanged>, Problem> {
     change_members(&s, &ctx, &id, b, false).await.map(Json)
@@ -322,7 +323,7 @@ async fn unknown_contacts(
 pub async fn refresh(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, Problem> {
     let id = segment_id(&id)?;
     let segment = s.segments.load(ctx.tenant_id, id).await?;

@@ -1,11 +1,12 @@
 //! Thin handlers: extract → validated entries → `suppress_many` or the executor → answer.
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::delivery::suppression::SuppressionCommand;
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Serialize;
 use uuid::Uuid;
@@ -117,7 +118,7 @@ pub async fn add(
 pub async fn remove(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = entry_id(&id)?;
     let command = SuppressionCommand::Remove {

@@ -1,11 +1,12 @@
 //! Thin handlers: extract → typed command → execute with metadata → answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::template::render::Known;
 use domain::template::{TemplateCommand, TemplateError};
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
@@ -61,7 +62,7 @@ pub async fn create(
 pub async fn rename(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<RenameTemplate>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = template_id(&id)?;
@@ -85,7 +86,7 @@ pub async fn rename(
 pub async fn delete(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = template_id(&id)?;
     let accepted = s
@@ -109,7 +110,7 @@ pub async fn delete(
 pub async fn save_version(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<SaveVersion>,
 ) -> Result<Response, Problem> {
     let id = template_id(&id)?;
@@ -150,7 +151,7 @@ pub async fn save_version(
 pub async fn publish(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path((id, n)): Path<(String, String)>,
+    ApiPath((id, n)): ApiPath<(String, String)>,
 ) -> Result<Json<Accepted>, Problem> {
     let id = template_id(&id)?;
     let version = version_number(&n)?;

@@ -1,11 +1,12 @@
 //! Thin handlers: extract → checked input → the executor → answer (with the domain's status
 //! for a configuration).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::delivery::warmup::{Warmup, WarmupStatus};
 use domain::delivery::warmup_config::{stream_id, valid_domain, WarmupCommand};
+use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -62,7 +63,7 @@ async fn used(
 pub async fn configure(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(domain): Path<String>,
+    ApiPath(domain): ApiPath<String>,
     ApiJson(b): ApiJson<ConfigureWarmup>,
 ) -> Result<Json<WarmupAccepted>, Problem> {
     let new = b.validate(&domain)?;
@@ -107,7 +108,7 @@ pub async fn configure(
 pub async fn remove(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    Path(domain): Path<String>,
+    ApiPath(domain): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
     let domain = valid_domain(&domain).map_err(|_| Problem::not_found("warmup"))?;
     let id = stream_id(ctx.tenant_id, &domain);

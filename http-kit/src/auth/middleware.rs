@@ -73,6 +73,10 @@ pub async fn authenticate(
         return Ok(next.run(req).await);
     };
     let Some(access) = access_of(req.method(), &path) else {
+        let allowed = super::routes::methods_of(&path);
+        if !allowed.is_empty() {
+            return Ok(Problem::method_not_allowed(&allowed));
+        }
         tracing::error!(method = %req.method(), %path, "route has no access rule; refused");
         return Err(Problem::internal());
     };

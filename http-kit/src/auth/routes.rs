@@ -218,8 +218,27 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
 
 /// The rule for `method` on the route template `path`, if it has one.
 pub fn access_of(method: &Method, path: &str) -> Option<Access> {
+    // The router answers HEAD with the GET handler (without the body).
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     ROUTES
         .iter()
         .find(|(m, p, _)| m == method && *p == path)
         .map(|(_, _, a)| *a)
+}
+
+/// The methods `path` answers (its `Allow` header): empty for a path without rules.
+pub fn methods_of(path: &str) -> Vec<Method> {
+    let mut out: Vec<Method> = ROUTES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| m.clone())
+        .collect();
+    if out.contains(&Method::GET) {
+        out.push(Method::HEAD);
+    }
+    out
 }

@@ -168,7 +168,8 @@ async fn a_campaign_goes_once_to_each_member_of_its_segments_who_is_in_no_exclud
     // Sending again is refused; the campaign is sent.
     let (status, v) = act(&app, id, "send").await;
     assert_eq!(status, 409, "{v}");
-    assert_eq!(v["status"], "sent");
+    assert_eq!(v["status"], 409, "{v}");
+    assert_eq!(v["current_status"], "sent", "{v}");
     app.stop().await;
 }
 

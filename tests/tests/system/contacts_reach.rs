@@ -176,13 +176,18 @@ async fn consent_dnc_frequency_stage_and_points_are_recorded_and_read_back() {
 
     // Bad input: a problem naming the field, nothing written.
     let before = app.event_count().await;
+    // A bad path parameter is a 400, like every bad parameter.
+    let res = call(
+        M::PUT,
+        "/consent/fax",
+        json!({"status": "opted_in", "source": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 400);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "channel", "{p}");
     for (m, path, body, field) in [
-        (
-            M::PUT,
-            "/consent/fax",
-            json!({"status": "opted_in", "source": "x"}),
-            "channel",
-        ),
         (
             M::PUT,
             "/frequency/email",

@@ -521,14 +521,14 @@ async fn journeys_their_figures_executions_and_histories_read_as_the_log_says_an
     )
     .await;
     assert_eq!(paged, [s2, s1, s4]);
-    // Bad parameters: every one named, 422.
+    // Bad parameters: every one named, 400 (as everywhere).
     let (status, problem) = refused(
         &app,
         "/api/v1/journeys?status=bogus&sort=age&limit=0&after=zzz",
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
-    assert_eq!(problem["type"], "/problems/validation");
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["type"], "/problems/bad-request");
     let fields: BTreeSet<&str> = problem["errors"]
         .as_array()
         .unwrap()
@@ -541,7 +541,7 @@ async fn journeys_their_figures_executions_and_histories_read_as_the_log_says_an
         .unwrap()
         .to_owned();
     let (status, problem) = refused(&app, &format!("/api/v1/journeys?after={token}")).await;
-    assert_eq!(status, 422, "a token of another order: {problem}");
+    assert_eq!(status, 400, "a token of another order: {problem}");
     assert_eq!(problem["errors"][0]["field"], "after");
 
     // One journey: draft, versions, counters.
@@ -652,7 +652,7 @@ async fn journeys_their_figures_executions_and_histories_read_as_the_log_says_an
     let (status, problem) = refused(&app, &format!("/api/v1/journeys/{j1}/stats?version=x")).await;
     assert_eq!(
         (status, problem["errors"][0]["field"].clone()),
-        (422, json!("version"))
+        (400, json!("version"))
     );
     // A published journey nobody entered: its steps, all zero.
     let st4 = get(&app, &format!("/api/v1/journeys/{j4}/stats")).await;
@@ -715,7 +715,7 @@ async fn journeys_their_figures_executions_and_histories_read_as_the_log_says_an
         &format!("/api/v1/journeys/{j1}/executions?status=running&limit=x"),
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
+    assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
     assert_eq!(
         get(&app, &format!("/api/v1/journeys/{j2}/executions")).await["items"],
@@ -786,7 +786,7 @@ async fn journeys_their_figures_executions_and_histories_read_as_the_log_says_an
         &format!("/api/v1/journeys/{j1}/executions/{}?at_sequence=0", e[3]),
     )
     .await;
-    assert_eq!(status, 422, "{problem}");
+    assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "at_sequence");
 
     // A contact's journeys; a merged contact's go with it, and its id answers as the survivor.

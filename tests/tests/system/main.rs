@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_contract;
 mod audit;
 mod audit_log;
 mod campaign_read;

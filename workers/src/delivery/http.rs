@@ -8,7 +8,7 @@
 //!   page's button). The job records it, and the contact opts out of the channel.
 //! - `GET /api/v1/dev-mailbox`: what the development mailbox received.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -19,6 +19,7 @@ use commands::Executor;
 use domain::contact::{Channel as ContactChannel, ConsentStatus, Contact, ContactCommand};
 use domain::delivery::{Channel, DeliveryCommand, DeliveryError, Status};
 use event_store::{Clock, EventMetadata};
+use http_kit::{ApiPath, ApiQuery};
 use http_kit::{Authenticated, Problem};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -152,7 +153,7 @@ fn untracked<T>(job: Uuid, r: Result<T, JobsError>) {
 
 async fn open(
     State(s): State<TrackingState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let t = verified(&s, &token, "o")?;
@@ -173,7 +174,7 @@ async fn open(
 
 async fn click(
     State(s): State<TrackingState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let t = verified(&s, &token, "c")?;
@@ -193,7 +194,7 @@ const PAGE_STYLE: &str = "font-family:system-ui,sans-serif;max-width:32rem;margi
 
 async fn unsubscribe_page(
     State(s): State<TrackingState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Html<String>, Problem> {
     verified(&s, &token, "u")?;
     Ok(Html(format!(
@@ -207,7 +208,7 @@ async fn unsubscribe_page(
 
 async fn unsubscribe(
     State(s): State<TrackingState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let t = verified(&s, &token, "u")?;
@@ -327,7 +328,7 @@ pub struct MailboxMessage {
 pub async fn dev_mailbox(
     State(pool): State<PgPool>,
     Authenticated(caller): Authenticated,
-    Query(q): Query<MailboxQuery>,
+    ApiQuery(q): ApiQuery<MailboxQuery>,
 ) -> Result<Json<Vec<MailboxMessage>>, Problem> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let rows: Vec<MailboxMessage> = sqlx::query_as(

@@ -4,10 +4,11 @@
 //! bounces and complaints put the address on the suppression list for good, provider-side
 //! unsubscribes too. Nothing is recorded from a request that does not verify.
 
+use http_kit::ApiPath;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -65,7 +66,7 @@ fn refused(e: &WebhookError) -> Problem {
 
 async fn receive(
     State(s): State<ReportState>,
-    Path((tenant, provider)): Path<(String, String)>,
+    ApiPath((tenant, provider)): ApiPath<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,

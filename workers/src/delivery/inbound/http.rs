@@ -13,10 +13,11 @@
 //! job's address). Mail we do not act on, or whose signature does not verify, is answered
 //! 202 with the reason (an MTA must not retry it); a body that is no message, 400.
 
+use http_kit::ApiQuery;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -132,7 +133,7 @@ fn content_type_ok(headers: &HeaderMap) -> bool {
 
 async fn receive(
     State(s): State<InboundState>,
-    Query(q): Query<InboundQuery>,
+    ApiQuery(q): ApiQuery<InboundQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
