@@ -95,8 +95,12 @@ async fn unsupported_methods_and_bad_parameters_answer_problems() {
 #[tokio::test]
 async fn a_generated_client_finds_the_api_as_its_document_states() {
     let app = spawn_app().await;
+    // Its working files (examples it remembers) in a folder of this run's, not the checkout.
+    let dir = std::env::temp_dir().join(format!("schemathesis-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
     // Not `std::process`: the application answers on this test's runtime meanwhile.
     let out = tokio::process::Command::new("schemathesis")
+        .current_dir(&dir)
         .args([
             "run",
             &app.url("/openapi.json"),
@@ -120,6 +124,7 @@ async fn a_generated_client_finds_the_api_as_its_document_states() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = text.find("SUMMARY").map_or(text.as_str(), |i| &text[i..]);
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "{text}");
     println!("{summary}");
     let figure = |name: &str| {
