@@ -29,6 +29,10 @@ pub struct Application {
     listener: Option<TcpListener>,
     /// The bound HTTP address (the real port when configured with port 0).
     pub addr: Option<SocketAddr>,
+    /// The command side, built once for every part of the process that writes (the command
+    /// API, tracking and report routes, imports, workers): one notifier of appends, one
+    /// registry of running imports.
+    pub commands: Option<commands::CommandState>,
 }
 
 /// Connects to the database (creating and migrating it) and, if configured, to NATS.
@@ -109,12 +113,17 @@ impl Application {
         } else {
             (None, None)
         };
+        let commands = (settings.roles.contains(&Role::Commands)
+            || settings.roles.contains(&Role::Workers))
+        .then(|| crate::http::command_state(&settings, pool.clone()))
+        .transpose()?;
         Ok(Self {
             settings,
             pool,
             bus,
             listener,
             addr,
+            commands,
         })
     }
 
@@ -150,8 +159,13 @@ impl Application {
         };
 
         if let Some(listener) = self.listener {
-            let router = crate::http::router(&self.settings, self.pool.clone(), self.bus.clone())?
-                .into_make_service_with_connect_info::<SocketAddr>();
+            let router = crate::http::router(
+                &self.settings,
+                self.pool.clone(),
+                self.bus.clone(),
+                self.commands.as_ref(),
+            )?
+            .into_make_service_with_connect_info::<SocketAddr>();
             let c = cancel.clone();
             tracing::info!(addr = ?self.addr, "serving HTTP");
             tasks.spawn(async move {
@@ -162,9 +176,11 @@ impl Application {
                 ("http", r)
             });
         }
-        if self.settings.roles.contains(&Role::Commands) {
+        if let (true, Some(state)) = (
+            self.settings.roles.contains(&Role::Commands),
+            self.commands.clone(),
+        ) {
             // Imports left running by a stopped process are taken up again.
-            let state = crate::http::command_state(&self.settings, self.pool.clone())?;
             let c = cancel.clone();
             tasks.spawn(async move {
                 commands::imports::engine::resume(state, std::time::Duration::from_secs(5), c)
@@ -210,7 +226,10 @@ impl Application {
                 evaluator.run(source, c).await;
                 ("segment evaluator", Ok(()))
             });
-            let commands = crate::http::command_state(&self.settings, self.pool.clone())?;
+            let commands = self
+                .commands
+                .clone()
+                .context("the workers role builds the command side")?;
             let delivery = delivery_worker(&self.settings, &self.pool, &commands)?;
             let (w, c) = (wake.clone(), cancel.clone());
             tasks.spawn(async move {

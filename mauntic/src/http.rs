@@ -42,11 +42,22 @@ pub fn command_state(settings: &Settings, pool: PgPool) -> anyhow::Result<comman
     .with_clock(settings.clock.clone()))
 }
 
-/// The router for the roles in `settings`.
-pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Result<Router> {
+/// The router for the roles in `settings`; `commands`, the process's command side, is
+/// needed with the commands role (built here when not given).
+pub fn router(
+    settings: &Settings,
+    pool: PgPool,
+    bus: Option<Bus>,
+    commands: Option<&commands::CommandState>,
+) -> anyhow::Result<Router> {
+    let commands = match (settings.roles.contains(&Role::Commands), commands) {
+        (false, _) => None,
+        (true, Some(c)) => Some(c.clone()),
+        (true, None) => Some(command_state(settings, pool.clone())?),
+    };
     let mut api = Router::new();
-    if settings.roles.contains(&Role::Commands) {
-        api = api.merge(commands::router(command_state(settings, pool.clone())?));
+    if let Some(commands) = &commands {
+        api = api.merge(commands::router(commands.clone()));
     }
     if settings.roles.contains(&Role::Queries) {
         api = api.merge(read_api::router(read_api::QueryState {
@@ -59,8 +70,7 @@ pub fn router(settings: &Settings, pool: PgPool, bus: Option<Bus>) -> anyhow::Re
     // Open pixels, click redirects and unsubscribe links: public, the signed token is the
     // credential; they record on delivery jobs and contacts, so they go with the commands.
     let mut public = Router::new();
-    if settings.roles.contains(&Role::Commands) {
-        let commands = command_state(settings, pool.clone())?;
+    if let Some(commands) = commands {
         public = public.merge(workers::delivery::http::tracking_routes(
             workers::delivery::http::TrackingState {
                 jobs: commands.jobs.clone(),

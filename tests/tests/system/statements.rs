@@ -51,7 +51,7 @@ async fn counted_api(app: &TestApp, proxy: &CountingProxy) -> (String, sqlx::PgP
     let pool = event_store::store::connect(&proxy.url(&app.settings.database_url), 4)
         .await
         .unwrap();
-    let router = mauntic::http::router(&app.settings, pool.clone(), None)
+    let router = mauntic::http::router(&app.settings, pool.clone(), None, None)
         .unwrap()
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

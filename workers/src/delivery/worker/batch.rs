@@ -87,6 +87,15 @@ pub(super) async fn decided(
     })
 }
 
+/// The job given up with `error`: out of the queue, never tried again.
+pub(super) async fn given_up(
+    id: Uuid,
+    l: &mut Loaded,
+    error: String,
+) -> Result<Write, WorkerError> {
+    decided(id, l, DeliveryCommand::GiveUp { error }, Queue::Remove).await
+}
+
 /// An address as the suppression list keys it (as given when it does not normalize: then no
 /// entry can match it either).
 pub fn normalized(channel: Channel, address: &str) -> String {

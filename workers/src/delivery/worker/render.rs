@@ -15,7 +15,7 @@ use domain::template::Content;
 use event_store::reader;
 use uuid::Uuid;
 
-use super::batch::{decided, Dispatched, Routed, Version};
+use super::batch::{decided, given_up, Dispatched, Routed, Version};
 use super::partition::Audience;
 use super::{compose, Worker, WorkerError};
 
@@ -50,15 +50,7 @@ impl Worker {
                         "template {} version {} is gone",
                         request.template_id, request.template_version
                     );
-                    writes.push(
-                        decided(
-                            id,
-                            &mut loaded,
-                            DeliveryCommand::GiveUp { error },
-                            Queue::Remove,
-                        )
-                        .await?,
-                    );
+                    writes.push(given_up(id, &mut loaded, error).await?);
                     continue;
                 }
             };
@@ -101,15 +93,7 @@ impl Worker {
                         .map(|e| format!("{}: {}", e.part, e.message))
                         .collect::<Vec<_>>()
                         .join("; ");
-                    writes.push(
-                        decided(
-                            id,
-                            &mut loaded,
-                            DeliveryCommand::GiveUp { error },
-                            Queue::Remove,
-                        )
-                        .await?,
-                    );
+                    writes.push(given_up(id, &mut loaded, error).await?);
                     continue;
                 }
             };
@@ -127,15 +111,7 @@ impl Worker {
             let message = match compose::compose(&envelope, rendered) {
                 Ok(m) => m,
                 Err(error) => {
-                    writes.push(
-                        decided(
-                            id,
-                            &mut loaded,
-                            DeliveryCommand::GiveUp { error },
-                            Queue::Remove,
-                        )
-                        .await?,
-                    );
+                    writes.push(given_up(id, &mut loaded, error).await?);
                     continue;
                 }
             };

@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use commands::delivery::jobs::{Queue, Write};
-use domain::delivery::DeliveryCommand;
+use commands::delivery::jobs::Write;
 use uuid::Uuid;
 
 use super::super::resolve::{ResolveError, Resolved};
-use super::batch::{decided, message_channel, ProviderKey, Ready, Routed};
+use super::batch::{given_up, message_channel, ProviderKey, Ready, Routed};
 use super::{limits, queue, Worker, WorkerError};
 
 impl Worker {
@@ -58,15 +57,7 @@ impl Worker {
             let resolved = match resolved {
                 Ok(p) => p,
                 Err(reason) => {
-                    writes.push(
-                        decided(
-                            r.id,
-                            &mut r.loaded,
-                            DeliveryCommand::GiveUp { error: reason },
-                            Queue::Remove,
-                        )
-                        .await?,
-                    );
+                    writes.push(given_up(r.id, &mut r.loaded, reason).await?);
                     continue;
                 }
             };
