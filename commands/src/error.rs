@@ -16,9 +16,28 @@ pub enum CommandError<E: std::error::Error> {
     /// Other writers kept winning the race for the stream, even after retries.
     #[error("the aggregate was changed concurrently; retries exhausted")]
     Conflict,
-    /// The store failed.
+    /// The store failed; the cause keeps its own sources (logged whole, never shown).
     #[error("command could not be stored: {0}")]
-    Technical(String),
+    Technical(#[source] Technical),
+}
+
+/// A technical failure's cause.
+pub type Technical = Box<dyn std::error::Error + Send + Sync>;
+
+/// `e` and each of its sources, `: `-separated (what a log line needs); a source whose
+/// message the text already ends with (a `{0}` of its own source) is not repeated.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
 }
 
 /// How a domain rejection is shown.
@@ -270,7 +289,7 @@ impl<E: Rejection> From<CommandError<E>> for Problem {
                     .retry_after(1)
             }
             CommandError::Technical(cause) => {
-                tracing::error!(%cause, "command failed");
+                tracing::error!(cause = %chain(cause.as_ref()), "command failed");
                 Problem::internal()
             }
         }
@@ -280,5 +299,43 @@ impl<E: Rejection> From<CommandError<E>> for Problem {
 impl<E: Rejection> IntoResponse for CommandError<E> {
     fn into_response(self) -> Response {
         Problem::from(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection reset")]
+    struct Reset;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("appending to contact-1")]
+    struct Append(#[source] Reset);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("no")]
+    struct Never;
+
+    impl Rejection for Never {
+        fn problem(&self) -> Problem {
+            Problem::validation("never", "no")
+        }
+    }
+
+    #[test]
+    fn a_technical_failure_keeps_its_sources_for_the_log() {
+        let e: CommandError<Never> = CommandError::Technical(Box::new(Append(Reset)));
+        assert_eq!(
+            chain(&e),
+            "command could not be stored: appending to contact-1: connection reset"
+        );
+        let p = Problem::from(e);
+        assert_eq!(p.status, 500);
+        assert!(
+            !p.detail.unwrap_or_default().contains("reset"),
+            "never shown"
+        );
     }
 }

@@ -92,8 +92,8 @@ enum Attempt<E> {
     Rejected(E),
 }
 
-fn technical<E: std::error::Error>(e: impl std::fmt::Display) -> CommandError<E> {
-    CommandError::Technical(e.to_string())
+fn technical<E: std::error::Error>(e: impl Into<crate::error::Technical>) -> CommandError<E> {
+    CommandError::Technical(e.into())
 }
 
 impl<A> Executor<A>

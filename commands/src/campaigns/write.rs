@@ -19,8 +19,8 @@ use crate::executor::{Accepted, Decided, Executor, CONFLICT_RETRIES};
 
 type Failure = CommandError<CampaignError>;
 
-fn technical(e: impl ToString) -> Failure {
-    CommandError::Technical(e.to_string())
+fn technical(e: impl Into<crate::error::Technical>) -> Failure {
+    CommandError::Technical(e.into())
 }
 
 /// Why a send could not start.
@@ -263,13 +263,13 @@ impl Campaigns {
 pub enum AppendFailure {
     #[error("the campaign was changed concurrently")]
     Conflict,
-    #[error("{0}")]
-    Technical(String),
+    #[error(transparent)]
+    Technical(crate::error::Technical),
 }
 
 impl From<sqlx::Error> for AppendFailure {
     fn from(e: sqlx::Error) -> Self {
-        Self::Technical(e.to_string())
+        Self::Technical(e.into())
     }
 }
 
@@ -277,7 +277,7 @@ impl From<JobsError> for AppendFailure {
     fn from(e: JobsError) -> Self {
         match e {
             JobsError::Conflict => Self::Conflict,
-            e => Self::Technical(e.to_string()),
+            e => Self::Technical(e.into()),
         }
     }
 }
@@ -307,7 +307,7 @@ async fn append_in(
         .await
         .map_err(|e| match e {
             AppendError::Conflict => AppendFailure::Conflict,
-            AppendError::Store(e) => AppendFailure::Technical(e.to_string()),
+            AppendError::Store(e) => AppendFailure::Technical(e.into()),
         })?
         .unwrap_or(Cursor::ZERO);
     for e in events {

@@ -16,8 +16,8 @@ use crate::executor::{Accepted, Decided, Executor, CONFLICT_RETRIES};
 
 pub type Failure = CommandError<JourneyError>;
 
-pub(crate) fn technical(e: impl ToString) -> Failure {
-    CommandError::Technical(e.to_string())
+pub(crate) fn technical(e: impl Into<crate::error::Technical>) -> Failure {
+    CommandError::Technical(e.into())
 }
 
 /// Journey commands with their write-side effects.

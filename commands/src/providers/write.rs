@@ -37,8 +37,8 @@ enum Attempt {
     Conflict,
 }
 
-fn technical(e: impl std::fmt::Display) -> Failure {
-    CommandError::Technical(e.to_string())
+fn technical(e: impl Into<crate::error::Technical>) -> Failure {
+    CommandError::Technical(e.into())
 }
 
 /// Runs `op` on provider `id` of `tenant`.
