@@ -113,6 +113,9 @@ async fn a_generated_client_finds_the_api_as_its_document_states() {
             // The same cases each run: a failure is reproduced by running the test again.
             "--seed",
             "20261207",
+            // The whole suite runs beside it on two cores: a slow answer is not a failure.
+            "--request-timeout",
+            "30",
             "--no-color",
         ])
         .output()
