@@ -4,6 +4,7 @@
 //! whether it commands a contact.
 //! An operation's own declaration of a status (a more specific description) is kept.
 
+use axum::http::Method;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
@@ -43,16 +44,14 @@ pub fn declare_shared_errors(doc: &mut OpenApi) {
     }
     for (path, item) in doc.paths.paths.iter_mut() {
         let ops = [
-            ("GET", item.get.as_mut()),
-            ("PUT", item.put.as_mut()),
-            ("POST", item.post.as_mut()),
-            ("DELETE", item.delete.as_mut()),
-            ("PATCH", item.patch.as_mut()),
+            (Method::GET, item.get.as_mut()),
+            (Method::PUT, item.put.as_mut()),
+            (Method::POST, item.post.as_mut()),
+            (Method::DELETE, item.delete.as_mut()),
+            (Method::PATCH, item.patch.as_mut()),
         ];
         for (method, op) in ops {
             if let Some(op) = op {
-                let method = axum::http::Method::from_bytes(method.as_bytes())
-                    .unwrap_or(axum::http::Method::GET);
                 for status in errors_of(path, &method, op) {
                     let name = SHARED
                         .iter()
@@ -71,7 +70,7 @@ pub fn declare_shared_errors(doc: &mut OpenApi) {
 }
 
 /// The shared statuses `op` can answer.
-fn errors_of(path: &str, method: &axum::http::Method, op: &Operation) -> Vec<&'static str> {
+fn errors_of(path: &str, method: &Method, op: &Operation) -> Vec<&'static str> {
     let mut out = vec!["400", "500"];
     let params = op.parameters.as_deref().unwrap_or_default();
     match access_of(method, path) {
@@ -87,7 +86,7 @@ fn errors_of(path: &str, method: &axum::http::Method, op: &Operation) -> Vec<&'s
         out.push("404");
     }
     // Every command on a contact: an erased one takes none.
-    if path.starts_with("/api/v1/contacts/{id}") && method != axum::http::Method::GET {
+    if path.starts_with("/api/v1/contacts/{id}") && method != Method::GET {
         out.push("410");
     }
     if op.request_body.is_some() {
