@@ -53,6 +53,13 @@ pub fn metadata_of(
     })
 }
 
+impl RequestContext {
+    /// The caller's organization.
+    pub fn tenant(&self) -> domain::TenantId {
+        domain::TenantId(self.tenant_id)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     type Rejection = Problem;
 

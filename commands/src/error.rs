@@ -5,11 +5,18 @@ use axum::response::{IntoResponse, Response};
 use domain::contact::ContactError;
 use domain::identity::organization::OrganizationError;
 use domain::identity::user::UserError;
+use http_kit::problem::FieldProblem;
 use http_kit::Problem;
 
-/// Why a command was not carried out.
+use crate::Invalid;
+
+/// Why a command was not carried out: what a context's service answers (`FieldsError`,
+/// `SegmentsError`, … are this over the context's rejection; contacts have their own).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError<E: std::error::Error> {
+    /// The input does not fit (each field named); nothing was run.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     /// The aggregate refused it (a business rule).
     #[error(transparent)]
     Rejected(E),
@@ -19,6 +26,20 @@ pub enum CommandError<E: std::error::Error> {
     /// The store failed; the cause keeps its own sources (logged whole, never shown).
     #[error("command could not be stored: {0}")]
     Technical(#[source] Technical),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> CommandError<E> {
+    /// This failure as one of a command of another aggregate that needed this one (loading
+    /// the field definitions a segment's rule is checked against): a refusal here is a
+    /// fault there.
+    pub fn within<F: std::error::Error>(self) -> CommandError<F> {
+        match self {
+            Self::Invalid(e) => CommandError::Invalid(e),
+            Self::Rejected(e) => CommandError::Technical(Box::new(e)),
+            Self::Conflict => CommandError::Conflict,
+            Self::Technical(t) => CommandError::Technical(t),
+        }
+    }
 }
 
 /// A technical failure's cause.
@@ -133,6 +154,10 @@ impl Rejection for domain::segment::SegmentError {
             E::BadName => Problem::validation("name", self.to_string()),
             E::BadDescription => Problem::validation("description", self.to_string()),
             E::StaticHasNoRule => Problem::validation("rule", self.to_string()),
+            E::MembersFollowRule => {
+                Problem::new(StatusCode::CONFLICT, "dynamic-segment", "Dynamic segment")
+                    .detail(self.to_string())
+            }
         }
     }
 }
@@ -279,9 +304,23 @@ impl Rejection for UserError {
     }
 }
 
+impl From<Invalid> for Problem {
+    fn from(e: Invalid) -> Self {
+        Problem::invalid_fields(
+            e.0.into_iter()
+                .map(|v| FieldProblem {
+                    field: v.field,
+                    reason: v.reason,
+                })
+                .collect(),
+        )
+    }
+}
+
 impl<E: Rejection> From<CommandError<E>> for Problem {
     fn from(e: CommandError<E>) -> Self {
         match e {
+            CommandError::Invalid(e) => e.into(),
             CommandError::Rejected(e) => e.problem(),
             CommandError::Conflict => {
                 Problem::new(StatusCode::CONFLICT, "conflict", "Concurrent change")

@@ -31,6 +31,7 @@ pub mod executor;
 pub mod fields;
 pub mod identity;
 pub mod imports;
+pub mod invalid;
 pub mod journeys;
 pub mod providers;
 pub mod reservations;
@@ -42,25 +43,30 @@ pub mod warmup;
 use std::sync::Arc;
 
 use axum::Router;
-use domain::contact::Contact;
 use domain::identity::organization::Organization;
 use domain::identity::user::User;
 use http_kit::AuthState;
 use sqlx::PgPool;
 
-pub use error::CommandError;
+pub use error::{CommandError, Technical};
 pub use executor::Executor;
 pub use identity::IdentityConfig;
+pub use invalid::Invalid;
 
 /// The state command handlers share.
 #[derive(Clone)]
 pub struct CommandState {
     pub pool: PgPool,
-    pub contacts: Arc<Executor<Contact>>,
-    pub companies: Arc<Executor<domain::company::Company>>,
-    pub field_schemas: Arc<Executor<domain::field::FieldSchema>>,
-    pub segments: Arc<Executor<domain::segment::Segment>>,
-    pub templates: Arc<Executor<domain::template::Template>>,
+    /// Contacts: every write to a contact (the API, the console, journeys and imports).
+    pub contacts: contacts::Contacts,
+    /// Companies, and the links of contacts to them.
+    pub companies: companies::Companies,
+    /// Custom field definitions.
+    pub fields: fields::Fields,
+    /// Segments: definitions, static membership, refreshes.
+    pub segments: segments::Segments,
+    /// Message templates and their versions.
+    pub templates: templates::Templates,
     /// Delivery jobs: requested in batches with their queue rows.
     pub jobs: delivery::Jobs,
     pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
@@ -99,15 +105,27 @@ impl CommandState {
             .clone()
             .map(|c| Arc::new(identity::oidc::OidcClient::new(c, &identity.public_url)));
         let templates = Arc::new(Executor::new(pool.clone(), notifier.clone(), ()));
+        let fields =
+            fields::Fields::new(Arc::new(Executor::new(pool.clone(), notifier.clone(), ())));
+        let contact_executor = Executor::new(pool.clone(), notifier.clone(), ())
+            .with_redirect(domain::contact::ContactError::survivor);
+        let contacts =
+            contacts::Contacts::new(pool.clone(), Arc::new(contact_executor), fields.clone());
         Ok(Self {
-            contacts: Arc::new(
-                Executor::new(pool.clone(), notifier.clone(), ())
-                    .with_redirect(domain::contact::ContactError::survivor),
+            companies: companies::Companies::new(
+                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                contacts.clone(),
             ),
-            companies: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            field_schemas: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            segments: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            templates: templates.clone(),
+            contacts,
+            segments: segments::Segments::new(
+                pool.clone(),
+                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                fields.clone(),
+                notifier.clone(),
+                auth.clock.clone(),
+            ),
+            templates: templates::Templates::new(templates.clone(), fields.clone()),
+            fields,
             campaigns: Arc::new(campaigns::write::Campaigns::new(
                 pool.clone(),
                 notifier.clone(),
@@ -306,7 +324,7 @@ pub fn router(state: CommandState) -> Router {
         segments::http::CreateSegment,
         segments::http::UpdateSegment,
         segments::http::SegmentContacts,
-        segments::http::MembershipChanged,
+        segments::MembershipChanged,
         templates::body::CreateTemplate,
         templates::body::RenameTemplate,
         templates::body::SaveVersion,

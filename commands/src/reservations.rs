@@ -2,23 +2,22 @@
 //! with `event_store::reservation` before the command that makes them someone's.
 
 use event_store::reservation::{self, Holder, Scope};
-use http_kit::Problem;
+use event_store::StoreError;
 
 /// Claims `value` for `holder`, then runs `command`, releasing the claim if it fails.
 /// `Ok(Err(other))` when someone else holds the value (and nothing was run).
-pub async fn reserved<T, Fut>(
+pub async fn reserved<T, E, Fut>(
     pool: &sqlx::PgPool,
     scope: Scope,
     value: &str,
     holder: Holder,
     command: impl FnOnce() -> Fut,
-) -> Result<Result<T, Holder>, Problem>
+) -> Result<Result<T, Holder>, E>
 where
-    Fut: std::future::Future<Output = Result<T, Problem>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<StoreError>,
 {
-    let held = reservation::claim(pool, scope, value, holder)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
+    let held = reservation::claim(pool, scope, value, holder).await?;
     if held != holder {
         return Ok(Err(held));
     }

@@ -3,8 +3,16 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The id of one kind of entity: what it is called (in a "no such …" answer) and its UUID.
+pub trait EntityId: Copy + fmt::Display {
+    /// What the entity is called, e.g. `contact`.
+    const ENTITY: &'static str;
+    fn from_uuid(id: Uuid) -> Self;
+    fn uuid(self) -> Uuid;
+}
+
 macro_rules! id {
-    ($(#[$m:meta])* $name:ident) => {
+    ($(#[$m:meta])* $name:ident, $entity:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -14,6 +22,22 @@ macro_rules! id {
             /// A new, time-ordered id (UUIDv7).
             pub fn generate() -> Self {
                 Self(Uuid::now_v7())
+            }
+        }
+
+        impl EntityId for $name {
+            const ENTITY: &'static str = $entity;
+            fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+            fn uuid(self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Uuid {
+                id.0
             }
         }
 
@@ -27,15 +51,68 @@ macro_rules! id {
 
 id!(
     /// An organization: the unit of isolation. Every stream id starts with it.
-    TenantId
+    TenantId,
+    "organization"
 );
 id!(
     /// A contact of a tenant.
-    ContactId
+    ContactId,
+    "contact"
 );
 id!(
     /// A user: a person who signs in, member of any number of organizations.
-    UserId
+    UserId,
+    "user"
+);
+id!(
+    /// A company of a tenant.
+    CompanyId,
+    "company"
+);
+id!(
+    /// A segment (dynamic or static) of a tenant.
+    SegmentId,
+    "segment"
+);
+id!(
+    /// A message template of a tenant.
+    TemplateId,
+    "template"
+);
+id!(
+    /// A blast campaign of a tenant.
+    CampaignId,
+    "campaign"
+);
+id!(
+    /// A journey of a tenant.
+    JourneyId,
+    "journey"
+);
+id!(
+    /// A channel provider (an SMTP server, an SES account, …) of a tenant.
+    ProviderId,
+    "provider"
+);
+id!(
+    /// A CSV import of contacts.
+    ImportId,
+    "import"
+);
+id!(
+    /// An entry of a tenant's suppression list.
+    SuppressionId,
+    "suppression"
+);
+id!(
+    /// A note on a contact.
+    NoteId,
+    "note"
+);
+id!(
+    /// One message to deliver (a delivery job).
+    DeliveryId,
+    "delivery"
 );
 
 /// The id the event store sees for an entity of a tenant: `"<tenant>:<entity>"`.

@@ -14,4 +14,7 @@ pub mod segment;
 pub mod template;
 
 pub use email::EmailAddress;
-pub use ids::{ContactId, TenantId, UserId};
+pub use ids::{
+    CampaignId, CompanyId, ContactId, DeliveryId, EntityId, ImportId, JourneyId, NoteId,
+    ProviderId, SegmentId, SuppressionId, TemplateId, TenantId, UserId,
+};

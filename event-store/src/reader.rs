@@ -215,6 +215,26 @@ pub async fn load_streams<'e>(
         .collect())
 }
 
+/// Which of `aggregate_ids` (streams of one aggregate type) have any event.
+pub async fn existing_streams<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    if aggregate_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
+         AND sequence = 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// The cursor of a stream's last event (what a command answers with).
 pub async fn stream_cursor<'e>(
     db: impl PgExecutor<'e>,

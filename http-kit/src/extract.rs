@@ -102,3 +102,108 @@ fn path_rejection(r: PathRejection) -> Problem {
         r => Problem::bad_request(r.body_text()),
     }
 }
+
+/// One path parameter of [`PathIds`]: an entity's id (a malformed one cannot name any
+/// entity, so it answers 404 like an unknown one) or plain text.
+pub trait PathParam: Sized {
+    fn from_param(name: &str, raw: &str) -> Result<Self, Problem>;
+}
+
+impl PathParam for String {
+    fn from_param(_: &str, raw: &str) -> Result<Self, Problem> {
+        Ok(raw.to_owned())
+    }
+}
+
+macro_rules! entity_params {
+    ($($id:ty),*) => {$(
+        impl PathParam for $id {
+            fn from_param(_: &str, raw: &str) -> Result<Self, Problem> {
+                use domain::EntityId;
+                uuid::Uuid::parse_str(raw)
+                    .map(<$id>::from_uuid)
+                    .map_err(|_| Problem::not_found(<$id>::ENTITY))
+            }
+        }
+    )*};
+}
+
+entity_params!(
+    domain::TenantId,
+    domain::ContactId,
+    domain::UserId,
+    domain::CompanyId,
+    domain::SegmentId,
+    domain::TemplateId,
+    domain::CampaignId,
+    domain::JourneyId,
+    domain::ProviderId,
+    domain::ImportId,
+    domain::SuppressionId,
+    domain::NoteId,
+    domain::DeliveryId
+);
+
+/// The route's path parameters, in order, typed: `PathIds(id): PathIds<ContactId>`,
+/// `PathIds((id, tag)): PathIds<(ContactId, String)>`. A malformed id is a 404 naming the
+/// entity (problem+json), as an unknown one is.
+pub struct PathIds<T>(pub T);
+
+/// What [`PathIds`] can extract: one parameter or a tuple of them.
+pub trait PathParams: Sized {
+    fn from_params(params: &[(&str, &str)]) -> Result<Self, Problem>;
+}
+
+fn param<T: PathParam>(params: &[(&str, &str)], i: usize) -> Result<T, Problem> {
+    match params.get(i) {
+        Some((name, raw)) => T::from_param(name, raw),
+        // The route and the handler disagree: our bug, not the caller's.
+        None => {
+            tracing::error!(
+                wanted = i + 1,
+                got = params.len(),
+                "a route has too few path parameters for its handler"
+            );
+            Err(Problem::internal())
+        }
+    }
+}
+
+impl<A: PathParam> PathParams for A {
+    fn from_params(p: &[(&str, &str)]) -> Result<Self, Problem> {
+        param(p, 0)
+    }
+}
+
+impl<A: PathParam, B: PathParam> PathParams for (A, B) {
+    fn from_params(p: &[(&str, &str)]) -> Result<Self, Problem> {
+        Ok((param(p, 0)?, param(p, 1)?))
+    }
+}
+
+impl<A: PathParam, B: PathParam, C: PathParam> PathParams for (A, B, C) {
+    fn from_params(p: &[(&str, &str)]) -> Result<Self, Problem> {
+        Ok((param(p, 0)?, param(p, 1)?, param(p, 2)?))
+    }
+}
+
+impl<S, T> FromRequestParts<S> for PathIds<T>
+where
+    T: PathParams + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|r| match r {
+                axum::extract::rejection::RawPathParamsRejection::InvalidUtf8InPathParam(e) => {
+                    Problem::bad_request(e.body_text())
+                }
+                other => Problem::from_internal(&other),
+            })?;
+        let params: Vec<(&str, &str)> = raw.iter().collect();
+        T::from_params(&params).map(Self)
+    }
+}

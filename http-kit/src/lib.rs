@@ -10,6 +10,6 @@ pub mod problem;
 pub mod secret;
 
 pub use auth::{authenticate, Actor, AuthState, Authenticated, Caller, ClientInfo, SignedIn};
-pub use extract::{ApiPath, ApiQuery};
+pub use extract::{ApiPath, ApiQuery, PathIds};
 pub use json::ApiJson;
 pub use problem::Problem;

@@ -164,6 +164,13 @@ impl Problem {
     }
 }
 
+/// A store failure is ours: logged, answered 500.
+impl From<event_store::StoreError> for Problem {
+    fn from(e: event_store::StoreError) -> Self {
+        Self::from_internal(&e)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -74,7 +74,7 @@ pub fn router(
         public = public.merge(workers::delivery::http::tracking_routes(
             workers::delivery::http::TrackingState {
                 jobs: commands.jobs.clone(),
-                contacts: commands.contacts.clone(),
+                contacts: commands.contacts.executor().clone(),
                 tracker: tracker(settings)?,
                 clock: settings.clock.clone(),
             },
@@ -98,7 +98,7 @@ pub fn router(
                 workers::delivery::inbound::http::InboundState {
                     pool: pool.clone(),
                     jobs: commands.jobs.clone(),
-                    contacts: commands.contacts.clone(),
+                    contacts: commands.contacts.executor().clone(),
                     notifier: commands.notifier.clone(),
                     tracker: tracker(settings)?,
                     clock: settings.clock.clone(),

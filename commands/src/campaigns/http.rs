@@ -82,7 +82,7 @@ async fn check_references(
             for id in ids {
                 let seg = s
                     .segments
-                    .load(tenant, *id)
+                    .get(domain::TenantId(tenant), domain::SegmentId(*id))
                     .await
                     .map_err(|e| internal(&e))?;
                 if !seg.live() {
@@ -102,6 +102,7 @@ async fn check_references(
             };
             let t = s
                 .templates
+                .executor()
                 .load(tenant, id)
                 .await
                 .map_err(|e| internal(&e))?;

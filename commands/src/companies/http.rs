@@ -1,22 +1,20 @@
-//! Thin handlers: extract → typed command → execute with metadata → answer.
+//! Company routes: extract, call [`super::Companies`], answer.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::company::{CompanyCommand, CompanyPatch, NewCompany};
-use domain::contact::{short_text, ContactCommand, InvalidValue};
+use domain::company::{CompanyPatch, NewCompany};
+use domain::contact::{short_text, InvalidValue};
+use domain::{CompanyId, ContactId};
 use http_kit::json::present;
-use http_kit::ApiPath;
-use http_kit::{ApiJson, Problem};
+use http_kit::{ApiJson, PathIds, Problem};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::contacts::body::Check;
-use crate::contacts::http::contact_id;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
-use crate::CommandState;
+use crate::{CommandState, Invalid};
 
 /// `POST /api/v1/companies`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -62,6 +60,51 @@ fn web_domain(c: &mut Check, raw: &str) -> Option<String> {
     })
 }
 
+impl CreateCompany {
+    /// The company this asks for (every invalid field named).
+    pub fn validate(self) -> Result<NewCompany, Invalid> {
+        let mut c = Check::default();
+        let name = c.take(short_text("name", &self.name, 200));
+        let domain = self
+            .domain
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| web_domain(&mut c, d));
+        let fields = c
+            .fields(&self.fields)
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        c.finish(Some(NewCompany {
+            name: name.unwrap_or_default(),
+            domain: domain.flatten(),
+            fields,
+        }))
+    }
+}
+
+impl UpdateCompany {
+    /// The change this asks for (every invalid field named).
+    pub fn validate(self) -> Result<CompanyPatch, Invalid> {
+        let mut c = Check::default();
+        let name = self
+            .name
+            .as_deref()
+            .and_then(|n| c.take(short_text("name", n, 200)));
+        let domain = self.domain.map(|d| {
+            d.as_deref()
+                .filter(|d| !d.trim().is_empty())
+                .and_then(|d| web_domain(&mut c, d))
+        });
+        let fields = c.fields(&self.fields);
+        c.finish(Some(CompanyPatch {
+            name,
+            domain,
+            fields,
+        }))
+    }
+}
+
 /// Create a company.
 #[utoipa::path(post, path = "/api/v1/companies", tag = "companies", request_body = CreateCompany,
     responses(
@@ -74,33 +117,8 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<CreateCompany>,
 ) -> Result<Response, Problem> {
-    let mut c = Check::default();
-    let name = c.take(short_text("name", &b.name, 200));
-    let domain = b
-        .domain
-        .as_deref()
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| web_domain(&mut c, d));
-    let fields = c
-        .fields(&b.fields)
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-    let new = c.finish(Some(NewCompany {
-        name: name.unwrap_or_default(),
-        domain: domain.flatten(),
-        fields,
-    }))?;
-    let id = Uuid::now_v7();
-    let accepted = s
-        .companies
-        .execute(
-            ctx.tenant_id,
-            id,
-            CompanyCommand::Create(new),
-            &ctx.metadata,
-        )
-        .await?;
+    let new = b.validate()?;
+    let accepted = s.companies.create(ctx.tenant(), new, &ctx.metadata).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -116,36 +134,12 @@ pub async fn create(
 pub async fn update(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CompanyId>,
     ApiJson(b): ApiJson<UpdateCompany>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("company"))?;
-    let mut c = Check::default();
-    let name = b
-        .name
-        .as_deref()
-        .and_then(|n| c.take(short_text("name", n, 200)));
-    let domain = b.domain.map(|d| {
-        d.as_deref()
-            .filter(|d| !d.trim().is_empty())
-            .and_then(|d| web_domain(&mut c, d))
-    });
-    let fields = c.fields(&b.fields);
-    let patch = c.finish(Some(CompanyPatch {
-        name,
-        domain,
-        fields,
-    }))?;
-    s.companies
-        .execute(
-            ctx.tenant_id,
-            id,
-            CompanyCommand::Update(patch),
-            &ctx.metadata,
-        )
-        .await
-        .map(Json)
-        .map_err(Problem::from)
+    let patch = b.validate()?;
+    let updated = s.companies.update(ctx.tenant(), id, patch, &ctx.metadata);
+    Ok(Json(updated.await?))
 }
 
 /// `PUT /api/v1/contacts/{id}/companies/{company_id}`
@@ -168,24 +162,13 @@ pub struct Link {
 pub async fn link(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, company)): ApiPath<(String, String)>,
+    PathIds((id, company)): PathIds<(ContactId, CompanyId)>,
     ApiJson(b): ApiJson<Link>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
-    let company_id = Uuid::parse_str(&company).map_err(|_| Problem::not_found("company"))?;
-    // The company must exist in the caller's organization (loaded by tenant-scoped id).
-    if !s.companies.load(ctx.tenant_id, company_id).await?.exists {
-        return Err(Problem::not_found("company"));
-    }
-    let command = ContactCommand::LinkCompany {
-        company_id,
-        primary: b.primary,
-    };
-    s.contacts
-        .execute(ctx.tenant_id, id, command, &ctx.metadata)
-        .await
-        .map(Json)
-        .map_err(Problem::from)
+    let linked = s
+        .companies
+        .link(ctx.tenant(), id, company, b.primary, &ctx.metadata);
+    Ok(Json(linked.await?))
 }
 
 /// Unlink a contact from a company.
@@ -199,18 +182,8 @@ pub async fn link(
 pub async fn unlink(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, company)): ApiPath<(String, String)>,
+    PathIds((id, company)): PathIds<(ContactId, CompanyId)>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
-    let company_id = Uuid::parse_str(&company).map_err(|_| Problem::not_found("company"))?;
-    s.contacts
-        .execute(
-            ctx.tenant_id,
-            id,
-            ContactCommand::UnlinkCompany(company_id),
-            &ctx.metadata,
-        )
-        .await
-        .map(Json)
-        .map_err(Problem::from)
+    let unlinked = s.companies.unlink(ctx.tenant(), id, company, &ctx.metadata);
+    Ok(Json(unlinked.await?))
 }

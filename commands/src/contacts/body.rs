@@ -10,8 +10,8 @@ use domain::contact::{
 };
 use domain::identity::OrgSettings;
 use domain::EmailAddress;
-use http_kit::problem::FieldProblem;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::Deserialize;
 
 /// `POST /api/v1/contacts`
@@ -71,27 +71,21 @@ pub struct AddTags {
 
 /// Collects field problems while validating (every invalid field is reported).
 #[derive(Default)]
-pub(crate) struct Check(pub(crate) Vec<FieldProblem>);
+pub(crate) struct Check(pub(crate) Vec<InvalidValue>);
 
 impl Check {
     pub(crate) fn take<T>(&mut self, r: Result<T, InvalidValue>) -> Option<T> {
-        r.map_err(|e| {
-            self.0.push(FieldProblem {
-                field: e.field,
-                reason: e.reason,
-            })
-        })
-        .ok()
+        r.map_err(|e| self.0.push(e)).ok()
     }
 
     fn email(&mut self, raw: &str) -> Option<EmailAddress> {
         self.take(EmailAddress::parse(raw).map_err(|e| InvalidValue::new("email", e.to_string())))
     }
 
-    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, Problem> {
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, Invalid> {
         match (self.0.is_empty(), value) {
             (true, Some(v)) => Ok(v),
-            _ => Err(Problem::invalid_fields(self.0)),
+            _ => Err(Invalid(self.0)),
         }
     }
 
@@ -139,7 +133,7 @@ impl Check {
 }
 
 impl CreateContact {
-    pub fn validate(self) -> Result<NewContact, Problem> {
+    pub fn validate(self) -> Result<NewContact, Invalid> {
         let mut c = Check::default();
         let email = c.email(&self.email);
         let first_name = c.take(PersonName::parse(
@@ -177,7 +171,7 @@ impl CreateContact {
 }
 
 impl UpdateContact {
-    pub fn validate(self) -> Result<ContactPatch, Problem> {
+    pub fn validate(self) -> Result<ContactPatch, Invalid> {
         let mut c = Check::default();
         let email = self.email.as_deref().map(|e| c.email(e));
         let first_name = self
@@ -200,14 +194,11 @@ impl UpdateContact {
 }
 
 impl AddTags {
-    pub fn validate(self) -> Result<BTreeSet<Tag>, Problem> {
+    pub fn validate(self) -> Result<BTreeSet<Tag>, Invalid> {
         let mut c = Check::default();
         let tags = c.tags(&self.tags);
         if tags.is_empty() && c.0.is_empty() {
-            c.0.push(FieldProblem {
-                field: "tags".into(),
-                reason: "give at least one tag".into(),
-            });
+            c.0.push(InvalidValue::new("tags", "give at least one tag"));
         }
         c.finish(Some(tags))
     }

@@ -6,18 +6,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::contact::{custom_event, EventName, EventProperties, InvalidValue};
+use domain::ContactId;
 use domain::EmailAddress;
 use event_store::Cursor;
-use http_kit::ApiPath;
-use http_kit::{ApiJson, Problem};
+use http_kit::{ApiJson, PathIds, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::body::Check;
-use super::events::record_event;
-use super::http::contact_id;
-use super::unique;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -99,10 +96,9 @@ fn check(
 pub async fn record(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<RecordEvent>,
 ) -> Result<(StatusCode, Json<Accepted>), Problem> {
-    let id = contact_id(&id)?;
     let mut c = Check::default();
     let event = check(
         &mut c,
@@ -112,17 +108,18 @@ pub async fn record(
         s.auth.clock.now(),
     );
     let e = c.finish(event)?;
-    let accepted = record_event(
-        &s.contacts,
-        ctx.tenant_id,
-        id,
-        e.name,
-        e.properties,
-        e.occurred_at,
-        Some(SOURCE.to_owned()),
-        &ctx.metadata,
-    )
-    .await?;
+    let accepted = s
+        .contacts
+        .record_event(
+            ctx.tenant(),
+            id,
+            e.name,
+            e.properties,
+            e.occurred_at,
+            Some(SOURCE.to_owned()),
+            &ctx.metadata,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }
 
@@ -237,7 +234,7 @@ pub async fn record_many(
 
 /// Which contact an item names.
 enum Target {
-    Id(Uuid),
+    Id(ContactId),
     Email(EmailAddress),
 }
 
@@ -260,7 +257,7 @@ async fn item(
     let target = match (it.contact_id.as_deref(), it.email.as_deref()) {
         (Some(id), None) => c.take(
             Uuid::parse_str(id)
-                .map(Target::Id)
+                .map(|id| Target::Id(ContactId(id)))
                 .map_err(|_| InvalidValue::new("contact_id", "not a UUID")),
         ),
         (None, Some(email)) => c.take(
@@ -280,12 +277,14 @@ async fn item(
         it.occurred_at.as_deref(),
         now,
     );
-    let (target, e) = c.finish(target.zip(event)).map_err(|p| (None, p))?;
+    let (target, e) = c.finish(target.zip(event)).map_err(|p| (None, p.into()))?;
     let id = match target {
         Target::Id(id) => id,
-        Target::Email(email) => unique::owner_of(s, ctx.tenant_id, email.as_str())
+        Target::Email(email) => s
+            .contacts
+            .owner_of(ctx.tenant(), &email)
             .await
-            .map_err(|p| (None, p))?
+            .map_err(|p| (None, p.into()))?
             .ok_or_else(|| {
                 let p = Problem::not_found("contact");
                 (
@@ -294,16 +293,16 @@ async fn item(
                 )
             })?,
     };
-    record_event(
-        &s.contacts,
-        ctx.tenant_id,
-        id,
-        e.name,
-        e.properties,
-        e.occurred_at,
-        Some(SOURCE.to_owned()),
-        &ctx.metadata,
-    )
-    .await
-    .map_err(|e| (Some(id), Problem::from(e)))
+    s.contacts
+        .record_event(
+            ctx.tenant(),
+            id,
+            e.name,
+            e.properties,
+            e.occurred_at,
+            Some(SOURCE.to_owned()),
+            &ctx.metadata,
+        )
+        .await
+        .map_err(|e| (Some(id.0), Problem::from(e)))
 }

@@ -6,15 +6,42 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::contact::{ContactCommand, Tag};
 use domain::ContactId;
-use http_kit::ApiPath;
-use http_kit::{ApiJson, Problem};
-use uuid::Uuid;
+use http_kit::{ApiJson, PathIds, Problem};
 
 use super::body::{AddTags, CreateContact, UpdateContact};
-use super::unique;
+use super::ContactsError;
 use crate::context::RequestContext;
+use crate::error::Rejection;
 use crate::executor::Accepted;
 use crate::CommandState;
+
+/// How the API shows a contacts failure: the one mapping for every contact route.
+impl From<ContactsError> for Problem {
+    fn from(e: ContactsError) -> Self {
+        match e {
+            ContactsError::Invalid(e) => e.into(),
+            ContactsError::Rejected(e) => e.problem(),
+            ContactsError::EmailTaken { existing } => {
+                Problem::new(StatusCode::CONFLICT, "email-taken", "Email taken")
+                    .detail("another contact of this organization has this email")
+                    .with("existing_id", existing.to_string())
+            }
+            ContactsError::FieldTaken { field, existing } => {
+                Problem::new(StatusCode::CONFLICT, "field-taken", "Value taken")
+                    .detail(format!("{field}: another contact has this value"))
+                    .with("field", field)
+                    .with("existing_id", existing.to_string())
+            }
+            ContactsError::NoSuchCompany => Problem::not_found("company"),
+            ContactsError::Conflict => {
+                crate::CommandError::<domain::contact::ContactError>::Conflict.into()
+            }
+            ContactsError::Technical(cause) => {
+                crate::CommandError::<domain::contact::ContactError>::Technical(cause).into()
+            }
+        }
+    }
+}
 
 /// Create a contact.
 #[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts",
@@ -32,13 +59,8 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(body): ApiJson<CreateContact>,
 ) -> Result<Response, Problem> {
-    let mut new = body.validate()?;
-    let schema = crate::fields::schema(&s, ctx.tenant_id).await?;
-    crate::fields::refuse(schema.check_new(&mut new.fields))?;
-    let id = ContactId::generate().0;
-    let accepted = unique::create(&s, &schema, ctx.tenant_id, id, new, &ctx.metadata)
-        .await?
-        .map_err(unique::taken)?;
+    let new = body.validate()?;
+    let accepted = s.contacts.create(ctx.tenant(), new, &ctx.metadata).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -67,7 +89,7 @@ pub async fn upsert(
     ApiJson(body): ApiJson<CreateContact>,
 ) -> Result<Response, Problem> {
     let new = body.validate()?;
-    let (accepted, created) = unique::upsert(&s, ctx.tenant_id, new, &ctx.metadata).await?;
+    let (accepted, created) = s.contacts.upsert(ctx.tenant(), new, &ctx.metadata).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -88,17 +110,16 @@ pub async fn upsert(
     security(("api_key" = [])))]
 pub async fn update(
     State(s): State<CommandState>,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<UpdateContact>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
-    let mut patch = body.validate()?;
-    let schema = crate::fields::schema(&s, ctx.tenant_id).await?;
-    crate::fields::refuse(schema.check_patch(&mut patch.fields))?;
-    unique::update(&s, &schema, ctx.tenant_id, id, patch, &ctx.metadata)
-        .await
-        .map(Json)
+    let patch = body.validate()?;
+    Ok(Json(
+        s.contacts
+            .update(ctx.tenant(), id, patch, &ctx.metadata)
+            .await?,
+    ))
 }
 
 /// Erase a contact (GDPR right to erasure): its key is deleted, so every personal value in
@@ -115,13 +136,12 @@ pub async fn update(
     security(("api_key" = []), ("session" = [])))]
 pub async fn erase(
     State(s): State<CommandState>,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ctx: RequestContext,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
-    super::erase::erase(&s, ctx.tenant_id, id, &ctx.metadata)
-        .await
-        .map(Json)
+    Ok(Json(
+        s.contacts.erase(ctx.tenant(), id, &ctx.metadata).await?,
+    ))
 }
 
 /// Add tags to a contact (tags it already has are ignored).
@@ -136,22 +156,16 @@ pub async fn erase(
     security(("api_key" = [])))]
 pub async fn add_tags(
     State(s): State<CommandState>,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<AddTags>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
     let tags = body.validate()?;
-    s.contacts
-        .execute(
-            ctx.tenant_id,
-            id,
-            ContactCommand::AddTags(tags),
-            &ctx.metadata,
-        )
-        .await
-        .map(Json)
-        .map_err(Problem::from)
+    Ok(Json(
+        s.contacts
+            .add_tags(ctx.tenant(), id, tags, &ctx.metadata)
+            .await?,
+    ))
 }
 
 /// Remove a tag from a contact (removing a tag it does not carry changes nothing).
@@ -164,24 +178,14 @@ pub async fn add_tags(
     security(("api_key" = [])))]
 pub async fn remove_tag(
     State(s): State<CommandState>,
-    ApiPath((id, tag)): ApiPath<(String, String)>,
+    PathIds((id, tag)): PathIds<(ContactId, String)>,
     ctx: RequestContext,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
     let tag = Tag::parse(&tag).map_err(|e| Problem::bad_parameter(e.field, e.reason))?;
-    s.contacts
-        .execute(
-            ctx.tenant_id,
-            id,
-            ContactCommand::RemoveTag(tag),
-            &ctx.metadata,
-        )
-        .await
-        .map(Json)
-        .map_err(Problem::from)
-}
-
-/// A malformed id cannot name any contact: 404, like an unknown one.
-pub fn contact_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("contact"))
+    let command = ContactCommand::RemoveTag(tag);
+    Ok(Json(
+        s.contacts
+            .execute(ctx.tenant(), id, command, &ctx.metadata)
+            .await?,
+    ))
 }

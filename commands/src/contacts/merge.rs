@@ -5,52 +5,37 @@
 //! load, decide and append again.
 
 use domain::contact::{Contact, ContactError, MergeRule};
+use domain::{ContactId, TenantId};
 use event_store::append::AppendError;
 use event_store::reservation::{self, Holder, Scope};
 use event_store::EventMetadata;
-use http_kit::Problem;
-use uuid::Uuid;
 
+use super::{Contacts, ContactsError};
 use crate::executor::{backoff, Accepted, Decided, CONFLICT_RETRIES, MAX_REDIRECTS};
 use crate::fields::claims;
-use crate::{CommandError, CommandState};
-
-fn rejected(e: ContactError) -> Problem {
-    CommandError::Rejected(e).into()
-}
-
-fn failed(e: CommandError<ContactError>) -> Problem {
-    e.into()
-}
 
 /// Merges `source` into `target` (both of `tenant`) under `rule`; answers the target.
 #[tracing::instrument(skip_all, fields(%tenant, %target, %source))]
-pub async fn merge(
-    s: &CommandState,
-    tenant: Uuid,
-    target: Uuid,
-    source: Uuid,
+pub(super) async fn merge(
+    s: &Contacts,
+    tenant: TenantId,
+    target: ContactId,
+    source: ContactId,
     rule: MergeRule,
     meta: &EventMetadata,
-) -> Result<Accepted, Problem> {
-    let schema = crate::fields::schema(s, tenant).await?;
+) -> Result<Accepted, ContactsError> {
+    let schema = s.fields.schema(tenant).await?;
+    let typed_tenant = tenant;
+    let (tenant, target, source) = (tenant.0, target.0, source.0);
     let holder = |owner_id| Holder {
         tenant_id: tenant,
         owner_id,
     };
-    let internal = |e: &dyn std::error::Error| Problem::from_internal(e);
     for attempt in 1..=CONFLICT_RETRIES {
-        let (a, a_version) = s
-            .contacts
-            .load_versioned(tenant, target)
-            .await
-            .map_err(failed)?;
-        let (b, b_version) = s
-            .contacts
-            .load_versioned(tenant, source)
-            .await
-            .map_err(failed)?;
-        let merged = domain::contact::merge(&a, target, &b, source, rule).map_err(rejected)?;
+        let (a, a_version) = s.executor.load_versioned(tenant, target).await?;
+        let (b, b_version) = s.executor.load_versioned(tenant, source).await?;
+        let merged = domain::contact::merge(&a, target, &b, source, rule)
+            .map_err(ContactsError::Rejected)?;
         let kept = match &merged.target {
             domain::contact::ContactEvent::ContactMerged { fields, .. } => {
                 claims::unique_values(&schema, tenant, fields.iter().map(|(k, v)| (k.as_str(), v)))
@@ -69,29 +54,27 @@ pub async fn merge(
                 event: merged.target,
             },
         ];
-        let mut tx = s.pool.begin().await.map_err(|e| internal(&e))?;
+        let mut tx = s.pool.begin().await?;
         let cursor = match s
-            .contacts
+            .executor
             .append_decided(&mut tx, tenant, &events, meta)
             .await
         {
             Ok(Some(c)) => c,
-            Ok(None) => return Err(Problem::internal()),
+            Ok(None) => return Err(ContactsError::Technical("a merge decided no event".into())),
             Err(AppendError::Conflict) => {
                 drop(tx);
                 tokio::time::sleep(backoff(attempt)).await;
                 continue;
             }
-            Err(AppendError::Store(e)) => return Err(internal(&e)),
+            Err(AppendError::Store(e)) => return Err(e.into()),
         };
         // B's email and unique values resolve to A from now on, or neither happens.
         for scope in [Scope::ContactEmail, Scope::ContactField] {
-            reservation::transfer(&mut *tx, scope, holder(source), holder(target))
-                .await
-                .map_err(|e| internal(&e))?;
+            reservation::transfer(&mut *tx, scope, holder(source), holder(target)).await?;
         }
-        tx.commit().await.map_err(|e| internal(&e))?;
-        s.contacts.poke();
+        tx.commit().await?;
+        s.executor.poke();
         // Unique values neither contact keeps are free again.
         let unused: Vec<(String, String)> = [&a, &b]
             .iter()
@@ -104,22 +87,26 @@ pub async fn merge(
             })
             .filter(|v| !kept.iter().any(|k| k.1 == v.1))
             .collect();
-        claims::release(s, tenant, target, &unused).await;
+        claims::release(&s.pool, typed_tenant, ContactId(target), &unused).await;
         return Ok(Accepted { id: target, cursor });
     }
-    Err(failed(CommandError::Conflict))
+    Err(ContactsError::Conflict)
 }
 
 /// Contact `id` of `tenant`, or the contact it was merged into (followed along a chain):
 /// the id that answers for it and that contact's state.
-pub async fn follow(s: &CommandState, tenant: Uuid, id: Uuid) -> Result<(Uuid, Contact), Problem> {
-    let mut id = id;
+pub(super) async fn follow(
+    s: &Contacts,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<(ContactId, Contact), ContactsError> {
+    let mut id = id.0;
     for _ in 0..=MAX_REDIRECTS {
-        let c = s.contacts.load(tenant, id).await.map_err(failed)?;
+        let c = s.executor.load(tenant.0, id).await?;
         match c.merged_into {
             Some(next) if next != id => id = next,
-            _ => return Ok((id, c)),
+            _ => return Ok((ContactId(id), c)),
         }
     }
-    Err(rejected(ContactError::NotFound))
+    Err(ContactsError::Rejected(ContactError::NotFound))
 }

@@ -3,12 +3,11 @@
 use axum::extract::State;
 use axum::Json;
 use domain::contact::MergeRule;
-use http_kit::ApiPath;
-use http_kit::{ApiJson, Problem};
+use domain::ContactId;
+use http_kit::{ApiJson, PathIds, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::http::contact_id;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -43,11 +42,12 @@ pub struct MergeContacts {
 pub async fn merge(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<MergeContacts>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = contact_id(&id)?;
-    super::merge::merge(&s, ctx.tenant_id, id, b.from, b.rule, &ctx.metadata)
-        .await
-        .map(Json)
+    let from = ContactId(b.from);
+    let merged = s
+        .contacts
+        .merge(ctx.tenant(), id, from, b.rule, &ctx.metadata);
+    Ok(Json(merged.await?))
 }

@@ -1,14 +1,16 @@
-//! Contact commands over HTTP.
+//! Contacts: the service ([`Contacts`], [`ContactsError`]) and its routes.
 
 pub mod body;
-pub mod erase;
-pub mod events;
+mod erase;
 pub mod events_http;
 pub mod http;
-pub mod merge;
+mod merge;
 pub mod merge_http;
 pub mod reach_http;
+mod service;
 pub mod unique;
+
+pub use service::{Contacts, ContactsError};
 
 use axum::routing::{delete, patch, post, put};
 use axum::Router;

@@ -6,41 +6,35 @@ use chrono::{DateTime, Utc};
 use domain::contact::{
     short_text, Channel, ConsentStatus, ContactCommand, DncReason, FrequencyRule,
 };
-use http_kit::ApiPath;
-use http_kit::{ApiJson, Problem};
+use domain::{ContactId, NoteId};
+use http_kit::{ApiJson, PathIds, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::http::contact_id;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
-use crate::CommandState;
+use crate::{CommandState, Invalid};
 
 fn invalid(e: domain::contact::InvalidValue) -> Problem {
-    Problem::validation(e.field, e.reason)
+    Invalid::from(e).into()
 }
 
-fn target(id: &str, channel: Option<&str>) -> Result<(Uuid, Option<Channel>), Problem> {
-    let id = contact_id(id)?;
-    // A path parameter: a bad one is a 400, like every bad parameter.
-    let channel = channel
-        .map(Channel::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_parameter(e.field, e.reason))?;
-    Ok((id, channel))
+/// A path parameter: a bad one is a 400, like every bad parameter.
+fn channel_of(raw: &str) -> Result<Channel, Problem> {
+    Channel::parse(raw).map_err(|e| Problem::bad_parameter(e.field, e.reason))
 }
 
 async fn run(
     s: &CommandState,
     ctx: &RequestContext,
-    id: Uuid,
+    id: ContactId,
     c: ContactCommand,
 ) -> Result<Json<Accepted>, Problem> {
-    s.contacts
-        .execute(ctx.tenant_id, id, c, &ctx.metadata)
-        .await
-        .map(Json)
-        .map_err(Problem::from)
+    Ok(Json(
+        s.contacts
+            .execute(ctx.tenant(), id, c, &ctx.metadata)
+            .await?,
+    ))
 }
 
 /// `PUT /api/v1/contacts/{id}/consent/{channel}`
@@ -68,13 +62,12 @@ pub struct SetConsent {
 pub async fn set_consent(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, channel)): ApiPath<(String, String)>,
+    PathIds((id, channel)): PathIds<(ContactId, String)>,
     ApiJson(b): ApiJson<SetConsent>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, channel) = target(&id, Some(&channel))?;
+    let channel = channel_of(&channel)?;
     let source = short_text("source", &b.source, 200).map_err(invalid)?;
     let at = b.at.unwrap_or_else(|| s.auth.clock.now());
-    let channel = channel.ok_or_else(Problem::internal)?;
     run(
         &s,
         &ctx,
@@ -111,17 +104,16 @@ pub struct AddDoNotContact {
 pub async fn add_dnc(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, channel)): ApiPath<(String, String)>,
+    PathIds((id, channel)): PathIds<(ContactId, String)>,
     ApiJson(b): ApiJson<AddDoNotContact>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, channel) = target(&id, Some(&channel))?;
+    let channel = channel_of(&channel)?;
     let note = b
         .note
         .as_deref()
         .map(|n| short_text("note", n, 1000))
         .transpose()
         .map_err(invalid)?;
-    let channel = channel.ok_or_else(Problem::internal)?;
     run(
         &s,
         &ctx,
@@ -146,10 +138,9 @@ pub async fn add_dnc(
 pub async fn remove_dnc(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, channel)): ApiPath<(String, String)>,
+    PathIds((id, channel)): PathIds<(ContactId, String)>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, channel) = target(&id, Some(&channel))?;
-    let channel = channel.ok_or_else(Problem::internal)?;
+    let channel = channel_of(&channel)?;
     run(&s, &ctx, id, ContactCommand::RemoveDoNotContact(channel)).await
 }
 
@@ -175,12 +166,11 @@ pub struct SetFrequency {
 pub async fn set_frequency(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, channel)): ApiPath<(String, String)>,
+    PathIds((id, channel)): PathIds<(ContactId, String)>,
     ApiJson(b): ApiJson<SetFrequency>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, channel) = target(&id, Some(&channel))?;
+    let channel = channel_of(&channel)?;
     let rule = FrequencyRule::parse(b.max, b.per_days).map_err(invalid)?;
-    let channel = channel.ok_or_else(Problem::internal)?;
     run(
         &s,
         &ctx,
@@ -204,10 +194,9 @@ pub async fn set_frequency(
 pub async fn remove_frequency(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, channel)): ApiPath<(String, String)>,
+    PathIds((id, channel)): PathIds<(ContactId, String)>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, channel) = target(&id, Some(&channel))?;
-    let channel = channel.ok_or_else(Problem::internal)?;
+    let channel = channel_of(&channel)?;
     run(
         &s,
         &ctx,
@@ -240,10 +229,9 @@ pub struct SetStage {
 pub async fn set_stage(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<SetStage>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, _) = target(&id, None)?;
     let stage = short_text("stage", &b.stage, 64).map_err(invalid)?;
     run(&s, &ctx, id, ContactCommand::ChangeStage(stage)).await
 }
@@ -270,10 +258,9 @@ pub struct ChangePoints {
 pub async fn change_points(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<ChangePoints>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, _) = target(&id, None)?;
     if b.delta == 0 {
         return Err(Problem::validation(
             "delta",
@@ -313,10 +300,9 @@ pub struct SetOwner {
 pub async fn set_owner(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<SetOwner>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, _) = target(&id, None)?;
     if let Some(user) = b.user_id {
         let org = s
             .auth
@@ -353,10 +339,9 @@ pub struct AddNote {
 pub async fn add_note(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<AddNote>,
 ) -> Result<(axum::http::StatusCode, Json<Accepted>), Problem> {
-    let (id, _) = target(&id, None)?;
     let text = short_text("text", &b.text, 10_000).map_err(invalid)?;
     let note_id = Uuid::now_v7();
     let Json(a) = run(&s, &ctx, id, ContactCommand::AddNote { note_id, text }).await?;
@@ -380,9 +365,7 @@ pub async fn add_note(
 pub async fn remove_note(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, note)): ApiPath<(String, String)>,
+    PathIds((id, note)): PathIds<(ContactId, NoteId)>,
 ) -> Result<Json<Accepted>, Problem> {
-    let (id, _) = target(&id, None)?;
-    let note_id = Uuid::parse_str(&note).map_err(|_| Problem::not_found("note"))?;
-    run(&s, &ctx, id, ContactCommand::RemoveNote(note_id)).await
+    run(&s, &ctx, id, ContactCommand::RemoveNote(note.0)).await
 }

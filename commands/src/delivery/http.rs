@@ -186,7 +186,7 @@ async fn template_version(
     id: Uuid,
     version: Option<u32>,
 ) -> Result<(Channel, u32), Problem> {
-    let t = s.templates.load(tenant, id).await?;
+    let t = s.templates.executor().load(tenant, id).await?;
     if !t.exists {
         return Err(CommandError::Rejected(TemplateError::NotFound).into());
     }
@@ -210,7 +210,7 @@ async fn template_version(
 async fn live_contact(s: &CommandState, tenant: Uuid, id: Uuid) -> Result<Uuid, Problem> {
     let mut id = id;
     for _ in 0..crate::executor::MAX_REDIRECTS {
-        let c = s.contacts.load(tenant, id).await?;
+        let c = s.contacts.executor().load(tenant, id).await?;
         if let Some(next) = c.merged_into {
             id = next;
             continue;

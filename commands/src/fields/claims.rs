@@ -1,14 +1,14 @@
 //! Unique custom fields: each value is reserved for its contact (`<tenant>:<key>:<value>`)
 //! before the command that gives it to the contact, like a contact's email.
 
-use axum::http::StatusCode;
 use domain::contact::FieldValue;
 use domain::field::FieldSchema;
+use domain::{ContactId, TenantId};
 use event_store::reservation::{self, Holder, Scope};
-use http_kit::Problem;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::CommandState;
+use crate::contacts::ContactsError;
 
 fn text(v: &FieldValue) -> String {
     match v {
@@ -34,42 +34,45 @@ pub fn unique_values<'a>(
 }
 
 /// Reserves every value for `contact`; on the first one held by another contact, releases
-/// what it reserved and answers 409 naming the field and that contact.
+/// what it reserved and answers [`ContactsError::FieldTaken`] naming the field and that
+/// contact.
 pub async fn claim(
-    s: &CommandState,
-    tenant: Uuid,
-    contact: Uuid,
+    pool: &PgPool,
+    tenant: TenantId,
+    contact: ContactId,
     values: &[(String, String)],
-) -> Result<(), Problem> {
-    let me = Holder {
-        tenant_id: tenant,
-        owner_id: contact,
-    };
+) -> Result<(), ContactsError> {
+    let me = holder(tenant, contact);
     for (i, (field, value)) in values.iter().enumerate() {
-        let held = reservation::claim(&s.pool, Scope::ContactField, value, me)
-            .await
-            .map_err(|e| Problem::from_internal(&e))?;
+        let held = reservation::claim(pool, Scope::ContactField, value, me).await?;
         if held != me {
-            release(s, tenant, contact, &values[..i]).await;
-            return Err(
-                Problem::new(StatusCode::CONFLICT, "field-taken", "Value taken")
-                    .detail(format!("fields.{field}: another contact has this value"))
-                    .with("field", format!("fields.{field}"))
-                    .with("existing_id", held.owner_id.to_string()),
-            );
+            release(pool, tenant, contact, &values[..i]).await;
+            return Err(ContactsError::FieldTaken {
+                field: format!("fields.{field}"),
+                existing: ContactId(held.owner_id),
+            });
         }
     }
     Ok(())
 }
 
+fn holder(tenant: TenantId, contact: ContactId) -> Holder {
+    Holder {
+        tenant_id: tenant.0,
+        owner_id: contact.0,
+    }
+}
+
 /// Gives the values up (after a failed command, or values the contact no longer has).
-pub async fn release(s: &CommandState, tenant: Uuid, contact: Uuid, values: &[(String, String)]) {
-    let me = Holder {
-        tenant_id: tenant,
-        owner_id: contact,
-    };
+pub async fn release(
+    pool: &PgPool,
+    tenant: TenantId,
+    contact: ContactId,
+    values: &[(String, String)],
+) {
+    let me = holder(tenant, contact);
     for (_, value) in values {
-        if let Err(e) = reservation::release(&s.pool, Scope::ContactField, value, me).await {
+        if let Err(e) = reservation::release(pool, Scope::ContactField, value, me).await {
             tracing::warn!(error = %e, "could not release a unique field value");
         }
     }

@@ -4,16 +4,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::contact::{short_text, FieldKey, FieldValue};
-use domain::field::{FieldDefinition, FieldSchemaCommand, FieldType};
+use domain::contact::{short_text, FieldKey, FieldValue, InvalidValue};
+use domain::field::{FieldDefinition, FieldType};
 use http_kit::json::present;
 use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
 use serde::Deserialize;
 
+use super::FieldChange;
+use crate::contacts::body::Check;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
-use crate::CommandState;
+use crate::{CommandState, Invalid};
 
 /// `POST /api/v1/fields`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,37 +52,64 @@ pub struct ChangeField {
     pub options: Option<Vec<String>>,
 }
 
-fn invalid(e: domain::contact::InvalidValue) -> Problem {
-    Problem::validation(e.field, e.reason)
-}
-
 fn default_value(
     key: &FieldKey,
     raw: Option<&serde_json::Value>,
-) -> Result<Option<FieldValue>, Problem> {
+) -> Result<Option<FieldValue>, InvalidValue> {
     match raw {
         None => Ok(None),
         Some(v) => {
-            FieldValue::from_json(key, v).map_err(|e| Problem::validation("default", e.reason))
+            FieldValue::from_json(key, v).map_err(|e| InvalidValue::new("default", e.reason))
         }
     }
 }
 
-fn options(raw: Vec<String>) -> Result<Vec<String>, Problem> {
-    raw.iter()
-        .map(|o| short_text("options", o, 100).map_err(invalid))
-        .collect()
+fn options(raw: Vec<String>) -> Result<Vec<String>, InvalidValue> {
+    raw.iter().map(|o| short_text("options", o, 100)).collect()
 }
 
-async fn run(
-    s: &CommandState,
-    ctx: &RequestContext,
-    c: FieldSchemaCommand,
-) -> Result<Accepted, Problem> {
-    s.field_schemas
-        .execute(ctx.tenant_id, ctx.tenant_id, c, &ctx.metadata)
-        .await
-        .map_err(Problem::from)
+impl DefineField {
+    /// The definition this asks for (every invalid part named).
+    pub fn validate(self) -> Result<FieldDefinition, Invalid> {
+        let mut c = Check::default();
+        let key =
+            c.take(FieldKey::parse(&self.key).map_err(|e| InvalidValue::new("key", e.reason)));
+        let label = c.take(short_text("label", &self.label, 100));
+        let default = key
+            .as_ref()
+            .and_then(|k| c.take(default_value(k, self.default.as_ref())));
+        let options = c.take(options(self.options));
+        let definition = match (key, label, default, options) {
+            (Some(key), Some(label), Some(default), Some(options)) => Some(FieldDefinition {
+                label,
+                field_type: self.field_type,
+                required: self.required,
+                default,
+                options,
+                unique: self.unique,
+                key: key.as_str().to_owned(),
+            }),
+            _ => None,
+        };
+        c.finish(definition)
+    }
+}
+
+impl ChangeField {
+    /// The change this asks for to field `key`.
+    pub fn validate(self, key: &FieldKey) -> Result<FieldChange, Invalid> {
+        let mut c = Check::default();
+        let label = self.label.map(|l| c.take(short_text("label", &l, 100)));
+        let default = self.default.map(|d| c.take(default_value(key, d.as_ref())));
+        let options = self.options.map(|o| c.take(options(o)));
+        let change = FieldChange {
+            label: label.flatten(),
+            required: self.required,
+            default: default.flatten(),
+            options: options.flatten(),
+        };
+        c.finish(Some(change))
+    }
 }
 
 /// Define a custom field for the organization's contacts.
@@ -96,17 +125,11 @@ pub async fn define(
     ctx: RequestContext,
     ApiJson(b): ApiJson<DefineField>,
 ) -> Result<Response, Problem> {
-    let key = FieldKey::parse(&b.key).map_err(|e| Problem::validation("key", e.reason))?;
-    let definition = FieldDefinition {
-        label: short_text("label", &b.label, 100).map_err(invalid)?,
-        field_type: b.field_type,
-        required: b.required,
-        default: default_value(&key, b.default.as_ref())?,
-        options: options(b.options)?,
-        unique: b.unique,
-        key: key.as_str().to_owned(),
-    };
-    let accepted = run(&s, &ctx, FieldSchemaCommand::Define(definition)).await?;
+    let definition = b.validate()?;
+    let accepted = s
+        .fields
+        .define(ctx.tenant(), definition, &ctx.metadata)
+        .await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -125,32 +148,14 @@ pub async fn change(
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<ChangeField>,
 ) -> Result<Json<Accepted>, Problem> {
-    let schema = super::schema(&s, ctx.tenant_id).await?;
-    let current = schema
-        .fields
-        .get(&key)
-        .cloned()
-        .ok_or_else(|| Problem::not_found("field"))?;
+    // A malformed key cannot name a field: 404, like an unknown one.
     let k = FieldKey::parse(&key).map_err(|_| Problem::not_found("field"))?;
-    let definition = FieldDefinition {
-        label: match b.label {
-            Some(l) => short_text("label", &l, 100).map_err(invalid)?,
-            None => current.label.clone(),
-        },
-        required: b.required.unwrap_or(current.required),
-        default: match b.default {
-            Some(d) => default_value(&k, d.as_ref())?,
-            None => current.default.clone(),
-        },
-        options: match b.options {
-            Some(o) => options(o)?,
-            None => current.options.clone(),
-        },
-        ..current
-    };
-    run(&s, &ctx, FieldSchemaCommand::Change(definition))
+    let change = b.validate(&k)?;
+    s.fields
+        .change(ctx.tenant(), &key, change, &ctx.metadata)
         .await
         .map(Json)
+        .map_err(Problem::from)
 }
 
 /// Remove a field definition (values already stored stay on the contacts, unchecked).
@@ -166,7 +171,9 @@ pub async fn remove(
     ctx: RequestContext,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
-    run(&s, &ctx, FieldSchemaCommand::Remove { key })
+    s.fields
+        .remove(ctx.tenant(), key, &ctx.metadata)
         .await
         .map(Json)
+        .map_err(Problem::from)
 }

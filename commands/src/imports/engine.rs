@@ -96,10 +96,13 @@ pub async fn check(
     tenant: Uuid,
     options: &ImportOptions,
 ) -> Result<domain::field::FieldSchema, http_kit::Problem> {
-    let schema = crate::fields::schema(s, tenant).await?;
+    let schema = s.fields.schema(domain::TenantId(tenant)).await?;
     options.targets(&schema)?;
     if let Some(id) = options.segment_id {
-        let segment = s.segments.load(tenant, id).await?;
+        let segment = s
+            .segments
+            .get(domain::TenantId(tenant), domain::SegmentId(id))
+            .await?;
         if !segment.live() {
             return Err(http_kit::Problem::validation(
                 "segment_id",

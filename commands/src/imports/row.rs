@@ -91,8 +91,7 @@ impl Plan {
             Err(p) => {
                 let given_email = !body_email_missing(&problems);
                 problems.extend(
-                    p.errors
-                        .into_iter()
+                    p.0.into_iter()
                         .filter(|e| given_email || e.field != "email")
                         .map(|e| format!("{}: {}", e.field, e.reason)),
                 );

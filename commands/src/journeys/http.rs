@@ -148,6 +148,7 @@ async fn check_references(
         if let Some((channel, m)) = step.kind.channel() {
             let t = s
                 .templates
+                .executor()
                 .load(tenant, m.template_id)
                 .await
                 .map_err(|e| internal(&e))?;
@@ -229,7 +230,7 @@ async fn check_references(
     for (field, id) in segments {
         let seg = s
             .segments
-            .load(tenant, id)
+            .get(domain::TenantId(tenant), domain::SegmentId(id))
             .await
             .map_err(|e| internal(&e))?;
         if !seg.live() {
@@ -266,7 +267,7 @@ pub async fn publish(
     if journey.status == domain::journey::Status::None {
         return Err(Problem::not_found("journey"));
     }
-    let fields = crate::fields::schema(&s, ctx.tenant_id).await?.fields;
+    let fields = s.fields.schema(ctx.tenant()).await?.fields;
     // The graph's own problems first (all of them), then what it refers to.
     let now = s.clock.now();
     let command = JourneyCommand::Publish { fields, now };
@@ -444,7 +445,7 @@ pub async fn entries(
         (None, Some(segment)) => {
             let seg = s
                 .segments
-                .load(ctx.tenant_id, segment)
+                .get(ctx.tenant(), domain::SegmentId(segment))
                 .await
                 .map_err(|e| internal(&e))?;
             if !seg.live() {

@@ -7,7 +7,6 @@
 //! - [`enter`]: the one path of entries (re-entry policy, `JourneyEntered`, run rows).
 //! - [`http`]: the routes.
 
-pub mod contact;
 pub mod enter;
 pub mod http;
 pub mod write;

@@ -1,30 +1,20 @@
-//! Thin handlers: extract → typed command → execute with metadata → answer.
-
-use http_kit::json::present;
-use http_kit::ApiPath;
-use std::collections::BTreeSet;
+//! Segment routes: extract, call [`super::Segments`], answer.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cqrs_es::Aggregate;
-use domain::contact::Contact;
-use domain::segment::{
-    Definition, MembershipReason, Rule, SegmentCommand, SegmentKind, SegmentPatch,
-};
-use http_kit::{ApiJson, Problem};
-use serde::{Deserialize, Serialize};
+use domain::segment::Rule;
+use domain::{ContactId, SegmentId};
+use http_kit::json::present;
+use http_kit::{ApiJson, PathIds, Problem};
+use serde::Deserialize;
 use uuid::Uuid;
 
-use super::membership::{self, Decision};
-use super::rules;
+use super::{MembershipChanged, NewSegment, SegmentChange};
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
-
-/// Most contacts one add or remove may name.
-pub const MAX_CONTACTS: usize = 10_000;
 
 /// `POST /api/v1/segments`: with a `rule`, a dynamic segment; without, a static list.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -58,20 +48,6 @@ pub struct SegmentContacts {
     pub contact_ids: Vec<Uuid>,
 }
 
-/// What an add or remove changed.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MembershipChanged {
-    /// Contacts that entered (add) or left (remove); the others already were / were not in.
-    pub changed: usize,
-    /// The cursor after the change (pass as `consistent_after`).
-    #[schema(value_type = Option<String>)]
-    pub cursor: Option<event_store::Cursor>,
-}
-
-fn segment_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("segment"))
-}
-
 /// Create a segment.
 #[utoipa::path(post, path = "/api/v1/segments", tag = "segments", request_body = CreateSegment,
     responses(
@@ -84,23 +60,12 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<CreateSegment>,
 ) -> Result<Response, Problem> {
-    let id = Uuid::now_v7();
-    let definition = match b.rule {
-        Some(rule) => {
-            let compiled = rules::check(&s, ctx.tenant_id, Some(id), &rule).await?;
-            Definition::Dynamic { rule, compiled }
-        }
-        None => Definition::Static,
-    };
-    let command = SegmentCommand::Create {
+    let new = NewSegment {
         name: b.name,
         description: b.description,
-        definition,
+        rule: b.rule,
     };
-    let accepted = s
-        .segments
-        .execute(ctx.tenant_id, id, command, &ctx.metadata)
-        .await?;
+    let accepted = s.segments.create(ctx.tenant(), new, &ctx.metadata).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -116,32 +81,16 @@ pub async fn create(
 pub async fn update(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
     ApiJson(b): ApiJson<UpdateSegment>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = segment_id(&id)?;
-    let rule = match b.rule {
-        Some(rule) => {
-            let compiled = rules::check(&s, ctx.tenant_id, Some(id), &rule).await?;
-            Some((rule, compiled))
-        }
-        None => None,
-    };
-    let patch = SegmentPatch {
+    let change = SegmentChange {
         name: b.name,
         description: b.description,
-        rule,
+        rule: b.rule,
     };
-    let accepted = s
-        .segments
-        .execute(
-            ctx.tenant_id,
-            id,
-            SegmentCommand::Update(patch),
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(Json(accepted))
+    let updated = s.segments.update(ctx.tenant(), id, change, &ctx.metadata);
+    Ok(Json(updated.await?))
 }
 
 /// Delete a segment: its members leave it (in the background).
@@ -155,14 +104,15 @@ pub async fn update(
 pub async fn delete(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = segment_id(&id)?;
-    let accepted = s
-        .segments
-        .execute(ctx.tenant_id, id, SegmentCommand::Delete, &ctx.metadata)
-        .await?;
-    Ok(Json(accepted))
+    Ok(Json(
+        s.segments.delete(ctx.tenant(), id, &ctx.metadata).await?,
+    ))
+}
+
+fn contact_ids(b: SegmentContacts) -> Vec<ContactId> {
+    b.contact_ids.into_iter().map(ContactId).collect()
 }
 
 /// Add contacts to a static segment.
@@ -178,10 +128,14 @@ pub async fn delete(
 pub async fn add_contacts(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
     ApiJson(b): ApiJson<SegmentContacts>,
 ) -> Result<Json<MembershipChanged>, Problem> {
-    change_members(&s, &ctx, &id, b, true).await.map(Json)
+    let ids = contact_ids(b);
+    let changed = s
+        .segments
+        .add_contacts(ctx.tenant(), id, &ids, &ctx.metadata);
+    Ok(Json(changed.await?))
 }
 
 /// Remove contacts from a static segment.
@@ -197,118 +151,14 @@ pub async fn add_contacts(
 pub async fn remove_contacts(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
     ApiJson(b): ApiJson<SegmentContacts>,
 ) -> Result<Json<MembershipChanged>, Problem> {
-    change_members(&s, &ctx, &id, b, false).await.map(Json)
-}
-
-async fn change_members(
-    s: &CommandState,
-    ctx: &RequestContext,
-    id: &str,
-    b: SegmentContacts,
-    add: bool,
-) -> Result<MembershipChanged, Problem> {
-    let id = segment_id(id)?;
-    let ids: BTreeSet<Uuid> = b.contact_ids.into_iter().collect();
-    if ids.is_empty() || ids.len() > MAX_CONTACTS {
-        return Err(Problem::validation(
-            "contact_ids",
-            format!("1 to {MAX_CONTACTS} contact ids"),
-        ));
-    }
-    let segment = s.segments.load(ctx.tenant_id, id).await?;
-    if !segment.live() {
-        return Err(Problem::not_found("segment"));
-    }
-    if segment.kind == SegmentKind::Dynamic {
-        return Err(
-            Problem::new(StatusCode::CONFLICT, "dynamic-segment", "Dynamic segment")
-                .detail("a dynamic segment's members follow its rule; change the rule instead"),
-        );
-    }
-    let ids: Vec<Uuid> = ids.into_iter().collect();
-    if add {
-        let unknown = unknown_contacts(s, ctx.tenant_id, &ids).await?;
-        if !unknown.is_empty() {
-            let list: Vec<String> = unknown.iter().map(Uuid::to_string).collect();
-            return Err(Problem::validation(
-                "contact_ids",
-                format!("no such contacts: {}", list.join(", ")),
-            ));
-        }
-    }
-    let decisions: Vec<Decision> = ids
-        .iter()
-        .map(|c| Decision {
-            contact_id: *c,
-            considered: BTreeSet::from([id]),
-            target: if add {
-                BTreeSet::from([id])
-            } else {
-                BTreeSet::new()
-            },
-            reason: MembershipReason::Manual,
-        })
-        .collect();
-    let now = s.auth.clock.now();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = s
-            .pool
-            .begin()
-            .await
-            .map_err(|e| Problem::from_internal(&e))?;
-        match membership::write(&mut tx, ctx.tenant_id, &decisions, &ctx.metadata, now).await {
-            Ok(w) => {
-                tx.commit().await.map_err(|e| Problem::from_internal(&e))?;
-                if w.cursor.is_some() {
-                    s.notifier.poke();
-                }
-                return Ok(MembershipChanged {
-                    changed: w.entered + w.exited,
-                    cursor: w.cursor,
-                });
-            }
-            Err(event_store::append::AppendError::Conflict) if attempt < 10 => continue,
-            Err(event_store::append::AppendError::Conflict) => {
-                return Err(crate::CommandError::<domain::segment::SegmentError>::Conflict.into())
-            }
-            Err(event_store::append::AppendError::Store(e)) => {
-                return Err(Problem::from_internal(&e))
-            }
-        }
-    }
-}
-
-/// The ids among `ids` that are not contacts of `tenant` (by their streams).
-async fn unknown_contacts(
-    s: &CommandState,
-    tenant: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<Uuid>, Problem> {
-    let streams: Vec<String> = ids
-        .iter()
-        .map(|c| event_store::recorded::stream_id(tenant, *c))
-        .collect();
-    let known: Vec<(String,)> = sqlx::query_as(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
-         AND sequence = 1",
-    )
-    .bind(Contact::TYPE)
-    .bind(&streams)
-    .fetch_all(&s.pool)
-    .await
-    .map_err(|e| Problem::from_internal(&e))?;
-    let known: BTreeSet<&str> = known.iter().map(|(k,)| k.as_str()).collect();
-    Ok(ids
-        .iter()
-        .zip(&streams)
-        .filter(|(_, st)| !known.contains(st.as_str()))
-        .map(|(id, _)| *id)
-        .collect())
+    let ids = contact_ids(b);
+    let changed = s
+        .segments
+        .remove_contacts(ctx.tenant(), id, &ids, &ctx.metadata);
+    Ok(Json(changed.await?))
 }
 
 /// Re-evaluate a dynamic segment now (rules on relative dates are also re-evaluated on a
@@ -323,20 +173,8 @@ async fn unknown_contacts(
 pub async fn refresh(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
 ) -> Result<StatusCode, Problem> {
-    let id = segment_id(&id)?;
-    let segment = s.segments.load(ctx.tenant_id, id).await?;
-    if !segment.live() {
-        return Err(Problem::not_found("segment"));
-    }
-    let mut conn = s
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    membership::queue_refresh(&mut conn, &BTreeSet::from([(ctx.tenant_id, id)]))
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
+    s.segments.refresh(ctx.tenant(), id).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -1,9 +1,13 @@
-//! Segments over HTTP: definitions (static lists and dynamic rules), static membership, and
-//! the one writer of memberships ([`membership`]) the workers use too.
+//! Segments: the service ([`Segments`]: definitions, static membership, refreshes), its
+//! routes, and the one writer of memberships ([`membership`]) the workers use too.
 
 pub mod http;
 pub mod membership;
-pub mod rules;
+mod service;
+
+pub use service::{
+    MembershipChanged, NewSegment, SegmentChange, Segments, SegmentsError, MAX_CONTACTS,
+};
 
 use axum::routing::{patch, post};
 use axum::Router;

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use domain::template::render::{self, Known, PartError};
-use domain::template::{Channel, CheckedContent, Content};
+use domain::contact::InvalidValue;
+use domain::template::render::PartError;
+use domain::template::{Channel, Content};
 use http_kit::problem::FieldProblem;
 use http_kit::Problem;
 use serde::Deserialize;
+
+use crate::Invalid;
 
 /// `POST /api/v1/templates`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -53,7 +56,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 impl SaveVersion {
     /// The content for a template of `channel`: every missing, misplaced or oversized part
     /// reported at once.
-    pub fn content(self, channel: Channel) -> Result<Content, Problem> {
+    pub fn content(self, channel: Channel) -> Result<Content, Invalid> {
         let mut problems = Vec::new();
         let mut need = |name: &str, v: Option<String>| -> String {
             match v {
@@ -82,7 +85,7 @@ impl SaveVersion {
             ("url", self.url.is_some()),
             ("headers", self.headers.is_some()),
         ];
-        let misplaced: Vec<FieldProblem> = given
+        let misplaced: Vec<InvalidValue> = given
             .iter()
             .filter(|(name, present)| *present && !allowed.contains(name))
             .map(|(name, _)| problem(name, &format!("not a part of {} content", channel.as_str())))
@@ -124,22 +127,13 @@ impl SaveVersion {
         if problems.is_empty() {
             Ok(content)
         } else {
-            Err(Problem::invalid_fields(problems))
+            Err(Invalid(problems))
         }
     }
 }
 
-fn problem(field: &str, reason: &str) -> FieldProblem {
-    FieldProblem {
-        field: field.to_owned(),
-        reason: reason.to_owned(),
-    }
-}
-
-/// `content` compiled and checked against what the render context provides; 422 naming
-/// each part's problems with their line and column (also as `template_errors`).
-pub fn check(content: Content, known: &Known) -> Result<CheckedContent, Problem> {
-    render::check(content, known).map_err(|errors| template_problem(&errors))
+fn problem(field: &str, reason: &str) -> InvalidValue {
+    InvalidValue::new(field, reason)
 }
 
 /// 422 for template errors: `errors` per part, and `template_errors` with line and column.

@@ -1,22 +1,31 @@
-//! Thin handlers: extract → typed command → execute with metadata → answer.
+//! Template routes: extract, call [`super::Templates`], answer; the one mapping of
+//! [`TemplatesError`] to problem+json.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::template::render::Known;
-use domain::template::{TemplateCommand, TemplateError};
-use http_kit::ApiPath;
-use http_kit::{ApiJson, Problem};
-use uuid::Uuid;
+use domain::TemplateId;
+use http_kit::{ApiJson, PathIds, Problem};
 
-use super::body::{self, CreateTemplate, RenameTemplate, SaveVersion};
+use super::body::{template_problem, CreateTemplate, RenameTemplate, SaveVersion};
+use super::TemplatesError;
 use crate::context::RequestContext;
+use crate::error::Rejection;
 use crate::executor::Accepted;
 use crate::{CommandError, CommandState};
 
-fn template_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("template"))
+impl From<TemplatesError> for Problem {
+    fn from(e: TemplatesError) -> Self {
+        type E = CommandError<domain::template::TemplateError>;
+        match e {
+            TemplatesError::Invalid(e) => e.into(),
+            TemplatesError::Content(errors) => template_problem(&errors),
+            TemplatesError::Rejected(e) => e.problem(),
+            TemplatesError::Conflict => E::Conflict.into(),
+            TemplatesError::Technical(t) => E::Technical(t).into(),
+        }
+    }
 }
 
 fn version_number(raw: &str) -> Result<u32, Problem> {
@@ -38,15 +47,10 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<CreateTemplate>,
 ) -> Result<Response, Problem> {
-    let command = TemplateCommand::Create {
-        name: b.name,
-        channel: b.channel,
-    };
-    let accepted = s
+    let created = s
         .templates
-        .execute(ctx.tenant_id, Uuid::now_v7(), command, &ctx.metadata)
-        .await?;
-    Ok((StatusCode::CREATED, Json(accepted)).into_response())
+        .create(ctx.tenant(), b.name, b.channel, &ctx.metadata);
+    Ok((StatusCode::CREATED, Json(created.await?)).into_response())
 }
 
 /// Rename a template.
@@ -62,16 +66,11 @@ pub async fn create(
 pub async fn rename(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<TemplateId>,
     ApiJson(b): ApiJson<RenameTemplate>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = template_id(&id)?;
-    let command = TemplateCommand::Rename { name: b.name };
-    let accepted = s
-        .templates
-        .execute(ctx.tenant_id, id, command, &ctx.metadata)
-        .await?;
-    Ok(Json(accepted))
+    let renamed = s.templates.rename(ctx.tenant(), id, b.name, &ctx.metadata);
+    Ok(Json(renamed.await?))
 }
 
 /// Delete a template (it stays in the log; it takes no more commands).
@@ -86,14 +85,11 @@ pub async fn rename(
 pub async fn delete(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<TemplateId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = template_id(&id)?;
-    let accepted = s
-        .templates
-        .execute(ctx.tenant_id, id, TemplateCommand::Delete, &ctx.metadata)
-        .await?;
-    Ok(Json(accepted))
+    Ok(Json(
+        s.templates.delete(ctx.tenant(), id, &ctx.metadata).await?,
+    ))
 }
 
 /// Save content as the template's next version. Every part is compiled (strict Handlebars)
@@ -110,33 +106,15 @@ pub async fn delete(
 pub async fn save_version(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<TemplateId>,
     ApiJson(b): ApiJson<SaveVersion>,
 ) -> Result<Response, Problem> {
-    let id = template_id(&id)?;
-    let template = s.templates.load(ctx.tenant_id, id).await?;
-    if !template.exists {
-        return Err(CommandError::Rejected(TemplateError::NotFound).into());
-    }
-    if template.deleted {
-        return Err(CommandError::Rejected(TemplateError::Deleted).into());
-    }
-    let content = b.content(template.channel)?;
-    let schema = crate::fields::schema(&s, ctx.tenant_id).await?;
-    let known = Known {
-        fields: schema.fields.keys().cloned().collect(),
-    };
-    let content = body::check(content, &known)?;
-    let accepted = s
+    let channel = s.templates.channel(ctx.tenant(), id).await?;
+    let content = b.content(channel)?;
+    let saved = s
         .templates
-        .execute(
-            ctx.tenant_id,
-            id,
-            TemplateCommand::SaveVersion { content },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(accepted)).into_response())
+        .save_version(ctx.tenant(), id, content, &ctx.metadata);
+    Ok((StatusCode::CREATED, Json(saved.await?)).into_response())
 }
 
 /// Publish a version: sends use it from now on (it replaces the version published before).
@@ -151,18 +129,11 @@ pub async fn save_version(
 pub async fn publish(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, n)): ApiPath<(String, String)>,
+    PathIds((id, n)): PathIds<(TemplateId, String)>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = template_id(&id)?;
     let version = version_number(&n)?;
-    let accepted = s
+    let published = s
         .templates
-        .execute(
-            ctx.tenant_id,
-            id,
-            TemplateCommand::Publish { version },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(Json(accepted))
+        .publish(ctx.tenant(), id, version, &ctx.metadata);
+    Ok(Json(published.await?))
 }

@@ -1,9 +1,12 @@
-//! Message templates over HTTP: create, rename, delete, save content as a new version
-//! (compiled and checked against the render context first; 422 with part, line and
-//! column), publish a version.
+//! Message templates: the service ([`Templates`]: create, rename, delete, save content as a
+//! new version — compiled and checked against the render context first — and publish) and
+//! its routes (422 with part, line and column).
 
 pub mod body;
 pub mod http;
+mod service;
+
+pub use service::{Templates, TemplatesError};
 
 use axum::routing::post;
 use axum::Router;

@@ -108,6 +108,9 @@ pub enum SegmentError {
     /// Only dynamic segments have rules.
     #[error("a static segment has no rule; create a dynamic segment instead")]
     StaticHasNoRule,
+    /// Contacts are added to and removed from static segments only.
+    #[error("a dynamic segment's members follow its rule; change the rule instead")]
+    MembersFollowRule,
 }
 
 impl Aggregate for Segment {

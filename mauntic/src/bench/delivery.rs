@@ -123,8 +123,8 @@ pub(super) async fn define_fields(
             unique: false,
         };
         state
-            .field_schemas
-            .execute(t, t, domain::field::FieldSchemaCommand::Define(d), meta)
+            .fields
+            .define(domain::TenantId(t), d, meta)
             .await
             .map_err(|e| anyhow::anyhow!("defining a field: {e}"))?;
     }
@@ -177,22 +177,17 @@ pub(super) async fn static_segment(
     meta: &EventMetadata,
     name: &str,
 ) -> anyhow::Result<Uuid> {
-    let segment = Uuid::now_v7();
-    state
+    let new = commands::segments::NewSegment {
+        name: name.into(),
+        description: None,
+        rule: None,
+    };
+    let created = state
         .segments
-        .execute(
-            t,
-            segment,
-            domain::segment::SegmentCommand::Create {
-                name: name.into(),
-                description: None,
-                definition: domain::segment::Definition::Static,
-            },
-            meta,
-        )
+        .create(domain::TenantId(t), new, meta)
         .await
         .map_err(|e| anyhow::anyhow!("creating the segment: {e}"))?;
-    Ok(segment)
+    Ok(created.id)
 }
 
 /// The published 10 KB newsletter template of tenant `t` (version 1); its id.
@@ -201,42 +196,35 @@ pub(super) async fn newsletter(
     t: Uuid,
     meta: &EventMetadata,
 ) -> anyhow::Result<Uuid> {
-    let template = Uuid::now_v7();
-    state
+    let tenant = domain::TenantId(t);
+    let created = state
         .templates
-        .execute(
-            t,
-            template,
-            domain::template::TemplateCommand::Create {
-                name: "Newsletter".into(),
-                channel: domain::template::Channel::Email,
-            },
+        .create(
+            tenant,
+            "Newsletter".into(),
+            domain::template::Channel::Email,
             meta,
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let template = domain::TemplateId(created.id);
     let content = domain::template::Content::email(
         "News for {{contact.first_name}}".into(),
         Some("This week at {{organization.name}}".into()),
         html(),
         None,
     );
-    let known = domain::template::Known {
-        fields: ["plan".to_owned(), "city".to_owned()].into(),
-    };
-    let content = domain::template::render::check(content, &known)
-        .map_err(|e| anyhow::anyhow!("the bench template does not compile: {e:?}"))?;
-    for command in [
-        domain::template::TemplateCommand::SaveVersion { content },
-        domain::template::TemplateCommand::Publish { version: 1 },
-    ] {
-        state
-            .templates
-            .execute(t, template, command, meta)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(template)
+    state
+        .templates
+        .save_version(tenant, template, content, meta)
+        .await
+        .map_err(|e| anyhow::anyhow!("the bench template does not save: {e:?}"))?;
+    state
+        .templates
+        .publish(tenant, template, 1, meta)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(template.0)
 }
 
 pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use commands::imports::ImportOptions;
-use domain::field::{FieldDefinition, FieldSchemaCommand, FieldType};
+use domain::field::{FieldDefinition, FieldType};
 use event_store::EventMetadata;
 use rand::Rng;
 
@@ -67,13 +67,8 @@ pub async fn run(settings: &Settings, rows: u64) -> anyhow::Result<()> {
             unique: false,
         };
         state
-            .field_schemas
-            .execute(
-                tenant.tenant_id,
-                tenant.tenant_id,
-                FieldSchemaCommand::Define(d),
-                &meta,
-            )
+            .fields
+            .define(domain::TenantId(tenant.tenant_id), d, &meta)
             .await
             .map_err(|e| anyhow::anyhow!("defining a field: {e}"))?;
     }

@@ -118,7 +118,9 @@ async fn counts(app: &RunningApp, contacts: u64) -> anyhow::Result<()> {
         }
         define(app, &tenant.api_key, def).await?;
     }
-    let schema = commands::fields::schema(&state, tenant.tenant_id)
+    let schema = state
+        .fields
+        .schema(domain::TenantId(tenant.tenant_id))
         .await
         .map_err(|p| anyhow::anyhow!("{p:?}"))?;
     for (name, raw) in rules {

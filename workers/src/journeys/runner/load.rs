@@ -126,9 +126,9 @@ impl JourneyRunner {
                     let t = self
                         .state
                         .templates
-                        .load(tenant, m.template_id)
+                        .get(domain::TenantId(tenant), domain::TemplateId(m.template_id))
                         .await
-                        .map_err(|e| JourneyError::Command(e.to_string()))?;
+                        .map_err(|e| JourneyError::Command(commands::error::chain(&e)))?;
                     let published = if t.live() { t.published_version } else { None };
                     templates.insert(m.template_id, published);
                 }

@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use commands::journeys::contact;
 use commands::journeys::enter::load_version;
 use commands::CommandState;
 use cqrs_es::Aggregate;
 use domain::journey::execution::Signal;
 use domain::journey::{Execution, Version};
+use domain::{ContactId, TenantId};
 use event_store::{Clock, EventMetadata};
 use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
@@ -231,17 +231,18 @@ impl JourneyRunner {
         }
         // Contact changes last, just before the commit (each is idempotent: see the module).
         for (tenant, contact_id, change, meta) in &changes {
-            if let Err(p) = contact::apply(&self.state, *tenant, *contact_id, change, meta).await {
+            let (t, c) = (TenantId(*tenant), ContactId(*contact_id));
+            if let Err(e) = self.state.contacts.change(t, c, change, meta).await {
                 // A failure of ours rolls the batch back (it runs again); a change the contact
                 // refuses (a value that no longer fits the fields, a contact gone) is logged,
                 // and the step stays done.
-                if p.status >= 500 {
+                if e.is_transient() {
                     return Err(JourneyError::Command(format!(
                         "contact change: {}",
-                        p.title
+                        commands::error::chain(&e)
                     )));
                 }
-                tracing::warn!(contact = %contact_id, problem = ?p.errors, detail = ?p.detail, "journey contact change refused");
+                tracing::warn!(contact = %contact_id, error = %e, "journey contact change refused");
             }
         }
         tx.commit().await?;
