@@ -411,6 +411,53 @@ impl TestApp {
         .await;
     }
 
+    /// Drives the platform until it is idle, then returns: the log has stopped growing,
+    /// every follower of it (projections, the segment evaluator, the journey trigger
+    /// follower) has read to its head, and no work is due by the application's clock (no
+    /// journey signal waiting, no journey timer due, no delivery job due, no campaign run
+    /// due, no segment refresh queued). Assert that something did not happen after this,
+    /// never after a sleep.
+    pub async fn settle(&self) {
+        let mut before = None;
+        loop {
+            eventually(
+                Duration::from_secs(60),
+                "the platform settles (followers at the head, no work due)",
+                || self.idle(),
+            )
+            .await;
+            // Idle twice with nothing appended between: nothing was in flight either.
+            let head = self.head().await;
+            if before == Some(head) {
+                return;
+            }
+            before = Some(head);
+        }
+    }
+
+    /// Whether the followers are at the head and no work is due (one look).
+    async fn idle(&self) -> bool {
+        let head = committed_head(&self.pool).await;
+        let now = self.settings.clock.now();
+        let (behind, due): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM checkpoints \
+                     WHERE (tx_id, global_position) < ($1, $2)), \
+                    (SELECT count(*) FROM journey_inbox) \
+                  + (SELECT count(*) FROM journey_runs WHERE due_at <= $3 AND NOT held) \
+                  + (SELECT count(*) FROM delivery_queue WHERE due_at <= $3) \
+                  + (SELECT count(*) FROM campaign_runs \
+                     WHERE due_at <= $3 AND state IN ('scheduled', 'sending', 'cancelling')) \
+                  + (SELECT count(*) FROM segment_refresh)",
+        )
+        .bind(head.tx_id)
+        .bind(head.position)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        behind == 0 && due == 0
+    }
+
     /// A checksum of a table's whole content.
     pub async fn checksum(&self, table: &str) -> String {
         checksum(&self.pool, table).await

@@ -686,16 +686,7 @@ async fn events_enter_journeys_wake_waits_for_them_count_goals_and_exit_contacts
     .await;
     // Both purchases handled: the trigger follower is past them, and the runner has taken
     // every signal from the inboxes (the events it decided commit with that).
-    app.caught_up(workers::journeys::triggers::CHECKPOINT).await;
-    eventually(WAIT, "the inboxes are empty", || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM journey_inbox WHERE tenant_id = $1")
-            .bind(app.tenant_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-            == 0
-    })
-    .await;
+    app.settle().await;
     let converted: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE tenant_id = $1 AND event_type = 'JourneyConverted'",
     )
