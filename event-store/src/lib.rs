@@ -22,6 +22,7 @@ pub mod clock;
 pub mod cursor;
 pub mod error;
 pub mod feed;
+pub mod follow;
 pub mod metadata;
 pub mod nats;
 pub mod reader;

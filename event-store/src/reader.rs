@@ -202,17 +202,136 @@ pub async fn load_streams<'e>(
     .bind(aggregate_ids)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(aggregate_id, sequence, tx, position, payload)| StreamEvent {
-                aggregate_id,
-                sequence,
-                cursor: Cursor::new(tx, position),
-                payload: payload.0,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(stream_event).collect())
+}
+
+/// Every event of every stream of `aggregate_type`, ordered by stream and sequence (a
+/// worker that keeps every aggregate of a small type in memory folds them at start).
+pub async fn load_type<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+) -> Result<Vec<StreamEvent>, StoreError> {
+    /// Stream, sequence, cursor (tx, position), payload.
+    type Row = (String, i64, i64, i64, Json<Box<RawValue>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, tx_id::text::bigint, global_position, payload FROM events \
+         WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+    )
+    .bind(aggregate_type)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(stream_event).collect())
+}
+
+fn stream_event(
+    (aggregate_id, sequence, tx, position, payload): (String, i64, i64, i64, Json<Box<RawValue>>),
+) -> StreamEvent {
+    StreamEvent {
+        aggregate_id,
+        sequence,
+        cursor: Cursor::new(tx, position),
+        payload: payload.0,
+    }
+}
+
+impl StreamEvent {
+    /// The payload as the aggregate's event type.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_str(self.payload.get()).map_err(|e| {
+            StoreError::Malformed(format!("{} #{}: {e}", self.aggregate_id, self.sequence))
+        })
+    }
+}
+
+/// The events of stream `aggregate_id` after sequence `after` (a cache folding what is new
+/// since it last looked).
+pub async fn stream_since<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after: i64,
+) -> Result<Vec<StreamEvent>, StoreError> {
+    type Row = (String, i64, i64, i64, Json<Box<RawValue>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, tx_id::text::bigint, global_position, payload FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(after)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(stream_event).collect())
+}
+
+/// The version (last sequence) of each of `aggregate_ids` that has events.
+pub async fn stream_versions<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, max(sequence) FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) GROUP BY aggregate_id",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .persistent(false)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The type of the last event of each of `aggregate_ids` that has events.
+pub async fn last_event_types<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
+         ORDER BY aggregate_id, sequence DESC",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .fetch_all(db)
+    .await?)
+}
+
+/// How many committed events follow `after`, and when the oldest of them was recorded (a
+/// reader's backlog).
+pub async fn backlog<'e>(
+    db: impl PgExecutor<'e>,
+    after: Cursor,
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT count(*), min(recorded_at) FROM events \
+         WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
+    )
+    .bind(after.tx_id)
+    .bind(after.position)
+    .fetch_one(db)
+    .await?)
+}
+
+/// The tenants that have a stream of `aggregate_type` for entity `entity` (an id given
+/// without its tenant, as an operator types it).
+pub async fn tenants_of<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    entity: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT DISTINCT tenant_id FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id LIKE '%:' || $2",
+    )
+    .bind(aggregate_type)
+    .bind(entity.to_string())
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(t,)| t).collect())
 }
 
 /// Which of `aggregate_ids` (streams of one aggregate type) have any event.

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_store::source::{EventSource, Pace};
+use event_store::follow::{follow, Follower};
+use event_store::source::{Batch, EventSource};
 use event_store::{checkpoint, Cursor, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -65,94 +66,80 @@ pub async fn apply_in(
     Ok(last)
 }
 
-/// Events a projection applies in one transaction at most.
-const BATCH: usize = 2_000;
+/// A projection following the log: each batch applied with its checkpoint in one
+/// transaction; over events that do not concern it, its checkpoint is moved by `mover`, with
+/// every other reader's.
+pub struct Follow {
+    pub pool: PgPool,
+    pub projection: Arc<dyn Projection>,
+    pub target: Target,
+    pub mover: checkpoint::Mover,
+}
 
-/// Feeds `projection` (writing `target`) from `source` until `cancel`. A failing batch is
-/// retried (with backoff) and never skipped. Over events that do not concern the projection, its checkpoint is moved by
-/// `mover`, with every other reader's.
+impl Follower for Follow {
+    type Error = ProjectionError;
+    /// Events a projection applies in one transaction at most.
+    const BATCH: usize = 2_000;
+    const RETRY: Duration = Duration::from_millis(100);
+    const MAX_RETRY: Duration = Duration::from_secs(10);
+
+    fn checkpoint(&self) -> &str {
+        &self.target.checkpoint
+    }
+
+    fn paces(&self, batch: &Batch) -> bool {
+        self.concerned(batch)
+    }
+
+    async fn step(&mut self, at: Cursor, batch: &Batch) -> Result<Cursor, ProjectionError> {
+        let mut at = at;
+        let name = &self.target.checkpoint;
+        if !self.concerned(batch) {
+            if let Some(last) = batch.events.last() {
+                self.mover.advance(name, last.cursor);
+                at = at.max(last.cursor);
+                crate::status::report(&self.pool, name, at);
+            }
+        } else {
+            let applied = apply_batch(
+                &self.pool,
+                self.projection.as_ref(),
+                &self.target,
+                &batch.events,
+            );
+            at = at.max(applied.await?);
+            crate::status::report(&self.pool, name, at);
+        }
+        // The source skipped events of other aggregate types up to here.
+        if let Some(through) = batch.through.filter(|t| *t > at) {
+            self.mover.advance(name, through);
+            at = through;
+            crate::status::report(&self.pool, name, at);
+        }
+        Ok(at)
+    }
+}
+
+impl Follow {
+    fn concerned(&self, batch: &Batch) -> bool {
+        batch.events.iter().any(|e| self.projection.concerns(e))
+    }
+}
+
+/// Feeds `projection` (writing `target`) from `source` until `cancel`.
 pub async fn run(
     pool: PgPool,
     projection: Arc<dyn Projection>,
     target: Target,
-    mut source: Box<dyn EventSource>,
+    source: Box<dyn EventSource>,
     mover: checkpoint::Mover,
     cancel: CancellationToken,
 ) {
-    let mut at = loop {
-        match checkpoint::load(&pool, &target.checkpoint).await {
-            Ok(c) => break c,
-            Err(e) => {
-                tracing::warn!(error = %e, "projection: cannot read checkpoint");
-                if sleep_or_cancel(&cancel, Duration::from_secs(1)).await {
-                    return;
-                }
-            }
-        }
+    let follower = Follow {
+        pool: pool.clone(),
+        projection,
+        target,
+        mover,
     };
-    tracing::info!(projection = projection.name(), checkpoint = %at, "projection running");
-    let mut pace = Pace::default();
-    while !cancel.is_cancelled() {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = pace.ready() => {}
-        }
-        let batch = tokio::select! {
-            _ = cancel.cancelled() => return,
-            b = source.next_batch(at, BATCH) => b,
-        };
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, projection = projection.name(), "projection: source failed");
-                if sleep_or_cancel(&cancel, Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            continue;
-        }
-        let mut backoff = Duration::from_millis(100);
-        if !batch.events.iter().any(|e| projection.concerns(e)) {
-            if let Some(last) = batch.events.last() {
-                mover.advance(&target.checkpoint, last.cursor);
-                at = at.max(last.cursor);
-                crate::status::report(&pool, &target.checkpoint, at);
-            }
-        } else {
-            pace.began(batch.events.len(), BATCH);
-            loop {
-                match apply_batch(&pool, projection.as_ref(), &target, &batch.events).await {
-                    Ok(c) => {
-                        at = at.max(c);
-                        crate::status::report(&pool, &target.checkpoint, at);
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, projection = projection.name(), "projection: batch failed; retrying");
-                        if sleep_or_cancel(&cancel, backoff).await {
-                            return;
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-        }
-        // The source skipped events of other aggregate types up to here.
-        if let Some(through) = batch.through.filter(|t| *t > at) {
-            mover.advance(&target.checkpoint, through);
-            at = through;
-            crate::status::report(&pool, &target.checkpoint, at);
-        }
-    }
-}
-
-/// Sleeps; true if cancelled meanwhile.
-async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
-    }
+    follow(pool, follower, source, cancel).await;
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use event_store::{checkpoint, reader, relay, Cursor, StoreError};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -25,15 +25,7 @@ pub struct Lag {
 pub async fn lag(pool: &PgPool, name: &str) -> Result<Lag, StoreError> {
     let cp = checkpoint::load(pool, name).await?;
     let head = reader::head(pool).await?;
-    let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT count(*), min(recorded_at) FROM events \
-         WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
-    )
-    .bind(cp.tx_id)
-    .bind(cp.position)
-    .fetch_one(pool)
-    .await?;
+    let (count, oldest) = reader::backlog(pool, cp).await?;
     let behind_seconds = oldest
         .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
         .unwrap_or(0.0);

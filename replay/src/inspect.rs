@@ -154,14 +154,7 @@ pub async fn tenants_of(
     aggregate_type: &str,
     id: Uuid,
 ) -> Result<Vec<Uuid>, ReplayError> {
-    let rows: Vec<(Uuid,)> = sqlx::query_as(
-        "SELECT DISTINCT tenant_id FROM events WHERE aggregate_type = $1 AND aggregate_id LIKE '%:' || $2",
-    )
-    .bind(aggregate_type)
-    .bind(id.to_string())
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(t,)| t).collect())
+    Ok(event_store::reader::tenants_of(pool, aggregate_type, id).await?)
 }
 
 /// Replays events through the aggregate's own `apply`.

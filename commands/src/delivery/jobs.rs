@@ -318,25 +318,18 @@ async fn request_jobs_in(
     held: bool,
     probe: bool,
 ) -> Result<Requested, JobsError> {
-    let existing: Vec<(String,)> = if probe {
-        sqlx::query_as(
-            "SELECT aggregate_id FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND sequence = 1",
-        )
-        .bind(DeliveryJob::TYPE)
-        .bind(
-            jobs.iter()
-                .map(|(id, _, _)| recorded::stream_id(tenant, *id))
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(&mut *conn)
-        .await?
+    let existing: std::collections::BTreeSet<String> = if probe {
+        let streams: Vec<String> = jobs
+            .iter()
+            .map(|(id, _, _)| recorded::stream_id(tenant, *id))
+            .collect();
+        event_store::reader::existing_streams(&mut *conn, DeliveryJob::TYPE, &streams).await?
     } else {
-        Vec::new()
+        Default::default()
     };
     let existing: HashSet<Uuid> = existing
         .iter()
-        .filter_map(|(s,)| recorded::entity_of(s))
+        .filter_map(|s| recorded::entity_of(s))
         .collect();
     let mut out = Requested::default();
     let mut seen = HashSet::new();

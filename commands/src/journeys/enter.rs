@@ -163,22 +163,19 @@ pub async fn enter_in(
             out.refused.push(e.contact_id);
         }
     }
-    let existing: Vec<(String,)> = sqlx::query_as(
-        "SELECT aggregate_id FROM events \
-         WHERE aggregate_type = 'journey_execution' AND aggregate_id = ANY($1) AND sequence = 1",
-    )
-    .bind(
-        wanted
-            .iter()
-            .map(|e| recorded::stream_id(tenant, e.execution_id))
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let existing: HashSet<Uuid> = existing
+    let streams: Vec<String> = wanted
         .iter()
-        .filter_map(|(s,)| recorded::entity_of(s))
+        .map(|e| recorded::stream_id(tenant, e.execution_id))
         .collect();
+    let existing: HashSet<Uuid> = event_store::reader::existing_streams(
+        &mut *conn,
+        <domain::journey::Execution as cqrs_es::Aggregate>::TYPE,
+        &streams,
+    )
+    .await?
+    .iter()
+    .filter_map(|s| recorded::entity_of(s))
+    .collect();
     wanted.retain(|e| {
         let keep = !existing.contains(&e.execution_id);
         if !keep {

@@ -419,18 +419,16 @@ pub async fn entries(
                 .iter()
                 .map(|c| event_store::recorded::stream_id(ctx.tenant_id, *c))
                 .collect();
-            let known: Vec<(String,)> = sqlx::query_as(
-                "SELECT aggregate_id FROM events \
-                 WHERE aggregate_type = 'contact' AND aggregate_id = ANY($1) AND sequence = 1",
+            let known: BTreeSet<Uuid> = event_store::reader::existing_streams(
+                &s.pool,
+                <domain::contact::Contact as cqrs_es::Aggregate>::TYPE,
+                &streams,
             )
-            .bind(&streams)
-            .fetch_all(&s.pool)
             .await
-            .map_err(|e| internal(&e))?;
-            let known: BTreeSet<Uuid> = known
-                .iter()
-                .filter_map(|(s,)| event_store::recorded::entity_of(s))
-                .collect();
+            .map_err(|e| internal(&e))?
+            .iter()
+            .filter_map(|s| event_store::recorded::entity_of(s))
+            .collect();
             let unknown: Vec<FieldProblem> = ids
                 .iter()
                 .enumerate()

@@ -88,18 +88,8 @@ pub async fn write(
         .keys()
         .map(|c| event_store::recorded::stream_id(tenant, *c))
         .collect();
-    let versions: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT aggregate_id, max(sequence) FROM events \
-         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) GROUP BY aggregate_id",
-    )
-    .bind(SegmentMembership::TYPE)
-    .bind(&streams)
-    .persistent(false)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::from)?
-    .into_iter()
-    .collect();
+    let versions: HashMap<String, i64> =
+        event_store::reader::stream_versions(&mut *conn, SegmentMembership::TYPE, &streams).await?;
 
     let meta = serde_json::to_value(metadata.to_map()).map_err(malformed)?;
     let mut owned = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use cqrs_es::Aggregate;
 use domain::identity::organization::{Organization, OrganizationEvent};
 use event_store::StoreError;
-use sqlx::types::Json;
+
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -42,21 +42,16 @@ impl OrgCache {
     pub async fn current(&self, id: Uuid) -> Result<Option<Arc<Organization>>, StoreError> {
         let cached = self.cached.lock().ok().and_then(|m| m.get(&id).cloned());
         let since = cached.as_ref().map_or(0, |e| e.version);
-        let newer: Vec<(i64, Json<OrganizationEvent>)> = sqlx::query_as(
-            "SELECT sequence, payload FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
-        )
-        .bind(Organization::TYPE)
-        .bind(event_store::recorded::stream_id(id, id))
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(last) = newer.last().map(|(s, _)| *s) else {
+        let stream = event_store::recorded::stream_id(id, id);
+        let newer =
+            event_store::reader::stream_since(&self.pool, Organization::TYPE, &stream, since)
+                .await?;
+        let Some(last) = newer.last().map(|e| e.sequence) else {
             return Ok(cached.map(|e| e.org));
         };
         let mut org = cached.map_or_else(Organization::default, |e| (*e.org).clone());
-        for (_, Json(e)) in newer {
-            org.apply(e);
+        for e in newer {
+            org.apply(e.decode::<OrganizationEvent>()?);
         }
         let org = Arc::new(org);
         if let Ok(mut m) = self.cached.lock() {

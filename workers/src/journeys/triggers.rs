@@ -25,7 +25,8 @@ use domain::journey::definition::{properties_match, segment_signal};
 use domain::journey::execution::{Signal, CHANGED};
 use domain::journey::{Execution, TriggerKind};
 use domain::segment::SegmentMembership;
-use event_store::source::EventSource;
+use event_store::follow::{follow, Follower};
+use event_store::source::{Batch, EventSource};
 use event_store::wakeup::Notifier;
 use event_store::{checkpoint, Clock, Cursor, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
@@ -248,6 +249,18 @@ pub async fn route(
     Ok(appended)
 }
 
+impl Follower for TriggerFollower {
+    type Error = JourneyError;
+
+    fn checkpoint(&self) -> &str {
+        CHECKPOINT
+    }
+
+    async fn step(&mut self, _at: Cursor, batch: &Batch) -> Result<Cursor, JourneyError> {
+        TriggerFollower::step(self, &batch.events).await
+    }
+}
+
 pub struct TriggerFollower {
     /// Cancelled when the follower stops: a batch waiting for a read model gives up.
     stop: CancellationToken,
@@ -273,72 +286,9 @@ impl TriggerFollower {
     }
 
     /// Follows `source` until `cancel`; a failing batch is retried, never skipped.
-    pub async fn run(mut self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
+    pub async fn run(mut self, source: Box<dyn EventSource>, cancel: CancellationToken) {
         self.stop = cancel.clone();
-        let pause = |d: Duration| {
-            let cancel = cancel.clone();
-            async move {
-                tokio::select! {
-                    _ = cancel.cancelled() => true,
-                    _ = tokio::time::sleep(d) => false,
-                }
-            }
-        };
-        let mut at = loop {
-            match checkpoint::load(&self.pool, CHECKPOINT).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "journey triggers: cannot read checkpoint");
-                    if pause(Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
-        };
-        let mut pace = event_store::source::Pace::default();
-        while !cancel.is_cancelled() {
-            let batch = tokio::select! {
-                _ = cancel.cancelled() => return,
-                b = async {
-                    pace.ready().await;
-                    source.next_batch(at, 1000).await
-                } => b,
-            };
-            let batch = match batch {
-                Ok(b) if b.is_empty() => continue,
-                Ok(b) => {
-                    pace.began(b.events.len(), 1000);
-                    b
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "journey triggers: source failed");
-                    if pause(Duration::from_secs(1)).await {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let mut backoff = Duration::from_millis(20);
-            loop {
-                // A step waiting for read models (which stop with us) gives up when we
-                // stop; its transaction, once begun, runs to its end.
-                let stepped = self.step(&batch.events).await;
-                match stepped {
-                    Ok(c) => {
-                        at = at.max(c);
-                        break;
-                    }
-                    Err(_) if cancel.is_cancelled() => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "journey triggers: batch failed; retrying");
-                        if pause(backoff).await {
-                            return;
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-        }
+        follow(self.pool.clone(), self, source, cancel).await;
     }
 
     /// Handles one batch; returns the checkpoint after it.

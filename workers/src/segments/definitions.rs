@@ -39,19 +39,12 @@ pub type Changed = BTreeSet<(Uuid, Uuid)>;
 impl Definitions {
     /// Every segment in the log.
     pub async fn load(pool: &PgPool) -> Result<Self, WorkerError> {
-        let rows: Vec<(String, i64, sqlx::types::Json<SegmentEvent>)> = sqlx::query_as(
-            "SELECT aggregate_id, sequence, payload FROM events WHERE aggregate_type = $1 \
-             ORDER BY aggregate_id, sequence",
-        )
-        .bind(Segment::TYPE)
-        .fetch_all(pool)
-        .await?;
         let mut out = Self::default();
-        for (stream, sequence, event) in rows {
-            let Some((tenant, id)) = split(&stream) else {
+        for e in event_store::reader::load_type(pool, Segment::TYPE).await? {
+            let Some((tenant, id)) = split(&e.aggregate_id) else {
                 continue;
             };
-            out.fold(tenant, id, sequence, event.0);
+            out.fold(tenant, id, e.sequence, e.decode()?);
         }
         Ok(out)
     }

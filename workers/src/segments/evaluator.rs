@@ -15,7 +15,8 @@ use cqrs_es::Aggregate;
 use domain::contact::Contact;
 use domain::identity::user::PLATFORM_TENANT;
 use domain::segment::{SegmentKind, SegmentMembership};
-use event_store::source::EventSource;
+use event_store::follow::{follow, Follower};
+use event_store::source::{Batch, EventSource};
 use event_store::wakeup::Notifier;
 use event_store::{checkpoint, Clock, Cursor, RecordedEvent};
 use sqlx::PgPool;
@@ -58,67 +59,9 @@ impl Evaluator {
 
     /// Feeds the evaluator from `source` until `cancel`; a failing batch is retried, never
     /// skipped.
-    pub async fn run(mut self, mut source: Box<dyn EventSource>, cancel: CancellationToken) {
+    pub async fn run(mut self, source: Box<dyn EventSource>, cancel: CancellationToken) {
         self.stop = cancel.clone();
-        let mut at = loop {
-            match checkpoint::load(&self.pool, CHECKPOINT).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "segment evaluator: cannot read checkpoint");
-                    if pause(&cancel, Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
-        };
-        tracing::info!(checkpoint = %at, "segment evaluator running");
-        let mut pace = event_store::source::Pace::default();
-        while !cancel.is_cancelled() {
-            let batch = tokio::select! {
-                _ = cancel.cancelled() => return,
-                b = async {
-                    pace.ready().await;
-                    source.next_batch(at, 1000).await
-                } => b,
-            };
-            let batch = match batch {
-                Ok(b) if b.is_empty() => continue,
-                Ok(b) => {
-                    pace.began(b.events.len(), 1000);
-                    b
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "segment evaluator: source failed");
-                    if pause(&cancel, Duration::from_secs(1)).await {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let mut backoff = Duration::from_millis(20);
-            loop {
-                // A step waiting for read models (which stop with us) gives up when we
-                // stop; its transaction, once begun, runs to its end.
-                let stepped = self.step(&batch.events).await;
-                match stepped {
-                    Ok(c) => {
-                        at = at.max(c);
-                        break;
-                    }
-                    Err(_) if cancel.is_cancelled() => return,
-                    Err(e) => {
-                        let level_warn = !matches!(e, WorkerError::Conflict);
-                        if level_warn {
-                            tracing::warn!(error = %e, "segment evaluator: batch failed; retrying");
-                        }
-                        if pause(&cancel, backoff).await {
-                            return;
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-        }
+        follow(self.pool.clone(), self, source, cancel).await;
     }
 
     /// Handles one batch; returns the checkpoint after it.
@@ -248,10 +191,19 @@ fn merges(events: &[RecordedEvent]) -> Vec<(Uuid, Uuid, Uuid)> {
         .collect()
 }
 
-/// Sleeps; true if cancelled meanwhile.
-pub(crate) async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
+impl Follower for Evaluator {
+    type Error = WorkerError;
+
+    fn checkpoint(&self) -> &str {
+        CHECKPOINT
+    }
+
+    async fn step(&mut self, _at: Cursor, batch: &Batch) -> Result<Cursor, WorkerError> {
+        Evaluator::step(self, &batch.events).await
+    }
+
+    /// Two writers deciding for one contact at once: the loser retries.
+    fn expected(e: &WorkerError) -> bool {
+        matches!(e, WorkerError::Conflict)
     }
 }

@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::definitions::Definitions;
-use super::evaluator::pause;
 use super::{decide::decide, metadata, WorkerError};
 use commands::segments::membership::{self, Decision};
+use event_store::follow::pause;
 
 /// Contacts per page of a refresh.
 const PAGE: i64 = 5000;
@@ -264,17 +264,10 @@ impl Refresher {
 
 /// Segment `id` of `tenant`, folded from its stream.
 pub async fn load(pool: &PgPool, tenant: Uuid, id: Uuid) -> Result<Segment, WorkerError> {
-    let events: Vec<(sqlx::types::Json<SegmentEvent>,)> = sqlx::query_as(
-        "SELECT payload FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-         ORDER BY sequence",
-    )
-    .bind(Segment::TYPE)
-    .bind(event_store::recorded::stream_id(tenant, id))
-    .fetch_all(pool)
-    .await?;
+    let stream = [event_store::recorded::stream_id(tenant, id)];
     let mut s = Segment::default();
-    for (e,) in events {
-        s.apply(e.0);
+    for e in event_store::reader::load_streams(pool, Segment::TYPE, &stream).await? {
+        s.apply(e.decode::<SegmentEvent>()?);
     }
     Ok(s)
 }

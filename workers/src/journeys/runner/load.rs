@@ -100,13 +100,11 @@ impl JourneyRunner {
         let lagging: BTreeSet<Uuid> = if missing.is_empty() {
             BTreeSet::new()
         } else {
-            let last: Vec<(String, String)> = sqlx::query_as(
-                "SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type FROM events \
-                 WHERE aggregate_type = 'contact' AND aggregate_id = ANY($1) \
-                 ORDER BY aggregate_id, sequence DESC",
+            let last = event_store::reader::last_event_types(
+                &mut *tx,
+                <domain::contact::Contact as cqrs_es::Aggregate>::TYPE,
+                &missing,
             )
-            .bind(&missing)
-            .fetch_all(&mut *tx)
             .await?;
             last.into_iter()
                 .filter(|(_, t)| t != "ContactErased" && t != "ContactMergedInto")
