@@ -43,8 +43,6 @@ pub mod warmup;
 use std::sync::Arc;
 
 use axum::Router;
-use domain::identity::organization::Organization;
-use domain::identity::user::User;
 use http_kit::AuthState;
 use sqlx::PgPool;
 
@@ -67,26 +65,16 @@ pub struct CommandState {
     pub segments: segments::Segments,
     /// Message templates and their versions.
     pub templates: templates::Templates,
-    /// Delivery jobs: requested in batches with their queue rows.
-    pub jobs: delivery::Jobs,
-    pub suppressions: Arc<Executor<domain::delivery::suppression::SuppressionEntry>>,
-    pub providers: Arc<Executor<domain::delivery::provider_config::ProviderConfig>>,
-    pub warmups: Arc<Executor<domain::delivery::warmup_config::WarmupConfig>>,
+    /// Delivery: jobs, the suppression list, providers and their keys, warmups.
+    pub delivery: delivery::Delivery,
     /// Campaigns: commands with their effects on the campaign worker's tables.
     pub campaigns: Arc<campaigns::write::Campaigns>,
-    /// Journeys: commands with their effects on the journey worker's tables.
+    /// Journeys: commands with their effects on the journey worker's tables, and executions.
     pub journeys: Arc<journeys::write::Journeys>,
-    /// Journey executions (entries are appended through it).
-    pub executions: Arc<Executor<domain::journey::Execution>>,
-    /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
-    /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
-    pub provider_keys: Arc<event_store::shred::keyring::Keyring>,
-    pub organizations: Arc<Executor<Organization>>,
-    pub users: Arc<Executor<User>>,
+    /// Identity: organizations, users, their settings, system mail and OpenID Connect.
+    pub identity: identity::Identity,
+    /// Who is calling (sessions and API keys), shared with the query side.
     pub auth: AuthState,
-    pub identity: Arc<IdentityConfig>,
-    pub mailer: identity::mail::SystemMailer,
-    pub oidc: Option<Arc<identity::oidc::OidcClient>>,
     /// Wakes tails of the log after appends that bypass the executors (imports).
     pub notifier: event_store::wakeup::Notifier,
     /// Imports: where uploads go, and which ones this process is applying.
@@ -135,22 +123,25 @@ impl CommandState {
                 pool.clone(),
                 notifier.clone(),
             )),
-            executions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
-            suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            warmups: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            provider_keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
-            organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            delivery: delivery::Delivery {
+                jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
+                suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                warmups: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
+            },
+            identity: identity::Identity {
+                organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                config: Arc::new(identity),
+                mailer,
+                oidc,
+            },
             notifier,
             imports: Arc::new(imports::Imports::default()),
             clock: event_store::Clock::system(),
             pool,
             auth,
-            identity: Arc::new(identity),
-            mailer,
-            oidc,
         })
     }
 }
@@ -170,7 +161,7 @@ impl CommandState {
 
     /// The same state with these master keys for provider credentials.
     pub fn with_provider_keys(mut self, keys: event_store::shred::keyring::Keyring) -> Self {
-        self.provider_keys = Arc::new(keys);
+        self.delivery.keys = Arc::new(keys);
         self
     }
 }

@@ -110,6 +110,11 @@ id!(
     "note"
 );
 id!(
+    /// One contact's run through a journey.
+    ExecutionId,
+    "execution"
+);
+id!(
     /// One message to deliver (a delivery job).
     DeliveryId,
     "delivery"

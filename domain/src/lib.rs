@@ -15,6 +15,6 @@ pub mod template;
 
 pub use email::EmailAddress;
 pub use ids::{
-    CampaignId, CompanyId, ContactId, DeliveryId, EntityId, ImportId, JourneyId, NoteId,
-    ProviderId, SegmentId, SuppressionId, TemplateId, TenantId, UserId,
+    CampaignId, CompanyId, ContactId, DeliveryId, EntityId, ExecutionId, ImportId, JourneyId,
+    NoteId, ProviderId, SegmentId, SuppressionId, TemplateId, TenantId, UserId,
 };

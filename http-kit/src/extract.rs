@@ -141,7 +141,8 @@ entity_params!(
     domain::ImportId,
     domain::SuppressionId,
     domain::NoteId,
-    domain::DeliveryId
+    domain::DeliveryId,
+    domain::ExecutionId
 );
 
 /// The route's path parameters, in order, typed: `PathIds(id): PathIds<ContactId>`,

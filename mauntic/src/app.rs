@@ -85,7 +85,7 @@ pub fn delivery_worker(
     };
     Ok(std::sync::Arc::new(workers::delivery::worker::Worker::new(
         pool.clone(),
-        commands.jobs.clone(),
+        commands.delivery.jobs.clone(),
         settings.clock.clone(),
         settings.delivery.worker.clone(),
         std::sync::Arc::new(workers::delivery::resolve::Configured::new(
@@ -263,7 +263,7 @@ impl Application {
             let follower = workers::journeys::TriggerFollower::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),
-                commands.executions.clone(),
+                commands.journeys.executions.clone(),
             );
             let c = cancel.clone();
             tasks.spawn(async move {

@@ -73,7 +73,7 @@ pub fn router(
     if let Some(commands) = commands {
         public = public.merge(workers::delivery::http::tracking_routes(
             workers::delivery::http::TrackingState {
-                jobs: commands.jobs.clone(),
+                jobs: commands.delivery.jobs.clone(),
                 contacts: commands.contacts.executor().clone(),
                 tracker: tracker(settings)?,
                 clock: settings.clock.clone(),
@@ -82,7 +82,7 @@ pub fn router(
         public = public.merge(workers::delivery::reports::report_routes(
             workers::delivery::reports::ReportState {
                 pool: pool.clone(),
-                jobs: commands.jobs.clone(),
+                jobs: commands.delivery.jobs.clone(),
                 notifier: commands.notifier.clone(),
                 keys: std::sync::Arc::new(settings.provider_keys()),
                 certs: std::sync::Arc::new(workers::delivery::webhooks::HttpsCertSource::new(
@@ -97,7 +97,7 @@ pub fn router(
             public = public.merge(workers::delivery::inbound::http::inbound_routes(
                 workers::delivery::inbound::http::InboundState {
                     pool: pool.clone(),
-                    jobs: commands.jobs.clone(),
+                    jobs: commands.delivery.jobs.clone(),
                     contacts: commands.contacts.executor().clone(),
                     notifier: commands.notifier.clone(),
                     tracker: tracker(settings)?,

@@ -2,7 +2,8 @@
 //! campaign whole, its stats (totals and rates, by variant, by channel, over hours or days,
 //! per link), and its recipients (its jobs in the `deliveries` read model).
 
-use http_kit::{ApiPath, ApiQuery};
+use domain::CampaignId;
+use http_kit::{ApiQuery, PathIds};
 use std::collections::BTreeMap;
 
 use axum::extract::{RawQuery, State};
@@ -293,10 +294,10 @@ async fn load(
     s: &QueryState,
     tenant: Uuid,
     consistency: &ConsistentAfter,
-    raw: &str,
+    id: CampaignId,
     projections: &[&str],
 ) -> Result<SummaryRow, Problem> {
-    let id = Uuid::parse_str(raw).map_err(|_| Problem::not_found("campaign"))?;
+    let id = id.0;
     for p in projections {
         consistency.wait(s, p).await?;
     }
@@ -320,13 +321,13 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<SummaryRow>, Problem> {
     load(
         &s,
         caller.tenant_id,
         &consistency,
-        &id,
+        id,
         &["campaign_summaries"],
     )
     .await
@@ -361,7 +362,7 @@ pub async fn stats(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
     ApiQuery(p): ApiQuery<StatsParams>,
 ) -> Result<Json<CampaignStats>, Problem> {
     let granularity = match p.granularity.as_deref() {
@@ -374,7 +375,7 @@ pub async fn stats(
         &s,
         tenant,
         &consistency,
-        &id,
+        id,
         &[
             "campaign_summaries",
             "campaign_rollups",
@@ -453,7 +454,7 @@ pub async fn recipients(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
     ApiQuery(p): ApiQuery<RecipientPageParams>,
 ) -> Result<Json<RecipientPage>, Problem> {
     let limit = limit(p.limit)?;
@@ -472,7 +473,7 @@ pub async fn recipients(
         &s,
         tenant,
         &consistency,
-        &id,
+        id,
         &["campaign_summaries", "deliveries"],
     )
     .await?;

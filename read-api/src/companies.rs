@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use http_kit::{ApiPath, ApiQuery};
+use domain::CompanyId;
+use http_kit::ApiQuery;
+use http_kit::PathIds;
 use http_kit::{Authenticated, Problem};
 use projections::companies::{self, CompanyRow};
 use serde::{Deserialize, Serialize};
@@ -87,9 +89,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CompanyId>,
 ) -> Result<Json<CompanyView>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("company"))?;
+    let id = id.0;
     consistency.wait(&s, "companies").await?;
     consistency.wait(&s, "contacts").await?;
     companies::get(&s.pool, caller.tenant_id, id)

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use http_kit::{ApiPath, ApiQuery};
+use http_kit::{ApiQuery, PathIds};
 use http_kit::{Authenticated, Problem};
 use projections::contacts::{self, ContactRow};
 use serde::{Deserialize, Serialize};
@@ -86,9 +86,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<domain::ContactId>,
 ) -> Result<Json<ContactRow>, Problem> {
-    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, id).await?;
     consistency.wait(&s, "contacts").await?;
     contacts::get(&s.pool, caller.tenant_id, id)
         .await

@@ -6,8 +6,10 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use domain::DeliveryId;
 use event_store::reader::Until;
-use http_kit::{ApiPath, ApiQuery};
+use http_kit::ApiQuery;
+use http_kit::PathIds;
 use http_kit::{Authenticated, Problem};
 use projections::deliveries::{self, DeliveryRow, Filter};
 use replay::inspect::{self, HistoryEvent};
@@ -151,9 +153,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<DeliveryId>,
 ) -> Result<Json<DeliveryDetail>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("delivery"))?;
+    let id = id.0;
     consistency.wait(&s, "deliveries").await?;
     let row = deliveries::get(&s.pool, caller.tenant_id, id)
         .await

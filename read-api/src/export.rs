@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use event_store::reader::Until;
-use http_kit::ApiPath;
+use http_kit::PathIds;
 use http_kit::{Authenticated, Problem};
 use projections::audit_log::{self, AuditFilter, AuditRow};
 use projections::contacts::{self, ContactRow};
@@ -52,9 +52,9 @@ pub async fn export(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<domain::ContactId>,
 ) -> Result<Response, Problem> {
-    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, id).await?;
     consistency.wait(&s, "contacts").await?;
     consistency.wait(&s, "audit_log").await?;
     let internal = |e: &dyn std::error::Error| Problem::from_internal(e);

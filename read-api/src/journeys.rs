@@ -3,7 +3,8 @@
 //! and step, a journey's executions, one execution's history from the log (time travel),
 //! and a contact's journeys.
 
-use http_kit::ApiPath;
+use domain::{ExecutionId, JourneyId};
+use http_kit::PathIds;
 use std::collections::BTreeMap;
 
 use axum::extract::{RawQuery, State};
@@ -149,18 +150,14 @@ fn internal(e: sqlx::Error) -> Problem {
     Problem::from_internal(&e)
 }
 
-fn journey_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("journey"))
-}
-
-/// Journey `raw` of `tenant`, once the `journeys` read model has passed the query's cursor.
+/// Journey `id` of `tenant`, once the `journeys` read model has passed the query's cursor.
 async fn load(
     s: &QueryState,
     tenant: Uuid,
     consistency: &ConsistentAfter,
-    raw: &str,
+    id: JourneyId,
 ) -> Result<SummaryRow, Problem> {
-    let id = journey_id(raw)?;
+    let id = id.0;
     consistency.wait(s, SUMMARIES).await?;
     read::get(&s.pool, tenant, id)
         .await
@@ -260,9 +257,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
 ) -> Result<Json<JourneyDetail>, Problem> {
-    let row = load(&s, caller.tenant_id, &consistency, &id).await?;
+    let row = load(&s, caller.tenant_id, &consistency, id).await?;
     Ok(Json(row.into()))
 }
 
@@ -281,9 +278,9 @@ pub async fn get_version(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath((id, version)): ApiPath<(String, String)>,
+    PathIds((id, version)): PathIds<(JourneyId, String)>,
 ) -> Result<Json<VersionDefRow>, Problem> {
-    let id = journey_id(&id)?;
+    let id = id.0;
     let version: i32 = version.parse().map_err(|_| Problem::not_found("version"))?;
     consistency.wait(&s, VERSIONS).await?;
     read::version(&s.pool, caller.tenant_id, id, version)
@@ -325,7 +322,7 @@ pub async fn stats(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<JourneyStats>, Problem> {
     let mut p = Params::parse(raw.as_deref());
@@ -334,7 +331,7 @@ pub async fn stats(
         .map(|v| i32::try_from(v).unwrap_or(i32::MAX));
     p.finish()?;
     let tenant = caller.tenant_id;
-    let row = load(&s, tenant, &consistency, &id).await?;
+    let row = load(&s, tenant, &consistency, id).await?;
     consistency.wait(&s, VERSIONS).await?;
     let defs = read::versions(&s.pool, tenant, row.id, only)
         .await
@@ -436,7 +433,7 @@ pub async fn executions(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionPage>, Problem> {
     let mut p = Params::parse(raw.as_deref());
@@ -445,7 +442,7 @@ pub async fn executions(
     let after = p.token::<(DateTime<Utc>, Uuid)>("after");
     p.finish()?;
     let tenant = caller.tenant_id;
-    let row = load(&s, tenant, &consistency, &id).await?;
+    let row = load(&s, tenant, &consistency, id).await?;
     let mut items = read::executions(&s.pool, tenant, row.id, &statuses, after, limit + 1)
         .await
         .map_err(internal)?;
@@ -474,15 +471,14 @@ pub async fn executions(
 pub async fn execution(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
-    ApiPath((id, execution_id)): ApiPath<(String, String)>,
+    PathIds((journey, id)): PathIds<(JourneyId, ExecutionId)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionHistory>, Problem> {
     let mut p = Params::parse(raw.as_deref());
     let at = p.positive("at_sequence");
     p.finish()?;
     let not_found = || Problem::not_found("execution");
-    let journey = journey_id(&id)?;
-    let id = Uuid::parse_str(&execution_id).map_err(|_| not_found())?;
+    let (journey, id) = (journey.0, id.0);
     let tenant = caller.tenant_id;
     let inspect = |until| inspect::inspect(&s.pool, tenant, Execution::TYPE, id, until);
     let whole = inspect(Until::End)
@@ -528,7 +524,7 @@ pub async fn of_contact(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<domain::ContactId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ContactJourneyPage>, Problem> {
     let mut p = Params::parse(raw.as_deref());
@@ -536,7 +532,7 @@ pub async fn of_contact(
     let after = p.token::<(DateTime<Utc>, Uuid)>("after");
     p.finish()?;
     let tenant = caller.tenant_id;
-    let id = crate::resolve::contact(&s, tenant, &consistency, &id).await?;
+    let id = crate::resolve::contact(&s, tenant, &consistency, id).await?;
     consistency.wait(&s, "contacts").await?;
     consistency.wait(&s, SUMMARIES).await?;
     if projections::contacts::get(&s.pool, tenant, id)

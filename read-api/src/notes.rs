@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use http_kit::ApiPath;
+use http_kit::PathIds;
 use http_kit::{Authenticated, Problem};
 use projections::notes::{self, NoteRow};
 
@@ -22,9 +22,9 @@ pub async fn list(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<domain::ContactId>,
 ) -> Result<Json<Vec<NoteRow>>, Problem> {
-    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, id).await?;
     consistency.wait(&s, "contacts").await?;
     consistency.wait(&s, "contact_notes").await?;
     let internal = |e: sqlx::Error| Problem::from_internal(&e);

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::delivery::Channel;
-use http_kit::{ApiPath, ApiQuery};
+use domain::ProviderId;
+use http_kit::ApiQuery;
+use http_kit::PathIds;
 use http_kit::{Authenticated, Problem};
 use projections::providers::{self, ProviderRow};
 use serde::{Deserialize, Serialize};
@@ -110,9 +112,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ProviderId>,
 ) -> Result<Json<ProviderView>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("provider"))?;
+    let id = id.0;
     consistency.wait(&s, "providers").await?;
     providers::get(&s.pool, caller.tenant_id, id)
         .await

@@ -7,9 +7,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::segment::{Checked, Rule, SegmentKind};
+use domain::SegmentId;
 use http_kit::problem::FieldProblem;
+use http_kit::ApiQuery;
+use http_kit::PathIds;
 use http_kit::{ApiJson, Authenticated, Problem};
-use http_kit::{ApiPath, ApiQuery};
 use projections::contacts::ContactRow;
 use projections::segments::{self, SegmentRow};
 use replay::inspect;
@@ -105,10 +107,6 @@ fn limit_of(limit: Option<i64>, default: i64, min: i64) -> Result<i64, Problem> 
     }
 }
 
-fn segment_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("segment"))
-}
-
 /// List segments by name, in keyset pages, with member counts.
 #[utoipa::path(get, path = "/api/v1/segments", tag = "segments", params(PageParams),
     responses(
@@ -167,9 +165,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
 ) -> Result<Json<SegmentView>, Problem> {
-    let id = segment_id(&id)?;
+    let id = id.0;
     consistency.wait(&s, "segments").await?;
     segments::get(&s.pool, caller.tenant_id, id)
         .await
@@ -210,10 +208,10 @@ pub async fn contacts(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ContactMatches>, Problem> {
-    let id = segment_id(&id)?;
+    let id = id.0;
     let limit = limit_of(p.limit, 50, 1)?;
     let after = p.after.as_deref().map(contact_token).transpose()?;
     consistency.wait(&s, EVALUATOR).await?;
@@ -244,10 +242,10 @@ pub async fn preview(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SegmentId>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ContactMatches>, Problem> {
-    let id = segment_id(&id)?;
+    let id = id.0;
     let limit = limit_of(p.limit, 20, 0)?;
     let after = p.after.as_deref().map(contact_token).transpose()?;
     consistency.wait(&s, "segments").await?;

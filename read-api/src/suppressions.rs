@@ -6,7 +6,9 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use http_kit::{ApiPath, ApiQuery};
+use domain::SuppressionId;
+use http_kit::ApiQuery;
+use http_kit::PathIds;
 use http_kit::{Authenticated, Problem};
 use projections::suppressions::{self, ListFilter, SuppressionRow};
 use serde::{Deserialize, Serialize};
@@ -175,9 +177,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SuppressionId>,
 ) -> Result<Json<SuppressionView>, Problem> {
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("suppression"))?;
+    let id = id.0;
     consistency.wait(&s, PROJECTION).await?;
     suppressions::get(&s.pool, caller.tenant_id, id)
         .await

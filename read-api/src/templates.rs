@@ -8,10 +8,11 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::template::render::{self, Known, PartError};
 use domain::template::{Channel, Rendered};
+use domain::TemplateId;
 use event_store::reader::Until;
 use http_kit::problem::FieldProblem;
 use http_kit::{ApiJson, Authenticated, Problem};
-use http_kit::{ApiPath, ApiQuery};
+use http_kit::{ApiQuery, PathIds};
 use projections::templates::{self, TemplateRow, VersionRow};
 use replay::inspect;
 use serde::{Deserialize, Serialize};
@@ -97,17 +98,13 @@ fn summary(r: &TemplateRow) -> TemplateSummary {
     }
 }
 
-fn template_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("template"))
-}
-
 async fn load(
     s: &QueryState,
     tenant: Uuid,
     consistency: &ConsistentAfter,
-    raw: &str,
+    id: TemplateId,
 ) -> Result<TemplateRow, Problem> {
-    let id = template_id(raw)?;
+    let id = id.0;
     consistency.wait(s, "templates").await?;
     templates::get(&s.pool, tenant, id)
         .await
@@ -185,9 +182,9 @@ pub async fn get(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<TemplateId>,
 ) -> Result<Json<TemplateDetail>, Problem> {
-    let row = load(&s, caller.tenant_id, &consistency, &id).await?;
+    let row = load(&s, caller.tenant_id, &consistency, id).await?;
     Ok(Json(TemplateDetail {
         summary: summary(&row),
         versions: row.versions,
@@ -207,9 +204,9 @@ pub async fn get_version(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath((id, n)): ApiPath<(String, String)>,
+    PathIds((id, n)): PathIds<(TemplateId, String)>,
 ) -> Result<Json<VersionRow>, Problem> {
-    let row = load(&s, caller.tenant_id, &consistency, &id).await?;
+    let row = load(&s, caller.tenant_id, &consistency, id).await?;
     version_of(row, &n).map(Json)
 }
 
@@ -228,11 +225,11 @@ pub async fn preview(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath((id, n)): ApiPath<(String, String)>,
+    PathIds((id, n)): PathIds<(TemplateId, String)>,
     ApiJson(b): ApiJson<PreviewTemplate>,
 ) -> Result<Json<Preview>, Problem> {
     let tenant = caller.tenant_id;
-    let row = load(&s, tenant, &consistency, &id).await?;
+    let row = load(&s, tenant, &consistency, id).await?;
     let version = version_of(row, &n)?;
     let known = known_fields(&s, tenant).await?;
     let mut context = match (b.contact_id, b.context) {
@@ -274,7 +271,7 @@ async fn contact_context(
     consistency: &ConsistentAfter,
     contact: Uuid,
 ) -> Result<JsonValue, Problem> {
-    let id = crate::resolve::contact(s, tenant, consistency, &contact.to_string()).await?;
+    let id = crate::resolve::contact(s, tenant, consistency, domain::ContactId(contact)).await?;
     consistency.wait(s, "contacts").await?;
     let c = projections::contacts::get(&s.pool, tenant, id)
         .await

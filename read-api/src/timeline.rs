@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use http_kit::{ApiPath, ApiQuery};
+use http_kit::{ApiQuery, PathIds};
 use http_kit::{Authenticated, Problem};
 use projections::timeline::{self, TimelineRow};
 use serde::{Deserialize, Serialize};
@@ -43,10 +43,10 @@ pub async fn page(
     State(s): State<QueryState>,
     Authenticated(caller): Authenticated,
     consistency: ConsistentAfter,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<domain::ContactId>,
     ApiQuery(p): ApiQuery<TimelineParams>,
 ) -> Result<Json<TimelinePage>, Problem> {
-    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, &id).await?;
+    let id = crate::resolve::contact(&s, caller.tenant_id, &consistency, id).await?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(Problem::bad_parameter("limit", "an integer from 1 to 500"));

@@ -143,6 +143,7 @@ impl TestApp {
             ..Default::default()
         };
         self.admin
+            .identity
             .organizations
             .execute(org, org, cmd, &meta)
             .await

@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use domain::campaign::{CampaignCommand, CampaignError, Settings};
+use domain::CampaignId;
 use http_kit::problem::FieldProblem;
-use http_kit::ApiPath;
+use http_kit::PathIds;
 use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
@@ -50,10 +51,6 @@ impl Rejection for CampaignError {
             }
         }
     }
-}
-
-fn campaign_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("campaign"))
 }
 
 fn problem(field: &str, reason: &str) -> FieldProblem {
@@ -198,10 +195,10 @@ pub async fn create(
 pub async fn change(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
     ApiJson(b): ApiJson<CampaignBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = campaign_id(&id)?;
+    let id = id.0;
     let current = s.campaigns.load(ctx.tenant_id, id).await?;
     if matches!(
         current.status,
@@ -235,6 +232,7 @@ pub async fn change(
 /// The organization's time zone (schedules default to it).
 async fn org_zone(s: &CommandState, tenant: Uuid) -> Result<String, Problem> {
     let org = s
+        .identity
         .organizations
         .load(tenant, tenant)
         .await
@@ -256,10 +254,10 @@ async fn org_zone(s: &CommandState, tenant: Uuid) -> Result<String, Problem> {
 pub async fn schedule(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
     ApiJson(b): ApiJson<ScheduleBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = campaign_id(&id)?;
+    let id = id.0;
     let schedule = b.validate(&org_zone(&s, ctx.tenant_id).await?)?;
     let now = Utc::now();
     let command = CampaignCommand::Schedule { schedule, now };
@@ -285,9 +283,9 @@ pub async fn schedule(
 pub async fn send(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = campaign_id(&id)?;
+    let id = id.0;
     match s
         .campaigns
         .start(ctx.tenant_id, id, &ctx.metadata, Utc::now())
@@ -303,10 +301,10 @@ pub async fn send(
 async fn simple(
     s: &CommandState,
     ctx: &RequestContext,
-    id: &str,
+    id: CampaignId,
     command: impl FnOnce(chrono::DateTime<Utc>) -> CampaignCommand,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = campaign_id(id)?;
+    let id = id.0;
     let now = Utc::now();
     Ok(Json(
         s.campaigns
@@ -327,9 +325,9 @@ async fn simple(
 pub async fn unschedule(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |_| CampaignCommand::Unschedule).await
+    simple(&s, &ctx, id, |_| CampaignCommand::Unschedule).await
 }
 
 /// Pause a sending campaign: no new message of it is dispatched (those being handed over
@@ -345,9 +343,9 @@ pub async fn unschedule(
 pub async fn pause(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |now| CampaignCommand::Pause { now }).await
+    simple(&s, &ctx, id, |now| CampaignCommand::Pause { now }).await
 }
 
 /// Resume a paused campaign: exactly the recipients not yet sent to get it.
@@ -362,9 +360,9 @@ pub async fn pause(
 pub async fn resume(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |now| CampaignCommand::Resume { now }).await
+    simple(&s, &ctx, id, |now| CampaignCommand::Resume { now }).await
 }
 
 /// Cancel a scheduled, sending or paused campaign: nothing more of it is sent; its pending
@@ -380,9 +378,9 @@ pub async fn resume(
 pub async fn cancel(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |now| CampaignCommand::Cancel { now }).await
+    simple(&s, &ctx, id, |now| CampaignCommand::Cancel { now }).await
 }
 
 /// Delete a campaign that is not sending (a draft, scheduled, sent or cancelled one).
@@ -397,9 +395,9 @@ pub async fn cancel(
 pub async fn delete(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |_| CampaignCommand::Delete).await
+    simple(&s, &ctx, id, |_| CampaignCommand::Delete).await
 }
 
 /// Copy a campaign's settings into a new draft.
@@ -414,10 +412,10 @@ pub async fn delete(
 pub async fn clone(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<CampaignId>,
     body: Option<ApiJson<CloneBody>>,
 ) -> Result<Response, Problem> {
-    let id = campaign_id(&id)?;
+    let id = id.0;
     let source = s.campaigns.load(ctx.tenant_id, id).await?;
     if matches!(
         source.status,

@@ -10,7 +10,7 @@ use domain::delivery::{Channel, Request, Sender, Source};
 use domain::template::{Channel as TemplateChannel, TemplateError};
 use domain::EmailAddress;
 use http_kit::problem::FieldProblem;
-use http_kit::ApiPath;
+use http_kit::PathIds;
 use http_kit::{ApiJson, Problem};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -231,7 +231,7 @@ async fn provider_of(
     id: Uuid,
     channel: Channel,
 ) -> Result<Uuid, Problem> {
-    let p = s.providers.load(tenant, id).await?;
+    let p = s.delivery.providers.load(tenant, id).await?;
     if p.exists && !p.removed && p.channel == channel {
         Ok(id)
     } else {
@@ -337,6 +337,7 @@ pub async fn send_message(
         .as_deref()
         .map_or_else(Uuid::now_v7, |k| idempotent_id(tenant, k));
     let done = s
+        .delivery
         .jobs
         .request(tenant, &ctx.metadata, &[(id, request.clone())], Utc::now())
         .await
@@ -344,6 +345,7 @@ pub async fn send_message(
     let duplicate = done.created.is_empty();
     if duplicate {
         let before = s
+            .delivery
             .jobs
             .load(tenant, &[id])
             .await
@@ -393,11 +395,11 @@ pub async fn send_message(
 pub async fn test_send(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath((id, n)): ApiPath<(String, String)>,
+    PathIds((id, n)): PathIds<(domain::TemplateId, String)>,
     ApiJson(b): ApiJson<TestSend>,
 ) -> Result<Response, Problem> {
     let tenant = ctx.tenant_id;
-    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found("template"))?;
+    let id = id.0;
     let n: u32 = n
         .parse()
         .ok()
@@ -436,6 +438,7 @@ pub async fn test_send(
     };
     let job = Uuid::now_v7();
     let done = s
+        .delivery
         .jobs
         .request(tenant, &ctx.metadata, &[(job, request)], Utc::now())
         .await

@@ -7,10 +7,33 @@ pub mod jobs;
 
 pub use jobs::{Jobs, JobsError};
 
+use std::sync::Arc;
+
 use axum::routing::post;
 use axum::Router;
+use domain::delivery::provider_config::ProviderConfig;
+use domain::delivery::suppression::SuppressionEntry;
+use domain::delivery::warmup_config::WarmupConfig;
+use event_store::shred::keyring::Keyring;
 
+use crate::executor::Executor;
 use crate::CommandState;
+
+/// Delivery's part of the command side.
+#[derive(Clone)]
+pub struct Delivery {
+    /// Delivery jobs: requested in batches with their queue rows.
+    pub jobs: Jobs,
+    /// The suppression list.
+    pub suppressions: Arc<Executor<SuppressionEntry>>,
+    /// Channel providers (their credentials sealed with [`Self::keys`]).
+    pub providers: Arc<Executor<ProviderConfig>>,
+    /// Warmup schedules of sending domains.
+    pub warmups: Arc<Executor<WarmupConfig>>,
+    /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
+    /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
+    pub keys: Arc<Keyring>,
+}
 
 pub fn routes() -> Router<CommandState> {
     Router::new()

@@ -41,7 +41,7 @@ async fn confirm_password(
         .await?;
     let user = support::load_user(s, user_id).await?;
     let hash = credentials::of(&s.pool, user_id).await?.password_hash;
-    if !password::verify(s.identity.password_cost, given, hash).await? {
+    if !password::verify(s.identity.config.password_cost, given, hash).await? {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "invalid-credentials",
@@ -68,10 +68,11 @@ pub async fn change_password(
     let user_id = ctx.user_id()?;
     let user = confirm_password(&s, user_id, b.current_password).await?;
     password::check_policy(&b.new_password, &user.email, user.name.as_deref())?;
-    let hash = password::hash(s.identity.password_cost, b.new_password).await?;
+    let hash = password::hash(s.identity.config.password_cost, b.new_password).await?;
     // Stored first, so the event never tells of a change that did not happen.
     credentials::set_password(&s.pool, user_id, &hash).await?;
     let accepted = s
+        .identity
         .users
         .execute(
             PLATFORM_TENANT,
@@ -104,9 +105,10 @@ pub async fn resend_verification(
     let token = secret::random_hex(32);
     let command = UserCommand::RequestEmailVerification {
         token: secret::digest(&token),
-        expires_at: s.auth.clock.now() + chrono(s.identity.verification_ttl),
+        expires_at: s.auth.clock.now() + chrono(s.identity.config.verification_ttl),
     };
     let accepted = s
+        .identity
         .users
         .execute(
             PLATFORM_TENANT,
@@ -150,7 +152,8 @@ pub async fn start_totp(
     }
     let secret_b32 = totp::new_secret();
     credentials::set_totp_secret(&s.pool, user_id, Some(&secret_b32)).await?;
-    s.users
+    s.identity
+        .users
         .execute(
             PLATFORM_TENANT,
             user_id,
@@ -212,7 +215,8 @@ pub async fn confirm_totp(
     let command = UserCommand::ConfirmTotp {
         recovery_codes: codes.iter().map(|c| secret::digest(c)).collect(),
     };
-    s.users
+    s.identity
+        .users
         .execute(
             PLATFORM_TENANT,
             user_id,
@@ -240,6 +244,7 @@ pub async fn disable_totp(
     let user_id = ctx.user_id()?;
     confirm_password(&s, user_id, b.password).await?;
     let accepted = s
+        .identity
         .users
         .execute(
             PLATFORM_TENANT,
@@ -304,6 +309,7 @@ pub async fn create_organization(
         owner: Some((session.user_id, email)),
     };
     let accepted = s
+        .identity
         .organizations
         .execute(org, org, command, &ctx.in_tenant(org))
         .await?;
@@ -343,6 +349,7 @@ pub async fn accept_invite(
         now: s.auth.clock.now(),
     };
     let accepted = match s
+        .identity
         .organizations
         .execute(org, org, command, &ctx.in_tenant(org))
         .await

@@ -42,7 +42,7 @@ pub async fn create_user(
         Some(p) => {
             password::check_policy(&p, email.as_str(), name.as_deref()).map_err(problem)?;
             Some(
-                password::hash(s.identity.password_cost, p)
+                password::hash(s.identity.config.password_cost, p)
                     .await
                     .map_err(problem)?,
             )
@@ -65,7 +65,8 @@ pub async fn create_user(
         if let Some(h) = &hash {
             super::credentials::set_password(&s.pool, user, h).await?;
         }
-        s.users
+        s.identity
+            .users
             .execute(PLATFORM_TENANT, user, command, &meta)
             .await
             .map_err(Problem::from)
@@ -98,7 +99,8 @@ pub async fn create_organization(
         None => None,
     };
     let org = Uuid::now_v7();
-    s.organizations
+    s.identity
+        .organizations
         .execute(
             org,
             org,
@@ -159,7 +161,8 @@ pub async fn set_blocked(
         Some(reason) => OrganizationCommand::Block { reason },
         None => OrganizationCommand::Unblock,
     };
-    s.organizations
+    s.identity
+        .organizations
         .execute(org, org, command, &meta(org))
         .await
         .map_err(|e| problem(e.into()))?;

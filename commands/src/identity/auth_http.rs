@@ -72,14 +72,14 @@ pub async fn signup(
         .throttle
         .hit(&format!("mail:{}", ctx.client.ip_text()), MAILS_PER_ADDRESS)
         .await?;
-    let hash = password::hash(s.identity.password_cost, b.password).await?;
+    let hash = password::hash(s.identity.config.password_cost, b.password).await?;
     let user_id = Uuid::now_v7();
     let me = Holder {
         tenant_id: PLATFORM_TENANT,
         owner_id: user_id,
     };
     let token = secret::random_hex(32);
-    let expires = s.auth.clock.now() + chrono(s.identity.verification_ttl);
+    let expires = s.auth.clock.now() + chrono(s.identity.config.verification_ttl);
     let command = UserCommand::SignUp {
         email: email.clone(),
         name,
@@ -89,7 +89,8 @@ pub async fn signup(
     let meta = ctx.in_tenant(PLATFORM_TENANT);
     let created = support::reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
         credentials::set_password(&s.pool, user_id, &hash).await?;
-        s.users
+        s.identity
+            .users
             .execute(PLATFORM_TENANT, user_id, command, &meta)
             .await
             .map_err(Problem::from)
@@ -111,7 +112,12 @@ pub async fn signup(
 pub async fn send_verification(s: &CommandState, to: &str, user: Uuid, token: &str) {
     let url = support::link(s, "/verify-email", &support::user_token(user, token));
     let body = format!("Welcome to Mauntic3.\n\nConfirm your email address: {url}\n\nThe link works once, for 48 hours.\n");
-    if let Err(e) = s.mailer.send(to, "Confirm your email address", body).await {
+    if let Err(e) = s
+        .identity
+        .mailer
+        .send(to, "Confirm your email address", body)
+        .await
+    {
         tracing::warn!(error = %e, "verification mail not sent");
     }
 }
@@ -146,7 +152,12 @@ async fn run_token_command(
     meta: &event_store::EventMetadata,
 ) -> Result<Accepted, Problem> {
     use domain::identity::user::UserError;
-    match s.users.execute(PLATFORM_TENANT, user, command, meta).await {
+    match s
+        .identity
+        .users
+        .execute(PLATFORM_TENANT, user, command, meta)
+        .await
+    {
         Ok(a) => Ok(a),
         Err(crate::CommandError::Rejected(UserError::NotFound)) => {
             Err(crate::CommandError::Rejected(UserError::InvalidToken).into())
@@ -197,7 +208,7 @@ pub async fn login(
         Some((id, _)) => credentials::of(&s.pool, *id).await?.password_hash,
         None => None,
     };
-    if !password::verify(s.identity.password_cost, b.password, hash).await? {
+    if !password::verify(s.identity.config.password_cost, b.password, hash).await? {
         return Err(bad_credentials());
     }
     let Some((user_id, user)) = user else {
@@ -277,7 +288,8 @@ pub async fn second_factor(
         }
         (None, Some(code)) => {
             let digest = secret::digest(&code.trim().to_lowercase());
-            s.users
+            s.identity
+                .users
                 .execute(
                     PLATFORM_TENANT,
                     user_id,
@@ -342,10 +354,11 @@ pub async fn forgot_password(
         let token = secret::random_hex(32);
         let command = UserCommand::RequestPasswordReset {
             token: secret::digest(&token),
-            expires_at: s.auth.clock.now() + chrono(s.identity.reset_ttl),
+            expires_at: s.auth.clock.now() + chrono(s.identity.config.reset_ttl),
         };
         let meta = ctx.in_tenant(PLATFORM_TENANT);
-        if s.users
+        if s.identity
+            .users
             .execute(PLATFORM_TENANT, user, command, &meta)
             .await
             .is_ok()
@@ -353,6 +366,7 @@ pub async fn forgot_password(
             let url = support::link(&s, "/reset-password", &support::user_token(user, &token));
             let body = format!("Someone asked to reset your Mauntic3 password.\n\nChoose a new one: {url}\n\nThe link works once, for one hour. If it was not you, ignore this mail.\n");
             if let Err(e) = s
+                .identity
                 .mailer
                 .send(email.as_str(), "Reset your password", body)
                 .await
@@ -385,7 +399,7 @@ pub async fn reset_password(
     // Checked before the new password is stored; the command checks again, atomically.
     user.check_reset_token(&digest, now)
         .map_err(|e| crate::CommandError::Rejected(e).into_problem())?;
-    let hash = password::hash(s.identity.password_cost, b.password).await?;
+    let hash = password::hash(s.identity.config.password_cost, b.password).await?;
     credentials::set_password(&s.pool, user_id, &hash).await?;
     let command = UserCommand::ResetPassword { token: digest, now };
     let meta = ctx.in_tenant(PLATFORM_TENANT);

@@ -70,7 +70,8 @@ pub async fn create_key(
         created_by: metadata.actor.clone().unwrap_or_else(|| "system".into()),
     });
     let created = reserved(&s.pool, Scope::ApiKey, &key.digest.0, holder, || async {
-        s.organizations
+        s.identity
+            .organizations
             .execute(org, org, command, metadata)
             .await
             .map_err(Problem::from)
@@ -133,6 +134,7 @@ pub async fn revoke(
 ) -> Result<Json<Accepted>, Problem> {
     let key_id = id_of(&id, "API key")?;
     let accepted = s
+        .identity
         .organizations
         .execute(
             ctx.tenant_id,

@@ -29,7 +29,24 @@ use axum::Router;
 
 pub use config::{IdentityConfig, OidcConfig};
 
+use std::sync::Arc;
+
+use domain::identity::organization::Organization;
+use domain::identity::user::User;
+
+use crate::executor::Executor;
 use crate::CommandState;
+
+/// Identity's part of the command side: organizations and users, the settings, the system
+/// mail, and the OpenID Connect client (when configured).
+#[derive(Clone)]
+pub struct Identity {
+    pub organizations: Arc<Executor<Organization>>,
+    pub users: Arc<Executor<User>>,
+    pub config: Arc<IdentityConfig>,
+    pub mailer: mail::SystemMailer,
+    pub oidc: Option<Arc<oidc::OidcClient>>,
+}
 
 pub fn routes() -> Router<CommandState> {
     Router::new()

@@ -144,7 +144,7 @@ impl OidcClient {
 }
 
 fn client(s: &CommandState) -> Result<&OidcClient, Problem> {
-    s.oidc.as_deref().ok_or_else(|| {
+    s.identity.oidc.as_deref().ok_or_else(|| {
         Problem::new(
             StatusCode::NOT_FOUND,
             "oidc-not-configured",
@@ -283,7 +283,7 @@ pub async fn callback(
     );
     let mut res = support::sign_in(&s, &jar, user, &ctx.client).await?;
     *res.status_mut() = StatusCode::SEE_OTHER;
-    let home = format!("{}/", s.identity.public_url.trim_end_matches('/'));
+    let home = format!("{}/", s.identity.config.public_url.trim_end_matches('/'));
     if let Ok(v) = HeaderValue::from_str(&home) {
         res.headers_mut().insert(header::LOCATION, v);
     }
@@ -333,7 +333,8 @@ async fn find_or_create(
         verification: None,
     };
     let created = support::reserved(&s.pool, Scope::UserEmail, email.as_str(), me, || async {
-        s.users
+        s.identity
+            .users
             .execute(PLATFORM_TENANT, fresh, command, &meta)
             .await
             .map_err(Problem::from)
@@ -345,7 +346,10 @@ async fn find_or_create(
         issuer: oidc.config.issuer.trim_end_matches('/').to_owned(),
         subject: c.sub.clone(),
     };
-    s.users.execute(PLATFORM_TENANT, user, link, &meta).await?;
+    s.identity
+        .users
+        .execute(PLATFORM_TENANT, user, link, &meta)
+        .await?;
     reservation::claim(
         &s.pool,
         Scope::OidcSubject,

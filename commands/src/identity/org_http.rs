@@ -18,7 +18,8 @@ use crate::executor::Accepted;
 use crate::CommandState;
 
 async fn run(s: &CommandState, ctx: &RequestContext, command: C) -> Result<Accepted, Problem> {
-    s.organizations
+    s.identity
+        .organizations
         .execute(ctx.tenant_id, ctx.tenant_id, command, &ctx.metadata)
         .await
         .map_err(Problem::from)
@@ -181,7 +182,7 @@ pub async fn invite(
             email: email.clone(),
             role: b.role,
             token: secret::digest(&token),
-            expires_at: s.auth.clock.now() + chrono(s.identity.invite_ttl),
+            expires_at: s.auth.clock.now() + chrono(s.identity.config.invite_ttl),
             invited_by: ctx.actor.as_metadata(),
         },
         by: ctx.role,
@@ -215,6 +216,7 @@ async fn send_invite(s: &CommandState, ctx: &RequestContext, to: &str, invite: U
     );
     let body = format!("You are invited to join {name} on Mauntic3.\n\nAccept the invitation: {url}\n\nSign in (or sign up) with this email address first. The link works once.\n");
     if let Err(e) = s
+        .identity
         .mailer
         .send(to, &format!("Join {name} on Mauntic3"), body)
         .await
@@ -264,7 +266,7 @@ pub async fn resend_invite(
     let command = C::ResendInvite {
         invite_id,
         token: secret::digest(&token),
-        expires_at: s.auth.clock.now() + chrono(s.identity.invite_ttl),
+        expires_at: s.auth.clock.now() + chrono(s.identity.config.invite_ttl),
     };
     let accepted = run(&s, &ctx, command).await?;
     let org = s

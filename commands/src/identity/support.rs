@@ -42,7 +42,8 @@ pub async fn user_by_email(s: &CommandState, email: &str) -> Result<Option<Uuid>
 
 /// The user `id` as of its latest event (`exists` is false for an unknown id).
 pub async fn load_user(s: &CommandState, id: Uuid) -> Result<User, Problem> {
-    s.users
+    s.identity
+        .users
         .load(PLATFORM_TENANT, id)
         .await
         .map_err(Problem::from)
@@ -134,7 +135,7 @@ pub async fn remember_organization(s: &CommandState, user: Uuid, org: Uuid) -> R
 pub fn link(s: &CommandState, path: &str, token: &str) -> String {
     format!(
         "{}{path}?token={token}",
-        s.identity.public_url.trim_end_matches('/')
+        s.identity.config.public_url.trim_end_matches('/')
     )
 }
 

@@ -5,8 +5,10 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use domain::ImportId;
+use http_kit::ApiQuery;
+use http_kit::PathIds;
 use http_kit::Problem;
-use http_kit::{ApiPath, ApiQuery};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -168,9 +170,9 @@ async fn store_upload(
 pub async fn get(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ImportId>,
 ) -> Result<Json<ImportView>, Problem> {
-    let id = import_id(&id)?;
+    let id = id.0;
     store::get(&s.pool, ctx.tenant_id, id)
         .await
         .map_err(|e| Problem::from_internal(&e))?
@@ -263,10 +265,10 @@ pub struct ErrorPage {
 pub async fn errors(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ImportId>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<ErrorPage>, Problem> {
-    let id = import_id(&id)?;
+    let id = id.0;
     let limit = p.limit()?;
     let after = match p.after.as_deref() {
         None => 0,
@@ -283,9 +285,4 @@ pub async fn errors(
         .map_err(|e| Problem::from_internal(&e))?;
     let next = next_token(&mut items, limit, |e| e.line.to_string());
     Ok(Json(ErrorPage { items, next }))
-}
-
-/// A malformed id cannot name any import: 404, like an unknown one.
-fn import_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("import"))
 }

@@ -1,7 +1,8 @@
 //! Thin handlers: extract → checked input (references to templates, segments, providers and
 //! linked journeys checked on the write side at publish) → the journey write path → answer.
 
-use http_kit::ApiPath;
+use domain::JourneyId;
+use http_kit::PathIds;
 use std::collections::BTreeSet;
 
 use axum::extract::State;
@@ -51,10 +52,6 @@ impl Rejection for JourneyError {
             .with("current_status", *status),
         }
     }
-}
-
-fn journey_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("journey"))
 }
 
 /// A journey's name and draft definition (triggers, steps, exit criteria, goal, re-entry,
@@ -114,10 +111,10 @@ pub async fn create(
 pub async fn change(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
     ApiJson(b): ApiJson<JourneyBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = journey_id(&id)?;
+    let id = id.0;
     let command = JourneyCommand::Edit {
         name: b.name,
         definition: b.definition,
@@ -260,9 +257,9 @@ async fn check_references(
 pub async fn publish(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = journey_id(&id)?;
+    let id = id.0;
     let journey = s.journeys.load(ctx.tenant_id, id).await?;
     if journey.status == domain::journey::Status::None {
         return Err(Problem::not_found("journey"));
@@ -285,10 +282,10 @@ pub async fn publish(
 async fn simple(
     s: &CommandState,
     ctx: &RequestContext,
-    id: &str,
+    id: JourneyId,
     command: impl FnOnce(chrono::DateTime<Utc>) -> JourneyCommand,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = journey_id(id)?;
+    let id = id.0;
     let now = s.clock.now();
     Ok(Json(
         s.journeys
@@ -309,9 +306,9 @@ async fn simple(
 pub async fn pause(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |now| JourneyCommand::Pause { now }).await
+    simple(&s, &ctx, id, |now| JourneyCommand::Pause { now }).await
 }
 
 /// Resume a paused journey: executions go on from where they held; entries are taken again.
@@ -326,9 +323,9 @@ pub async fn pause(
 pub async fn resume(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |now| JourneyCommand::Resume { now }).await
+    simple(&s, &ctx, id, |now| JourneyCommand::Resume { now }).await
 }
 
 /// Archive a journey: nobody enters any more, and executions in flight exit.
@@ -343,9 +340,9 @@ pub async fn resume(
 pub async fn archive(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
 ) -> Result<Json<Accepted>, Problem> {
-    simple(&s, &ctx, &id, |now| JourneyCommand::Archive { now }).await
+    simple(&s, &ctx, id, |now| JourneyCommand::Archive { now }).await
 }
 
 /// Contacts to enter: by id, or every member of a segment.
@@ -396,10 +393,10 @@ pub async fn entries(
     State(s): State<CommandState>,
     ctx: RequestContext,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<JourneyId>,
     ApiJson(b): ApiJson<EntriesBody>,
 ) -> Result<Json<EntriesAnswer>, Problem> {
-    let id = journey_id(&id)?;
+    let id = id.0;
     let internal = |e: &dyn std::error::Error| Problem::from_internal(e);
     let journey = s.journeys.load(ctx.tenant_id, id).await?;
     if journey.status == domain::journey::Status::None {
@@ -488,7 +485,7 @@ pub async fn entries(
         let mut tx = s.pool.begin().await.map_err(|e| internal(&e))?;
         let done = enter_in(
             &mut tx,
-            &s.executions,
+            &s.journeys.executions,
             ctx.tenant_id,
             id,
             &Via::Api,

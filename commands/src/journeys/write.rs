@@ -24,12 +24,15 @@ pub(crate) fn technical(e: impl Into<crate::error::Technical>) -> Failure {
 pub struct Journeys {
     pool: PgPool,
     executor: Executor<Journey>,
+    /// Journey executions (entries are appended through it).
+    pub executions: std::sync::Arc<Executor<domain::journey::Execution>>,
 }
 
 impl Journeys {
     pub fn new(pool: PgPool, notifier: event_store::wakeup::Notifier) -> Self {
         Self {
-            executor: Executor::new(pool.clone(), notifier, ()),
+            executor: Executor::new(pool.clone(), notifier.clone(), ()),
+            executions: std::sync::Arc::new(Executor::new(pool.clone(), notifier, ())),
             pool,
         }
     }

@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http_kit::ApiPath;
+use domain::ProviderId;
+use http_kit::PathIds;
 use http_kit::{ApiJson, Problem};
 use uuid::Uuid;
 
@@ -13,10 +14,6 @@ use super::write::{self, Op};
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
-
-fn provider_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("provider"))
-}
 
 /// Configure a provider of a channel. `secrets` are stored encrypted and never shown or
 /// logged; the first provider of a channel (or one sent with `default: true`) becomes the
@@ -57,10 +54,10 @@ pub async fn create(
 pub async fn update(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ProviderId>,
     ApiJson(b): ApiJson<UpdateProvider>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = provider_id(&id)?;
+    let id = id.0;
     let change = b.validate()?;
     Ok(Json(
         write::run(&s, ctx.tenant_id, id, Op::Change(change), &ctx.metadata).await?,
@@ -79,9 +76,9 @@ pub async fn update(
 pub async fn make_default(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ProviderId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = provider_id(&id)?;
+    let id = id.0;
     Ok(Json(
         write::run(&s, ctx.tenant_id, id, Op::MakeDefault, &ctx.metadata).await?,
     ))
@@ -100,9 +97,9 @@ pub async fn make_default(
 pub async fn remove(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ProviderId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = provider_id(&id)?;
+    let id = id.0;
     Ok(Json(
         write::run(&s, ctx.tenant_id, id, Op::Remove, &ctx.metadata).await?,
     ))

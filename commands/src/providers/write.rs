@@ -53,7 +53,7 @@ pub async fn run(
     for attempt in 1..=CONFLICT_RETRIES {
         match once(s, tenant, id, &op, meta).await? {
             Attempt::Done(a) => {
-                s.providers.poke();
+                s.delivery.providers.poke();
                 return Ok(a);
             }
             Attempt::Conflict => tokio::time::sleep(backoff(attempt)).await,
@@ -91,7 +91,7 @@ async fn once(
         .execute(&mut *tx)
         .await
         .map_err(technical)?;
-    let (provider, version) = s.providers.load_versioned(tenant, id).await?;
+    let (provider, version) = s.delivery.providers.load_versioned(tenant, id).await?;
     let (command, secrets) = match op {
         Op::Create(p) => {
             let current = default_of(&mut tx, tenant, p.channel).await?;
@@ -159,7 +159,11 @@ async fn once(
         return Ok(Attempt::Done(Accepted { id, cursor }));
     }
     if let Some(previous) = previous_default {
-        let (old, old_version) = s.providers.load_versioned(tenant, previous).await?;
+        let (old, old_version) = s
+            .delivery
+            .providers
+            .load_versioned(tenant, previous)
+            .await?;
         for (i, event) in old
             .decide(ProviderCommand::RemoveDefault { replaced_by: id })
             .map_err(CommandError::Rejected)?
@@ -185,7 +189,7 @@ async fn once(
     if let (Some(secrets), true) = (secrets, after.live()) {
         secrets::store(
             &mut tx,
-            &s.provider_keys,
+            &s.delivery.keys,
             tenant,
             id,
             after.secrets_version,
@@ -195,6 +199,7 @@ async fn once(
         .map_err(technical)?;
     }
     let cursor = match s
+        .delivery
         .providers
         .append_decided(&mut tx, tenant, &decided, meta)
         .await

@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::delivery::suppression::SuppressionCommand;
-use http_kit::ApiPath;
+use domain::SuppressionId;
+use http_kit::PathIds;
 use http_kit::{ApiJson, Problem};
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::body::AddSuppression;
 use super::import::{self, RejectedRow, MAX_BYTES};
@@ -60,10 +60,6 @@ fn problem_of(e: SuppressError) -> Problem {
         }
         SuppressError::Store(e) => Problem::from_internal(&e),
     }
-}
-
-fn entry_id(raw: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found("suppression"))
 }
 
 /// Suppress an address on a channel. Suppressing it again answers 200 with the same id;
@@ -118,13 +114,14 @@ pub async fn add(
 pub async fn remove(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<SuppressionId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = entry_id(&id)?;
+    let id = id.0;
     let command = SuppressionCommand::Remove {
         source: ctx.metadata.actor.clone(),
     };
     let accepted = s
+        .delivery
         .suppressions
         .execute(ctx.tenant_id, id, command, &ctx.metadata)
         .await?;

@@ -78,10 +78,11 @@ pub async fn configure(
         schedule: new.schedule,
     };
     let Accepted { id, cursor } = s
+        .delivery
         .warmups
         .execute(tenant, id, command, &ctx.metadata)
         .await?;
-    let config = s.warmups.load(tenant, id).await?;
+    let config = s.delivery.warmups.load(tenant, id).await?;
     let Some(warmup) = config.current() else {
         // Removed by another request meanwhile.
         return Err(Problem::not_found("warmup"));
@@ -113,7 +114,8 @@ pub async fn remove(
     let domain = valid_domain(&domain).map_err(|_| Problem::not_found("warmup"))?;
     let id = stream_id(ctx.tenant_id, &domain);
     Ok(Json(
-        s.warmups
+        s.delivery
+            .warmups
             .execute(ctx.tenant_id, id, WarmupCommand::Remove, &ctx.metadata)
             .await?,
     ))

@@ -81,6 +81,7 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     admin
+        .identity
         .organizations
         .execute(
             tenant.tenant_id,

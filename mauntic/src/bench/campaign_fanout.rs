@@ -211,7 +211,7 @@ async fn paced_stats_lag(
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let writer = {
-        let (jobs, stop) = (state.jobs.clone(), stop.clone());
+        let (jobs, stop) = (state.delivery.jobs.clone(), stop.clone());
         tokio::spawn(async move {
             let (mut sent, started) = (0u64, Instant::now());
             let mut tick = tokio::time::interval(TICK);

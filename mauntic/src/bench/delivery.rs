@@ -261,7 +261,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs, jobs_n: u64) -> anyhow::
         reply_to: None,
         provider_id: None,
     };
-    let jobs = state.jobs.clone();
+    let jobs = state.delivery.jobs.clone();
     // The read models the worker reads must have the seed.
     let head = event_store::reader::committed_head(&app.pool).await?;
     for p in ["contacts", "templates"] {

@@ -112,7 +112,7 @@ async fn measure(app: &RunningApp, contacts: u64, timers: u64) -> anyhow::Result
         let mut tx = app.pool.begin().await?;
         enter_in(
             &mut tx,
-            &state.executions,
+            &state.journeys.executions,
             t,
             journey,
             &Via::Api,

@@ -139,6 +139,7 @@ fn request(campaign: Uuid, variant: Option<&str>) -> Request {
 
 async fn job(app: &TestApp, id: Uuid, command: D, queue: Queue) {
     app.admin
+        .delivery
         .jobs
         .execute(app.tenant_id, id, command, &metadata(app), queue)
         .await
@@ -231,6 +232,7 @@ async fn a_sends_summary_stats_links_and_recipients_follow_its_jobs_events_and_r
     let ids: Vec<Uuid> = jobs.iter().map(|(j, _)| *j).collect();
     let (a1, a2, b1, b2, b3) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
     app.admin
+        .delivery
         .jobs
         .request(
             app.tenant_id,

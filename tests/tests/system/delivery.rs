@@ -365,7 +365,7 @@ async fn a_job_left_dispatching_by_a_crash_is_in_doubt_and_never_sent_again() {
     // A worker died after recording "dispatching": its job is in the log as dispatching,
     // and its queue row's lease has lapsed.
     let id = Uuid::now_v7();
-    let jobs = app.admin.jobs.clone();
+    let jobs = app.admin.delivery.jobs.clone();
     let meta = event_store::EventMetadata {
         tenant_id: Some(app.tenant_id),
         ..Default::default()
@@ -578,6 +578,7 @@ async fn killing_the_worker_while_the_smtp_server_has_the_message_never_sends_it
         .collect();
     first
         .admin
+        .delivery
         .jobs
         .request(first.tenant_id, &meta, &batch, chrono::Utc::now())
         .await
@@ -688,6 +689,7 @@ async fn marketing_job(
         provider_id: None,
     };
     app.admin
+        .delivery
         .jobs
         .request(app.tenant_id, &meta, &[(id, request)], chrono::Utc::now())
         .await

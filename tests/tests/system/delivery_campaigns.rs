@@ -136,7 +136,7 @@ async fn a_held_campaign_job_is_not_claimed_until_its_campaign_is_released() {
         1
     );
     drop(conn);
-    app.admin.jobs.notifier().poke();
+    app.admin.delivery.jobs.notifier().poke();
     app.wait_delivery_job(&held.to_string(), "sent").await;
     assert_eq!(pending(&app, blast).await, 0);
     assert!(queue_row(&app, held).await.is_none());
@@ -151,6 +151,7 @@ async fn holding_a_campaign_stops_its_waiting_jobs_and_only_its_own() {
     let later = Utc::now() + chrono::Duration::hours(1);
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     app.admin
+        .delivery
         .jobs
         .request_each(
             app.tenant_id,
@@ -174,7 +175,7 @@ async fn holding_a_campaign_stops_its_waiting_jobs_and_only_its_own() {
 
     // The hour passes: the running campaign's job goes out, the paused one's stays.
     app.settings.clock.advance(chrono::Duration::hours(2));
-    app.admin.jobs.notifier().poke();
+    app.admin.delivery.jobs.notifier().poke();
     app.wait_delivery_job(&b.to_string(), "sent").await;
     assert_eq!(status(&app, a).await, "requested");
     assert_eq!(pending(&app, paused).await, 1);
@@ -203,6 +204,7 @@ async fn each_job_of_a_batch_is_due_at_its_own_time() {
     ];
     let done = app
         .admin
+        .delivery
         .jobs
         .request_each(app.tenant_id, &meta(&app), &batch, false)
         .await
@@ -211,6 +213,7 @@ async fn each_job_of_a_batch_is_due_at_its_own_time() {
     // Requested again (a fan-out batch retried): nothing new, the rows unchanged.
     let again = app
         .admin
+        .delivery
         .jobs
         .request_each(app.tenant_id, &meta(&app), &batch, true)
         .await
@@ -233,7 +236,7 @@ async fn each_job_of_a_batch_is_due_at_its_own_time() {
 
     // Its time comes (the worker's clock moves): it is sent.
     app.settings.clock.advance(chrono::Duration::hours(4));
-    app.admin.jobs.notifier().poke();
+    app.admin.delivery.jobs.notifier().poke();
     app.wait_delivery_job(&late.to_string(), "sent").await;
     app.wait_delivery_job(&plain.to_string(), "sent").await;
     assert_eq!(pending(&app, blast).await, 0);
@@ -340,6 +343,7 @@ async fn a_message_whose_provider_was_removed_is_given_up_not_sent_by_another() 
     let mut r = request(t, "orphan@example.org", campaign(Uuid::now_v7()));
     r.provider_id = Some(removed);
     app.admin
+        .delivery
         .jobs
         .request(app.tenant_id, &meta(&app), &[(id, r)], Utc::now())
         .await
@@ -365,6 +369,7 @@ async fn contact_job(app: &TestApp, template: Uuid, contact: Uuid, source: Sourc
     let mut r = request(template, "", source);
     r.contact_id = Some(contact);
     app.admin
+        .delivery
         .jobs
         .request(app.tenant_id, &meta(app), &[(id, r)], Utc::now())
         .await
@@ -537,7 +542,7 @@ async fn a_database_failure_while_finding_the_provider_retries_the_message_not_g
     let t = template(&app).await;
     let worker = workers::delivery::worker::Worker::new(
         app.pool.clone(),
-        app.admin.jobs.clone(),
+        app.admin.delivery.jobs.clone(),
         event_store::Clock::system(),
         workers::delivery::worker::WorkerConfig {
             // A batch the step gave back is claimable again at once.
@@ -552,6 +557,7 @@ async fn a_database_failure_while_finding_the_provider_retries_the_message_not_g
     );
     let id = Uuid::now_v7();
     app.admin
+        .delivery
         .jobs
         .request(
             app.tenant_id,

@@ -12,7 +12,12 @@ use uuid::Uuid;
 
 /// The organization as its stream says now.
 async fn org_state(app: &mauntic_tests::TestApp, org: Uuid) -> Organization {
-    app.admin.organizations.load(org, org).await.unwrap()
+    app.admin
+        .identity
+        .organizations
+        .load(org, org)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -48,6 +48,7 @@ impl JourneyRunner {
         }
         let appended = !decided.is_empty();
         self.state
+            .journeys
             .executions
             .append_decided(tx, tenant, &decided, meta)
             .await?;
@@ -58,7 +59,7 @@ impl JourneyRunner {
             for (from, entry) in entries {
                 match enter_in(
                     tx,
-                    &self.state.executions,
+                    &self.state.journeys.executions,
                     tenant,
                     journey,
                     &Via::Link(from),
@@ -119,8 +120,14 @@ impl JourneyRunner {
         // Custom events that `event` steps emitted reach other executions and triggers like
         // recorded ones (after the rows above, so a signal to one of them makes it due).
         if !emitted.is_empty() {
-            crate::journeys::triggers::route(tx, &self.state.executions, tenant, &emitted, now)
-                .await?;
+            crate::journeys::triggers::route(
+                tx,
+                &self.state.journeys.executions,
+                tenant,
+                &emitted,
+                now,
+            )
+            .await?;
         }
         Ok(appended)
     }
