@@ -42,6 +42,38 @@ impl<E: std::error::Error + Send + Sync + 'static> CommandError<E> {
     }
 }
 
+/// A failure of ours that has no answer but "try again" (a store, a hash, a background
+/// task): kept with its sources, logged whole where it is shown (a 500 from the API).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Fault(pub Technical);
+
+impl Fault {
+    /// A fault of anything that says what went wrong.
+    pub fn new(e: impl std::fmt::Display) -> Self {
+        Self(e.to_string().into())
+    }
+}
+
+impl From<sqlx::Error> for Fault {
+    fn from(e: sqlx::Error) -> Self {
+        Self(Box::new(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for Fault {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self(Box::new(e))
+    }
+}
+
+impl From<Fault> for Problem {
+    fn from(e: Fault) -> Self {
+        tracing::error!(cause = %chain(e.0.as_ref()), "internal error");
+        Problem::internal()
+    }
+}
+
 /// A technical failure's cause.
 pub type Technical = Box<dyn std::error::Error + Send + Sync>;
 

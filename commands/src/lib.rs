@@ -68,9 +68,9 @@ pub struct CommandState {
     /// Delivery: jobs, the suppression list, providers and their keys, warmups.
     pub delivery: delivery::Delivery,
     /// Campaigns: commands with their effects on the campaign worker's tables.
-    pub campaigns: Arc<campaigns::write::Campaigns>,
+    pub campaigns: campaigns::Campaigns,
     /// Journeys: commands with their effects on the journey worker's tables, and executions.
-    pub journeys: Arc<journeys::write::Journeys>,
+    pub journeys: journeys::Journeys,
     /// Identity: organizations, users, their settings, system mail and OpenID Connect.
     pub identity: identity::Identity,
     /// Who is calling (sessions and API keys), shared with the query side.
@@ -99,30 +99,54 @@ impl CommandState {
             .with_redirect(domain::contact::ContactError::survivor);
         let contacts =
             contacts::Contacts::new(pool.clone(), Arc::new(contact_executor), fields.clone());
+        let segments = segments::Segments::new(
+            pool.clone(),
+            Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            fields.clone(),
+            notifier.clone(),
+            auth.clock.clone(),
+        );
+        let identity = identity::Identity {
+            organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            config: Arc::new(identity),
+            mailer,
+            oidc,
+        };
+        let campaign_writer = campaigns::write::CampaignWriter::new(
+            pool.clone(),
+            notifier.clone(),
+            templates.clone(),
+        );
+        let templates = templates::Templates::new(templates, fields.clone());
+        let journeys = journeys::Journeys::new(
+            pool.clone(),
+            Arc::new(journeys::write::JourneyWriter::new(
+                pool.clone(),
+                notifier.clone(),
+            )),
+            fields.clone(),
+            segments.clone(),
+            templates.clone(),
+            event_store::Clock::system(),
+        );
         Ok(Self {
             companies: companies::Companies::new(
                 Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
                 contacts.clone(),
             ),
             contacts,
-            segments: segments::Segments::new(
+            campaigns: campaigns::Campaigns::new(
                 pool.clone(),
-                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                fields.clone(),
-                notifier.clone(),
-                auth.clock.clone(),
+                Arc::new(campaign_writer),
+                segments.clone(),
+                templates.clone(),
+                identity.organizations.clone(),
             ),
-            templates: templates::Templates::new(templates.clone(), fields.clone()),
+            segments,
+            templates,
             fields,
-            campaigns: Arc::new(campaigns::write::Campaigns::new(
-                pool.clone(),
-                notifier.clone(),
-                templates,
-            )),
-            journeys: Arc::new(journeys::write::Journeys::new(
-                pool.clone(),
-                notifier.clone(),
-            )),
+            journeys,
             delivery: delivery::Delivery {
                 jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
                 suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -130,13 +154,7 @@ impl CommandState {
                 warmups: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
                 keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
             },
-            identity: identity::Identity {
-                organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                config: Arc::new(identity),
-                mailer,
-                oidc,
-            },
+            identity,
             notifier,
             imports: Arc::new(imports::Imports::default()),
             clock: event_store::Clock::system(),
@@ -155,6 +173,7 @@ impl CommandState {
 
     /// The same state with this clock.
     pub fn with_clock(mut self, clock: event_store::Clock) -> Self {
+        self.journeys = self.journeys.with_clock(clock.clone());
         self.clock = clock;
         self
     }

@@ -238,7 +238,7 @@ impl Application {
             });
             let campaigns = workers::campaigns::CampaignWorker::new(
                 self.pool.clone(),
-                commands.campaigns.clone(),
+                commands.campaigns.writer().clone(),
                 self.settings.clock.clone(),
                 self.settings.campaigns.clone(),
             );
@@ -263,7 +263,7 @@ impl Application {
             let follower = workers::journeys::TriggerFollower::new(
                 self.pool.clone(),
                 self.settings.clock.clone(),
-                commands.journeys.executions.clone(),
+                commands.journeys.writer().executions.clone(),
             );
             let c = cancel.clone();
             tasks.spawn(async move {

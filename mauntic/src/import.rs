@@ -53,14 +53,7 @@ pub async fn contacts(
         Uuid::now_v7(),
     )
     .await
-    .map_err(|p| {
-        let problems: Vec<String> = p
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.reason))
-            .collect();
-        anyhow::anyhow!("{}: {}", p.detail.unwrap_or(p.title), problems.join("; "))
-    })?;
+    .map_err(|e| anyhow::anyhow!("{}", commands::error::chain(&e)))?;
     let bar = if show_progress {
         ProgressBar::new(bytes)
     } else {

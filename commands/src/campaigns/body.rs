@@ -4,11 +4,12 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use domain::campaign::{AbTest, Schedule, Settings};
+use domain::contact::InvalidValue;
 use domain::delivery::{Channel, Sender};
 use domain::EmailAddress;
 use http_kit::json::present;
-use http_kit::problem::FieldProblem;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -57,14 +58,11 @@ pub struct CampaignBody {
     pub ab_test: Option<Option<AbTest>>,
 }
 
-fn problem(field: &str, reason: impl Into<String>) -> FieldProblem {
-    FieldProblem {
-        field: field.to_owned(),
-        reason: reason.into(),
-    }
+fn problem(field: &str, reason: impl Into<String>) -> InvalidValue {
+    InvalidValue::new(field, reason)
 }
 
-fn check_sender(field: &str, s: &Option<Sender>, problems: &mut Vec<FieldProblem>) {
+fn check_sender(field: &str, s: &Option<Sender>, problems: &mut Vec<InvalidValue>) {
     if let Some(s) = s {
         if EmailAddress::parse(&s.address).is_err() {
             problems.push(problem(field, "not an email address"));
@@ -77,7 +75,7 @@ fn check_sender(field: &str, s: &Option<Sender>, problems: &mut Vec<FieldProblem
 
 impl CampaignBody {
     /// `base` with the fields given replaced; 422 listing every bad field.
-    pub fn merge(self, base: &Settings) -> Result<Settings, Problem> {
+    pub fn merge(self, base: &Settings) -> Result<Settings, Invalid> {
         let mut s = base.clone();
         let mut problems = Vec::new();
         if let Some(n) = self.name {
@@ -116,7 +114,7 @@ impl CampaignBody {
             problems.push(problem(e.field, e.message));
         }
         if !problems.is_empty() {
-            return Err(Problem::invalid_fields(problems));
+            return Err(Invalid(problems));
         }
         Ok(s)
     }
@@ -146,10 +144,10 @@ const LOCAL_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"];
 impl ScheduleBody {
     /// The schedule, zones defaulting to the organization's `org_zone`; 422 listing every
     /// bad field.
-    pub fn validate(self, org_zone: &str) -> Result<Schedule, Problem> {
+    pub fn validate(self, org_zone: &str) -> Result<Schedule, Invalid> {
         let zone_name = self.time_zone.unwrap_or_else(|| org_zone.to_owned());
         let zone: Tz = zone_name.parse().map_err(|_| {
-            Problem::validation(
+            Invalid::one(
                 "time_zone",
                 format!("{zone_name:?} is not an IANA time zone (such as Europe/Berlin)"),
             )
@@ -164,7 +162,7 @@ impl ScheduleBody {
                 default_time_zone: zone.name().to_owned(),
             },
             (None, true) => {
-                return Err(Problem::validation(
+                return Err(Invalid::one(
                     "at",
                     "a local date and time without offset (2026-12-01T09:00) when sending in each recipient's time zone",
                 ))
@@ -174,7 +172,7 @@ impl ScheduleBody {
                     .and_local_timezone(zone)
                     .earliest()
                     .ok_or_else(|| {
-                        Problem::validation("at", "this local time does not exist in the zone (a clock change skips it)")
+                        Invalid::one("at", "this local time does not exist in the zone (a clock change skips it)")
                     })?
                     .with_timezone(&Utc);
                 Schedule::At {
@@ -184,7 +182,7 @@ impl ScheduleBody {
             }
             (None, false) => {
                 let at = DateTime::parse_from_rfc3339(&self.at).map_err(|_| {
-                    Problem::validation(
+                    Invalid::one(
                         "at",
                         "a local date and time (2026-12-01T09:00) or an RFC 3339 moment",
                     )
@@ -269,8 +267,8 @@ mod tests {
                 "time_zone",
             ),
         ] {
-            let p = serde_json::to_value(b.validate("UTC").unwrap_err()).unwrap();
-            assert_eq!(p["errors"][0]["field"], field, "{p}");
+            let e = b.validate("UTC").unwrap_err();
+            assert_eq!(e.0[0].field, field, "{e}");
         }
     }
 

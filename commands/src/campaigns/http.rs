@@ -1,20 +1,16 @@
-//! Thin handlers: extract → checked input (references to segments, templates and providers
-//! checked on the write side) → the campaign write path → answer.
+//! Campaign routes: extract, call [`super::Campaigns`], answer; how a campaign's refusal
+//! is shown.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use domain::campaign::{CampaignCommand, CampaignError, Settings};
+use domain::campaign::{CampaignCommand, CampaignError};
 use domain::CampaignId;
-use http_kit::problem::FieldProblem;
-use http_kit::PathIds;
-use http_kit::{ApiJson, Problem};
-use uuid::Uuid;
+use http_kit::{ApiJson, PathIds, Problem};
 
-use super::body::{copy_name, CampaignBody, CloneBody, ScheduleBody};
-use super::write::StartError;
+use super::body::{CampaignBody, CloneBody, ScheduleBody};
 use crate::context::RequestContext;
 use crate::error::Rejection;
 use crate::executor::Accepted;
@@ -53,100 +49,6 @@ impl Rejection for CampaignError {
     }
 }
 
-fn problem(field: &str, reason: &str) -> FieldProblem {
-    FieldProblem {
-        field: field.to_owned(),
-        reason: reason.to_owned(),
-    }
-}
-
-/// Checks what `next` refers to where it differs from `base`: segments that exist, templates
-/// of the campaign's channel, a provider of the channel; 422 listing every bad reference.
-async fn check_references(
-    s: &CommandState,
-    tenant: Uuid,
-    base: &Settings,
-    next: &Settings,
-) -> Result<(), Problem> {
-    let changed = next.changes(base);
-    let mut problems = Vec::new();
-    let internal = |e: &dyn std::error::Error| Problem::from_internal(e);
-    if changed.contains(&"segments") || changed.contains(&"excluded_segments") {
-        for (field, ids) in [
-            ("segments", &next.segments),
-            ("excluded_segments", &next.excluded_segments),
-        ] {
-            for id in ids {
-                let seg = s
-                    .segments
-                    .get(domain::TenantId(tenant), domain::SegmentId(*id))
-                    .await
-                    .map_err(|e| internal(&e))?;
-                if !seg.live() {
-                    problems.push(problem(field, &format!("no such segment {id}")));
-                }
-            }
-        }
-    }
-    if ["template_id", "ab_test", "channel"]
-        .iter()
-        .any(|f| changed.contains(f))
-    {
-        for (variant, id) in next.templates() {
-            let field = match variant {
-                Some(_) => "ab_test.variants",
-                None => "template_id",
-            };
-            let t = s
-                .templates
-                .executor()
-                .load(tenant, id)
-                .await
-                .map_err(|e| internal(&e))?;
-            if !t.live() {
-                problems.push(problem(field, &format!("no such template {id}")));
-            } else if t.channel.as_str() != next.channel.as_str() {
-                problems.push(problem(
-                    field,
-                    &format!(
-                        "template {id} is a {} template, the campaign sends {}",
-                        t.channel.as_str(),
-                        next.channel.as_str()
-                    ),
-                ));
-            }
-        }
-    }
-    if changed.contains(&"provider_id") || changed.contains(&"channel") {
-        if let Some(p) = next.provider_id {
-            let found: Option<(String,)> = sqlx::query_as(
-                "SELECT channel FROM provider_configs WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant)
-            .bind(p)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| internal(&e))?;
-            match found {
-                None => problems.push(problem("provider_id", "no such provider")),
-                Some((ch,)) if ch != next.channel.as_str() => problems.push(problem(
-                    "provider_id",
-                    &format!(
-                        "a {ch} provider; the campaign sends {}",
-                        next.channel.as_str()
-                    ),
-                )),
-                Some(_) => {}
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::invalid_fields(problems))
-    }
-}
-
 /// Create a campaign (a draft): its name, channel, content, audience, sender and pace.
 #[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignBody,
     responses(
@@ -159,26 +61,7 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<CampaignBody>,
 ) -> Result<Response, Problem> {
-    if b.name.is_none() {
-        return Err(Problem::validation("name", "required"));
-    }
-    let base = Settings::default();
-    let settings = b.merge(&base)?;
-    check_references(&s, ctx.tenant_id, &base, &settings).await?;
-    let command = CampaignCommand::Create {
-        settings,
-        cloned_from: None,
-    };
-    let accepted = s
-        .campaigns
-        .execute(
-            ctx.tenant_id,
-            Uuid::now_v7(),
-            command,
-            &ctx.metadata,
-            Utc::now(),
-        )
-        .await?;
+    let accepted = s.campaigns.create(ctx.tenant(), b, &ctx.metadata).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -198,46 +81,11 @@ pub async fn change(
     PathIds(id): PathIds<CampaignId>,
     ApiJson(b): ApiJson<CampaignBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let current = s.campaigns.load(ctx.tenant_id, id).await?;
-    if matches!(
-        current.status,
-        domain::campaign::Status::None | domain::campaign::Status::Deleted
-    ) {
-        return Err(Problem::not_found("campaign"));
-    }
-    let settings = b.merge(&current.settings)?;
-    let locked = current.status.started()
-        && settings
-            .changes(&current.settings)
-            .iter()
-            .any(|f| *f != "name");
-    // A locked change answers 409 from the aggregate, before references are looked up.
-    if !locked {
-        check_references(&s, ctx.tenant_id, &current.settings, &settings).await?;
-    }
-    let accepted = s
-        .campaigns
-        .execute(
-            ctx.tenant_id,
-            id,
-            CampaignCommand::Change { settings },
-            &ctx.metadata,
-            Utc::now(),
-        )
-        .await?;
-    Ok(Json(accepted))
-}
-
-/// The organization's time zone (schedules default to it).
-async fn org_zone(s: &CommandState, tenant: Uuid) -> Result<String, Problem> {
-    let org = s
-        .identity
-        .organizations
-        .load(tenant, tenant)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    Ok(org.settings.time_zone)
+    Ok(Json(
+        s.campaigns
+            .change(ctx.tenant(), id, b, &ctx.metadata)
+            .await?,
+    ))
 }
 
 /// Schedule a campaign (or move its schedule): at a moment, or at a local time in each
@@ -257,13 +105,9 @@ pub async fn schedule(
     PathIds(id): PathIds<CampaignId>,
     ApiJson(b): ApiJson<ScheduleBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let schedule = b.validate(&org_zone(&s, ctx.tenant_id).await?)?;
-    let now = Utc::now();
-    let command = CampaignCommand::Schedule { schedule, now };
     Ok(Json(
         s.campaigns
-            .execute(ctx.tenant_id, id, command, &ctx.metadata, now)
+            .schedule(ctx.tenant(), id, b, &ctx.metadata)
             .await?,
     ))
 }
@@ -285,16 +129,9 @@ pub async fn send(
     ctx: RequestContext,
     PathIds(id): PathIds<CampaignId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    match s
-        .campaigns
-        .start(ctx.tenant_id, id, &ctx.metadata, Utc::now())
-        .await
-    {
-        Ok(a) => Ok(Json(a)),
-        Err(StartError::Template { field, reason }) => Err(Problem::validation(field, reason)),
-        Err(StartError::Command(e)) => Err(e.into()),
-    }
+    Ok(Json(
+        s.campaigns.send(ctx.tenant(), id, &ctx.metadata).await?,
+    ))
 }
 
 /// Runs a command that needs only the time.
@@ -304,15 +141,12 @@ async fn simple(
     id: CampaignId,
     command: impl FnOnce(chrono::DateTime<Utc>) -> CampaignCommand,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let now = Utc::now();
     Ok(Json(
         s.campaigns
-            .execute(ctx.tenant_id, id, command(now), &ctx.metadata, now)
+            .act(ctx.tenant(), id, command, &ctx.metadata)
             .await?,
     ))
 }
-
 /// Unschedule a scheduled campaign: it is a draft again.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/unschedule", tag = "campaigns",
     params(("id" = Uuid, Path, description = "Campaign id")),
@@ -415,35 +249,10 @@ pub async fn clone(
     PathIds(id): PathIds<CampaignId>,
     body: Option<ApiJson<CloneBody>>,
 ) -> Result<Response, Problem> {
-    let id = id.0;
-    let source = s.campaigns.load(ctx.tenant_id, id).await?;
-    if matches!(
-        source.status,
-        domain::campaign::Status::None | domain::campaign::Status::Deleted
-    ) {
-        return Err(Problem::not_found("campaign"));
-    }
-    let name = body
-        .and_then(|ApiJson(b)| b.name)
-        .map(|n| n.trim().to_owned())
-        .unwrap_or_else(|| copy_name(&source.settings.name));
-    let settings = Settings {
-        name,
-        ..source.settings
-    };
-    let command = CampaignCommand::Create {
-        settings,
-        cloned_from: Some(id),
-    };
+    let name = body.and_then(|ApiJson(b)| b.name);
     let accepted = s
         .campaigns
-        .execute(
-            ctx.tenant_id,
-            Uuid::now_v7(),
-            command,
-            &ctx.metadata,
-            Utc::now(),
-        )
+        .clone_campaign(ctx.tenant(), id, name, &ctx.metadata)
         .await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }

@@ -1,15 +1,19 @@
-//! Blast campaigns over HTTP: drafts (create, change, clone, delete), schedule, send now,
-//! pause, resume, cancel. Every command goes through `write::Campaigns`, which appends the
+//! Blast campaigns: drafts (create, change, clone, delete), schedule, send now, pause,
+//! resume, cancel. Every command goes through `write::CampaignWriter`, which appends the
 //! campaign's events together with their effects on the write-side tables the campaign
 //! worker follows (`campaign_runs`, `campaign_recipients`, held delivery jobs).
 //!
+//! - [`Campaigns`]: the service (settings and references checked, then the write path).
 //! - [`body`]: request bodies checked into settings and schedules.
 //! - [`write`]: the one write path (and starting a send: pinning versions, fixing the audience).
 //! - [`http`]: the routes.
 
 pub mod body;
 pub mod http;
+mod service;
 pub mod write;
+
+pub use service::{Campaigns, CampaignsError};
 
 use axum::routing::{patch, post};
 use axum::Router;

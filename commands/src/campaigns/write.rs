@@ -35,13 +35,13 @@ pub enum StartError {
 }
 
 /// Campaign commands with their write-side effects.
-pub struct Campaigns {
+pub struct CampaignWriter {
     pool: PgPool,
     executor: Executor<Campaign>,
     templates: Arc<Executor<Template>>,
 }
 
-impl Campaigns {
+impl CampaignWriter {
     pub fn new(
         pool: PgPool,
         notifier: event_store::wakeup::Notifier,

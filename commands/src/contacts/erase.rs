@@ -20,54 +20,59 @@ use crate::executor::{backoff, Accepted, Decided, CONFLICT_RETRIES};
 /// Most contacts merged into one that an erasure follows (a bound, not a rule).
 const MAX_MERGED: usize = 10_000;
 
-/// Erases contact `id` of `tenant` and the contacts merged into it. Refused (409
-/// `already-merged`, with `survivor_id`) for a contact merged into another one: erase the
-/// survivor, which erases this one too.
-#[tracing::instrument(skip_all, fields(%tenant, %id))]
-pub(super) async fn erase(
-    s: &Contacts,
-    tenant: TenantId,
-    id: ContactId,
-    meta: &EventMetadata,
-) -> Result<Accepted, ContactsError> {
-    let (tenant, id) = (tenant.0, id.0);
-    for attempt in 1..=CONFLICT_RETRIES {
-        let (contact, version) = s.executor.load_versioned(tenant, id).await?;
-        let also = merged_into(s, tenant, &contact).await?;
-        let event = contact
-            .erase(also.clone())
-            .map_err(ContactsError::Rejected)?;
-        let mut tx = s.pool.begin().await?;
-        let decided = [Decided { id, version, event }];
-        let cursor = match s
-            .executor
-            .append_decided(&mut tx, tenant, &decided, meta)
-            .await
-        {
-            Ok(Some(c)) => c,
-            Ok(None) => return Err(ContactsError::Technical("erasure decided no event".into())),
-            Err(AppendError::Conflict) => {
-                drop(tx);
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-            Err(AppendError::Store(e)) => return Err(e.into()),
-        };
-        let people: Vec<Uuid> = std::iter::once(id).chain(also).collect();
-        let streams: Vec<String> = people.iter().map(|c| stream_id(tenant, *c)).collect();
-        shred::erase(&mut tx, &streams).await?;
-        reservation::release_owned(
-            &mut *tx,
-            &[Scope::ContactEmail, Scope::ContactField],
-            tenant,
-            &people,
-        )
-        .await?;
-        tx.commit().await?;
-        s.executor.poke();
-        return Ok(Accepted { id, cursor });
+impl Contacts {
+    /// Erases contact `id` of `tenant` and the contacts merged into it. Refused (409
+    /// `already-merged`, with `survivor_id`) for a contact merged into another one: erase the
+    /// survivor, which erases this one too.
+    #[tracing::instrument(skip_all, fields(%tenant, %id))]
+    pub async fn erase(
+        &self,
+        tenant: TenantId,
+        id: ContactId,
+        meta: &EventMetadata,
+    ) -> Result<Accepted, ContactsError> {
+        let s = self;
+        let (tenant, id) = (tenant.0, id.0);
+        for attempt in 1..=CONFLICT_RETRIES {
+            let (contact, version) = s.executor.load_versioned(tenant, id).await?;
+            let also = merged_into(s, tenant, &contact).await?;
+            let event = contact
+                .erase(also.clone())
+                .map_err(ContactsError::Rejected)?;
+            let mut tx = s.pool.begin().await?;
+            let decided = [Decided { id, version, event }];
+            let cursor = match s
+                .executor
+                .append_decided(&mut tx, tenant, &decided, meta)
+                .await
+            {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    return Err(ContactsError::Technical("erasure decided no event".into()))
+                }
+                Err(AppendError::Conflict) => {
+                    drop(tx);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(AppendError::Store(e)) => return Err(e.into()),
+            };
+            let people: Vec<Uuid> = std::iter::once(id).chain(also).collect();
+            let streams: Vec<String> = people.iter().map(|c| stream_id(tenant, *c)).collect();
+            shred::erase(&mut tx, &streams).await?;
+            reservation::release_owned(
+                &mut *tx,
+                &[Scope::ContactEmail, Scope::ContactField],
+                tenant,
+                &people,
+            )
+            .await?;
+            tx.commit().await?;
+            s.executor.poke();
+            return Ok(Accepted { id, cursor });
+        }
+        Err(ContactsError::Conflict)
     }
-    Err(ContactsError::Conflict)
 }
 
 /// Every contact merged into `contact`, directly or along a chain (B into A, A into C:

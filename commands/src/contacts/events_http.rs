@@ -15,6 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::body::Check;
+use super::service::CustomEvent;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -41,13 +42,6 @@ pub struct RecordEvent {
     pub occurred_at: Option<String>,
 }
 
-/// The checked parts of an event.
-struct Checked {
-    name: EventName,
-    properties: EventProperties,
-    occurred_at: DateTime<Utc>,
-}
-
 /// Checks name, properties and time, noting every bad one in `c`.
 fn check(
     c: &mut Check,
@@ -55,7 +49,7 @@ fn check(
     properties: Option<Value>,
     occurred_at: Option<&str>,
     now: DateTime<Utc>,
-) -> Option<Checked> {
+) -> Option<CustomEvent> {
     let name = c.take(EventName::parse(name));
     let properties = c.take(EventProperties::parse(properties));
     let given = occurred_at.map(|t| {
@@ -74,7 +68,7 @@ fn check(
             .take(t)
             .and_then(|t| c.take(custom_event::occurred_at(Some(t), now))),
     };
-    Some(Checked {
+    Some(CustomEvent {
         name: name?,
         properties: properties?,
         occurred_at: occurred_at?,
@@ -108,18 +102,11 @@ pub async fn record(
         s.auth.clock.now(),
     );
     let e = c.finish(event)?;
-    let accepted = s
+    let source = Some(SOURCE.to_owned());
+    let recorded = s
         .contacts
-        .record_event(
-            ctx.tenant(),
-            id,
-            e.name,
-            e.properties,
-            e.occurred_at,
-            Some(SOURCE.to_owned()),
-            &ctx.metadata,
-        )
-        .await?;
+        .record_event(ctx.tenant(), id, e, source, &ctx.metadata);
+    let accepted = recorded.await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }
 
@@ -293,16 +280,9 @@ async fn item(
                 )
             })?,
     };
-    s.contacts
-        .record_event(
-            ctx.tenant(),
-            id,
-            e.name,
-            e.properties,
-            e.occurred_at,
-            Some(SOURCE.to_owned()),
-            &ctx.metadata,
-        )
-        .await
-        .map_err(|e| (Some(id.0), Problem::from(e)))
+    let source = Some(SOURCE.to_owned());
+    let recorded = s
+        .contacts
+        .record_event(ctx.tenant(), id, e, source, &ctx.metadata);
+    recorded.await.map_err(|e| (Some(id.0), Problem::from(e)))
 }

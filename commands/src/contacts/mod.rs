@@ -10,7 +10,7 @@ pub mod reach_http;
 mod service;
 pub mod unique;
 
-pub use service::{Contacts, ContactsError};
+pub use service::{Contacts, ContactsError, CustomEvent};
 
 use axum::routing::{delete, patch, post, put};
 use axum::Router;

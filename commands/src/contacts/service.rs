@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::contact::{
     Contact, ContactCommand, ContactError, ContactPatch, EventName, EventProperties, FieldKey,
-    FieldValue, MergeRule, NewContact, Tag,
+    FieldValue, NewContact, Tag,
 };
 use domain::journey::definition::ContactChange;
 use domain::{ContactId, EmailAddress, TenantId};
@@ -82,6 +82,15 @@ impl ContactsError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Conflict | Self::Technical(_))
     }
+}
+
+/// A custom event (`signed_up`, `purchase`) checked: its name, properties, and when it
+/// happened (check a caller's time with `domain::contact::custom_event::occurred_at`).
+#[derive(Debug, Clone)]
+pub struct CustomEvent {
+    pub name: EventName,
+    pub properties: EventProperties,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// The contacts of every organization: their commands, with the field definitions they are
@@ -168,51 +177,25 @@ impl Contacts {
             .await
     }
 
-    /// Records custom event `name` on contact `id`, which happened at `occurred_at` (check a
-    /// caller's value with `domain::contact::custom_event::occurred_at`), coming from
-    /// `source` (`api`, `journey:<id>`). A merged contact's event is recorded on its
-    /// survivor, whose id the answer carries.
-    #[allow(clippy::too_many_arguments)] // the command's four fields, plus who, where, by whom
-    #[tracing::instrument(level = "debug", skip_all, fields(%tenant, %id, name = name.as_str()), err(level = "debug"))]
+    /// Records custom event `event` on contact `id`, coming from `source` (`api`,
+    /// `journey:<id>`). A merged contact's event is recorded on its survivor, whose id the
+    /// answer carries.
+    #[tracing::instrument(level = "debug", skip_all, fields(%tenant, %id, name = event.name.as_str()), err(level = "debug"))]
     pub async fn record_event(
         &self,
         tenant: TenantId,
         id: ContactId,
-        name: EventName,
-        properties: EventProperties,
-        occurred_at: DateTime<Utc>,
+        event: CustomEvent,
         source: Option<String>,
         meta: &EventMetadata,
     ) -> Result<Accepted, ContactsError> {
         let command = ContactCommand::RecordEvent {
-            name,
-            properties,
-            occurred_at,
+            name: event.name,
+            properties: event.properties,
+            occurred_at: event.occurred_at,
             source,
         };
         self.execute(tenant, id, command, meta).await
-    }
-
-    /// Merges contact `source` into `target` under `rule`; answers the target.
-    pub async fn merge(
-        &self,
-        tenant: TenantId,
-        target: ContactId,
-        source: ContactId,
-        rule: MergeRule,
-        meta: &EventMetadata,
-    ) -> Result<Accepted, ContactsError> {
-        super::merge::merge(self, tenant, target, source, rule, meta).await
-    }
-
-    /// Erases contact `id` and the contacts merged into it (GDPR right to erasure).
-    pub async fn erase(
-        &self,
-        tenant: TenantId,
-        id: ContactId,
-        meta: &EventMetadata,
-    ) -> Result<Accepted, ContactsError> {
-        super::erase::erase(self, tenant, id, meta).await
     }
 
     /// The contact of `tenant` with `email`, if any.

@@ -40,12 +40,8 @@ pub async fn create_user(
     let email = EmailAddress::parse(email)?;
     let hash = match password {
         Some(p) => {
-            password::check_policy(&p, email.as_str(), name.as_deref()).map_err(problem)?;
-            Some(
-                password::hash(s.identity.config.password_cost, p)
-                    .await
-                    .map_err(problem)?,
-            )
+            password::check_policy(&p, email.as_str(), name.as_deref())?;
+            Some(password::hash(s.identity.config.password_cost, p).await?)
         }
         None => None,
     };

@@ -5,20 +5,21 @@ use domain::identity::organization::SettingsPatch;
 use domain::identity::{KeyKind, OrgName, OrgSettings, Role};
 use domain::EmailAddress;
 use http_kit::json::present;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::Deserialize;
 use uuid::Uuid;
 
 /// An email from a body, or 422 naming the field.
-pub fn email(raw: &str) -> Result<EmailAddress, Problem> {
-    EmailAddress::parse(raw).map_err(|e| Problem::validation("email", e.to_string()))
+pub fn email(raw: &str) -> Result<EmailAddress, Invalid> {
+    EmailAddress::parse(raw).map_err(|e| Invalid::one("email", e.to_string()))
 }
 
 /// A display name: at most 200 characters, no control characters; blank is none.
-pub fn person_name(raw: Option<&str>) -> Result<Option<String>, Problem> {
+pub fn person_name(raw: Option<&str>) -> Result<Option<String>, Invalid> {
     domain::contact::PersonName::parse("name", raw.unwrap_or(""))
         .map(|n| n.map(|n| n.as_str().to_owned()))
-        .map_err(|e| Problem::validation(e.field, e.reason))
+        .map_err(Invalid::from)
 }
 
 /// `POST /api/v1/auth/signup`
@@ -106,8 +107,8 @@ pub struct CreateOrganization {
 }
 
 impl CreateOrganization {
-    pub fn validate(&self) -> Result<OrgName, Problem> {
-        OrgName::parse(&self.name).map_err(|e| Problem::validation(e.field, e.reason))
+    pub fn validate(&self) -> Result<OrgName, Invalid> {
+        OrgName::parse(&self.name).map_err(Invalid::from)
     }
 }
 
@@ -129,7 +130,7 @@ pub struct UpdateOrganization {
 }
 
 impl UpdateOrganization {
-    pub fn validate(self) -> Result<(Option<OrgName>, SettingsPatch), Problem> {
+    pub fn validate(self) -> Result<(Option<OrgName>, SettingsPatch), Invalid> {
         let mut errors = Vec::new();
         fn take<T>(
             errors: &mut Vec<(String, String)>,
@@ -173,10 +174,10 @@ impl UpdateOrganization {
         if errors.is_empty() {
             return Ok((name, patch));
         }
-        Err(Problem::invalid_fields(
+        Err(Invalid(
             errors
                 .into_iter()
-                .map(|(field, reason)| http_kit::problem::FieldProblem { field, reason })
+                .map(|(field, reason)| domain::contact::InvalidValue { field, reason })
                 .collect(),
         ))
     }
@@ -221,13 +222,13 @@ pub struct CreateApiKey {
 }
 
 impl CreateApiKey {
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<String, Problem> {
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<String, Invalid> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(Problem::validation("name", "must have 1 to 100 characters"));
+            return Err(Invalid::one("name", "must have 1 to 100 characters"));
         }
         if self.expires_at.is_some_and(|t| t <= now) {
-            return Err(Problem::validation("expires_at", "must be in the future"));
+            return Err(Invalid::one("expires_at", "must be in the future"));
         }
         Ok(name.to_owned())
     }

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use http_kit::Problem;
+
+use crate::error::Fault;
+use crate::Invalid;
 
 /// argon2id cost. The default is OWASP's recommendation (19 MiB, 2 passes, 1 lane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +28,9 @@ impl Default for PasswordCost {
 }
 
 impl PasswordCost {
-    fn argon2(&self) -> Result<Argon2<'static>, Problem> {
-        let params = Params::new(self.memory_kib, self.iterations, self.lanes, None)
-            .map_err(|e| Problem::from_internal(&e))?;
+    fn argon2(&self) -> Result<Argon2<'static>, Fault> {
+        let params =
+            Params::new(self.memory_kib, self.iterations, self.lanes, None).map_err(Fault::new)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 }
@@ -38,16 +40,16 @@ pub const MAX_LENGTH: usize = 128;
 
 /// Checks `password` for the account `email` (and `name`): 10 to 128 characters, and not
 /// guessable by zxcvbn's dictionaries and patterns (score ≥ 3) given the user's own details.
-pub fn check_policy(password: &str, email: &str, name: Option<&str>) -> Result<(), Problem> {
+pub fn check_policy(password: &str, email: &str, name: Option<&str>) -> Result<(), Invalid> {
     let n = password.chars().count();
     if n < MIN_LENGTH {
-        return Err(Problem::validation(
+        return Err(Invalid::one(
             "password",
             format!("use at least {MIN_LENGTH} characters"),
         ));
     }
     if n > MAX_LENGTH {
-        return Err(Problem::validation(
+        return Err(Invalid::one(
             "password",
             format!("use at most {MAX_LENGTH} characters"),
         ));
@@ -61,7 +63,7 @@ pub fn check_policy(password: &str, email: &str, name: Option<&str>) -> Result<(
             .feedback()
             .and_then(|f| f.warning().map(|w| w.to_string()))
             .unwrap_or_else(|| "it is too easy to guess".into());
-        return Err(Problem::validation(
+        return Err(Invalid::one(
             "password",
             format!("choose a stronger password: {hint}"),
         ));
@@ -70,17 +72,16 @@ pub fn check_policy(password: &str, email: &str, name: Option<&str>) -> Result<(
 }
 
 /// The argon2id hash (PHC string) of `password`.
-pub async fn hash(cost: PasswordCost, password: String) -> Result<String, Problem> {
+pub async fn hash(cost: PasswordCost, password: String) -> Result<String, Fault> {
     let argon = cost.argon2()?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         argon
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| Problem::from_internal(&e))
+            .map_err(Fault::new)
     })
-    .await
-    .map_err(|e| Problem::from_internal(&e))?
+    .await?
 }
 
 /// Whether `password` matches `hash`. With no hash (unknown user, or a user without a
@@ -89,7 +90,7 @@ pub async fn verify(
     cost: PasswordCost,
     password: String,
     hash: Option<String>,
-) -> Result<bool, Problem> {
+) -> Result<bool, Fault> {
     let argon = cost.argon2()?;
     let known = hash.is_some();
     let phc = match hash {
@@ -101,12 +102,11 @@ pub async fn verify(
             .map(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)
     })
-    .await
-    .map_err(|e| Problem::from_internal(&e))?;
+    .await?;
     Ok(known && ok)
 }
 
-fn dummy(cost: PasswordCost) -> Result<String, Problem> {
+fn dummy(cost: PasswordCost) -> Result<String, Fault> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     if let Some(d) = DUMMY.get() {
         return Ok(d.clone());
@@ -115,7 +115,7 @@ fn dummy(cost: PasswordCost) -> Result<String, Problem> {
     let h = cost
         .argon2()?
         .hash_password(b"not a password anyone has", &salt)
-        .map_err(|e| Problem::from_internal(&e))?
+        .map_err(Fault::new)?
         .to_string();
     Ok(DUMMY.get_or_init(|| h).clone())
 }

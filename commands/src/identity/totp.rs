@@ -2,7 +2,9 @@
 //! recovery codes.
 
 use chrono::{DateTime, Utc};
-use http_kit::{secret, Problem};
+use http_kit::secret;
+
+use crate::error::Fault;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 /// Recovery codes issued when TOTP is enabled; each works once.
@@ -15,16 +17,15 @@ pub fn new_secret() -> String {
     Secret::Raw(bytes.to_vec()).to_encoded().to_string()
 }
 
-fn totp(secret_b32: &str) -> Result<TOTP, Problem> {
+fn totp(secret_b32: &str) -> Result<TOTP, Fault> {
     let bytes = Secret::Encoded(secret_b32.to_owned())
         .to_bytes()
-        .map_err(|e| Problem::from_internal(&std::io::Error::other(format!("{e:?}"))))?;
-    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes)
-        .map_err(|e| Problem::from_internal(&std::io::Error::other(e.to_string())))
+        .map_err(|e| Fault::new(format!("{e:?}")))?;
+    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).map_err(Fault::new)
 }
 
 /// Whether `code` is valid for `secret` at `now`.
-pub fn check(secret_b32: &str, code: &str, now: DateTime<Utc>) -> Result<bool, Problem> {
+pub fn check(secret_b32: &str, code: &str, now: DateTime<Utc>) -> Result<bool, Fault> {
     Ok(matching_step(secret_b32, code, now)?.is_some())
 }
 
@@ -34,7 +35,7 @@ pub fn matching_step(
     secret_b32: &str,
     code: &str,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, Problem> {
+) -> Result<Option<i64>, Fault> {
     let code = code.trim().replace(' ', "");
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(None);

@@ -18,7 +18,7 @@ use super::batch::{self, Batch, BatchError};
 use super::options::{ImportOptions, Plan};
 use super::reader::{read_batches, read_header};
 use super::store::{self, Counts};
-use crate::CommandState;
+use crate::{CommandError, CommandState, Invalid, Technical};
 
 /// Where uploads go, how large they may be, how many rows a batch holds.
 #[derive(Debug, Clone)]
@@ -83,6 +83,25 @@ pub enum ImportError {
     Store(#[from] event_store::StoreError),
 }
 
+/// Why an import cannot be planned (its options do not fit the organization's fields or the
+/// file's header, or the file is not CSV): nothing is recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("the import could not be checked")]
+    Technical(#[source] Technical),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<CommandError<E>> for PlanError {
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Invalid(e) => Self::Invalid(e),
+            other => Self::Technical(Box::new(other)),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ImportError {
     fn from(e: sqlx::Error) -> Self {
         Self::Store(e.into())
@@ -95,7 +114,7 @@ pub async fn check(
     s: &CommandState,
     tenant: Uuid,
     options: &ImportOptions,
-) -> Result<domain::field::FieldSchema, http_kit::Problem> {
+) -> Result<domain::field::FieldSchema, PlanError> {
     let schema = s.fields.schema(domain::TenantId(tenant)).await?;
     options.targets(&schema)?;
     if let Some(id) = options.segment_id {
@@ -104,16 +123,11 @@ pub async fn check(
             .get(domain::TenantId(tenant), domain::SegmentId(id))
             .await?;
         if !segment.live() {
-            return Err(http_kit::Problem::validation(
-                "segment_id",
-                "no such segment",
-            ));
+            return Err(Invalid::one("segment_id", "no such segment").into());
         }
         if segment.kind != domain::segment::SegmentKind::Static {
-            return Err(http_kit::Problem::validation(
-                "segment_id",
-                "a dynamic segment's members follow its rule; import into a static segment",
-            ));
+            let why = "a dynamic segment's members follow its rule; import into a static segment";
+            return Err(Invalid::one("segment_id", why).into());
         }
     }
     Ok(schema)
@@ -126,14 +140,14 @@ pub async fn plan(
     tenant: Uuid,
     options: &ImportOptions,
     path: &Path,
-) -> Result<Plan, http_kit::Problem> {
+) -> Result<Plan, PlanError> {
     let schema = check(s, tenant, options).await?;
     let p = path.to_owned();
     let header = tokio::task::spawn_blocking(move || read_header(&p))
         .await
-        .map_err(|_| http_kit::Problem::internal())?
-        .map_err(|e| http_kit::Problem::validation("file", format!("not a CSV file: {e}")))?;
-    options.plan(&schema, &header)
+        .map_err(|e| PlanError::Technical(Box::new(e)))?
+        .map_err(|e| Invalid::one("file", format!("not a CSV file: {e}")))?;
+    Ok(options.plan(&schema, &header)?)
 }
 
 /// Records an import of the file at `path` (checked first: bad options → 422, nothing
@@ -146,7 +160,7 @@ pub async fn create(
     file_name: Option<&str>,
     path: &Path,
     id: Uuid,
-) -> Result<Uuid, http_kit::Problem> {
+) -> Result<Uuid, PlanError> {
     plan(s, tenant, options, path).await?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     store::insert(
@@ -160,7 +174,7 @@ pub async fn create(
         bytes as i64,
     )
     .await
-    .map_err(|e| http_kit::Problem::from_internal(&e))?;
+    .map_err(|e| PlanError::Technical(Box::new(e)))?;
     Ok(id)
 }
 
@@ -235,7 +249,7 @@ async fn apply_all(
     let path = PathBuf::from(&job.path);
     let plan = plan(s, tenant, &job.options.0, &path)
         .await
-        .map_err(|p| ImportError::Options(problem_text(&p)))?;
+        .map_err(|e| ImportError::Options(e.to_string()))?;
     let metadata = serde_json::to_value(job.metadata.0.to_map())
         .map_err(|e| ImportError::Options(e.to_string()))?;
     let (tx, mut rx) = mpsc::channel::<Result<Batch, String>>(2);
@@ -379,16 +393,4 @@ async fn apply_with_retries(
 /// Where uploaded files are kept.
 pub fn uploads_dir(config: &ImportConfig) -> PathBuf {
     config.data_dir.join("imports")
-}
-
-fn problem_text(p: &http_kit::Problem) -> String {
-    if p.errors.is_empty() {
-        p.detail.clone().unwrap_or_else(|| p.title.clone())
-    } else {
-        p.errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.reason))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
 }

@@ -83,7 +83,9 @@ pub async fn create(
     let options: ImportOptions =
         serde_json::from_slice(&raw).map_err(|e| Problem::validation("options", e.to_string()))?;
     // Options that cannot work are refused before the upload is stored.
-    super::engine::check(&s, ctx.tenant_id, &options).await?;
+    super::engine::check(&s, ctx.tenant_id, &options)
+        .await
+        .map_err(problem)?;
 
     let mut file = parts
         .next_field()
@@ -102,18 +104,17 @@ pub async fn create(
     let path = dir.join(format!("{id}.csv"));
     let stored = store_upload(&s, &mut file, &path).await;
     let created = match stored {
-        Ok(()) => {
-            engine::create(
-                &s,
-                ctx.tenant_id,
-                &ctx.metadata,
-                &options,
-                file_name.as_deref(),
-                &path,
-                id,
-            )
-            .await
-        }
+        Ok(()) => engine::create(
+            &s,
+            ctx.tenant_id,
+            &ctx.metadata,
+            &options,
+            file_name.as_deref(),
+            &path,
+            id,
+        )
+        .await
+        .map_err(problem),
         Err(p) => Err(p),
     };
     if let Err(p) = created {
@@ -207,6 +208,17 @@ fn next_token<T>(items: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -
     }
     items.truncate(limit as usize);
     items.last().map(token)
+}
+
+/// How the API shows an import that cannot be planned.
+fn problem(e: super::engine::PlanError) -> Problem {
+    match e {
+        super::engine::PlanError::Invalid(e) => e.into(),
+        super::engine::PlanError::Technical(t) => {
+            tracing::error!(cause = %crate::error::chain(t.as_ref()), "checking an import failed");
+            Problem::internal()
+        }
+    }
 }
 
 fn bad_token() -> Problem {

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::contact::InvalidValue;
 use domain::contact::Tag;
 use domain::field::{FieldDefinition, FieldSchema};
-use http_kit::problem::FieldProblem;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// The `options` part of `POST /api/v1/imports`. Unknown keys are refused (422).
@@ -61,11 +62,8 @@ pub struct Plan {
     pub segment_id: Option<uuid::Uuid>,
 }
 
-fn problem(field: impl Into<String>, reason: impl Into<String>) -> FieldProblem {
-    FieldProblem {
-        field: field.into(),
-        reason: reason.into(),
-    }
+fn problem(field: impl Into<String>, reason: impl Into<String>) -> InvalidValue {
+    InvalidValue::new(field, reason)
 }
 
 impl ImportOptions {
@@ -73,7 +71,7 @@ impl ImportOptions {
     pub fn targets(
         &self,
         schema: &FieldSchema,
-    ) -> Result<(BTreeMap<String, Target>, BTreeSet<Tag>), Problem> {
+    ) -> Result<(BTreeMap<String, Target>, BTreeSet<Tag>), Invalid> {
         let mut problems = Vec::new();
         let mut targets = BTreeMap::new();
         let mut seen = BTreeSet::new();
@@ -128,12 +126,12 @@ impl ImportOptions {
         if problems.is_empty() {
             Ok((targets, tags))
         } else {
-            Err(Problem::invalid_fields(problems))
+            Err(Invalid(problems))
         }
     }
 
     /// The plan for a file with this header: every mapped column must be in it.
-    pub fn plan(&self, schema: &FieldSchema, header: &[String]) -> Result<Plan, Problem> {
+    pub fn plan(&self, schema: &FieldSchema, header: &[String]) -> Result<Plan, Invalid> {
         let (targets, tags) = self.targets(schema)?;
         let mut columns = Vec::new();
         let mut problems = Vec::new();
@@ -147,7 +145,7 @@ impl ImportOptions {
             }
         }
         if !problems.is_empty() {
-            return Err(Problem::invalid_fields(problems));
+            return Err(Invalid(problems));
         }
         columns.sort_by_key(|(i, _)| *i);
         Ok(Plan {

@@ -1,5 +1,5 @@
-//! Thin handlers: extract → checked input (references to templates, segments, providers and
-//! linked journeys checked on the write side at publish) → the journey write path → answer.
+//! Journey routes: extract, call [`super::Journeys`], answer; how a journey's refusal is
+//! shown; entries by the API.
 
 use domain::JourneyId;
 use http_kit::PathIds;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use domain::journey::definition::Definition;
-use domain::journey::{JourneyCommand, JourneyError, StepKind, TriggerKind};
+use domain::journey::{JourneyCommand, JourneyError};
 use event_store::Cursor;
 use http_kit::problem::FieldProblem;
 use http_kit::{ApiJson, Problem};
@@ -78,24 +78,10 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<JourneyBody>,
 ) -> Result<Response, Problem> {
-    let Some(name) = b.name else {
-        return Err(Problem::validation("name", "required"));
-    };
-    let command = JourneyCommand::Create {
-        name,
-        definition: b.definition.unwrap_or_default(),
-    };
-    let accepted = s
+    let created = s
         .journeys
-        .execute(
-            ctx.tenant_id,
-            Uuid::now_v7(),
-            command,
-            &ctx.metadata,
-            s.clock.now(),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(accepted)).into_response())
+        .create(ctx.tenant(), b.name, b.definition, &ctx.metadata);
+    Ok((StatusCode::CREATED, Json(created.await?)).into_response())
 }
 
 /// Change a journey's name and/or draft. Versions already published do not change.
@@ -114,131 +100,10 @@ pub async fn change(
     PathIds(id): PathIds<JourneyId>,
     ApiJson(b): ApiJson<JourneyBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let command = JourneyCommand::Edit {
-        name: b.name,
-        definition: b.definition,
-    };
-    Ok(Json(
-        s.journeys
-            .execute(ctx.tenant_id, id, command, &ctx.metadata, s.clock.now())
-            .await?,
-    ))
-}
-
-fn problem(field: String, reason: String) -> FieldProblem {
-    FieldProblem { field, reason }
-}
-
-/// What the draft refers to, checked on the write side: templates (live, of the step's
-/// channel, with a published version), segments, providers of the channel, linked journeys.
-async fn check_references(
-    s: &CommandState,
-    tenant: Uuid,
-    journey: Uuid,
-    d: &Definition,
-) -> Result<(), Problem> {
-    let internal = |e: &dyn std::error::Error| Problem::from_internal(e);
-    let mut problems = Vec::new();
-    for step in &d.steps {
-        let path = format!("definition.steps.{}.config", step.id);
-        if let Some((channel, m)) = step.kind.channel() {
-            let t = s
-                .templates
-                .executor()
-                .load(tenant, m.template_id)
-                .await
-                .map_err(|e| internal(&e))?;
-            if !t.live() {
-                problems.push(problem(
-                    format!("{path}.template_id"),
-                    format!("no such template {}", m.template_id),
-                ));
-            } else if t.channel.as_str() != channel.as_str() {
-                problems.push(problem(
-                    format!("{path}.template_id"),
-                    format!(
-                        "a {} template; {} sends {}",
-                        t.channel.as_str(),
-                        step.kind.as_str(),
-                        channel.as_str()
-                    ),
-                ));
-            } else if t.published_version.is_none() {
-                problems.push(problem(
-                    format!("{path}.template_id"),
-                    "the template has no published version".to_owned(),
-                ));
-            }
-            if let Some(p) = m.provider_id {
-                let found: Option<(String,)> = sqlx::query_as(
-                    "SELECT channel FROM provider_configs WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(tenant)
-                .bind(p)
-                .fetch_optional(&s.pool)
-                .await
-                .map_err(|e| internal(&e))?;
-                if found.as_ref().map(|(c,)| c.as_str()) != Some(channel.as_str()) {
-                    problems.push(problem(
-                        format!("{path}.provider_id"),
-                        format!("no {} provider {p}", channel.as_str()),
-                    ));
-                }
-            }
-        }
-        if let StepKind::Link(link) = &step.kind {
-            if link.journey_id != journey {
-                let j = s
-                    .journeys
-                    .load(tenant, link.journey_id)
-                    .await
-                    .map_err(|e| internal(&e))?;
-                if matches!(
-                    j.status,
-                    domain::journey::Status::None | domain::journey::Status::Archived
-                ) {
-                    problems.push(problem(
-                        format!("{path}.journey_id"),
-                        format!("no such journey {}", link.journey_id),
-                    ));
-                }
-            }
-        }
-    }
-    let mut segments = BTreeSet::new();
-    for (i, t) in d.triggers.iter().enumerate() {
-        match &t.kind {
-            TriggerKind::SegmentEntered { segment_id }
-            | TriggerKind::Schedule { segment_id, .. } => {
-                segments.insert((format!("definition.triggers.{i}.segment_id"), *segment_id));
-            }
-            _ => {}
-        }
-    }
-    for (i, c) in d.exit_criteria.iter().enumerate() {
-        if let domain::journey::definition::ExitCriterion::SegmentExited { segment_id } = c {
-            segments.insert((
-                format!("definition.exit_criteria.{i}.segment_id"),
-                *segment_id,
-            ));
-        }
-    }
-    for (field, id) in segments {
-        let seg = s
-            .segments
-            .get(domain::TenantId(tenant), domain::SegmentId(id))
-            .await
-            .map_err(|e| internal(&e))?;
-        if !seg.live() {
-            problems.push(problem(field, format!("no such segment {id}")));
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::invalid_fields(problems))
-    }
+    let changed = s
+        .journeys
+        .change(ctx.tenant(), id, b.name, b.definition, &ctx.metadata);
+    Ok(Json(changed.await?))
 }
 
 /// Publish the draft as the journey's next version: the graph is checked whole (one entrance
@@ -259,23 +124,8 @@ pub async fn publish(
     ctx: RequestContext,
     PathIds(id): PathIds<JourneyId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let journey = s.journeys.load(ctx.tenant_id, id).await?;
-    if journey.status == domain::journey::Status::None {
-        return Err(Problem::not_found("journey"));
-    }
-    let fields = s.fields.schema(ctx.tenant()).await?.fields;
-    // The graph's own problems first (all of them), then what it refers to.
-    let now = s.clock.now();
-    let command = JourneyCommand::Publish { fields, now };
-    if let Err(e) = journey.decide(command.clone()) {
-        return Err(crate::error::CommandError::Rejected(e).into());
-    }
-    check_references(&s, ctx.tenant_id, id, &journey.draft).await?;
     Ok(Json(
-        s.journeys
-            .execute(ctx.tenant_id, id, command, &ctx.metadata, now)
-            .await?,
+        s.journeys.publish(ctx.tenant(), id, &ctx.metadata).await?,
     ))
 }
 
@@ -285,13 +135,8 @@ async fn simple(
     id: JourneyId,
     command: impl FnOnce(chrono::DateTime<Utc>) -> JourneyCommand,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let now = s.clock.now();
-    Ok(Json(
-        s.journeys
-            .execute(ctx.tenant_id, id, command(now), &ctx.metadata, now)
-            .await?,
-    ))
+    let acted = s.journeys.act(ctx.tenant(), id, command, &ctx.metadata);
+    Ok(Json(acted.await?))
 }
 
 /// Pause a live journey: nobody enters, and executions in flight hold where they are.
@@ -398,7 +243,7 @@ pub async fn entries(
 ) -> Result<Json<EntriesAnswer>, Problem> {
     let id = id.0;
     let internal = |e: &dyn std::error::Error| Problem::from_internal(e);
-    let journey = s.journeys.load(ctx.tenant_id, id).await?;
+    let journey = s.journeys.writer().load(ctx.tenant_id, id).await?;
     if journey.status == domain::journey::Status::None {
         return Err(Problem::not_found("journey"));
     }
@@ -430,7 +275,10 @@ pub async fn entries(
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| !known.contains(c))
-                .map(|(i, c)| problem(format!("contact_ids.{i}"), format!("no such contact {c}")))
+                .map(|(i, c)| FieldProblem {
+                    field: format!("contact_ids.{i}"),
+                    reason: format!("no such contact {c}"),
+                })
                 .collect();
             if !unknown.is_empty() {
                 return Err(Problem::invalid_fields(unknown));
@@ -485,7 +333,7 @@ pub async fn entries(
         let mut tx = s.pool.begin().await.map_err(|e| internal(&e))?;
         let done = enter_in(
             &mut tx,
-            &s.journeys.executions,
+            &s.journeys.writer().executions,
             ctx.tenant_id,
             id,
             &Via::Api,

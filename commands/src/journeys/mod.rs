@@ -1,5 +1,6 @@
-//! Journeys over HTTP: drafts (create, change), publish, pause, resume, archive, and entries.
-//! Every journey command goes through `write::Journeys`, which appends the journey's events
+//! Journeys: drafts (create, change), publish, pause, resume, archive, and entries. The
+//! service is [`Journeys`]; every journey command goes through `write::JourneyWriter`, which
+//! appends the journey's events
 //! together with their effects on the write-side tables the journey worker runs on; every
 //! entry (the API's, the trigger worker's, a `link` step's) goes through `enter::enter_in`.
 //!
@@ -9,7 +10,10 @@
 
 pub mod enter;
 pub mod http;
+mod service;
 pub mod write;
+
+pub use service::{Journeys, JourneysError};
 
 use axum::routing::{patch, post};
 use axum::Router;

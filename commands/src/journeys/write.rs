@@ -21,14 +21,14 @@ pub(crate) fn technical(e: impl Into<crate::error::Technical>) -> Failure {
 }
 
 /// Journey commands with their write-side effects.
-pub struct Journeys {
+pub struct JourneyWriter {
     pool: PgPool,
     executor: Executor<Journey>,
     /// Journey executions (entries are appended through it).
     pub executions: std::sync::Arc<Executor<domain::journey::Execution>>,
 }
 
-impl Journeys {
+impl JourneyWriter {
     pub fn new(pool: PgPool, notifier: event_store::wakeup::Notifier) -> Self {
         Self {
             executor: Executor::new(pool.clone(), notifier.clone(), ()),

@@ -1,10 +1,11 @@
 //! Request bodies of the provider routes, checked into typed input with every bad field
 //! reported at once (422, nothing written).
 
+use domain::contact::InvalidValue;
 use domain::delivery::provider_config::{self as rules, ProviderError};
 use domain::delivery::Channel;
-use http_kit::problem::FieldProblem;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -66,17 +67,14 @@ pub struct ProviderChange {
     pub secrets: Option<Map<String, Value>>,
 }
 
-fn problem(field: &str, reason: impl Into<String>) -> FieldProblem {
-    FieldProblem {
-        field: field.to_owned(),
-        reason: reason.into(),
-    }
+fn problem(field: &str, reason: impl Into<String>) -> InvalidValue {
+    InvalidValue::new(field, reason)
 }
 
 fn object(
     field: &str,
     v: Option<Value>,
-    problems: &mut Vec<FieldProblem>,
+    problems: &mut Vec<InvalidValue>,
 ) -> Option<Map<String, Value>> {
     match v {
         None | Some(Value::Null) => None,
@@ -88,14 +86,14 @@ fn object(
     }
 }
 
-fn check_name(raw: &str, problems: &mut Vec<FieldProblem>) -> String {
+fn check_name(raw: &str, problems: &mut Vec<InvalidValue>) -> String {
     rules::valid_name(raw).unwrap_or_else(|e| {
         problems.push(problem("name", e.to_string()));
         String::new()
     })
 }
 
-fn check_settings(settings: &Map<String, Value>, problems: &mut Vec<FieldProblem>) {
+fn check_settings(settings: &Map<String, Value>, problems: &mut Vec<InvalidValue>) {
     if let Err(e) = rules::check_settings(settings) {
         problems.push(problem("settings", e.to_string()));
     }
@@ -104,7 +102,7 @@ fn check_settings(settings: &Map<String, Value>, problems: &mut Vec<FieldProblem
 fn check_secrets(
     secrets: &Map<String, Value>,
     settings: &Map<String, Value>,
-    problems: &mut Vec<FieldProblem>,
+    problems: &mut Vec<InvalidValue>,
 ) {
     let fields: Vec<String> = secrets.keys().cloned().collect();
     if let Err(e) = rules::check_secret_fields(&fields, settings) {
@@ -115,17 +113,17 @@ fn check_secrets(
     }
 }
 
-fn done<T>(value: T, problems: Vec<FieldProblem>) -> Result<T, Problem> {
+fn done<T>(value: T, problems: Vec<InvalidValue>) -> Result<T, Invalid> {
     if problems.is_empty() {
         Ok(value)
     } else {
-        Err(Problem::invalid_fields(problems))
+        Err(Invalid(problems))
     }
 }
 
 impl CreateProvider {
     /// The provider checked; 422 listing every bad field.
-    pub fn validate(self) -> Result<NewProvider, Problem> {
+    pub fn validate(self) -> Result<NewProvider, Invalid> {
         let mut problems = Vec::new();
         let name = check_name(&self.name, &mut problems);
         let channel = serde_json::from_value::<Channel>(Value::String(self.channel.clone()));
@@ -170,7 +168,7 @@ impl CreateProvider {
 
 impl UpdateProvider {
     /// The change checked on its own (the aggregate checks it against the stored settings).
-    pub fn validate(self) -> Result<ProviderChange, Problem> {
+    pub fn validate(self) -> Result<ProviderChange, Invalid> {
         let mut problems = Vec::new();
         let name = self.name.map(|n| check_name(&n, &mut problems));
         if matches!(self.settings, Some(Value::Null)) {

@@ -1,10 +1,11 @@
 //! The request body of `POST /api/v1/suppressions`, and the names of channels and reasons
 //! (shared with CSV imports).
 
+use domain::contact::InvalidValue;
 use domain::delivery::suppression::SuppressionReason;
 use domain::delivery::Channel;
-use http_kit::problem::FieldProblem;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::Deserialize;
 
 use super::address::normalize;
@@ -66,10 +67,10 @@ pub fn reason_named(name: &str) -> Result<SuppressionReason, String> {
 impl AddSuppression {
     /// The entry to add, `actor` its source unless the body names one; every bad field
     /// reported at once.
-    pub fn validate(self, actor: String) -> Result<NewSuppression, Problem> {
+    pub fn validate(self, actor: String) -> Result<NewSuppression, Invalid> {
         let mut problems = Vec::new();
         let mut bad = |field: &str, reason: String| {
-            problems.push(FieldProblem {
+            problems.push(InvalidValue {
                 field: field.to_owned(),
                 reason,
             })
@@ -96,7 +97,7 @@ impl AddSuppression {
         };
         match (channel, address, reason, source) {
             (Some(c), Some(a), Some(r), Some(s)) if problems.is_empty() => Ok((c, a, r, Some(s))),
-            _ => Err(Problem::invalid_fields(problems)),
+            _ => Err(Invalid(problems)),
         }
     }
 }

@@ -3,11 +3,12 @@
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use domain::contact::InvalidValue;
 use domain::delivery::warmup::WarmupSchedule;
 use domain::delivery::warmup_config::{valid_domain, valid_zone};
 use http_kit::json::present;
-use http_kit::problem::FieldProblem;
-use http_kit::Problem;
+
+use crate::Invalid;
 use serde::Deserialize;
 
 /// `PUT /api/v1/warmup/{domain}`: every field is optional.
@@ -49,11 +50,8 @@ pub struct NewWarmup {
     pub schedule: WarmupSchedule,
 }
 
-fn problem(field: &str, reason: impl Into<String>) -> FieldProblem {
-    FieldProblem {
-        field: field.to_owned(),
-        reason: reason.into(),
-    }
+fn problem(field: &str, reason: impl Into<String>) -> InvalidValue {
+    InvalidValue::new(field, reason)
 }
 
 /// Which field a schedule refusal is about.
@@ -68,7 +66,7 @@ fn schedule_field(e: &domain::delivery::warmup::WarmupError) -> &'static str {
 
 impl ConfigureWarmup {
     /// The configuration of `domain` (the path's) checked; 422 listing every bad field.
-    pub fn validate(self, domain: &str) -> Result<NewWarmup, Problem> {
+    pub fn validate(self, domain: &str) -> Result<NewWarmup, Invalid> {
         let mut problems = Vec::new();
         let domain = valid_domain(domain).unwrap_or_else(|e| {
             problems.push(problem("domain", e.to_string()));
@@ -91,7 +89,7 @@ impl ConfigureWarmup {
             problems.push(problem(schedule_field(&e), e.to_string()));
         }
         if !problems.is_empty() {
-            return Err(Problem::invalid_fields(problems));
+            return Err(Invalid(problems));
         }
         Ok(NewWarmup {
             domain,

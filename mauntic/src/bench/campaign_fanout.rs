@@ -75,6 +75,7 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
     };
     state
         .campaigns
+        .writer()
         .execute(
             t,
             id,
@@ -95,6 +96,7 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
     let started = Instant::now();
     state
         .campaigns
+        .writer()
         .start(t, id, &meta, Utc::now())
         .await
         .map_err(|e| anyhow::anyhow!("starting the campaign: {e}"))?;
@@ -102,7 +104,7 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
     let cancel = tokio_util::sync::CancellationToken::new();
     let worker = workers::campaigns::CampaignWorker::new(
         app.pool.clone(),
-        state.campaigns.clone(),
+        state.campaigns.writer().clone(),
         app.settings.clock.clone(),
         app.settings.campaigns.clone(),
     );
@@ -112,6 +114,7 @@ async fn fan_out(app: &RunningApp, recipients: u64, seconds: u64) -> anyhow::Res
     let fanned_out = loop {
         let c = state
             .campaigns
+            .writer()
             .load(t, id)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

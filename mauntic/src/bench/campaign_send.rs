@@ -57,6 +57,7 @@ async fn send(app: &RunningApp, recipients: u64, nats: bool) -> anyhow::Result<(
     let id = Uuid::now_v7();
     state
         .campaigns
+        .writer()
         .execute(
             t,
             id,
@@ -91,6 +92,7 @@ async fn send(app: &RunningApp, recipients: u64, nats: bool) -> anyhow::Result<(
     let started = Instant::now();
     state
         .campaigns
+        .writer()
         .start(t, id, &meta, Utc::now())
         .await
         .map_err(|e| anyhow::anyhow!("starting the campaign: {e}"))?;

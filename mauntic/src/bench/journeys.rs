@@ -78,6 +78,7 @@ async fn measure(app: &RunningApp, contacts: u64, timers: u64) -> anyhow::Result
     ] {
         state
             .journeys
+            .writer()
             .execute(t, journey, command, &meta, now)
             .await
             .map_err(|e| anyhow::anyhow!("journey: {e}"))?;
@@ -112,7 +113,7 @@ async fn measure(app: &RunningApp, contacts: u64, timers: u64) -> anyhow::Result
         let mut tx = app.pool.begin().await?;
         enter_in(
             &mut tx,
-            &state.journeys.executions,
+            &state.journeys.writer().executions,
             t,
             journey,
             &Via::Api,

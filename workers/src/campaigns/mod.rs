@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use commands::campaigns::write::{lock_run, AppendFailure, Campaigns, StartError};
+use commands::campaigns::write::{lock_run, AppendFailure, CampaignWriter, StartError};
 use commands::delivery::jobs::{self, JobsError, Queue, Write};
 use domain::campaign::{job_id, Campaign, CampaignCommand, Phase, VariantFigures};
 use domain::delivery::{DeliveryCommand, Request, Source};
@@ -105,7 +105,7 @@ enum Paged {
 
 pub struct CampaignWorker {
     pool: PgPool,
-    campaigns: Arc<Campaigns>,
+    campaigns: Arc<CampaignWriter>,
     clock: Clock,
     config: CampaignWorkerConfig,
 }
@@ -113,7 +113,7 @@ pub struct CampaignWorker {
 impl CampaignWorker {
     pub fn new(
         pool: PgPool,
-        campaigns: Arc<Campaigns>,
+        campaigns: Arc<CampaignWriter>,
         clock: Clock,
         config: CampaignWorkerConfig,
     ) -> Self {

@@ -117,7 +117,7 @@ impl JourneyRunner {
         while !cancel.is_cancelled() {
             if let Err(e) = super::triggers::run_schedules(
                 &self.state.pool,
-                &self.state.journeys.executions,
+                &self.state.journeys.writer().executions,
                 self.clock.now(),
             )
             .await

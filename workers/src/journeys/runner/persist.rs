@@ -49,6 +49,7 @@ impl JourneyRunner {
         let appended = !decided.is_empty();
         self.state
             .journeys
+            .writer()
             .executions
             .append_decided(tx, tenant, &decided, meta)
             .await?;
@@ -59,7 +60,7 @@ impl JourneyRunner {
             for (from, entry) in entries {
                 match enter_in(
                     tx,
-                    &self.state.journeys.executions,
+                    &self.state.journeys.writer().executions,
                     tenant,
                     journey,
                     &Via::Link(from),
@@ -122,7 +123,7 @@ impl JourneyRunner {
         if !emitted.is_empty() {
             crate::journeys::triggers::route(
                 tx,
-                &self.state.journeys.executions,
+                &self.state.journeys.writer().executions,
                 tenant,
                 &emitted,
                 now,
