@@ -110,6 +110,21 @@ id!(
     "note"
 );
 id!(
+    /// A user as a member of an organization (the user's id, named as a member).
+    MemberId,
+    "member"
+);
+id!(
+    /// An invitation to join an organization.
+    InviteId,
+    "invite"
+);
+id!(
+    /// An API key of an organization.
+    ApiKeyId,
+    "API key"
+);
+id!(
     /// One contact's run through a journey.
     ExecutionId,
     "execution"

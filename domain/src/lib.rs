@@ -15,6 +15,7 @@ pub mod template;
 
 pub use email::EmailAddress;
 pub use ids::{
-    CampaignId, CompanyId, ContactId, DeliveryId, EntityId, ExecutionId, ImportId, JourneyId,
-    NoteId, ProviderId, SegmentId, SuppressionId, TemplateId, TenantId, UserId,
+    ApiKeyId, CampaignId, CompanyId, ContactId, DeliveryId, EntityId, ExecutionId, ImportId,
+    InviteId, JourneyId, MemberId, NoteId, ProviderId, SegmentId, SuppressionId, TemplateId,
+    TenantId, UserId,
 };

@@ -142,7 +142,10 @@ entity_params!(
     domain::SuppressionId,
     domain::NoteId,
     domain::DeliveryId,
-    domain::ExecutionId
+    domain::ExecutionId,
+    domain::MemberId,
+    domain::InviteId,
+    domain::ApiKeyId
 );
 
 /// The route's path parameters, in order, typed: `PathIds(id): PathIds<ContactId>`,

@@ -6,16 +6,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::identity::organization::{NewApiKey, OrganizationCommand};
 use domain::identity::KeyKind;
+use domain::ApiKeyId;
 use event_store::reservation::{Holder, Scope};
 use event_store::EventMetadata;
 use http_kit::auth::keys;
-use http_kit::ApiPath;
+use http_kit::PathIds;
 use http_kit::{ApiJson, Problem};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::body::CreateApiKey;
-use super::org_http::id_of;
 use super::support::reserved;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
@@ -130,9 +130,9 @@ pub async fn create(
 pub async fn revoke(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<ApiKeyId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let key_id = id_of(&id, "API key")?;
+    let key_id = id.0;
     let accepted = s
         .identity
         .organizations

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::identity::organization::{NewInvite, OrganizationCommand as C};
-use http_kit::ApiPath;
+use domain::{InviteId, MemberId};
+use http_kit::PathIds;
 use http_kit::{secret, Actor, ApiJson, Problem};
 use uuid::Uuid;
 
@@ -116,10 +117,10 @@ pub async fn transfer_ownership(
 pub async fn change_role(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(user_id): ApiPath<String>,
+    PathIds(user_id): PathIds<MemberId>,
     ApiJson(b): ApiJson<ChangeRole>,
 ) -> Result<Json<Accepted>, Problem> {
-    let user_id = id_of(&user_id, "member")?;
+    let user_id = user_id.0;
     run(
         &s,
         &ctx,
@@ -145,9 +146,9 @@ pub async fn change_role(
 pub async fn remove_member(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(user_id): ApiPath<String>,
+    PathIds(user_id): PathIds<MemberId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let user_id = id_of(&user_id, "member")?;
+    let user_id = user_id.0;
     run(
         &s,
         &ctx,
@@ -237,9 +238,9 @@ async fn send_invite(s: &CommandState, ctx: &RequestContext, to: &str, invite: U
 pub async fn revoke_invite(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<InviteId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let invite_id = id_of(&id, "invite")?;
+    let invite_id = id.0;
     let accepted = run(&s, &ctx, C::RevokeInvite { invite_id }).await?;
     Ok(Json(Accepted {
         id: invite_id,
@@ -259,9 +260,9 @@ pub async fn revoke_invite(
 pub async fn resend_invite(
     State(s): State<CommandState>,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<String>,
+    PathIds(id): PathIds<InviteId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let invite_id = id_of(&id, "invite")?;
+    let invite_id = id.0;
     let token = secret::random_hex(32);
     let command = C::ResendInvite {
         invite_id,
@@ -282,9 +283,4 @@ pub async fn resend_invite(
         id: invite_id,
         cursor: accepted.cursor,
     }))
-}
-
-/// A malformed id names nothing: 404, like an unknown one.
-pub fn id_of(raw: &str, what: &str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found(what))
 }
