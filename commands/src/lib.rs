@@ -149,10 +149,20 @@ impl CommandState {
             journeys,
             delivery: delivery::Delivery {
                 jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
-                suppressions: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                providers: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                warmups: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                keys: Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
+                suppressions: suppressions::Suppressions::new(
+                    pool.clone(),
+                    notifier.clone(),
+                    Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                ),
+                providers: providers::Providers::new(
+                    pool.clone(),
+                    Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                    Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
+                ),
+                warmups: warmup::Warmups::new(
+                    pool.clone(),
+                    Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                ),
             },
             identity,
             notifier,
@@ -180,7 +190,7 @@ impl CommandState {
 
     /// The same state with these master keys for provider credentials.
     pub fn with_provider_keys(mut self, keys: event_store::shred::keyring::Keyring) -> Self {
-        self.delivery.keys = Arc::new(keys);
+        self.delivery.providers = self.delivery.providers.with_keys(Arc::new(keys));
         self
     }
 }
@@ -339,13 +349,13 @@ pub fn router(state: CommandState) -> Router {
         templates::body::RenameTemplate,
         templates::body::SaveVersion,
         suppressions::body::AddSuppression,
-        suppressions::http::ImportReport,
+        suppressions::ImportReport,
         suppressions::http::SuppressionUpload,
         suppressions::import::RejectedRow,
         providers::body::CreateProvider,
         providers::body::UpdateProvider,
         warmup::body::ConfigureWarmup,
-        warmup::http::WarmupAccepted,
+        warmup::WarmupAccepted,
         campaigns::body::CampaignBody,
         campaigns::body::ScheduleBody,
         campaigns::body::CloneBody,

@@ -231,7 +231,11 @@ async fn provider_of(
     id: Uuid,
     channel: Channel,
 ) -> Result<Uuid, Problem> {
-    let p = s.delivery.providers.load(tenant, id).await?;
+    let p = s
+        .delivery
+        .providers
+        .get(domain::TenantId(tenant), domain::ProviderId(id))
+        .await?;
     if p.exists && !p.removed && p.channel == channel {
         Ok(id)
     } else {

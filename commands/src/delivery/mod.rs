@@ -7,16 +7,9 @@ pub mod jobs;
 
 pub use jobs::{Jobs, JobsError};
 
-use std::sync::Arc;
-
 use axum::routing::post;
 use axum::Router;
-use domain::delivery::provider_config::ProviderConfig;
-use domain::delivery::suppression::SuppressionEntry;
-use domain::delivery::warmup_config::WarmupConfig;
-use event_store::shred::keyring::Keyring;
 
-use crate::executor::Executor;
 use crate::CommandState;
 
 /// Delivery's part of the command side.
@@ -25,14 +18,11 @@ pub struct Delivery {
     /// Delivery jobs: requested in batches with their queue rows.
     pub jobs: Jobs,
     /// The suppression list.
-    pub suppressions: Arc<Executor<SuppressionEntry>>,
-    /// Channel providers (their credentials sealed with [`Self::keys`]).
-    pub providers: Arc<Executor<ProviderConfig>>,
+    pub suppressions: crate::suppressions::Suppressions,
+    /// Channel providers (their credentials sealed with the master keys they hold).
+    pub providers: crate::providers::Providers,
     /// Warmup schedules of sending domains.
-    pub warmups: Arc<Executor<WarmupConfig>>,
-    /// The master keys that seal provider credentials (`MAUNTIC_MASTER_KEY`, and
-    /// `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
-    pub keys: Arc<Keyring>,
+    pub warmups: crate::warmup::Warmups,
 }
 
 pub fn routes() -> Router<CommandState> {

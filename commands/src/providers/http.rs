@@ -1,16 +1,13 @@
-//! Thin handlers: extract → checked input → one transaction (`write::run`) → answer.
+//! Provider routes: extract, call [`super::Providers`], answer.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::ProviderId;
-use http_kit::PathIds;
-use http_kit::{ApiJson, Problem};
-use uuid::Uuid;
+use http_kit::{ApiJson, PathIds, Problem};
 
 use super::body::{CreateProvider, UpdateProvider};
-use super::write::{self, Op};
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
@@ -30,14 +27,8 @@ pub async fn create(
     ApiJson(b): ApiJson<CreateProvider>,
 ) -> Result<Response, Problem> {
     let new = b.validate()?;
-    let accepted = write::run(
-        &s,
-        ctx.tenant_id,
-        Uuid::now_v7(),
-        Op::Create(new),
-        &ctx.metadata,
-    )
-    .await?;
+    let providers = &s.delivery.providers;
+    let accepted = providers.create(ctx.tenant(), new, &ctx.metadata).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -57,10 +48,12 @@ pub async fn update(
     PathIds(id): PathIds<ProviderId>,
     ApiJson(b): ApiJson<UpdateProvider>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
     let change = b.validate()?;
+    let providers = &s.delivery.providers;
     Ok(Json(
-        write::run(&s, ctx.tenant_id, id, Op::Change(change), &ctx.metadata).await?,
+        providers
+            .update(ctx.tenant(), id, change, &ctx.metadata)
+            .await?,
     ))
 }
 
@@ -78,9 +71,11 @@ pub async fn make_default(
     ctx: RequestContext,
     PathIds(id): PathIds<ProviderId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
+    let providers = &s.delivery.providers;
     Ok(Json(
-        write::run(&s, ctx.tenant_id, id, Op::MakeDefault, &ctx.metadata).await?,
+        providers
+            .make_default(ctx.tenant(), id, &ctx.metadata)
+            .await?,
     ))
 }
 
@@ -99,8 +94,8 @@ pub async fn remove(
     ctx: RequestContext,
     PathIds(id): PathIds<ProviderId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
+    let providers = &s.delivery.providers;
     Ok(Json(
-        write::run(&s, ctx.tenant_id, id, Op::Remove, &ctx.metadata).await?,
+        providers.remove(ctx.tenant(), id, &ctx.metadata).await?,
     ))
 }

@@ -2,12 +2,12 @@
 //! per channel), their credentials encrypted beside the log, and resolution for delivery.
 //!
 //! - [`body`]: request bodies, checked into typed input (every bad field at once).
-//! - [`write`]: every provider command in one transaction with its write-side rows and
-//!   sealed secrets.
+//! - [`write`]: the service ([`Providers`]): every provider command in one transaction with
+//!   its write-side rows and sealed secrets.
 //! - [`secrets`]: the `provider_secrets` table (AES-256-GCM under the master key, key id,
 //!   AAD) and the master-key rotation.
 //! - [`resolve`]: the provider a message of a channel goes out with, secrets decrypted.
-//! - [`http`]: thin handlers.
+//! - [`http`]: the routes.
 
 pub mod body;
 pub mod http;
@@ -20,6 +20,7 @@ use axum::Router;
 
 pub use resolve::{resolve, ResolvedProvider};
 pub use secrets::{rotate, Rotation, SecretsError};
+pub use write::{Providers, ProvidersError};
 
 use crate::CommandState;
 

@@ -1,4 +1,4 @@
-//! Every provider command in one transaction: the provider's events (and, when a default
+//! The providers service ([`Providers`]). Every provider command in one transaction: the provider's events (and, when a default
 //! moves, the previous default's), its row in `provider_configs` and its sealed secrets in
 //! `provider_secrets` commit together or not at all. Provider commands of one organization
 //! take a transaction-scoped advisory lock, so the "previous default" they look up cannot
@@ -16,16 +16,112 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use domain::{ProviderId, TenantId};
+use event_store::shred::keyring::Keyring;
+
 use super::body::{NewProvider, ProviderChange};
 use super::secrets;
-use crate::executor::{backoff, Accepted, Decided, CONFLICT_RETRIES};
-use crate::{CommandError, CommandState};
+use crate::executor::{backoff, Accepted, Decided, Executor, CONFLICT_RETRIES};
+use crate::CommandError;
 
-type Failure = CommandError<ProviderError>;
+/// Why a provider command was not carried out.
+pub type ProvidersError = CommandError<ProviderError>;
+
+type Failure = ProvidersError;
+
+/// The channel providers of every organization, with the master keys that seal their
+/// credentials (`MAUNTIC_MASTER_KEY`, and `MAUNTIC_MASTER_KEY_PREVIOUS` during a rotation).
+#[derive(Clone)]
+pub struct Providers {
+    pool: sqlx::PgPool,
+    executor: Arc<Executor<ProviderConfig>>,
+    keys: Arc<Keyring>,
+}
+
+impl Providers {
+    pub fn new(
+        pool: sqlx::PgPool,
+        executor: Arc<Executor<ProviderConfig>>,
+        keys: Arc<Keyring>,
+    ) -> Self {
+        Self {
+            pool,
+            executor,
+            keys,
+        }
+    }
+
+    /// The same providers sealing with `keys`.
+    pub fn with_keys(mut self, keys: Arc<Keyring>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The master keys credentials are sealed with.
+    pub fn keys(&self) -> &Arc<Keyring> {
+        &self.keys
+    }
+
+    /// Provider `id` as the log has it now.
+    pub async fn get(&self, tenant: TenantId, id: ProviderId) -> Result<ProviderConfig, Failure> {
+        self.executor.load(tenant.0, id.0).await
+    }
+
+    /// Configures a provider (the first of its channel, or one with `default`, becomes the
+    /// channel's default).
+    pub async fn create(
+        &self,
+        tenant: TenantId,
+        new: NewProvider,
+        meta: &EventMetadata,
+    ) -> Result<Accepted, Failure> {
+        run(
+            self,
+            tenant.0,
+            ProviderId::generate().0,
+            Op::Create(new),
+            meta,
+        )
+        .await
+    }
+
+    /// Changes a provider's name or settings, or replaces its secrets (whole).
+    pub async fn update(
+        &self,
+        tenant: TenantId,
+        id: ProviderId,
+        change: ProviderChange,
+        meta: &EventMetadata,
+    ) -> Result<Accepted, Failure> {
+        run(self, tenant.0, id.0, Op::Change(change), meta).await
+    }
+
+    /// Makes a provider its channel's default (the previous default loses the mark).
+    pub async fn make_default(
+        &self,
+        tenant: TenantId,
+        id: ProviderId,
+        meta: &EventMetadata,
+    ) -> Result<Accepted, Failure> {
+        run(self, tenant.0, id.0, Op::MakeDefault, meta).await
+    }
+
+    /// Removes a provider and its secrets (its history stays in the log).
+    pub async fn remove(
+        &self,
+        tenant: TenantId,
+        id: ProviderId,
+        meta: &EventMetadata,
+    ) -> Result<Accepted, Failure> {
+        run(self, tenant.0, id.0, Op::Remove, meta).await
+    }
+}
 
 /// What to do to provider `id`.
 #[derive(Debug, Clone)]
-pub enum Op {
+enum Op {
     Create(NewProvider),
     Change(ProviderChange),
     MakeDefault,
@@ -43,8 +139,8 @@ fn technical(e: impl Into<crate::error::Technical>) -> Failure {
 
 /// Runs `op` on provider `id` of `tenant`.
 #[tracing::instrument(skip_all, fields(%tenant, %id), err(level = "debug"))]
-pub async fn run(
-    s: &CommandState,
+async fn run(
+    s: &Providers,
     tenant: Uuid,
     id: Uuid,
     op: Op,
@@ -53,7 +149,7 @@ pub async fn run(
     for attempt in 1..=CONFLICT_RETRIES {
         match once(s, tenant, id, &op, meta).await? {
             Attempt::Done(a) => {
-                s.delivery.providers.poke();
+                s.executor.poke();
                 return Ok(a);
             }
             Attempt::Conflict => tokio::time::sleep(backoff(attempt)).await,
@@ -79,7 +175,7 @@ async fn default_of(
 }
 
 async fn once(
-    s: &CommandState,
+    s: &Providers,
     tenant: Uuid,
     id: Uuid,
     op: &Op,
@@ -91,7 +187,7 @@ async fn once(
         .execute(&mut *tx)
         .await
         .map_err(technical)?;
-    let (provider, version) = s.delivery.providers.load_versioned(tenant, id).await?;
+    let (provider, version) = s.executor.load_versioned(tenant, id).await?;
     let (command, secrets) = match op {
         Op::Create(p) => {
             let current = default_of(&mut tx, tenant, p.channel).await?;
@@ -159,11 +255,7 @@ async fn once(
         return Ok(Attempt::Done(Accepted { id, cursor }));
     }
     if let Some(previous) = previous_default {
-        let (old, old_version) = s
-            .delivery
-            .providers
-            .load_versioned(tenant, previous)
-            .await?;
+        let (old, old_version) = s.executor.load_versioned(tenant, previous).await?;
         for (i, event) in old
             .decide(ProviderCommand::RemoveDefault { replaced_by: id })
             .map_err(CommandError::Rejected)?
@@ -187,20 +279,12 @@ async fn once(
     }
     write_state(&mut tx, tenant, id, &after, config_version).await?;
     if let (Some(secrets), true) = (secrets, after.live()) {
-        secrets::store(
-            &mut tx,
-            &s.delivery.keys,
-            tenant,
-            id,
-            after.secrets_version,
-            secrets,
-        )
-        .await
-        .map_err(technical)?;
+        secrets::store(&mut tx, &s.keys, tenant, id, after.secrets_version, secrets)
+            .await
+            .map_err(technical)?;
     }
     let cursor = match s
-        .delivery
-        .providers
+        .executor
         .append_decided(&mut tx, tenant, &decided, meta)
         .await
     {

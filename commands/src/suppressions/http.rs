@@ -1,44 +1,19 @@
-//! Thin handlers: extract → validated entries → `suppress_many` or the executor → answer.
+//! Suppression routes: extract, call [`super::Suppressions`], answer.
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::delivery::suppression::SuppressionCommand;
 use domain::SuppressionId;
-use http_kit::PathIds;
-use http_kit::{ApiJson, Problem};
-use serde::Serialize;
+use http_kit::{ApiJson, PathIds, Problem};
 
 use super::body::AddSuppression;
-use super::import::{self, RejectedRow, MAX_BYTES};
-use super::many::{suppress_many, NewSuppression, Outcome, SuppressError};
+use super::import::MAX_BYTES;
+use super::ImportReport;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
-
-/// Entries applied per transaction by an import.
-const IMPORT_BATCH: usize = 1000;
-
-/// Row errors an import answers with (the counts cover all of them).
-const MAX_ROW_ERRORS: usize = 1000;
-
-/// What an import did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ImportReport {
-    /// Addresses suppressed (new, or for a stronger reason than before).
-    pub added: usize,
-    /// Addresses suppressed already for as strong a reason (or twice in the file).
-    pub already_suppressed: usize,
-    /// Records that could not be used.
-    pub rejected: usize,
-    /// The rejected records' lines and reasons (the first 1000).
-    pub errors: Vec<RejectedRow>,
-    /// The cursor after the import's events (null when it recorded nothing).
-    #[schema(value_type = Option<String>)]
-    pub cursor: Option<event_store::Cursor>,
-}
 
 /// The parts of `POST /api/v1/suppressions/import`.
 #[derive(Debug, utoipa::ToSchema)]
@@ -47,19 +22,6 @@ pub struct SuppressionUpload {
     /// The CSV file: a header with `address`, optionally `channel` and `reason`.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-}
-
-fn problem_of(e: SuppressError) -> Problem {
-    match e {
-        SuppressError::Conflict => {
-            Problem::new(StatusCode::CONFLICT, "conflict", "Concurrent change")
-                .detail(
-                    "the suppression list kept changing while this request was applied; retry it",
-                )
-                .retry_after(1)
-        }
-        SuppressError::Store(e) => Problem::from_internal(&e),
-    }
 }
 
 /// Suppress an address on a channel. Suppressing it again answers 200 with the same id;
@@ -77,29 +39,17 @@ pub async fn add(
     ApiJson(b): ApiJson<AddSuppression>,
 ) -> Result<Response, Problem> {
     let entry = b.validate(ctx.metadata.actor.clone().unwrap_or_default())?;
-    let done = suppress_many(&s.pool, &s.notifier, ctx.tenant_id, &ctx.metadata, &[entry])
-        .await
-        .map_err(problem_of)?;
-    let Some((id, outcome)) = done.entries.first().cloned() else {
-        return Err(Problem::internal());
+    let (accepted, added) = s
+        .delivery
+        .suppressions
+        .add(ctx.tenant(), entry, &ctx.metadata)
+        .await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    let status = match outcome {
-        Outcome::Added => StatusCode::CREATED,
-        Outcome::AlreadySuppressed => StatusCode::OK,
-        Outcome::Refused(why) => return Err(Problem::validation("address", why)),
-    };
-    let cursor = match done.cursor {
-        Some(c) => c,
-        None => event_store::reader::stream_cursor(
-            &s.pool,
-            "suppression",
-            &event_store::recorded::stream_id(ctx.tenant_id, id),
-        )
-        .await
-        .map_err(|e| Problem::from_internal(&e))?
-        .unwrap_or(event_store::Cursor::ZERO),
-    };
-    Ok((status, Json(Accepted { id, cursor })).into_response())
+    Ok((status, Json(accepted)).into_response())
 }
 
 /// Remove an address from the list (sending to it is allowed again). The caller is recorded
@@ -116,16 +66,12 @@ pub async fn remove(
     ctx: RequestContext,
     PathIds(id): PathIds<SuppressionId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let id = id.0;
-    let command = SuppressionCommand::Remove {
-        source: ctx.metadata.actor.clone(),
-    };
-    let accepted = s
+    let source = ctx.metadata.actor.clone();
+    let removed = s
         .delivery
         .suppressions
-        .execute(ctx.tenant_id, id, command, &ctx.metadata)
-        .await?;
-    Ok(Json(accepted))
+        .remove(ctx.tenant(), id, source, &ctx.metadata);
+    Ok(Json(removed.await?))
 }
 
 /// Suppress the addresses of a CSV file (multipart part `file`, at most 10 MB): a header
@@ -146,44 +92,12 @@ pub async fn import(
     parts: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<ImportReport>, Problem> {
     let bytes = read_file(parts).await?;
-    let (rows, mut errors) = tokio::task::spawn_blocking(move || import::parse(&bytes))
-        .await
-        .map_err(|e| Problem::from_internal(&e))?
-        .map_err(|e| Problem::validation("file", e.to_string()))?;
     let source = ctx.metadata.actor.as_deref().map(|a| format!("import:{a}"));
-    let mut cursor = None;
-    let mut added = 0;
-    let mut already = 0;
-    for chunk in rows.chunks(IMPORT_BATCH) {
-        let entries: Vec<NewSuppression> = chunk
-            .iter()
-            .map(|r| (r.channel, r.address.clone(), r.reason, source.clone()))
-            .collect();
-        let done = suppress_many(&s.pool, &s.notifier, ctx.tenant_id, &ctx.metadata, &entries)
-            .await
-            .map_err(problem_of)?;
-        added += done.added();
-        already += done.already_suppressed();
-        for (row, (_, outcome)) in chunk.iter().zip(&done.entries) {
-            if let Outcome::Refused(message) = outcome {
-                errors.push(RejectedRow {
-                    line: row.line,
-                    message: message.clone(),
-                });
-            }
-        }
-        cursor = done.cursor.or(cursor);
-    }
-    errors.sort_by_key(|e| e.line);
-    let rejected = errors.len();
-    errors.truncate(MAX_ROW_ERRORS);
-    Ok(Json(ImportReport {
-        added,
-        already_suppressed: already,
-        rejected,
-        errors,
-        cursor,
-    }))
+    let imported = s
+        .delivery
+        .suppressions
+        .import(ctx.tenant(), bytes, source, &ctx.metadata);
+    Ok(Json(imported.await?))
 }
 
 /// The `file` part's bytes, refusing more than [`MAX_BYTES`].

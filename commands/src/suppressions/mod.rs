@@ -6,13 +6,17 @@
 //!   imports, the delivery worker), and the write side's "suppressed right now?".
 //! - [`body`]: the add request body; channel and reason names.
 //! - [`import`]: a CSV file of addresses, validated row by row.
-//! - [`http`]: the routes (add, remove, import).
+//! - [`Suppressions`]: the service (add, remove, import).
+//! - [`http`]: the routes.
 
 pub mod address;
 pub mod body;
 pub mod http;
 pub mod import;
 pub mod many;
+mod service;
+
+pub use service::{ImportReport, Suppressions, SuppressionsError};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, post};

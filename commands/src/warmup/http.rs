@@ -1,52 +1,16 @@
-//! Thin handlers: extract → checked input → the executor → answer (with the domain's status
-//! for a configuration).
+//! Warmup routes: extract, call [`super::Warmups`], answer (with the domain's status for a
+//! configuration).
 
 use axum::extract::State;
 use axum::Json;
-use chrono::{DateTime, Utc};
-use domain::delivery::warmup::{Warmup, WarmupStatus};
-use domain::delivery::warmup_config::{stream_id, valid_domain, WarmupCommand};
 use http_kit::ApiPath;
 use http_kit::{ApiJson, Problem};
-use serde::Serialize;
-use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::body::ConfigureWarmup;
+use super::WarmupAccepted;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
-
-/// A configuration accepted: the aggregate, the cursor after its event, and where the
-/// domain's warmup stands now.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WarmupAccepted {
-    pub id: Uuid,
-    #[schema(value_type = String, example = "812-45")]
-    pub cursor: event_store::Cursor,
-    /// The same object as `GET /api/v1/warmup/{domain}` answers.
-    #[schema(value_type = Object)]
-    pub warmup: WarmupStatus,
-}
-
-/// Messages taken from `warmup`'s allowance in the window ending at `window_end`.
-async fn used(
-    pool: &PgPool,
-    tenant: Uuid,
-    warmup: &Warmup,
-    window_end: DateTime<Utc>,
-) -> Result<u64, sqlx::Error> {
-    let used: Option<i64> = sqlx::query_scalar(
-        "SELECT used FROM delivery_allowances \
-         WHERE tenant_id = $1 AND scope = $2 AND window_end = $3",
-    )
-    .bind(tenant)
-    .bind(warmup.scope())
-    .bind(window_end)
-    .fetch_optional(pool)
-    .await?;
-    Ok(used.unwrap_or(0).max(0) as u64)
-}
 
 /// Configure the warmup of a sending domain, or replace it: from its start, the domain may
 /// send the ramp's allowance each day (days begin at midnight in `time_zone`); email over
@@ -67,35 +31,11 @@ pub async fn configure(
     ApiJson(b): ApiJson<ConfigureWarmup>,
 ) -> Result<Json<WarmupAccepted>, Problem> {
     let new = b.validate(&domain)?;
-    let now = Utc::now();
-    let tenant = ctx.tenant_id;
-    let id = stream_id(tenant, &new.domain);
-    let command = WarmupCommand::Configure {
-        domain: new.domain,
-        started_on: new.started_on,
-        today: now.with_timezone(&new.zone).date_naive(),
-        time_zone: new.zone.name().to_owned(),
-        schedule: new.schedule,
-    };
-    let Accepted { id, cursor } = s
+    let configured = s
         .delivery
         .warmups
-        .execute(tenant, id, command, &ctx.metadata)
-        .await?;
-    let config = s.delivery.warmups.load(tenant, id).await?;
-    let Some(warmup) = config.current() else {
-        // Removed by another request meanwhile.
-        return Err(Problem::not_found("warmup"));
-    };
-    let (_, window_end) = warmup.today(now);
-    let used = used(&s.pool, tenant, warmup, window_end)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    Ok(Json(WarmupAccepted {
-        id,
-        cursor,
-        warmup: warmup.status(now, used),
-    }))
+        .configure(ctx.tenant(), new, &ctx.metadata);
+    Ok(Json(configured.await?))
 }
 
 /// Stop warming up a sending domain: its email is no longer limited by warmup.
@@ -111,12 +51,9 @@ pub async fn remove(
     ctx: RequestContext,
     ApiPath(domain): ApiPath<String>,
 ) -> Result<Json<Accepted>, Problem> {
-    let domain = valid_domain(&domain).map_err(|_| Problem::not_found("warmup"))?;
-    let id = stream_id(ctx.tenant_id, &domain);
-    Ok(Json(
-        s.delivery
-            .warmups
-            .execute(ctx.tenant_id, id, WarmupCommand::Remove, &ctx.metadata)
-            .await?,
-    ))
+    let removed = s
+        .delivery
+        .warmups
+        .remove(ctx.tenant(), &domain, &ctx.metadata);
+    Ok(Json(removed.await?))
 }

@@ -3,10 +3,14 @@
 //! delivery worker follows the `delivery_warmup` read model built from its events.
 //!
 //! - [`body`]: the request body, checked into a schedule (defaults filled in).
-//! - [`http`]: the routes (configure, remove), answering with the domain's status.
+//! - [`Warmups`]: the service (configure, remove).
+//! - [`http`]: the routes, answering with the domain's status.
 
 pub mod body;
 pub mod http;
+mod service;
+
+pub use service::{WarmupAccepted, Warmups, WarmupsError};
 
 use axum::routing::put;
 use axum::Router;

@@ -226,7 +226,7 @@ async fn providers_are_configured_listed_changed_made_default_and_removed_withou
 #[tokio::test]
 async fn resolve_gives_the_settings_merged_with_the_decrypted_secrets() {
     let app = spawn_app().await;
-    let keys = app.admin.delivery.keys.clone();
+    let keys = app.admin.delivery.providers.keys().clone();
     let t = app.tenant_id;
     assert!(resolve(&app.pool, &keys, t, Channel::Email, None)
         .await
