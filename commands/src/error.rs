@@ -42,6 +42,13 @@ impl<E: std::error::Error + Send + Sync + 'static> CommandError<E> {
     }
 }
 
+/// A store failure under a command is technical.
+impl<E: std::error::Error> From<event_store::StoreError> for CommandError<E> {
+    fn from(e: event_store::StoreError) -> Self {
+        Self::Technical(Box::new(e))
+    }
+}
+
 /// A failure of ours that has no answer but "try again" (a store, a hash, a background
 /// task): kept with its sources, logged whole where it is shown (a 500 from the API).
 #[derive(Debug, thiserror::Error)]

@@ -106,10 +106,18 @@ impl CommandState {
             notifier.clone(),
             auth.clock.clone(),
         );
+        let config = Arc::new(identity);
         let identity = identity::Identity {
-            organizations: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            organizations: identity::organizations::Organizations::new(
+                pool.clone(),
+                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+                auth.orgs.clone(),
+                config.clone(),
+                mailer.clone(),
+                auth.clock.clone(),
+            ),
             users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-            config: Arc::new(identity),
+            config,
             mailer,
             oidc,
         };
@@ -119,6 +127,12 @@ impl CommandState {
             templates.clone(),
         );
         let templates = templates::Templates::new(templates, fields.clone());
+        let jobs = delivery::Jobs::new(pool.clone(), notifier.clone());
+        let providers = providers::Providers::new(
+            pool.clone(),
+            Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
+        );
         let journeys = journeys::Journeys::new(
             pool.clone(),
             Arc::new(journeys::write::JourneyWriter::new(
@@ -130,6 +144,25 @@ impl CommandState {
             templates.clone(),
             event_store::Clock::system(),
         );
+        let delivery = delivery::Delivery {
+            messages: delivery::Messages::new(
+                jobs.clone(),
+                templates.clone(),
+                contacts.clone(),
+                providers.clone(),
+            ),
+            jobs,
+            suppressions: suppressions::Suppressions::new(
+                pool.clone(),
+                notifier.clone(),
+                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            ),
+            providers,
+            warmups: warmup::Warmups::new(
+                pool.clone(),
+                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            ),
+        };
         Ok(Self {
             companies: companies::Companies::new(
                 Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
@@ -141,29 +174,13 @@ impl CommandState {
                 Arc::new(campaign_writer),
                 segments.clone(),
                 templates.clone(),
-                identity.organizations.clone(),
+                identity.organizations.executor().clone(),
             ),
             segments,
             templates,
             fields,
             journeys,
-            delivery: delivery::Delivery {
-                jobs: delivery::Jobs::new(pool.clone(), notifier.clone()),
-                suppressions: suppressions::Suppressions::new(
-                    pool.clone(),
-                    notifier.clone(),
-                    Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                ),
-                providers: providers::Providers::new(
-                    pool.clone(),
-                    Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                    Arc::new(event_store::shred::keyring::Keyring::new(None, None)),
-                ),
-                warmups: warmup::Warmups::new(
-                    pool.clone(),
-                    Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                ),
-            },
+            delivery,
             identity,
             notifier,
             imports: Arc::new(imports::Imports::default()),
@@ -333,10 +350,10 @@ pub fn router(state: CommandState) -> Router {
         contacts::events_http::ItemStatus,
         contacts::events_http::ItemResult,
         contacts::events_http::EventsRecorded,
-        delivery::http::SendMessage,
-        delivery::http::TestSend,
-        delivery::http::Address,
-        delivery::http::MessageAccepted,
+        delivery::body::SendMessage,
+        delivery::body::TestSend,
+        delivery::body::Address,
+        delivery::body::MessageAccepted,
         companies::http::CreateCompany,
         fields::http::DefineField,
         fields::http::ChangeField,
@@ -384,7 +401,7 @@ pub fn router(state: CommandState) -> Router {
         identity::auth_http::SecondFactorRequired,
         identity::account_http::TotpEnrolment,
         identity::account_http::RecoveryCodes,
-        identity::keys_http::CreatedKey,
+        identity::organizations::CreatedKey,
         imports::ImportOptions,
         imports::http::ImportUpload,
         imports::http::Started,

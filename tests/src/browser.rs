@@ -145,6 +145,7 @@ impl TestApp {
         self.admin
             .identity
             .organizations
+            .executor()
             .execute(org, org, cmd, &meta)
             .await
             .unwrap();

@@ -2,10 +2,13 @@
 //! sends of a template version) and the batched write path the delivery worker and
 //! campaign fan-outs share ([`jobs`]).
 
+pub mod body;
 pub mod http;
 pub mod jobs;
+mod messages;
 
 pub use jobs::{Jobs, JobsError};
+pub use messages::{Messages, MessagesError};
 
 use axum::routing::post;
 use axum::Router;
@@ -17,6 +20,8 @@ use crate::CommandState;
 pub struct Delivery {
     /// Delivery jobs: requested in batches with their queue rows.
     pub jobs: Jobs,
+    /// Transactional messages and test sends.
+    pub messages: Messages,
     /// The suppression list.
     pub suppressions: crate::suppressions::Suppressions,
     /// Channel providers (their credentials sealed with the master keys they hold).

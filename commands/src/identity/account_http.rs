@@ -311,6 +311,7 @@ pub async fn create_organization(
     let accepted = s
         .identity
         .organizations
+        .executor()
         .execute(org, org, command, &ctx.in_tenant(org))
         .await?;
     s.auth
@@ -351,6 +352,7 @@ pub async fn accept_invite(
     let accepted = match s
         .identity
         .organizations
+        .executor()
         .execute(org, org, command, &ctx.in_tenant(org))
         .await
     {

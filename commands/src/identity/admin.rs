@@ -12,7 +12,7 @@ use http_kit::Problem;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::keys_http::{create_key, CreatedKey, KeySpec};
+use super::organizations::{CreatedKey, KeySpec};
 use super::password;
 use super::support::reserved;
 use crate::CommandState;
@@ -97,6 +97,7 @@ pub async fn create_organization(
     let org = Uuid::now_v7();
     s.identity
         .organizations
+        .executor()
         .execute(
             org,
             org,
@@ -122,7 +123,16 @@ pub async fn create_api_key(
         kind,
         expires_at: None,
     };
-    create_key(s, org, spec, &meta(org)).await.map_err(problem)
+    let orgs = &s.identity.organizations;
+    // The CLI makes keys as the platform: no maker's role to stay under.
+    Ok(orgs
+        .create_key(
+            domain::TenantId(org),
+            spec,
+            domain::identity::Role::Owner,
+            &meta(org),
+        )
+        .await?)
 }
 
 /// What `mauntic tenant create` prints.
@@ -159,6 +169,7 @@ pub async fn set_blocked(
     };
     s.identity
         .organizations
+        .executor()
         .execute(org, org, command, &meta(org))
         .await
         .map_err(|e| problem(e.into()))?;

@@ -20,6 +20,7 @@ pub mod keys_http;
 pub mod mail;
 pub mod oidc;
 pub mod org_http;
+pub mod organizations;
 pub mod password;
 pub mod support;
 pub mod totp;
@@ -31,7 +32,6 @@ pub use config::{IdentityConfig, OidcConfig};
 
 use std::sync::Arc;
 
-use domain::identity::organization::Organization;
 use domain::identity::user::User;
 
 use crate::executor::Executor;
@@ -41,7 +41,8 @@ use crate::CommandState;
 /// mail, and the OpenID Connect client (when configured).
 #[derive(Clone)]
 pub struct Identity {
-    pub organizations: Arc<Executor<Organization>>,
+    /// Organizations: settings, members, invites, API keys.
+    pub organizations: organizations::Organizations,
     pub users: Arc<Executor<User>>,
     pub config: Arc<IdentityConfig>,
     pub mailer: mail::SystemMailer,

@@ -4,27 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::identity::organization::{NewInvite, OrganizationCommand as C};
-use domain::{InviteId, MemberId};
-use http_kit::PathIds;
-use http_kit::{secret, Actor, ApiJson, Problem};
+use domain::{InviteId, MemberId, UserId};
+use http_kit::{Actor, ApiJson, PathIds, Problem};
 use uuid::Uuid;
 
-use super::account_http::invite_token;
 use super::body::{self, ChangeRole, Invite, TransferOwnership, UpdateOrganization};
-use super::config::chrono;
-use super::support;
 use crate::context::RequestContext;
 use crate::executor::Accepted;
 use crate::CommandState;
-
-async fn run(s: &CommandState, ctx: &RequestContext, command: C) -> Result<Accepted, Problem> {
-    s.identity
-        .organizations
-        .execute(ctx.tenant_id, ctx.tenant_id, command, &ctx.metadata)
-        .await
-        .map_err(Problem::from)
-}
 
 /// The signed-in user behind the request (ownership and leaving are for people, not keys).
 fn person(ctx: &RequestContext) -> Result<Uuid, Problem> {
@@ -50,14 +37,11 @@ pub async fn update(
     ApiJson(b): ApiJson<UpdateOrganization>,
 ) -> Result<Json<Accepted>, Problem> {
     let (name, patch) = b.validate()?;
-    let mut last = None;
-    if let Some(name) = name {
-        last = Some(run(&s, &ctx, C::Rename(name)).await?);
-    }
-    if patch != Default::default() || last.is_none() {
-        last = Some(run(&s, &ctx, C::ChangeSettings(patch)).await?);
-    }
-    last.map(Json).ok_or_else(Problem::internal)
+    let orgs = &s.identity.organizations;
+    Ok(Json(
+        orgs.update(ctx.tenant(), name, patch, &ctx.metadata)
+            .await?,
+    ))
 }
 
 /// Leave the organization (the last owner cannot).
@@ -71,12 +55,9 @@ pub async fn leave(
     State(s): State<CommandState>,
     ctx: RequestContext,
 ) -> Result<Json<Accepted>, Problem> {
-    let me = person(&ctx)?;
-    // Anyone may remove themselves (as an owner may); the last owner is still refused.
-    let by = domain::identity::Role::Owner;
-    run(&s, &ctx, C::RemoveMember { user_id: me, by })
-        .await
-        .map(Json)
+    let me = UserId(person(&ctx)?);
+    let orgs = &s.identity.organizations;
+    Ok(Json(orgs.leave(ctx.tenant(), me, &ctx.metadata).await?))
 }
 
 /// Hand ownership to another member; the current owner becomes an admin.
@@ -91,17 +72,11 @@ pub async fn transfer_ownership(
     ctx: RequestContext,
     ApiJson(b): ApiJson<TransferOwnership>,
 ) -> Result<Json<Accepted>, Problem> {
-    let me = person(&ctx)?;
-    run(
-        &s,
-        &ctx,
-        C::TransferOwnership {
-            from: me,
-            to: b.user_id,
-        },
-    )
-    .await
-    .map(Json)
+    let me = UserId(person(&ctx)?);
+    let to = UserId(b.user_id);
+    let orgs = &s.identity.organizations;
+    let transferred = orgs.transfer_ownership(ctx.tenant(), me, to, &ctx.metadata);
+    Ok(Json(transferred.await?))
 }
 
 /// Change a member's role.
@@ -120,18 +95,9 @@ pub async fn change_role(
     PathIds(user_id): PathIds<MemberId>,
     ApiJson(b): ApiJson<ChangeRole>,
 ) -> Result<Json<Accepted>, Problem> {
-    let user_id = user_id.0;
-    run(
-        &s,
-        &ctx,
-        C::ChangeMemberRole {
-            user_id,
-            role: b.role,
-            by: ctx.role,
-        },
-    )
-    .await
-    .map(Json)
+    let orgs = &s.identity.organizations;
+    let changed = orgs.change_role(ctx.tenant(), user_id, b.role, ctx.role, &ctx.metadata);
+    Ok(Json(changed.await?))
 }
 
 /// Remove a member.
@@ -148,17 +114,9 @@ pub async fn remove_member(
     ctx: RequestContext,
     PathIds(user_id): PathIds<MemberId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let user_id = user_id.0;
-    run(
-        &s,
-        &ctx,
-        C::RemoveMember {
-            user_id,
-            by: ctx.role,
-        },
-    )
-    .await
-    .map(Json)
+    let orgs = &s.identity.organizations;
+    let removed = orgs.remove_member(ctx.tenant(), user_id, ctx.role, &ctx.metadata);
+    Ok(Json(removed.await?))
 }
 
 /// Invite someone by email; they get a single-use link that expires.
@@ -175,55 +133,9 @@ pub async fn invite(
     ApiJson(b): ApiJson<Invite>,
 ) -> Result<Response, Problem> {
     let email = body::email(&b.email)?;
-    let invite_id = Uuid::now_v7();
-    let token = secret::random_hex(32);
-    let command = C::Invite {
-        invite: NewInvite {
-            invite_id,
-            email: email.clone(),
-            role: b.role,
-            token: secret::digest(&token),
-            expires_at: s.auth.clock.now() + chrono(s.identity.config.invite_ttl),
-            invited_by: ctx.actor.as_metadata(),
-        },
-        by: ctx.role,
-    };
-    let accepted = run(&s, &ctx, command).await?;
-    send_invite(&s, &ctx, email.as_str(), invite_id, &token).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(Accepted {
-            id: invite_id,
-            cursor: accepted.cursor,
-        }),
-    )
-        .into_response())
-}
-
-async fn send_invite(s: &CommandState, ctx: &RequestContext, to: &str, invite: Uuid, token: &str) {
-    let name = s
-        .auth
-        .orgs
-        .current(ctx.tenant_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|o| o.name.clone())
-        .unwrap_or_default();
-    let url = support::link(
-        s,
-        "/accept-invite",
-        &invite_token(ctx.tenant_id, invite, token),
-    );
-    let body = format!("You are invited to join {name} on Mauntic3.\n\nAccept the invitation: {url}\n\nSign in (or sign up) with this email address first. The link works once.\n");
-    if let Err(e) = s
-        .identity
-        .mailer
-        .send(to, &format!("Join {name} on Mauntic3"), body)
-        .await
-    {
-        tracing::warn!(error = %e, "invite mail not sent");
-    }
+    let orgs = &s.identity.organizations;
+    let invited = orgs.invite(ctx.tenant(), email, b.role, ctx.role, &ctx.metadata);
+    Ok((StatusCode::CREATED, Json(invited.await?)).into_response())
 }
 
 /// Revoke a pending invite.
@@ -240,12 +152,10 @@ pub async fn revoke_invite(
     ctx: RequestContext,
     PathIds(id): PathIds<InviteId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let invite_id = id.0;
-    let accepted = run(&s, &ctx, C::RevokeInvite { invite_id }).await?;
-    Ok(Json(Accepted {
-        id: invite_id,
-        cursor: accepted.cursor,
-    }))
+    let orgs = &s.identity.organizations;
+    Ok(Json(
+        orgs.revoke_invite(ctx.tenant(), id, &ctx.metadata).await?,
+    ))
 }
 
 /// Send a pending invite again with a new link (the old link stops working).
@@ -262,25 +172,8 @@ pub async fn resend_invite(
     ctx: RequestContext,
     PathIds(id): PathIds<InviteId>,
 ) -> Result<Json<Accepted>, Problem> {
-    let invite_id = id.0;
-    let token = secret::random_hex(32);
-    let command = C::ResendInvite {
-        invite_id,
-        token: secret::digest(&token),
-        expires_at: s.auth.clock.now() + chrono(s.identity.config.invite_ttl),
-    };
-    let accepted = run(&s, &ctx, command).await?;
-    let org = s
-        .auth
-        .orgs
-        .current(ctx.tenant_id)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    if let Some(email) = org.and_then(|o| o.invites.get(&invite_id).map(|i| i.email.clone())) {
-        send_invite(&s, &ctx, &email, invite_id, &token).await;
-    }
-    Ok(Json(Accepted {
-        id: invite_id,
-        cursor: accepted.cursor,
-    }))
+    let orgs = &s.identity.organizations;
+    Ok(Json(
+        orgs.resend_invite(ctx.tenant(), id, &ctx.metadata).await?,
+    ))
 }

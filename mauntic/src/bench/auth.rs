@@ -83,6 +83,7 @@ async fn measure(app: &RunningApp, args: &BenchArgs) -> anyhow::Result<()> {
     admin
         .identity
         .organizations
+        .executor()
         .execute(
             tenant.tenant_id,
             tenant.tenant_id,

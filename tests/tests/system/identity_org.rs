@@ -15,6 +15,7 @@ async fn org_state(app: &mauntic_tests::TestApp, org: Uuid) -> Organization {
     app.admin
         .identity
         .organizations
+        .executor()
         .load(org, org)
         .await
         .unwrap()
