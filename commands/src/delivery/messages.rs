@@ -93,10 +93,7 @@ impl Messages {
             Some(p) => Some(self.provider_of(tenant, p, channel).await?),
             None => None,
         };
-        let contact_id = match msg.contact_id {
-            Some(c) => Some(self.live_contact(tenant, c).await?),
-            None => None,
-        };
+        let contact_id = self.live_contact(tenant, msg.contact_id).await?;
         let request = Request {
             channel,
             contact_id,
@@ -170,10 +167,7 @@ impl Messages {
             return Err(Invalid(problems).into());
         }
         let to = address(channel, &test.to).map_err(|r| Invalid::one("to", r))?;
-        let contact_id = match test.contact_id {
-            Some(c) => Some(self.live_contact(tenant, c).await?),
-            None => None,
-        };
+        let contact_id = self.live_contact(tenant, test.contact_id).await?;
         let request = Request {
             channel,
             contact_id,
@@ -319,10 +313,16 @@ impl Messages {
         Ok((channel_of(t.channel), v))
     }
 
-    /// The contact `id` as a send sees it: it must exist (a merged contact's survivor
-    /// answers).
-    async fn live_contact(&self, tenant: TenantId, id: Uuid) -> Result<Uuid, MessagesError> {
-        let mut id = id;
+    /// The contact `id` (if one is named) as a send sees it: it must exist (a merged
+    /// contact's survivor answers).
+    async fn live_contact(
+        &self,
+        tenant: TenantId,
+        id: Option<Uuid>,
+    ) -> Result<Option<Uuid>, MessagesError> {
+        let Some(mut id) = id else {
+            return Ok(None);
+        };
         for _ in 0..crate::executor::MAX_REDIRECTS {
             let c = self.contacts.get(tenant, ContactId(id)).await;
             let c = c.map_err(technical)?;
@@ -333,7 +333,7 @@ impl Messages {
             if !c.exists || c.erased {
                 break;
             }
-            return Ok(id);
+            return Ok(Some(id));
         }
         Err(MessagesError::NoSuchContact)
     }
