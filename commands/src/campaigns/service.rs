@@ -240,7 +240,7 @@ impl Campaigns {
                 let t = t.map_err(technical)?;
                 if !t.live() {
                     problems.push(InvalidValue::new(field, format!("no such template {id}")));
-                } else if t.channel.as_str() != next.channel.as_str() {
+                } else if t.channel != next.channel {
                     let why = format!(
                         "template {id} is a {} template, the campaign sends {}",
                         t.channel.as_str(),

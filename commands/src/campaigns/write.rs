@@ -138,7 +138,7 @@ impl CampaignWriter {
             if !t.live() {
                 return Err(bad("no such template"));
             }
-            if t.channel.as_str() != campaign.settings.channel.as_str() {
+            if t.channel != campaign.settings.channel {
                 return Err(bad("the template is of another channel"));
             }
             let Some(version) = t.published_version else {

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use domain::contact::InvalidValue;
 use domain::delivery::{Channel, Request, Sender, Source};
-use domain::template::{Channel as TemplateChannel, TemplateError};
+use domain::template::TemplateError;
 use domain::{ContactId, EmailAddress, ProviderId, TemplateId, TenantId};
 use event_store::EventMetadata;
 use uuid::Uuid;
@@ -194,15 +194,6 @@ impl Messages {
     }
 }
 
-fn channel_of(c: TemplateChannel) -> Channel {
-    match c {
-        TemplateChannel::Email => Channel::Email,
-        TemplateChannel::Sms => Channel::Sms,
-        TemplateChannel::Push => Channel::Push,
-        TemplateChannel::Webhook => Channel::Webhook,
-    }
-}
-
 /// An SMS sender: an E.164 number, or an alphanumeric sender id (1 to 11 letters, digits
 /// and spaces, at least one letter) where the destination allows one.
 fn sms_sender(raw: &str) -> Result<String, String> {
@@ -310,7 +301,7 @@ impl Messages {
                 )
             })?,
         };
-        Ok((channel_of(t.channel), v))
+        Ok((t.channel, v))
     }
 
     /// The contact `id` (if one is named) as a send sees it: it must exist (a merged

@@ -170,7 +170,7 @@ impl Journeys {
                         format!("{path}.template_id"),
                         format!("no such template {}", m.template_id),
                     ));
-                } else if t.channel.as_str() != channel.as_str() {
+                } else if t.channel != channel {
                     problems.push(InvalidValue::new(
                         format!("{path}.template_id"),
                         format!(

@@ -3,27 +3,8 @@
 
 use super::*;
 
-/// The channel a message goes out on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    #[default]
-    Email,
-    Sms,
-    Push,
-    Webhook,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::Push => "push",
-            Self::Webhook => "webhook",
-        }
-    }
-}
+/// The channel a message goes out on: the channel of its template.
+pub use crate::template::Channel;
 
 /// Who asked for the message: a campaign, a journey step, or a transactional API call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
