@@ -107,16 +107,30 @@ impl CommandState {
             auth.clock.clone(),
         );
         let config = Arc::new(identity);
+        let organizations = identity::organizations::Organizations::new(
+            pool.clone(),
+            Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            auth.orgs.clone(),
+            config.clone(),
+            mailer.clone(),
+            auth.clock.clone(),
+        );
+        let users = Arc::new(Executor::new(pool.clone(), notifier.clone(), ()));
+        let accounts = identity::accounts::Accounts::new(identity::accounts::AccountParts {
+            pool: pool.clone(),
+            users: Arc::clone(&users),
+            organizations: organizations.executor().clone(),
+            config: config.clone(),
+            mailer: mailer.clone(),
+            sessions: auth.sessions.clone(),
+            throttle: auth.throttle.clone(),
+            orgs: auth.orgs.clone(),
+            clock: auth.clock.clone(),
+        });
         let identity = identity::Identity {
-            organizations: identity::organizations::Organizations::new(
-                pool.clone(),
-                Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
-                auth.orgs.clone(),
-                config.clone(),
-                mailer.clone(),
-                auth.clock.clone(),
-            ),
-            users: Arc::new(Executor::new(pool.clone(), notifier.clone(), ())),
+            organizations,
+            accounts,
+            users,
             config,
             mailer,
             oidc,
@@ -399,8 +413,8 @@ pub fn router(state: CommandState) -> Router {
         identity::body::CreateApiKey,
         identity::support::SignedInAnswer,
         identity::auth_http::SecondFactorRequired,
-        identity::account_http::TotpEnrolment,
-        identity::account_http::RecoveryCodes,
+        identity::accounts::TotpEnrolment,
+        identity::accounts::RecoveryCodes,
         identity::organizations::CreatedKey,
         imports::ImportOptions,
         imports::http::ImportUpload,

@@ -1,55 +1,28 @@
-//! The signed-in user's own account: password, email verification, TOTP, the current
-//! organization, founding an organization, accepting an invite.
+//! The signed-in user's own account over HTTP: password, email verification, TOTP, the
+//! current organization, founding an organization, accepting an invite. Each handler
+//! extracts, calls [`Accounts`](super::accounts::Accounts), answers.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::identity::organization::OrganizationCommand;
-use domain::identity::user::{UserCommand, PLATFORM_TENANT};
-use domain::EmailAddress;
-use http_kit::auth::throttle::Limit;
-use http_kit::{secret, ApiJson, Problem};
-use serde::Serialize;
-use uuid::Uuid;
+use domain::{TenantId, UserId};
+use http_kit::auth::session::Session;
+use http_kit::{ApiJson, Problem};
 
-use super::auth_http::send_verification;
+use super::accounts::{RecoveryCodes, TotpEnrolment};
 use super::body::{
     ChangePassword, CreateOrganization, PasswordConfirmation, SwitchOrganization, TokenBody,
     TotpCode,
 };
-use super::config::chrono;
-use super::{credentials, password, support, totp};
 use crate::context::UserContext;
 use crate::executor::Accepted;
 use crate::CommandState;
 
-const PASSWORD_CHECKS: Limit = Limit {
-    attempts: 10,
-    window: std::time::Duration::from_secs(15 * 60),
-};
-
-/// Checks the signed-in user's password (rate-limited per user).
-async fn confirm_password(
-    s: &CommandState,
-    user_id: Uuid,
-    given: String,
-) -> Result<domain::identity::user::User, Problem> {
-    s.auth
-        .throttle
-        .hit(&format!("password:{user_id}"), PASSWORD_CHECKS)
-        .await?;
-    let user = support::load_user(s, user_id).await?;
-    let hash = credentials::of(&s.pool, user_id).await?.password_hash;
-    if !password::verify(s.identity.config.password_cost, given, hash).await? {
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-credentials",
-            "Invalid credentials",
-        )
-        .detail("the password is wrong"));
-    }
-    Ok(user)
+/// The signed-in user (routes whose rule is `Access::User` always have one).
+fn me(ctx: &UserContext) -> Result<(UserId, &Session), Problem> {
+    let session = ctx.session.as_ref().ok_or_else(Problem::internal)?;
+    Ok((UserId(session.user_id), session))
 }
 
 /// Change the password (knowing the current one); every other session ends.
@@ -65,24 +38,18 @@ pub async fn change_password(
     ctx: UserContext,
     ApiJson(b): ApiJson<ChangePassword>,
 ) -> Result<Json<Accepted>, Problem> {
-    let user_id = ctx.user_id()?;
-    let user = confirm_password(&s, user_id, b.current_password).await?;
-    password::check_policy(&b.new_password, &user.email, user.name.as_deref())?;
-    let hash = password::hash(s.identity.config.password_cost, b.new_password).await?;
-    // Stored first, so the event never tells of a change that did not happen.
-    credentials::set_password(&s.pool, user_id, &hash).await?;
+    let (user, session) = me(&ctx)?;
     let accepted = s
         .identity
-        .users
-        .execute(
-            PLATFORM_TENANT,
-            user_id,
-            UserCommand::ChangePassword,
-            &ctx.in_tenant(PLATFORM_TENANT),
+        .accounts
+        .change_password(
+            user,
+            b.current_password,
+            b.new_password,
+            Some(session),
+            &ctx.metadata,
         )
         .await?;
-    let keep = ctx.session.as_ref().map(|s| s.id_hash.as_slice());
-    s.auth.sessions.delete_for_user(user_id, keep).await?;
     Ok(Json(accepted))
 }
 
@@ -97,38 +64,13 @@ pub async fn resend_verification(
     State(s): State<CommandState>,
     ctx: UserContext,
 ) -> Result<Response, Problem> {
-    let user_id = ctx.user_id()?;
-    s.auth
-        .throttle
-        .hit(&format!("verify-mail:{user_id}"), PASSWORD_CHECKS)
-        .await?;
-    let token = secret::random_hex(32);
-    let command = UserCommand::RequestEmailVerification {
-        token: secret::digest(&token),
-        expires_at: s.auth.clock.now() + chrono(s.identity.config.verification_ttl),
-    };
+    let (user, _) = me(&ctx)?;
     let accepted = s
         .identity
-        .users
-        .execute(
-            PLATFORM_TENANT,
-            user_id,
-            command,
-            &ctx.in_tenant(PLATFORM_TENANT),
-        )
+        .accounts
+        .resend_verification(user, &ctx.metadata)
         .await?;
-    let user = support::load_user(&s, user_id).await?;
-    send_verification(&s, &user.email, user_id, &token).await;
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
-}
-
-/// A TOTP secret to put in an authenticator app.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TotpEnrolment {
-    /// Base32 secret.
-    pub secret: String,
-    /// The same as an `otpauth://` URL (show it as a QR code).
-    pub otpauth_url: String,
 }
 
 /// Start enrolling a TOTP second factor; confirm it with a code to turn it on.
@@ -142,37 +84,9 @@ pub async fn start_totp(
     State(s): State<CommandState>,
     ctx: UserContext,
 ) -> Result<Json<TotpEnrolment>, Problem> {
-    let user_id = ctx.user_id()?;
-    let user = support::load_user(&s, user_id).await?;
-    if user.totp_enabled {
-        return Err(crate::CommandError::Rejected(
-            domain::identity::user::UserError::TotpAlreadyEnabled,
-        )
-        .into_problem());
-    }
-    let secret_b32 = totp::new_secret();
-    credentials::set_totp_secret(&s.pool, user_id, Some(&secret_b32)).await?;
-    s.identity
-        .users
-        .execute(
-            PLATFORM_TENANT,
-            user_id,
-            UserCommand::StartTotp,
-            &ctx.in_tenant(PLATFORM_TENANT),
-        )
-        .await?;
-    let user = support::load_user(&s, user_id).await?;
-    Ok(Json(TotpEnrolment {
-        otpauth_url: totp::otpauth_url(&secret_b32, &user.email),
-        secret: secret_b32,
-    }))
-}
-
-/// Recovery codes, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecoveryCodes {
-    /// Each works once in place of a TOTP code.
-    pub recovery_codes: Vec<String>,
+    let (user, _) = me(&ctx)?;
+    let enrolment = s.identity.accounts.start_totp(user, &ctx.metadata).await?;
+    Ok(Json(enrolment))
 }
 
 /// Turn TOTP on by proving the app produces valid codes; answers the recovery codes.
@@ -188,45 +102,13 @@ pub async fn confirm_totp(
     ctx: UserContext,
     ApiJson(b): ApiJson<TotpCode>,
 ) -> Result<Json<RecoveryCodes>, Problem> {
-    let user_id = ctx.user_id()?;
-    s.auth
-        .throttle
-        .hit(&format!("mfa:{user_id}"), PASSWORD_CHECKS)
+    let (user, _) = me(&ctx)?;
+    let codes = s
+        .identity
+        .accounts
+        .confirm_totp(user, &b.code, &ctx.metadata)
         .await?;
-    let user = support::load_user(&s, user_id).await?;
-    let secret_b32 = credentials::of(&s.pool, user_id).await?.totp_secret;
-    let Some(secret_b32) = secret_b32.as_deref().filter(|_| user.totp_pending) else {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "totp-not-set-up",
-            "Two-factor not being enrolled",
-        )
-        .detail("start with POST /api/v1/me/totp"));
-    };
-    if !totp::check(secret_b32, &b.code, s.auth.clock.now())? {
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-second-factor",
-            "Invalid code",
-        )
-        .detail("the code does not match; check the app's clock"));
-    }
-    let codes = totp::recovery_codes();
-    let command = UserCommand::ConfirmTotp {
-        recovery_codes: codes.iter().map(|c| secret::digest(c)).collect(),
-    };
-    s.identity
-        .users
-        .execute(
-            PLATFORM_TENANT,
-            user_id,
-            command,
-            &ctx.in_tenant(PLATFORM_TENANT),
-        )
-        .await?;
-    Ok(Json(RecoveryCodes {
-        recovery_codes: codes,
-    }))
+    Ok(Json(codes))
 }
 
 /// Turn TOTP off (needs the password).
@@ -241,19 +123,12 @@ pub async fn disable_totp(
     ctx: UserContext,
     ApiJson(b): ApiJson<PasswordConfirmation>,
 ) -> Result<Json<Accepted>, Problem> {
-    let user_id = ctx.user_id()?;
-    confirm_password(&s, user_id, b.password).await?;
+    let (user, _) = me(&ctx)?;
     let accepted = s
         .identity
-        .users
-        .execute(
-            PLATFORM_TENANT,
-            user_id,
-            UserCommand::DisableTotp,
-            &ctx.in_tenant(PLATFORM_TENANT),
-        )
+        .accounts
+        .disable_totp(user, b.password, &ctx.metadata)
         .await?;
-    credentials::set_totp_secret(&s.pool, user_id, None).await?;
     Ok(Json(accepted))
 }
 
@@ -269,21 +144,11 @@ pub async fn switch_organization(
     ctx: UserContext,
     ApiJson(b): ApiJson<SwitchOrganization>,
 ) -> Result<StatusCode, Problem> {
-    let session = ctx.session.as_ref().ok_or_else(Problem::internal)?;
-    let org = s
-        .auth
-        .orgs
-        .current(b.organization_id)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    if org.and_then(|o| o.role_of(session.user_id)).is_none() {
-        return Err(Problem::not_found("organization"));
-    }
-    s.auth
-        .sessions
-        .set_organization(&session.id_hash, b.organization_id)
+    let (_, session) = me(&ctx)?;
+    s.identity
+        .accounts
+        .switch_organization(session, TenantId(b.organization_id))
         .await?;
-    support::remember_organization(&s, session.user_id, b.organization_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -300,25 +165,12 @@ pub async fn create_organization(
     ApiJson(b): ApiJson<CreateOrganization>,
 ) -> Result<Response, Problem> {
     let name = b.validate()?;
-    let session = ctx.session.as_ref().ok_or_else(Problem::internal)?;
-    let user = support::load_user(&s, session.user_id).await?;
-    let email = EmailAddress::parse(&user.email).map_err(|e| Problem::from_internal(&e))?;
-    let org = Uuid::now_v7();
-    let command = OrganizationCommand::Create {
-        name,
-        owner: Some((session.user_id, email)),
-    };
-    let accepted = s
+    let (_, session) = me(&ctx)?;
+    let (_, accepted) = s
         .identity
-        .organizations
-        .executor()
-        .execute(org, org, command, &ctx.in_tenant(org))
+        .accounts
+        .create_organization(session, name, &ctx.metadata)
         .await?;
-    s.auth
-        .sessions
-        .set_organization(&session.id_hash, org)
-        .await?;
-    support::remember_organization(&s, session.user_id, org).await?;
     Ok((StatusCode::CREATED, Json(accepted)).into_response())
 }
 
@@ -337,51 +189,11 @@ pub async fn accept_invite(
     ctx: UserContext,
     ApiJson(b): ApiJson<TokenBody>,
 ) -> Result<Json<Accepted>, Problem> {
-    support::limit_token_guesses(&s, &ctx.client).await?;
-    let session = ctx.session.as_ref().ok_or_else(Problem::internal)?;
-    let (org, invite_id, token) = parse_invite_token(&b.token)?;
-    let user = support::load_user(&s, session.user_id).await?;
-    let email = EmailAddress::parse(&user.email).map_err(|e| Problem::from_internal(&e))?;
-    let command = OrganizationCommand::AcceptInvite {
-        invite_id,
-        token: secret::digest(&token),
-        user_id: session.user_id,
-        email,
-        now: s.auth.clock.now(),
-    };
-    let accepted = match s
+    let (_, session) = me(&ctx)?;
+    let accepted = s
         .identity
-        .organizations
-        .executor()
-        .execute(org, org, command, &ctx.in_tenant(org))
-        .await
-    {
-        Err(crate::CommandError::Rejected(
-            domain::identity::organization::OrganizationError::NotFound,
-        )) => return Err(Problem::not_found("invite")),
-        other => other?,
-    };
-    s.auth
-        .sessions
-        .set_organization(&session.id_hash, org)
+        .accounts
+        .accept_invite(session, &b.token, &ctx.client, &ctx.metadata)
         .await?;
-    support::remember_organization(&s, session.user_id, org).await?;
     Ok(Json(accepted))
-}
-
-/// An invite token: `<organization>.<invite>.<secret>`.
-pub fn invite_token(org: Uuid, invite: Uuid, secret: &str) -> String {
-    format!("{org}.{invite}.{secret}")
-}
-
-fn parse_invite_token(t: &str) -> Result<(Uuid, Uuid, String), Problem> {
-    let mut parts = t.trim().splitn(3, '.');
-    let mut id = || parts.next().and_then(|p| Uuid::parse_str(p).ok());
-    let (Some(org), Some(invite)) = (id(), id()) else {
-        return Err(Problem::not_found("invite"));
-    };
-    match parts.next() {
-        Some(secret) if secret.len() == 64 => Ok((org, invite, secret.to_owned())),
-        _ => Err(Problem::not_found("invite")),
-    }
 }

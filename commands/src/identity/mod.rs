@@ -4,13 +4,16 @@
 //!
 //! - [`config`]: token lifetimes, password cost, mail and OpenID settings.
 //! - [`body`]: request bodies and their validation.
-//! - [`support`]: tokens, user lookup, signing in (session cookie + answer).
+//! - [`accounts`]: the service of a person's own account (sign-up, sign-in, sessions,
+//!   passwords, TOTP, their organizations); [`organizations`]: the service of organizations.
+//! - [`support`]: the mapping of account failures to problem+json, the sign-in answer.
 //! - [`auth_http`], [`account_http`], [`org_http`], [`keys_http`]: the handlers.
 //! - [`password`], [`totp`], [`mail`], [`oidc`]: the mechanisms.
 //! - [`credentials`]: password hashes and TOTP secrets, kept beside the log.
 //! - [`admin`]: organizations, users and keys made from the CLI.
 
 pub mod account_http;
+pub mod accounts;
 pub mod admin;
 pub mod auth_http;
 pub mod body;
@@ -43,6 +46,8 @@ use crate::CommandState;
 pub struct Identity {
     /// Organizations: settings, members, invites, API keys.
     pub organizations: organizations::Organizations,
+    /// Accounts: sign-up, sign-in and sessions, passwords, TOTP, joining organizations.
+    pub accounts: accounts::Accounts,
     pub users: Arc<Executor<User>>,
     pub config: Arc<IdentityConfig>,
     pub mailer: mail::SystemMailer,

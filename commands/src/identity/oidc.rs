@@ -281,7 +281,12 @@ pub async fn callback(
             .path("/api/v1/auth/oidc")
             .build(),
     );
-    let mut res = support::sign_in(&s, &jar, user, &ctx.client).await?;
+    let signed = s
+        .identity
+        .accounts
+        .open(support::presented(&jar), user, &ctx.client)
+        .await?;
+    let mut res = support::signed_in(&s, jar, signed);
     *res.status_mut() = StatusCode::SEE_OTHER;
     let home = format!("{}/", s.identity.config.public_url.trim_end_matches('/'));
     if let Ok(v) = HeaderValue::from_str(&home) {

@@ -318,7 +318,7 @@ impl Organizations {
         let url = format!(
             "{}/accept-invite?token={}",
             self.config.public_url.trim_end_matches('/'),
-            super::account_http::invite_token(org.0, invite, token)
+            super::accounts::invite_token(org.0, invite, token)
         );
         let body = format!("You are invited to join {name} on Mauntic3.\n\nAccept the invitation: {url}\n\nSign in (or sign up) with this email address first. The link works once.\n");
         let subject = format!("Join {name} on Mauntic3");

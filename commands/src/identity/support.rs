@@ -1,53 +1,22 @@
-//! What the identity handlers share: mailed tokens, finding users, signing in.
+//! What the identity handlers share: the one mapping of account failures to problem+json,
+//! and the answer of a sign-in (the session cookie and what the client needs).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use domain::identity::user::{User, PLATFORM_TENANT};
-use event_store::reservation::{self, Scope};
 use http_kit::auth::session::{Stage, COOKIE};
-use http_kit::{secret, ClientInfo, Problem};
+use http_kit::Problem;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::CommandState;
+use super::accounts::{AccountsError, SignedIn};
+use domain::identity::user::UserError;
 
-/// A mailed token that names its user: `<user id>.<secret>`.
-pub fn user_token(user: Uuid, secret: &str) -> String {
-    format!("{user}.{secret}")
-}
+use crate::error::Rejection;
+use crate::{CommandError, CommandState};
 
-/// The user and secret of a mailed token; any malformed token is simply invalid.
-pub fn parse_user_token(token: &str) -> Result<(Uuid, String), Problem> {
-    let invalid = || {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid-token", "Invalid token")
-            .detail("the token is invalid or was already used")
-    };
-    let (user, secret) = token.trim().split_once('.').ok_or_else(invalid)?;
-    let user = Uuid::parse_str(user).map_err(|_| invalid())?;
-    if secret.len() != 64 {
-        return Err(invalid());
-    }
-    Ok((user, secret.to_owned()))
-}
-
-/// The user with this email, if any.
-pub async fn user_by_email(s: &CommandState, email: &str) -> Result<Option<Uuid>, Problem> {
-    reservation::lookup(&s.pool, Scope::UserEmail, email)
-        .await
-        .map(|h| h.map(|h| h.owner_id))
-        .map_err(|e| Problem::from_internal(&e))
-}
-
-/// The user `id` as of its latest event (`exists` is false for an unknown id).
-pub async fn load_user(s: &CommandState, id: Uuid) -> Result<User, Problem> {
-    s.identity
-        .users
-        .load(PLATFORM_TENANT, id)
-        .await
-        .map_err(Problem::from)
-}
+pub use crate::reservations::reserved;
 
 /// What a successful sign-in answers (the session itself is in the cookie).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -59,105 +28,64 @@ pub struct SignedInAnswer {
     pub csrf_token: String,
 }
 
-/// Signs `user` in: a new session id (a presented one is ended: no fixation), the
-/// organization used last (if still a member), the cookie. The session row records when and
-/// from where.
-pub async fn sign_in(
-    s: &CommandState,
-    jar: &CookieJar,
-    user: Uuid,
-    client: &ClientInfo,
-) -> Result<Response, Problem> {
-    end_presented_session(s, jar).await?;
-    let org = last_organization(s, user).await?;
-    let new = s
-        .auth
-        .sessions
-        .create(user, org, Stage::Active, client)
-        .await?;
-    let jar = jar
-        .clone()
-        .add(s.auth.sessions.cookie(new.cookie_value, Stage::Active));
-    let answer = SignedInAnswer {
-        user_id: user,
-        organization_id: org,
-        csrf_token: new.session.csrf_token,
-    };
-    Ok((jar, Json(answer)).into_response())
+/// The session cookie of the request, if any.
+pub fn presented(jar: &CookieJar) -> Option<&str> {
+    jar.get(COOKIE).map(|c| c.value())
 }
 
-/// Ends the session whose cookie the request carries, if any.
-pub async fn end_presented_session(s: &CommandState, jar: &CookieJar) -> Result<(), Problem> {
-    if let Some(c) = jar.get(COOKIE) {
+/// The answer to a sign-in: the new session's cookie, and who is signed in where.
+pub fn signed_in(s: &CommandState, jar: CookieJar, signed: SignedIn) -> Response {
+    let jar = jar.add(
         s.auth
             .sessions
-            .delete(&secret::digest_bytes(c.value()))
-            .await?;
-    }
-    Ok(())
-}
-
-/// The organization `user` worked in last, if they are still a member of it.
-async fn last_organization(s: &CommandState, user: Uuid) -> Result<Option<Uuid>, Problem> {
-    let org: Option<(Uuid,)> =
-        sqlx::query_as("SELECT organization_id FROM user_last_organization WHERE user_id = $1")
-            .bind(user)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(|e| Problem::from_internal(&e))?;
-    let Some((org,)) = org else {
-        return Ok(None);
+            .cookie(signed.session.cookie_value, Stage::Active),
+    );
+    let answer = SignedInAnswer {
+        user_id: signed.user.0,
+        organization_id: signed.organization.map(|o| o.0),
+        csrf_token: signed.session.session.csrf_token,
     };
-    let current = s
-        .auth
-        .orgs
-        .current(org)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
-    Ok(current.filter(|o| o.role_of(user).is_some()).map(|_| org))
+    (jar, Json(answer)).into_response()
 }
 
-/// Remembers `org` as the one `user` works in, for their next sign-in.
-pub async fn remember_organization(s: &CommandState, user: Uuid, org: Uuid) -> Result<(), Problem> {
-    sqlx::query(
-        "INSERT INTO user_last_organization (user_id, organization_id) VALUES ($1, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET organization_id = EXCLUDED.organization_id",
-    )
-    .bind(user)
-    .bind(org)
-    .execute(&s.pool)
-    .await
-    .map_err(|e| Problem::from_internal(&e))?;
-    Ok(())
-}
-
-/// A link into the platform, e.g. `https://app.example/reset-password?token=…`.
-pub fn link(s: &CommandState, path: &str, token: &str) -> String {
-    format!(
-        "{}{path}?token={token}",
-        s.identity.config.public_url.trim_end_matches('/')
-    )
-}
-
-/// 401 for a failed sign-in, the same whatever was wrong.
-pub fn bad_credentials() -> Problem {
-    Problem::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid-credentials",
-        "Invalid credentials",
-    )
-    .detail("the email or password is wrong")
-}
-
-pub use crate::reservations::reserved;
-
-/// Counts a token or code guess from this client (429 past the limit).
-pub async fn limit_token_guesses(s: &CommandState, client: &ClientInfo) -> Result<(), Problem> {
-    s.auth
-        .throttle
-        .hit(
-            &format!("token:{}", client.ip_text()),
-            super::auth_http::TOKENS_PER_ADDRESS,
-        )
-        .await
+impl From<AccountsError> for Problem {
+    fn from(e: AccountsError) -> Self {
+        use AccountsError as E;
+        let detail = e.to_string();
+        let p = |status: StatusCode, slug: &str, title: &str| {
+            Problem::new(status, slug, title).detail(detail.clone())
+        };
+        match e {
+            E::TooManyAttempts { retry_after } => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many attempts",
+            )
+            .retry_after(retry_after),
+            E::EmailTaken => p(StatusCode::CONFLICT, "email-taken", "Email taken"),
+            E::BadCredentials | E::WrongPassword => p(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credentials",
+                "Invalid credentials",
+            ),
+            E::WrongCode | E::CodeMismatch => p(
+                StatusCode::UNAUTHORIZED,
+                "invalid-second-factor",
+                "Invalid code",
+            ),
+            E::TotpNotEnrolling => p(
+                StatusCode::CONFLICT,
+                "totp-not-set-up",
+                "Two-factor not being enrolled",
+            ),
+            E::NoSuchOrganization => Problem::not_found("organization"),
+            E::NoSuchInvite => Problem::not_found("invite"),
+            E::Organization(r) => r.problem(),
+            // The rest are answered like any command's failure.
+            E::User(r) => CommandError::Rejected(r).into(),
+            E::Invalid(i) => i.into(),
+            E::Conflict => CommandError::<UserError>::Conflict.into(),
+            E::Technical(t) => CommandError::<UserError>::Technical(t).into(),
+        }
+    }
 }

@@ -159,7 +159,8 @@ async fn signed_in(auth: &AuthState, c: &Credentials) -> Result<Session, Problem
     let session = auth
         .sessions
         .find(value)
-        .await?
+        .await
+        .map_err(|e| Problem::from_internal(&e))?
         .filter(|s| s.stage == Stage::Active)
         .ok_or_else(|| unauthorized("the session has ended; sign in again"))?;
     if c.writes {

@@ -110,7 +110,7 @@ impl SessionStore {
         organization_id: Option<Uuid>,
         stage: Stage,
         client: &ClientInfo,
-    ) -> Result<NewSession, Problem> {
+    ) -> Result<NewSession, sqlx::Error> {
         let cookie_value = secret::random_hex(32);
         let now = self.clock.now();
         let lifetime = match stage {
@@ -139,8 +139,7 @@ impl SessionStore {
         .bind(client.ip.map(|ip| ip.to_string()))
         .bind(&client.user_agent)
         .execute(&self.pool)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
+        .await?;
         Ok(NewSession {
             cookie_value,
             session,
@@ -148,7 +147,7 @@ impl SessionStore {
     }
 
     /// The live session with cookie value `value`; expired and idle sessions are deleted.
-    pub async fn find(&self, value: &str) -> Result<Option<Session>, Problem> {
+    pub async fn find(&self, value: &str) -> Result<Option<Session>, sqlx::Error> {
         if value.len() != 64 {
             return Ok(None);
         }
@@ -159,8 +158,7 @@ impl SessionStore {
         )
         .bind(&id_hash)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
+        .await?;
         let Some((id_hash, user_id, organization_id, stage, csrf_token, expires_at, seen)) = row
         else {
             return Ok(None);
@@ -176,8 +174,7 @@ impl SessionStore {
                 .bind(&id_hash)
                 .bind(now)
                 .execute(&self.pool)
-                .await
-                .map_err(|e| Problem::from_internal(&e))?;
+                .await?;
         }
         Ok(Some(Session {
             id_hash,
@@ -193,12 +190,11 @@ impl SessionStore {
         }))
     }
 
-    pub async fn delete(&self, id_hash: &[u8]) -> Result<(), Problem> {
+    pub async fn delete(&self, id_hash: &[u8]) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&self.pool)
-            .await
-            .map_err(|e| Problem::from_internal(&e))?;
+            .await?;
         Ok(())
     }
 
@@ -207,7 +203,7 @@ impl SessionStore {
         &self,
         user_id: Uuid,
         keep: Option<&[u8]>,
-    ) -> Result<u64, Problem> {
+    ) -> Result<u64, sqlx::Error> {
         sqlx::query(
             "DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR id_hash <> $2)",
         )
@@ -216,7 +212,6 @@ impl SessionStore {
         .execute(&self.pool)
         .await
         .map(|r| r.rows_affected())
-        .map_err(|e| Problem::from_internal(&e))
     }
 
     /// Makes `organization` the session's current organization.
@@ -224,13 +219,12 @@ impl SessionStore {
         &self,
         id_hash: &[u8],
         organization: Uuid,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE sessions SET organization_id = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(organization)
             .execute(&self.pool)
-            .await
-            .map_err(|e| Problem::from_internal(&e))?;
+            .await?;
         Ok(())
     }
 

@@ -8,6 +8,32 @@ use sqlx::PgPool;
 
 use crate::Problem;
 
+/// Why an attempt was not counted in.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    /// Past the limit; the window ends in `retry_after` seconds.
+    #[error("too many attempts; try again in {retry_after} s")]
+    TooMany { retry_after: u64 },
+    /// The count could not be read or written.
+    #[error("attempt counter: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+impl From<ThrottleError> for Problem {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::TooMany { retry_after } => Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many attempts",
+            )
+            .detail(e.to_string())
+            .retry_after(retry_after),
+            ThrottleError::Store(e) => Problem::from_internal(&e),
+        }
+    }
+}
+
 /// A limit: at most `attempts` per `window`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
@@ -26,7 +52,7 @@ impl Throttle {
     }
 
     /// Counts one attempt in `bucket`; 429 with `Retry-After` once the limit is passed.
-    pub async fn hit(&self, bucket: &str, limit: Limit) -> Result<(), Problem> {
+    pub async fn hit(&self, bucket: &str, limit: Limit) -> Result<(), ThrottleError> {
         let secs = limit.window.as_secs_f64();
         let (attempts, start): (i32, DateTime<Utc>) = sqlx::query_as(
             "INSERT INTO auth_throttle AS t (bucket, window_start, attempts) VALUES ($1, now(), 1) \
@@ -38,29 +64,21 @@ impl Throttle {
         .bind(bucket)
         .bind(secs)
         .fetch_one(&self.pool)
-        .await
-        .map_err(|e| Problem::from_internal(&e))?;
+        .await?;
         if attempts <= limit.attempts {
             return Ok(());
         }
         let ends = start + chrono::Duration::milliseconds(limit.window.as_millis() as i64);
         let wait = (ends - Utc::now()).num_seconds().max(1) as u64;
-        Err(Problem::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
-            "Too many attempts",
-        )
-        .detail(format!("too many attempts; try again in {wait} s"))
-        .retry_after(wait))
+        Err(ThrottleError::TooMany { retry_after: wait })
     }
 
     /// Forgets the attempts in `bucket` (after a successful login).
-    pub async fn reset(&self, bucket: &str) -> Result<(), Problem> {
+    pub async fn reset(&self, bucket: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM auth_throttle WHERE bucket = $1")
             .bind(bucket)
             .execute(&self.pool)
-            .await
-            .map_err(|e| Problem::from_internal(&e))?;
+            .await?;
         Ok(())
     }
 }
