@@ -102,8 +102,9 @@ impl Application {
     /// port bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (pool, bus) = connect(&settings).await?;
-        let serves_http =
-            settings.roles.contains(&Role::Commands) || settings.roles.contains(&Role::Queries);
+        let serves_http = settings.roles.contains(&Role::Commands)
+            || settings.roles.contains(&Role::Queries)
+            || settings.roles.contains(&Role::Web);
         let (listener, addr) = if serves_http {
             let l = TcpListener::bind(settings.http_addr)
                 .await
@@ -114,7 +115,8 @@ impl Application {
             (None, None)
         };
         let commands = (settings.roles.contains(&Role::Commands)
-            || settings.roles.contains(&Role::Workers))
+            || settings.roles.contains(&Role::Workers)
+            || settings.roles.contains(&Role::Web))
         .then(|| crate::http::command_state(&settings, pool.clone()))
         .transpose()?;
         Ok(Self {

@@ -50,11 +50,23 @@ pub fn router(
     bus: Option<Bus>,
     commands: Option<&commands::CommandState>,
 ) -> anyhow::Result<Router> {
-    let commands = match (settings.roles.contains(&Role::Commands), commands) {
+    let needs_commands =
+        settings.roles.contains(&Role::Commands) || settings.roles.contains(&Role::Web);
+    let commands = match (needs_commands, commands) {
         (false, _) => None,
         (true, Some(c)) => Some(c.clone()),
         (true, None) => Some(command_state(settings, pool.clone())?),
     };
+    // The console: its own sessions check, CSRF and security headers (web::router).
+    let console = match (&commands, settings.roles.contains(&Role::Web)) {
+        (Some(commands), true) => web::router(web::WebState {
+            commands: commands.clone(),
+            pool: pool.clone(),
+            consistency_timeout: settings.consistency_timeout,
+        }),
+        _ => Router::new(),
+    };
+    let commands = commands.filter(|_| settings.roles.contains(&Role::Commands));
     let mut api = Router::new();
     if let Some(commands) = &commands {
         api = api.merge(commands::router(commands.clone()));
@@ -126,6 +138,7 @@ pub fn router(
         .with_state(Health { pool, bus })
         .merge(public)
         .merge(api)
+        .merge(console)
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed(&[]) })
         .layer(TraceLayer::new_for_http())

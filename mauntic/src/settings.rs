@@ -26,6 +26,8 @@ pub enum Role {
     Projector,
     /// Process managers: the segment evaluator and refresher.
     Workers,
+    /// The web console at `/` (pages over the command services and the read models).
+    Web,
 }
 
 impl Role {
@@ -36,6 +38,7 @@ impl Role {
             Role::Relay,
             Role::Projector,
             Role::Workers,
+            Role::Web,
         ]
         .into()
     }
@@ -50,8 +53,9 @@ impl FromStr for Role {
             "relay" => Self::Relay,
             "projector" | "projectors" => Self::Projector,
             "workers" | "worker" => Self::Workers,
+            "web" | "console" => Self::Web,
             other => {
-                bail!("unknown role {other:?}: use all, api, commands, queries, relay, projector or workers")
+                bail!("unknown role {other:?}: use all, api, commands, queries, relay, projector, workers or web")
             }
         })
     }

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod chromium;
+pub mod console;
 pub mod fake_oidc;
 pub mod fakes;
 pub mod pg_count;

@@ -11,6 +11,7 @@ mod campaign_read;
 mod campaigns;
 mod campaigns_crash;
 mod companies;
+mod console;
 mod contact_events;
 mod contacts_api;
 mod contacts_csv;

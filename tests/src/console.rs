@@ -1,0 +1,94 @@
+//! Page objects of the console, one per screen: what a person sees and does there, in
+//! their words (open, fill, press, read). Tests read like a user's steps.
+
+use crate::chromium::Chromium;
+
+/// `/signup`
+pub struct SignUpPage<'a>(pub &'a Chromium);
+
+impl SignUpPage<'_> {
+    pub async fn open(b: &Chromium) -> SignUpPage<'_> {
+        b.open("/signup").await;
+        b.expect_text("Create an account").await;
+        SignUpPage(b)
+    }
+
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) {
+        self.0.fill("name", name).await;
+        self.0.fill("email", email).await;
+        self.0.fill("password", password).await;
+        self.0.press("Create account").await;
+    }
+}
+
+/// `/login`
+pub struct SignInPage<'a>(pub &'a Chromium);
+
+impl SignInPage<'_> {
+    pub async fn open(b: &Chromium) -> SignInPage<'_> {
+        b.open("/login").await;
+        b.expect_text("Sign in").await;
+        SignInPage(b)
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) {
+        self.0.fill("email", email).await;
+        self.0.fill("password", password).await;
+        self.0.press("Sign in").await;
+    }
+}
+
+/// `/organizations/new`
+pub struct NewOrganizationPage<'a>(pub &'a Chromium);
+
+impl NewOrganizationPage<'_> {
+    pub async fn expect(b: &Chromium) -> NewOrganizationPage<'_> {
+        b.expect_text("Create an organization").await;
+        NewOrganizationPage(b)
+    }
+
+    pub async fn create(&self, name: &str) {
+        self.0.fill("name", name).await;
+        self.0.press("Create organization").await;
+    }
+}
+
+/// `/contacts`
+pub struct ContactsPage<'a>(pub &'a Chromium);
+
+impl ContactsPage<'_> {
+    pub async fn open(b: &Chromium) -> ContactsPage<'_> {
+        b.open("/contacts").await;
+        b.expect_text("Contacts").await;
+        ContactsPage(b)
+    }
+
+    /// Types a tag into the filter; the rows follow without a reload (HTMX).
+    pub async fn filter_by_tag(&self, tag: &str) {
+        self.0.fill("tag", tag).await;
+    }
+
+    pub async fn new_contact(&self) -> ContactFormPage<'_> {
+        self.0.press("New contact").await;
+        self.0.expect_text("New contact").await;
+        ContactFormPage(self.0)
+    }
+}
+
+/// `/contacts/new` and `/contacts/{id}/edit`
+pub struct ContactFormPage<'a>(pub &'a Chromium);
+
+impl ContactFormPage<'_> {
+    pub async fn fill(&self, field: &str, value: &str) {
+        self.0.fill(field, value).await;
+    }
+
+    pub async fn save(&self) {
+        self.0.press("Save").await;
+    }
+
+    /// The message next to `field`, and whether the field is marked invalid.
+    pub async fn error_of(&self, field: &str) -> (String, bool) {
+        self.0.field_error(field).await
+    }
+}

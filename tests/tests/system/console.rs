@@ -1,0 +1,215 @@
+//! The web console in a real Chromium: what a marketer does, step by step, with
+//! accessibility checked on every screen and the role table enforced server-side.
+
+use domain::identity::Role;
+use mauntic_tests::browser::PASSWORD;
+use mauntic_tests::chromium::Chromium;
+use mauntic_tests::console::{ContactsPage, NewOrganizationPage, SignInPage, SignUpPage};
+use mauntic_tests::spawn_app;
+
+#[tokio::test]
+async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
+    let app = spawn_app().await;
+    let b = Chromium::start(&app.base).await;
+
+    // Signing in is where the console starts; a weak password is refused next to its field.
+    b.open("/").await;
+    assert!(b.path().await.starts_with("/login"), "{}", b.path().await);
+    b.assert_accessible("sign-in").await;
+    b.screenshot("sign-in").await;
+    let signup = SignUpPage::open(&b).await;
+    b.assert_accessible("sign-up").await;
+    signup
+        .sign_up("Ada Lovelace", "ada@example.org", "short")
+        .await;
+    let (message, invalid) = b.field_error("password").await;
+    assert!(message.contains("at least"), "{message}");
+    assert!(invalid, "the password field is marked invalid");
+    signup
+        .sign_up("Ada Lovelace", "ada@example.org", PASSWORD)
+        .await;
+
+    // A new account founds its organization, then lands on the home page.
+    let org = NewOrganizationPage::expect(&b).await;
+    b.assert_accessible("new organization").await;
+    org.create("Acme Analytics").await;
+    b.expect_text("You work in Acme Analytics as owner").await;
+    b.assert_accessible("home").await;
+
+    // A contact with a bad email is refused next to the email; corrected, it is saved and
+    // shown at once (the page waits for the read model to show the write).
+    let contacts = ContactsPage::open(&b).await;
+    b.expect_text("No contacts match.").await;
+    b.assert_accessible("contacts (empty)").await;
+    let form = contacts.new_contact().await;
+    b.assert_accessible("new contact").await;
+    form.fill("email", "grace-at-example.org").await;
+    form.fill("first_name", "Grace").await;
+    form.fill("tags", "vip, beta").await;
+    form.save().await;
+    let (message, invalid) = form.error_of("email").await;
+    assert!(message.contains("not a valid email"), "{message}");
+    assert!(invalid);
+    b.assert_accessible("new contact with an error").await;
+    b.screenshot("contact-form-error").await;
+    // What was typed is kept.
+    assert_eq!(
+        b.client
+            .find(fantoccini::Locator::Css("#first_name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Grace")
+    );
+    form.fill("email", "grace@example.org").await;
+    form.save().await;
+    b.expect_text("grace@example.org").await;
+    b.expect_text("vip").await;
+    assert!(b.path().await.starts_with("/contacts/"));
+    b.assert_accessible("contact").await;
+
+    // Edit: the change shows on the contact's page.
+    b.press("Edit").await;
+    b.fill("last_name", "Hopper").await;
+    b.press("Save").await;
+    b.expect_text("Grace Hopper").await;
+
+    // A second contact; the tag filter narrows the list without a reload.
+    let contacts = ContactsPage::open(&b).await;
+    let form = contacts.new_contact().await;
+    form.fill("email", "alan@example.org").await;
+    form.fill("tags", "beta").await;
+    form.save().await;
+    b.expect_text("alan@example.org").await;
+    let contacts = ContactsPage::open(&b).await;
+    b.expect_text("alan@example.org").await;
+    b.expect_text("grace@example.org").await;
+    b.screenshot("contacts").await;
+    contacts.filter_by_tag("vip").await;
+    b.expect_text("grace@example.org").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b.text().await.contains("alan@example.org") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        b.path().await.contains("tag=vip"),
+        "the URL keeps the filter"
+    );
+    b.assert_accessible("contacts (filtered)").await;
+
+    // Signing out ends the session: the console asks to sign in again.
+    b.press("Sign out").await;
+    b.expect_text("Sign in").await;
+    b.open("/contacts").await;
+    assert!(b.path().await.starts_with("/login"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_edit_buttons_and_every_write_is_refused_on_the_server() {
+    let app = spawn_app().await;
+    let (_owner, org) = app.founder("owner@example.org", "Acme").await;
+    let viewer = app.member(org, "vera@example.org", Role::Viewer).await;
+
+    let b = Chromium::start(&app.base).await;
+    SignInPage::open(&b)
+        .await
+        .sign_in("vera@example.org", PASSWORD)
+        .await;
+    b.expect_text("You work in Acme as viewer").await;
+    let _ = ContactsPage::open(&b).await;
+    assert!(!b.has_button("New contact").await);
+    b.open("/contacts/new").await;
+    b.expect_text("may not do this").await;
+    b.close().await;
+
+    // Past the buttons: a forged post with the viewer's own session and token is refused.
+    let res = viewer
+        .http
+        .post(format!("{}/contacts/new", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("csrf", viewer.csrf.clone().unwrap_or_default()),
+            ("email", "sneaky@example.org".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let found = projections::contacts::list(&app.pool, org, None, 10)
+        .await
+        .unwrap();
+    assert!(found.iter().all(|c| c.email != "sneaky@example.org"));
+}
+
+#[tokio::test]
+async fn forged_and_cross_site_posts_are_refused_and_pages_carry_the_security_headers() {
+    let app = spawn_app().await;
+    let (owner, _) = app.founder("owner@example.org", "Acme").await;
+    let csrf = owner.csrf.clone().unwrap_or_default();
+    let post = |origin: &str, token: &str| {
+        owner
+            .http
+            .post(format!("{}/contacts/new", app.base))
+            .header("origin", origin)
+            .form(&[("csrf", token), ("email", "x@example.org")])
+            .send()
+    };
+    // Another site's page posting with the victim's cookie: refused by origin.
+    assert_eq!(
+        post("https://evil.example", &csrf).await.unwrap().status(),
+        403
+    );
+    // Same origin without the session's token: refused.
+    assert_eq!(
+        post(&app.base, "not-the-token").await.unwrap().status(),
+        403
+    );
+    // With both: accepted (a redirect to the new contact).
+    assert_eq!(post(&app.base, &csrf).await.unwrap().status(), 303);
+
+    let res = owner
+        .http
+        .get(format!("{}/contacts", app.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains(" onclick="),
+        "no inline script"
+    );
+    // Assets are served under content-hashed names, immutable, gzipped when asked.
+    let css = html
+        .split('"')
+        .find(|s| s.starts_with("/assets/console.") && s.ends_with(".css"))
+        .unwrap()
+        .to_owned();
+    let res = app
+        .get(&css)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+}

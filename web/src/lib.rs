@@ -1,0 +1,75 @@
+//! The console for marketers: server-rendered pages (askama, auto-escaped) with HTMX for
+//! partial updates, served by `mauntic serve` at `/` (role `web`).
+//!
+//! A page is a typed template plus a handler that calls the same services as the API
+//! (`commands::CommandState`) and the same read-model queries (`projections`); it never
+//! builds JSON for itself and never runs SQL (STYLE 26). Sessions and their CSRF tokens are
+//! the identity context's (`Accounts`); every page checks the member's role with the same
+//! table as the API (`domain::identity::role::allows`).
+//!
+//! - [`assets`]: the embedded CSS and JS, with content-hashed names.
+//! - [`visit`]: who is asking (the session, the member, their role) and form CSRF.
+//! - [`security`]: the headers every answer carries; the same-origin check of writes.
+//! - [`page`]: rendering, errors as pages, form errors next to their fields.
+//! - [`pages`]: the screens.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod assets;
+pub mod page;
+pub mod pages;
+pub mod security;
+pub mod visit;
+
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::PgPool;
+
+/// What the console's handlers share.
+#[derive(Clone)]
+pub struct WebState {
+    /// The command services (the same ones the API calls).
+    pub commands: commands::CommandState,
+    /// The read models.
+    pub pool: PgPool,
+    /// How long a page waits for a read model to show the user's own write.
+    pub consistency_timeout: std::time::Duration,
+}
+
+/// The console's routes (everything under `/` that is not the API's).
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(pages::home::show))
+        .route(
+            "/login",
+            get(pages::auth::login_form).post(pages::auth::login),
+        )
+        .route(
+            "/login/second-factor",
+            get(pages::auth::second_factor_form).post(pages::auth::second_factor),
+        )
+        .route(
+            "/signup",
+            get(pages::auth::signup_form).post(pages::auth::signup),
+        )
+        .route("/logout", post(pages::auth::logout))
+        .route(
+            "/organizations/new",
+            get(pages::organizations::new_form).post(pages::organizations::create),
+        )
+        .route("/organization/switch", post(pages::organizations::switch))
+        .route("/contacts", get(pages::contacts::list))
+        .route(
+            "/contacts/new",
+            get(pages::contacts::new_form).post(pages::contacts::create),
+        )
+        .route("/contacts/{id}", get(pages::contacts::show))
+        .route(
+            "/contacts/{id}/edit",
+            get(pages::contacts::edit_form).post(pages::contacts::update),
+        )
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn(security::same_origin_writes))
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state)
+}

@@ -1,0 +1,171 @@
+//! Rendering pages, failures shown as pages, and form errors kept beside their fields.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use commands::identity::accounts::AccountsError;
+use commands::Invalid;
+
+/// What the frame of every page shows: the title, where in the navigation, who is signed
+/// in where, the CSRF token forms post, and which buttons the role may see.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub title: String,
+    /// The navigation entry to mark as current (`contacts`, `home`, …); empty for none.
+    pub section: &'static str,
+    pub email: Option<String>,
+    pub organization: Option<String>,
+    pub role: Option<&'static str>,
+    pub csrf: String,
+    pub can_write: bool,
+    pub can_manage: bool,
+}
+
+impl Frame {
+    /// The frame of a page shown before signing in.
+    pub fn public(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The URL of an embedded asset.
+    pub fn asset(&self, name: &str) -> String {
+        crate::assets::url(name)
+    }
+
+    /// Whether `section` is the current one (for `aria-current`).
+    pub fn current(&self, section: &str) -> bool {
+        self.section == section
+    }
+}
+
+/// The page `t`, or the error page if it cannot be rendered.
+pub fn render<T: Template>(t: &T) -> Response {
+    render_with(StatusCode::OK, t)
+}
+
+/// The page `t` with `status` (422 for a form sent back with its errors).
+pub fn render_with<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => PageError::internal(&e).into_response(),
+    }
+}
+
+/// Why a field of a form was refused, by the field's name in the form.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors {
+    by_field: BTreeMap<String, String>,
+    /// What concerns no one field (shown above the form).
+    pub general: Option<String>,
+}
+
+impl FieldErrors {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// A message about the form as a whole.
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            by_field: BTreeMap::new(),
+            general: Some(message.into()),
+        }
+    }
+
+    /// The reason `field` was refused, if it was (or one of its parts: `tags[2]`).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.by_field
+            .iter()
+            .find(|(k, _)| {
+                k.strip_prefix(field)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+            })
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.by_field.insert(field.into(), reason.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_field.is_empty() && self.general.is_none()
+    }
+}
+
+impl From<&Invalid> for FieldErrors {
+    fn from(e: &Invalid) -> Self {
+        let mut errors = Self::none();
+        for v in &e.0 {
+            errors.set(v.field.clone(), v.reason.clone());
+        }
+        errors
+    }
+}
+
+/// A request the console cannot answer with the page asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Something of ours failed; the cause was logged, the page says to retry.
+    #[error("something went wrong on our side")]
+    Internal,
+}
+
+impl PageError {
+    /// A failure of ours: logged whole, shown as a page that says to retry.
+    pub fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(cause = %commands::error::chain(e), "console page failed");
+        Self::Internal
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<AccountsError> for PageError {
+    fn from(e: AccountsError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    frame: Frame,
+    status: u16,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            PageError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            PageError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            PageError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side. Nothing was lost; try again in a moment."
+                    .to_owned(),
+            ),
+        };
+        let page = ErrorPage {
+            frame: Frame::public(status.canonical_reason().unwrap_or("Error")),
+            status: status.as_u16(),
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, self.to_string()).into_response(),
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Contacts: the list (filters, keyset pages), one contact, creating and editing.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use commands::contacts::body::{CreateContact, UpdateContact};
+use commands::contacts::ContactsError;
+use domain::identity::Action;
+use domain::ContactId;
+use event_store::Cursor;
+use http_kit::PathIds;
+use projections::contacts::{self as read, ContactFilter, ContactRow};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::page::{render, render_with, FieldErrors, Frame, PageError};
+use crate::visit::{CsrfForm, Member};
+use crate::WebState;
+
+const PAGE: i64 = 50;
+
+/// How a contact form shows a refusal (one mapping, like the API's problem+json one).
+fn form_errors(e: ContactsError) -> Result<(StatusCode, FieldErrors), PageError> {
+    use ContactsError as E;
+    match e {
+        E::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
+        E::EmailTaken { existing } => {
+            let mut errors = FieldErrors::none();
+            errors.set(
+                "email",
+                format!("Another contact has this email (contact {existing})."),
+            );
+            Ok((StatusCode::CONFLICT, errors))
+        }
+        E::FieldTaken { field, existing } => {
+            let mut errors = FieldErrors::none();
+            errors.set(
+                field,
+                format!("Another contact has this value (contact {existing})."),
+            );
+            Ok((StatusCode::CONFLICT, errors))
+        }
+        E::Rejected(r) => Ok((StatusCode::CONFLICT, FieldErrors::general(r.to_string()))),
+        E::NoSuchCompany => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            FieldErrors::general("No such company."),
+        )),
+        E::Conflict => Ok((
+            StatusCode::CONFLICT,
+            FieldErrors::general("The contact changed while you edited it; try again."),
+        )),
+        E::Technical(t) => Err(PageError::internal(t.as_ref())),
+    }
+}
+
+/// A row of the list, ready to show.
+pub struct Row {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub stage: String,
+    pub points: i64,
+}
+
+impl From<ContactRow> for Row {
+    fn from(c: ContactRow) -> Self {
+        Self {
+            name: full_name(&c),
+            id: c.id,
+            email: c.email,
+            tags: c.tags,
+            stage: c.stage.unwrap_or_default(),
+            points: c.points,
+        }
+    }
+}
+
+fn full_name(c: &ContactRow) -> String {
+    [c.first_name.as_deref(), c.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    stage: String,
+    #[serde(default)]
+    after: String,
+}
+
+#[derive(Template)]
+#[template(path = "contacts/list.html")]
+struct ListPage {
+    frame: Frame,
+    tag: String,
+    stage: String,
+    rows: Rows,
+}
+
+#[derive(Template)]
+#[template(path = "contacts/rows.html")]
+struct Rows {
+    rows: Vec<Row>,
+    /// The query string of the next page, if there is one.
+    next: Option<String>,
+    first_page: bool,
+}
+
+/// `GET /contacts`: the whole page, or (to HTMX) only the rows.
+pub async fn list(
+    State(s): State<WebState>,
+    me: Member,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let filter = ContactFilter {
+        tag: Some(q.tag.trim().to_owned()).filter(|t| !t.is_empty()),
+        stage: Some(q.stage.trim().to_owned()).filter(|t| !t.is_empty()),
+        ..ContactFilter::default()
+    };
+    let after = URL_SAFE_NO_PAD
+        .decode(q.after.trim())
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok());
+    let mut found = read::list_filtered(&s.pool, me.tenant.0, &filter, after, PAGE + 1).await?;
+    let next = (found.len() as i64 > PAGE).then(|| {
+        found.truncate(PAGE as usize);
+        let last = found
+            .last()
+            .map(|r| r.id.as_bytes().to_vec())
+            .unwrap_or_default();
+        let mut query = form_query(&[("tag", &q.tag), ("stage", &q.stage)]);
+        query.push_str(&format!("&after={}", URL_SAFE_NO_PAD.encode(last)));
+        query
+    });
+    let rows = Rows {
+        rows: found.into_iter().map(Row::from).collect(),
+        next,
+        first_page: after.is_none(),
+    };
+    if headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request") {
+        return Ok(render(&rows));
+    }
+    Ok(render(&ListPage {
+        frame: me.frame("Contacts", "contacts"),
+        tag: q.tag,
+        stage: q.stage,
+        rows,
+    }))
+}
+
+fn form_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::visit::url_encode(v.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[derive(Template)]
+#[template(path = "contacts/show.html")]
+struct ShowPage {
+    frame: Frame,
+    contact: ContactRow,
+    name: String,
+    /// The read model has not shown the user's latest change yet.
+    stale: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AfterWrite {
+    /// The cursor of the write that led here (read-your-writes).
+    after: Option<String>,
+}
+
+/// Waits (a little) until the contacts read model shows the write at `after`; false if it
+/// has not by then.
+async fn caught_up(s: &WebState, after: Option<&str>) -> Result<bool, PageError> {
+    let Some(cursor) = after.and_then(|a| a.parse::<Cursor>().ok()) else {
+        return Ok(true);
+    };
+    projections::status::wait_for(&s.pool, "contacts", cursor, s.consistency_timeout)
+        .await
+        .map_err(|e| PageError::internal(&e))
+}
+
+/// `GET /contacts/{id}`
+pub async fn show(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    Query(q): Query<AfterWrite>,
+) -> Result<Response, PageError> {
+    let stale = !caught_up(&s, q.after.as_deref()).await?;
+    let contact = read::get(&s.pool, me.tenant.0, id.0).await?;
+    let Some(contact) = contact else {
+        return Err(PageError::NotFound(if stale {
+            "This contact is still being saved; reload the page in a moment.".into()
+        } else {
+            "No such contact in this organization.".into()
+        }));
+    };
+    Ok(render(&ShowPage {
+        frame: me.frame(contact.email.clone(), "contacts"),
+        name: full_name(&contact),
+        contact,
+        stale,
+    }))
+}
+
+/// What the contact form holds, as typed.
+#[derive(Deserialize, Default, Clone)]
+pub struct ContactForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    time_zone: String,
+    #[serde(default)]
+    locale: String,
+    /// Comma-separated.
+    #[serde(default)]
+    tags: String,
+}
+
+fn text(v: &str) -> Option<String> {
+    Some(v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+impl ContactForm {
+    fn of(c: &ContactRow) -> Self {
+        Self {
+            email: c.email.clone(),
+            first_name: c.first_name.clone().unwrap_or_default(),
+            last_name: c.last_name.clone().unwrap_or_default(),
+            phone: c.phone.clone().unwrap_or_default(),
+            time_zone: c.time_zone.clone().unwrap_or_default(),
+            locale: c.locale.clone().unwrap_or_default(),
+            tags: c.tags.join(", "),
+        }
+    }
+
+    /// The API's body for a new contact: the same validation runs on both.
+    fn create(&self) -> CreateContact {
+        CreateContact {
+            email: self.email.trim().to_owned(),
+            first_name: text(&self.first_name),
+            last_name: text(&self.last_name),
+            phone: text(&self.phone),
+            time_zone: text(&self.time_zone),
+            locale: text(&self.locale),
+            fields: serde_json::Map::new(),
+            tags: self.tags.split(',').filter_map(text).collect(),
+        }
+    }
+
+    /// The API's body for a change: every field of the form is set (blank clears).
+    fn update(&self) -> UpdateContact {
+        UpdateContact {
+            email: Some(self.email.trim().to_owned()),
+            first_name: Some(text(&self.first_name)),
+            last_name: Some(text(&self.last_name)),
+            phone: Some(text(&self.phone)),
+            time_zone: Some(text(&self.time_zone)),
+            locale: Some(text(&self.locale)),
+            fields: serde_json::Map::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contacts/form.html")]
+struct FormPage {
+    frame: Frame,
+    /// `None` for a new contact.
+    id: Option<Uuid>,
+    form: ContactForm,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    /// The text inputs: name, label, value, type, hint.
+    fn inputs(&self) -> Vec<(&'static str, &'static str, &str, &'static str, &'static str)> {
+        let f = &self.form;
+        vec![
+            ("email", "Email", f.email.as_str(), "email", ""),
+            (
+                "first_name",
+                "First name",
+                f.first_name.as_str(),
+                "text",
+                "",
+            ),
+            ("last_name", "Last name", f.last_name.as_str(), "text", ""),
+            (
+                "phone",
+                "Phone",
+                f.phone.as_str(),
+                "tel",
+                "International format, e.g. +44 20 7946 0958",
+            ),
+            (
+                "time_zone",
+                "Time zone",
+                f.time_zone.as_str(),
+                "text",
+                "e.g. Europe/Paris; the organization's when blank",
+            ),
+            ("locale", "Locale", f.locale.as_str(), "text", "e.g. fr-FR"),
+        ]
+    }
+}
+
+/// `GET /contacts/new`
+pub async fn new_form(me: Member) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    Ok(render(&FormPage {
+        frame: me.frame("New contact", "contacts"),
+        id: None,
+        form: ContactForm::default(),
+        errors: FieldErrors::none(),
+    }))
+}
+
+/// `POST /contacts/new`
+pub async fn create(
+    State(s): State<WebState>,
+    me: Member,
+    CsrfForm(f): CsrfForm<ContactForm>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let outcome = match f.create().validate() {
+        Ok(new) => s.commands.contacts.create(me.tenant, new, &me.meta).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    match outcome {
+        Ok(a) => {
+            Ok(Redirect::to(&format!("/contacts/{}?after={}", a.id, a.cursor)).into_response())
+        }
+        Err(e) => {
+            let (status, errors) = form_errors(e)?;
+            let page = FormPage {
+                frame: me.frame("New contact", "contacts"),
+                id: None,
+                form: f,
+                errors,
+            };
+            Ok(render_with(status, &page))
+        }
+    }
+}
+
+/// `GET /contacts/{id}/edit`
+pub async fn edit_form(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let contact = read::get(&s.pool, me.tenant.0, id.0)
+        .await?
+        .ok_or_else(|| PageError::NotFound("No such contact in this organization.".into()))?;
+    Ok(render(&FormPage {
+        frame: me.frame(format!("Edit {}", contact.email), "contacts"),
+        id: Some(contact.id),
+        form: ContactForm::of(&contact),
+        errors: FieldErrors::none(),
+    }))
+}
+
+/// `POST /contacts/{id}/edit`
+pub async fn update(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<ContactForm>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let outcome = match f.update().validate() {
+        Ok(patch) => {
+            s.commands
+                .contacts
+                .update(me.tenant, id, patch, &me.meta)
+                .await
+        }
+        Err(invalid) => Err(invalid.into()),
+    };
+    match outcome {
+        Ok(a) => {
+            Ok(Redirect::to(&format!("/contacts/{}?after={}", a.id, a.cursor)).into_response())
+        }
+        Err(ContactsError::Rejected(domain::contact::ContactError::NotFound)) => Err(
+            PageError::NotFound("No such contact in this organization.".into()),
+        ),
+        Err(e) => {
+            let (status, errors) = form_errors(e)?;
+            let page = FormPage {
+                frame: me.frame(format!("Edit {}", f.email), "contacts"),
+                id: Some(id.0),
+                form: f,
+                errors,
+            };
+            Ok(render_with(status, &page))
+        }
+    }
+}

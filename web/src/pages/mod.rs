@@ -1,0 +1,6 @@
+//! The console's screens, one module per context.
+
+pub mod auth;
+pub mod contacts;
+pub mod home;
+pub mod organizations;
