@@ -118,6 +118,7 @@ pub async fn export(
         stage: p.stage,
         company_id: p.company_id,
         segment_id: p.segment_id,
+        email_prefix: None,
     };
     // The first page is read before answering, so a database failure is a clean 500.
     let first = contacts::list_filtered(&s.pool, caller.tenant_id, &filter, None, PAGE)

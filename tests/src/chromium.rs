@@ -99,6 +99,17 @@ impl Chromium {
         input.send_keys(value).await.unwrap();
     }
 
+    /// Chooses the option with value `value` in the select with id `id`.
+    pub async fn choose(&self, id: &str, value: &str) {
+        let select = self.find(&format!("#{id}")).await;
+        select.select_by_value(value).await.unwrap();
+    }
+
+    /// The text of the element `css`.
+    pub async fn text_of(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
     /// Clicks the button (or link styled as one) whose text is `text`.
     pub async fn press(&self, text: &str) {
         let xpath =

@@ -92,3 +92,29 @@ impl ContactFormPage<'_> {
         self.0.field_error(field).await
     }
 }
+
+/// `/settings`: members, invitations, API keys.
+pub struct SettingsPage<'a>(pub &'a Chromium);
+
+impl SettingsPage<'_> {
+    pub async fn open(b: &Chromium) -> SettingsPage<'_> {
+        b.open("/settings").await;
+        b.expect_text("Invitations").await;
+        SettingsPage(b)
+    }
+
+    pub async fn invite(&self, email: &str, role: &str) {
+        self.0.fill("invite-email", email).await;
+        self.0.choose("invite-role", role).await;
+        self.0.press("Send invitation").await;
+    }
+
+    /// Creates a key and answers its secret (shown this once).
+    pub async fn create_key(&self, name: &str, role: &str) -> String {
+        self.0.fill("key-name", name).await;
+        self.0.choose("key-role", role).await;
+        self.0.press("Create API key").await;
+        self.0.expect_text("Copy it now").await;
+        self.0.text_of("#new-key").await
+    }
+}

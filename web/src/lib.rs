@@ -54,6 +54,22 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/logout", post(pages::auth::logout))
         .route(
+            "/verify-email",
+            get(pages::tokens::verify_form).post(pages::tokens::verify),
+        )
+        .route(
+            "/forgot-password",
+            get(pages::tokens::forgot_form).post(pages::tokens::forgot),
+        )
+        .route(
+            "/reset-password",
+            get(pages::tokens::reset_form).post(pages::tokens::reset),
+        )
+        .route(
+            "/accept-invite",
+            get(pages::tokens::accept_form).post(pages::tokens::accept),
+        )
+        .route(
             "/organizations/new",
             get(pages::organizations::new_form).post(pages::organizations::create),
         )
@@ -67,6 +83,25 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
+        )
+        .route("/settings", get(pages::settings::show))
+        .route("/settings/invites", post(pages::settings::invite))
+        .route(
+            "/settings/invites/{id}/revoke",
+            post(pages::settings::revoke_invite),
+        )
+        .route(
+            "/settings/members/{id}/role",
+            post(pages::settings::change_role),
+        )
+        .route(
+            "/settings/members/{id}/remove",
+            post(pages::settings::remove_member),
+        )
+        .route("/settings/keys", post(pages::settings::create_key))
+        .route(
+            "/settings/keys/{id}/revoke",
+            post(pages::settings::revoke_key),
         )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(security::same_origin_writes))

@@ -21,6 +21,10 @@ pub struct Frame {
     pub csrf: String,
     pub can_write: bool,
     pub can_manage: bool,
+    /// The organization the session works in.
+    pub organization_id: Option<uuid::Uuid>,
+    /// Every organization the user belongs to (for the switcher).
+    pub organizations: Vec<(uuid::Uuid, String)>,
 }
 
 impl Frame {
@@ -35,6 +39,11 @@ impl Frame {
     /// The URL of an embedded asset.
     pub fn asset(&self, name: &str) -> String {
         crate::assets::url(name)
+    }
+
+    /// Whether the session works in organization `id`.
+    pub fn works_in(&self, id: &uuid::Uuid) -> bool {
+        self.organization_id == Some(*id)
     }
 
     /// Whether `section` is the current one (for `aria-current`).

@@ -121,6 +121,8 @@ impl FromRequestParts<WebState> for SignedIn {
 /// found one; a blocked organization shows why.
 pub struct Member {
     pub tenant: TenantId,
+    /// The user's organizations, by name (for the switcher).
+    pub memberships: Vec<(Uuid, String)>,
     pub org: Arc<Organization>,
     pub role: Role,
     pub user: SignedIn,
@@ -157,12 +159,19 @@ impl FromRequestParts<WebState> for Member {
             .into_response());
         }
         let tenant = TenantId(id);
+        let memberships = projections::organizations::memberships_of(&s.pool, user.session.user_id)
+            .await
+            .map_err(|e| PageError::from(e).into_response())?
+            .into_iter()
+            .map(|m| (m.id, m.name))
+            .collect();
         let meta = EventMetadata {
             tenant_id: Some(tenant.0),
             ..user.visitor.meta.clone()
         };
         Ok(Self {
             tenant,
+            memberships,
             org,
             role,
             user,
@@ -200,17 +209,14 @@ impl Member {
             csrf: self.user.session.csrf_token.clone(),
             can_write: self.may(Action::Write),
             can_manage: self.may(Action::ManageMembers),
+            organization_id: Some(self.tenant.0),
+            organizations: self.memberships.clone(),
         }
     }
 }
 
 pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Owner => "owner",
-        Role::Admin => "admin",
-        Role::Member => "member",
-        Role::Viewer => "viewer",
-    }
+    role.as_str()
 }
 
 /// The sign-in page, coming back to `here` afterwards.

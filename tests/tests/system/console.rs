@@ -4,8 +4,12 @@
 use domain::identity::Role;
 use mauntic_tests::browser::PASSWORD;
 use mauntic_tests::chromium::Chromium;
-use mauntic_tests::console::{ContactsPage, NewOrganizationPage, SignInPage, SignUpPage};
-use mauntic_tests::spawn_app;
+use mauntic_tests::console::{
+    ContactsPage, NewOrganizationPage, SettingsPage, SignInPage, SignUpPage,
+};
+use mauntic_tests::smtp_sink::SmtpSink;
+use mauntic_tests::{spawn_app, spawn_with, Options};
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
@@ -212,4 +216,83 @@ async fn forged_and_cross_site_posts_are_refused_and_pages_carry_the_security_he
         .to_str()
         .unwrap()
         .contains("immutable"));
+}
+
+#[tokio::test]
+async fn an_owner_invites_a_viewer_who_joins_by_the_mailed_link_and_cannot_edit() {
+    let sink = SmtpSink::start();
+    let app = spawn_with(Options {
+        smtp_url: Some(sink.url()),
+        public_url_from_addr: true,
+        ..Options::default()
+    })
+    .await;
+    let owner = Chromium::start(&app.base).await;
+    SignUpPage::open(&owner)
+        .await
+        .sign_up("Olga Owner", "olga@example.org", PASSWORD)
+        .await;
+    NewOrganizationPage::expect(&owner)
+        .await
+        .create("Acme")
+        .await;
+    owner.expect_text("You work in Acme as owner").await;
+
+    // An invitation is mailed and listed as pending; a bad email is refused in place.
+    let settings = SettingsPage::open(&owner).await;
+    owner.assert_accessible("settings").await;
+    settings.invite("not-an-email", "viewer").await;
+    let (message, invalid) = owner.field_error("invite-email").await;
+    assert!(message.contains("not a valid email"), "{message}");
+    assert!(invalid);
+    settings.invite("vera@example.org", "viewer").await;
+    owner.expect_text("vera@example.org").await;
+    owner.expect_text("pending until").await;
+
+    // An API key is shown once, and works against the API.
+    let key = settings.create_key("CI", "member").await;
+    owner.screenshot("settings").await;
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/contacts"))
+        .bearer_auth(key.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the key shown works");
+    SettingsPage::open(&owner).await;
+    assert!(
+        !owner.text().await.contains(key.trim()),
+        "the secret is not shown again"
+    );
+    owner.close().await;
+
+    // Vera follows the mailed link: signs up, comes back to the invitation, joins.
+    let mail = sink
+        .wait_for_message_with("vera@example.org", "Join Acme", Duration::from_secs(30))
+        .await;
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/accept-invite?token="))
+        .expect("the mail carries the link")
+        .to_owned();
+    let path = link[link.find("/accept-invite").unwrap()..].to_owned();
+    let vera = Chromium::start(&app.base).await;
+    vera.open(&path).await;
+    vera.expect_text("Sign in").await;
+    vera.press("Create an account").await;
+    SignUpPage(&vera)
+        .sign_up("Vera Viewer", "vera@example.org", PASSWORD)
+        .await;
+    vera.expect_text("Accept the invitation to join").await;
+    vera.assert_accessible("accept invitation").await;
+    vera.press("Accept the invitation").await;
+    vera.expect_text("You work in Acme as viewer").await;
+
+    // A viewer reads but sees no button to change anything, and no settings.
+    ContactsPage::open(&vera).await;
+    assert!(!vera.has_button("New contact").await);
+    assert!(!vera.has_button("Settings").await);
+    vera.open("/settings").await;
+    vera.expect_text("may not do this").await;
+    vera.close().await;
 }

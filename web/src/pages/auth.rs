@@ -79,6 +79,7 @@ struct LoginPage {
     frame: Frame,
     email: String,
     next: String,
+    next_encoded: String,
     errors: FieldErrors,
 }
 
@@ -96,6 +97,7 @@ pub async fn login_form(v: Visitor, Query(q): Query<Next>) -> Response {
     render(&LoginPage {
         frame: Frame::public("Sign in"),
         email: String::new(),
+        next_encoded: url_encode(&next),
         next,
         errors: FieldErrors::none(),
     })
@@ -138,6 +140,7 @@ pub async fn login(
             let page = LoginPage {
                 frame: Frame::public("Sign in"),
                 email: f.email,
+                next_encoded: url_encode(&next),
                 next,
                 errors,
             };
@@ -221,15 +224,24 @@ pub async fn second_factor(
 #[template(path = "auth/signup.html")]
 struct SignUpPage {
     frame: Frame,
+    next: String,
+    next_encoded: String,
     name: String,
     email: String,
     errors: FieldErrors,
 }
 
 /// `GET /signup`
-pub async fn signup_form() -> Response {
+pub async fn signup_form(Query(q): Query<Next>) -> Response {
+    let next = q
+        .next
+        .as_deref()
+        .map(|n| safe_next(Some(n)))
+        .unwrap_or_default();
     render(&SignUpPage {
         frame: Frame::public("Create an account"),
+        next_encoded: url_encode(&next),
+        next,
         name: String::new(),
         email: String::new(),
         errors: FieldErrors::none(),
@@ -242,6 +254,8 @@ pub struct SignUpForm {
     name: String,
     email: String,
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// `POST /signup`: the account is made and signed in; on to found an organization.
@@ -277,12 +291,25 @@ pub async fn signup(
             v,
             signed.session.cookie_value,
             Stage::Active,
-            "/organizations/new",
+            // An invitation's link leads back to it; otherwise, found an organization.
+            if f.next.is_empty() {
+                "/organizations/new".to_owned()
+            } else {
+                safe_next(Some(&f.next))
+            }
+            .as_str(),
         )),
         Err(e) => {
             let (status, errors) = form_errors(e)?;
+            let next = if f.next.is_empty() {
+                String::new()
+            } else {
+                safe_next(Some(&f.next))
+            };
             let page = SignUpPage {
                 frame: Frame::public("Create an account"),
+                next_encoded: url_encode(&next),
+                next,
                 name: f.name,
                 email: f.email,
                 errors,

@@ -89,6 +89,9 @@ fn full_name(c: &ContactRow) -> String {
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
+    /// The start of an email.
+    #[serde(default)]
+    q: String,
     #[serde(default)]
     tag: String,
     #[serde(default)]
@@ -101,6 +104,7 @@ pub struct ListQuery {
 #[template(path = "contacts/list.html")]
 struct ListPage {
     frame: Frame,
+    q: String,
     tag: String,
     stage: String,
     rows: Rows,
@@ -125,6 +129,7 @@ pub async fn list(
     let filter = ContactFilter {
         tag: Some(q.tag.trim().to_owned()).filter(|t| !t.is_empty()),
         stage: Some(q.stage.trim().to_owned()).filter(|t| !t.is_empty()),
+        email_prefix: Some(q.q.trim().to_owned()).filter(|t| !t.is_empty()),
         ..ContactFilter::default()
     };
     let after = URL_SAFE_NO_PAD
@@ -138,7 +143,7 @@ pub async fn list(
             .last()
             .map(|r| r.id.as_bytes().to_vec())
             .unwrap_or_default();
-        let mut query = form_query(&[("tag", &q.tag), ("stage", &q.stage)]);
+        let mut query = form_query(&[("q", &q.q), ("tag", &q.tag), ("stage", &q.stage)]);
         query.push_str(&format!("&after={}", URL_SAFE_NO_PAD.encode(last)));
         query
     });
@@ -152,6 +157,7 @@ pub async fn list(
     }
     Ok(render(&ListPage {
         frame: me.frame("Contacts", "contacts"),
+        q: q.q,
         tag: q.tag,
         stage: q.stage,
         rows,
@@ -172,9 +178,81 @@ struct ShowPage {
     frame: Frame,
     contact: ContactRow,
     name: String,
+    channels: Vec<ChannelState>,
+    fields: Vec<(String, String)>,
+    timeline: Vec<Moment>,
     /// The read model has not shown the user's latest change yet.
     stale: bool,
 }
+
+/// Consent and do-not-contact on one channel.
+struct ChannelState {
+    channel: &'static str,
+    consent: String,
+    do_not_contact: String,
+}
+
+/// One entry of the contact's timeline.
+struct Moment {
+    at: String,
+    at_iso: String,
+    what: String,
+    by: String,
+}
+
+fn channels(c: &ContactRow) -> Vec<ChannelState> {
+    ["email", "sms", "push"]
+        .into_iter()
+        .map(|channel| ChannelState {
+            channel,
+            consent: c.consent[channel]["status"]
+                .as_str()
+                .unwrap_or("not given")
+                .replace('_', " "),
+            do_not_contact: c.do_not_contact[channel]["reason"]
+                .as_str()
+                .map(|r| r.replace('_', " "))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn field_values(c: &ContactRow) -> Vec<(String, String)> {
+    let Some(fields) = c.fields.as_object() else {
+        return Vec::new();
+    };
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            (k.clone(), shown)
+        })
+        .collect()
+}
+
+/// `ContactTagged` → `Contact tagged`.
+fn humanized(event_type: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in event_type.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push(' ');
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+const TIMELINE: i64 = 50;
 
 #[derive(Deserialize, Default)]
 pub struct AfterWrite {
@@ -209,9 +287,22 @@ pub async fn show(
             "No such contact in this organization.".into()
         }));
     };
+    let timeline = projections::timeline::page(&s.pool, me.tenant.0, id.0, None, TIMELINE)
+        .await?
+        .into_iter()
+        .map(|t| Moment {
+            at: t.recorded_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            at_iso: t.recorded_at.to_rfc3339(),
+            what: humanized(&t.event_type),
+            by: t.actor.unwrap_or_default(),
+        })
+        .collect();
     Ok(render(&ShowPage {
         frame: me.frame(contact.email.clone(), "contacts"),
         name: full_name(&contact),
+        channels: channels(&contact),
+        fields: field_values(&contact),
+        timeline,
         contact,
         stale,
     }))

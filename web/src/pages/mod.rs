@@ -4,3 +4,5 @@ pub mod auth;
 pub mod contacts;
 pub mod home;
 pub mod organizations;
+pub mod settings;
+pub mod tokens;
