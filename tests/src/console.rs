@@ -118,3 +118,23 @@ impl SettingsPage<'_> {
         self.0.text_of("#new-key").await
     }
 }
+
+/// `/fields`
+pub struct FieldsPage<'a>(pub &'a Chromium);
+
+impl FieldsPage<'_> {
+    pub async fn open(b: &Chromium) -> FieldsPage<'_> {
+        b.open("/fields").await;
+        b.expect_text("Custom fields").await;
+        FieldsPage(b)
+    }
+
+    /// Defines a field; `options` comma-separated (for lists).
+    pub async fn define(&self, key: &str, label: &str, field_type: &str, options: &str) {
+        self.0.fill("key", key).await;
+        self.0.fill("label", label).await;
+        self.0.choose("field_type", field_type).await;
+        self.0.fill("options", options).await;
+        self.0.press("Define field").await;
+    }
+}

@@ -84,6 +84,11 @@ pub fn router(state: WebState) -> Router {
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
         )
+        .route(
+            "/fields",
+            get(pages::fields::list).post(pages::fields::define),
+        )
+        .route("/fields/{key}/remove", post(pages::fields::remove))
         .route("/settings", get(pages::settings::show))
         .route("/settings/invites", post(pages::settings::invite))
         .route(

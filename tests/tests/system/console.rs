@@ -5,7 +5,7 @@ use domain::identity::Role;
 use mauntic_tests::browser::PASSWORD;
 use mauntic_tests::chromium::Chromium;
 use mauntic_tests::console::{
-    ContactsPage, NewOrganizationPage, SettingsPage, SignInPage, SignUpPage,
+    ContactsPage, FieldsPage, NewOrganizationPage, SettingsPage, SignInPage, SignUpPage,
 };
 use mauntic_tests::smtp_sink::SmtpSink;
 use mauntic_tests::{spawn_app, spawn_with, Options};
@@ -40,6 +40,20 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
     b.expect_text("You work in Acme Analytics as owner").await;
     b.assert_accessible("home").await;
 
+    // Custom fields: a bad key is refused next to it; typed fields join the contact form.
+    let fields = FieldsPage::open(&b).await;
+    b.assert_accessible("fields").await;
+    fields
+        .define("Bad Key", "Plan", "select", "free, pro")
+        .await;
+    let (message, invalid) = b.field_error("key").await;
+    assert!(!message.is_empty() && invalid, "{message}");
+    fields.define("plan", "Plan", "select", "free, pro").await;
+    b.expect_text("One of a list").await;
+    fields.define("seats", "Seats", "number", "").await;
+    b.expect_text("Seats").await;
+    b.screenshot("fields").await;
+
     // A contact with a bad email is refused next to the email; corrected, it is saved and
     // shown at once (the page waits for the read model to show the write).
     let contacts = ContactsPage::open(&b).await;
@@ -69,9 +83,13 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
         Some("Grace")
     );
     form.fill("email", "grace@example.org").await;
+    b.choose("field-plan", "pro").await;
+    form.fill("field-seats", "12").await;
     form.save().await;
     b.expect_text("grace@example.org").await;
     b.expect_text("vip").await;
+    b.expect_text("plan\npro").await;
+    b.expect_text("seats\n12").await;
     assert!(b.path().await.starts_with("/contacts/"));
     b.assert_accessible("contact").await;
 

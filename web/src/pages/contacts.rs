@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use commands::contacts::body::{CreateContact, UpdateContact};
 use commands::contacts::ContactsError;
+use domain::field::FieldDefinition;
 use domain::identity::Action;
 use domain::ContactId;
 use event_store::Cursor;
@@ -326,6 +327,116 @@ pub struct ContactForm {
     /// Comma-separated.
     #[serde(default)]
     tags: String,
+    /// Custom fields as typed, by input name (`fields.<key>`).
+    #[serde(flatten)]
+    custom: std::collections::BTreeMap<String, String>,
+}
+
+/// One custom field's input on the contact form.
+pub struct CustomInput {
+    /// `fields.<key>`: the form's name, and the name errors come back under.
+    name: String,
+    /// `field-<key>`: the input's id.
+    id: String,
+    label: String,
+    kind: &'static str,
+    value: String,
+    options: Vec<String>,
+    required: bool,
+}
+
+fn custom_inputs(defs: &[FieldDefinition], form: &ContactForm) -> Vec<CustomInput> {
+    use domain::field::FieldType as T;
+    defs.iter()
+        .map(|d| {
+            let name = format!("fields.{}", d.key);
+            CustomInput {
+                id: format!("field-{}", d.key),
+                label: d.label.clone(),
+                kind: match d.field_type {
+                    T::Number => "number",
+                    T::Boolean => "boolean",
+                    T::Date => "date",
+                    T::Select => "select",
+                    T::LongText => "textarea",
+                    T::Email => "email",
+                    T::Url => "url",
+                    T::Phone => "tel",
+                    _ => "text",
+                },
+                value: form.custom.get(&name).cloned().unwrap_or_default(),
+                options: d.options.clone(),
+                required: d.required,
+                name,
+            }
+        })
+        .collect()
+}
+
+/// A stored value as the form shows it.
+fn as_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The custom fields typed into the form, read by their definitions: (the values, what could
+/// not be read). A blank input is absent.
+fn typed_fields(
+    defs: &[FieldDefinition],
+    form: &ContactForm,
+) -> (
+    serde_json::Map<String, serde_json::Value>,
+    Vec<domain::contact::InvalidValue>,
+) {
+    let mut values = serde_json::Map::new();
+    let mut bad = Vec::new();
+    for d in defs {
+        let raw = form
+            .custom
+            .get(&format!("fields.{}", d.key))
+            .map(|v| v.trim())
+            .unwrap_or("");
+        if raw.is_empty() {
+            values.insert(d.key.clone(), serde_json::Value::Null);
+            continue;
+        }
+        match d.value_from_text(raw) {
+            Ok(v) => {
+                values.insert(
+                    d.key.clone(),
+                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                );
+            }
+            Err(reason) => bad.push(domain::contact::InvalidValue::new(
+                format!("fields.{}", d.key),
+                reason,
+            )),
+        }
+    }
+    (values, bad)
+}
+
+/// The validation's refusals and the form's own, as one.
+fn with_unreadable<T>(
+    checked: Result<T, commands::Invalid>,
+    unreadable: Vec<domain::contact::InvalidValue>,
+) -> Result<T, commands::Invalid> {
+    match (checked, unreadable.is_empty()) {
+        (Ok(v), true) => Ok(v),
+        (Ok(_), false) => Err(commands::Invalid(unreadable)),
+        (Err(mut i), _) => {
+            i.0.extend(unreadable);
+            Err(i)
+        }
+    }
 }
 
 fn text(v: &str) -> Option<String> {
@@ -342,11 +453,21 @@ impl ContactForm {
             time_zone: c.time_zone.clone().unwrap_or_default(),
             locale: c.locale.clone().unwrap_or_default(),
             tags: c.tags.join(", "),
+            custom: c
+                .fields
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (format!("fields.{k}"), as_text(v)))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
     /// The API's body for a new contact: the same validation runs on both.
-    fn create(&self) -> CreateContact {
+    fn create(&self, fields: serde_json::Map<String, serde_json::Value>) -> CreateContact {
+        let fields = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
         CreateContact {
             email: self.email.trim().to_owned(),
             first_name: text(&self.first_name),
@@ -354,13 +475,13 @@ impl ContactForm {
             phone: text(&self.phone),
             time_zone: text(&self.time_zone),
             locale: text(&self.locale),
-            fields: serde_json::Map::new(),
+            fields,
             tags: self.tags.split(',').filter_map(text).collect(),
         }
     }
 
     /// The API's body for a change: every field of the form is set (blank clears).
-    fn update(&self) -> UpdateContact {
+    fn update(&self, fields: serde_json::Map<String, serde_json::Value>) -> UpdateContact {
         UpdateContact {
             email: Some(self.email.trim().to_owned()),
             first_name: Some(text(&self.first_name)),
@@ -368,7 +489,7 @@ impl ContactForm {
             phone: Some(text(&self.phone)),
             time_zone: Some(text(&self.time_zone)),
             locale: Some(text(&self.locale)),
-            fields: serde_json::Map::new(),
+            fields,
         }
     }
 }
@@ -380,7 +501,20 @@ struct FormPage {
     /// `None` for a new contact.
     id: Option<Uuid>,
     form: ContactForm,
+    custom: Vec<CustomInput>,
     errors: FieldErrors,
+}
+
+/// The organization's field definitions (for the form).
+async fn definitions(s: &WebState, me: &Member) -> Result<Vec<FieldDefinition>, PageError> {
+    Ok(s.commands
+        .fields
+        .schema(me.tenant)
+        .await
+        .map_err(|e| PageError::internal(&e))?
+        .fields
+        .into_values()
+        .collect())
 }
 
 impl FormPage {
@@ -417,12 +551,15 @@ impl FormPage {
 }
 
 /// `GET /contacts/new`
-pub async fn new_form(me: Member) -> Result<Response, PageError> {
+pub async fn new_form(State(s): State<WebState>, me: Member) -> Result<Response, PageError> {
     me.require(Action::Write)?;
+    let defs = definitions(&s, &me).await?;
+    let form = ContactForm::default();
     Ok(render(&FormPage {
         frame: me.frame("New contact", "contacts"),
         id: None,
-        form: ContactForm::default(),
+        custom: custom_inputs(&defs, &form),
+        form,
         errors: FieldErrors::none(),
     }))
 }
@@ -434,7 +571,9 @@ pub async fn create(
     CsrfForm(f): CsrfForm<ContactForm>,
 ) -> Result<Response, PageError> {
     me.require(Action::Write)?;
-    let outcome = match f.create().validate() {
+    let defs = definitions(&s, &me).await?;
+    let (fields, unreadable) = typed_fields(&defs, &f);
+    let outcome = match with_unreadable(f.create(fields).validate(), unreadable) {
         Ok(new) => s.commands.contacts.create(me.tenant, new, &me.meta).await,
         Err(invalid) => Err(invalid.into()),
     };
@@ -447,6 +586,7 @@ pub async fn create(
             let page = FormPage {
                 frame: me.frame("New contact", "contacts"),
                 id: None,
+                custom: custom_inputs(&defs, &f),
                 form: f,
                 errors,
             };
@@ -465,10 +605,13 @@ pub async fn edit_form(
     let contact = read::get(&s.pool, me.tenant.0, id.0)
         .await?
         .ok_or_else(|| PageError::NotFound("No such contact in this organization.".into()))?;
+    let defs = definitions(&s, &me).await?;
+    let form = ContactForm::of(&contact);
     Ok(render(&FormPage {
         frame: me.frame(format!("Edit {}", contact.email), "contacts"),
         id: Some(contact.id),
-        form: ContactForm::of(&contact),
+        custom: custom_inputs(&defs, &form),
+        form,
         errors: FieldErrors::none(),
     }))
 }
@@ -481,7 +624,9 @@ pub async fn update(
     CsrfForm(f): CsrfForm<ContactForm>,
 ) -> Result<Response, PageError> {
     me.require(Action::Write)?;
-    let outcome = match f.update().validate() {
+    let defs = definitions(&s, &me).await?;
+    let (fields, unreadable) = typed_fields(&defs, &f);
+    let outcome = match with_unreadable(f.update(fields).validate(), unreadable) {
         Ok(patch) => {
             s.commands
                 .contacts
@@ -502,6 +647,7 @@ pub async fn update(
             let page = FormPage {
                 frame: me.frame(format!("Edit {}", f.email), "contacts"),
                 id: Some(id.0),
+                custom: custom_inputs(&defs, &f),
                 form: f,
                 errors,
             };

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod contacts;
+pub mod fields;
 pub mod home;
 pub mod organizations;
 pub mod settings;
