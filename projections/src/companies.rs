@@ -153,14 +153,7 @@ pub async fn list<'e>(
     after: Option<(String, Uuid)>,
     limit: i64,
 ) -> Result<Vec<CompanyRow>, sqlx::Error> {
-    let pattern = prefix.map(|p| {
-        let escaped = p
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("{escaped}%")
-    });
+    let pattern = prefix.map(crate::like::prefix_pattern);
     let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
         "SELECT to_jsonb(c) FROM companies c WHERE tenant_id = $1 \
            AND ($2::text IS NULL OR lower(name) LIKE $2) \

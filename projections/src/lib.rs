@@ -31,6 +31,7 @@ pub mod deliveries;
 pub mod error;
 pub mod journeys;
 pub mod json_rows;
+pub mod like;
 pub mod merges;
 pub mod notes;
 pub mod organizations;

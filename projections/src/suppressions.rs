@@ -157,18 +157,6 @@ pub struct ListFilter {
     pub include_removed: bool,
 }
 
-/// `text` with LIKE's wildcards escaped.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A page of `tenant`'s entries, newest first, after the `(created_at, id)` key `after`.
 pub async fn list<'e>(
     db: impl PgExecutor<'e>,
@@ -177,7 +165,7 @@ pub async fn list<'e>(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<SuppressionRow>, sqlx::Error> {
-    let prefix = filter.prefix.as_deref().map(like_escaped);
+    let prefix = filter.prefix.as_deref().map(crate::like::escaped);
     let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
         "SELECT to_jsonb(s) FROM suppressions s \
          WHERE tenant_id = $1 AND (active OR $2) \

@@ -153,23 +153,33 @@ impl Chromium {
 
     /// The text of the page's main part.
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("main"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        // A page being replaced answers nothing for a moment: ask again.
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(t) = self.try_text().await {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "the page never settled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The main part's text (all of the body on a page that is not the console's), or
+    /// `None` while the page is being replaced.
+    async fn try_text(&self) -> Option<String> {
+        let part = match self.client.find(Locator::Css("main")).await {
+            Ok(main) => main,
+            Err(_) => self.client.find(Locator::Css("body")).await.ok()?,
+        };
+        part.text().await.ok()
     }
 
     /// Waits until the page's main part shows `text`.
     pub async fn expect_text(&self, text: &str) {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Ok(main) = self.client.find(Locator::Css("main")).await {
-                if main.text().await.is_ok_and(|t| t.contains(text)) {
-                    return;
-                }
+            if self.try_text().await.is_some_and(|t| t.contains(text)) {
+                return;
             }
             if Instant::now() > deadline {
                 let shown = self.text().await;

@@ -84,6 +84,12 @@ pub fn router(state: WebState) -> Router {
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
         )
+        .route("/companies", get(pages::companies::list))
+        .route(
+            "/companies/new",
+            get(pages::companies::new_form).post(pages::companies::create),
+        )
+        .route("/companies/{id}", get(pages::companies::show))
         .route(
             "/fields",
             get(pages::fields::list).post(pages::fields::define),

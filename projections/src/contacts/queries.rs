@@ -50,14 +50,6 @@ pub struct ContactFilter {
     pub email_prefix: Option<String>,
 }
 
-/// `s` lowercased, with `LIKE`'s wildcards and escape taken literally.
-fn like_escaped(s: &str) -> String {
-    s.to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 /// A page of a tenant's contacts matching `filter`, in id order, after `after`.
 pub async fn list_filtered<'e>(
     db: impl PgExecutor<'e>,
@@ -74,7 +66,7 @@ pub async fn list_filtered<'e>(
            AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM segment_members m \
                 WHERE m.tenant_id = contacts.tenant_id AND m.segment_id = $7 \
                   AND m.contact_id = contacts.id)) \
-           AND ($8::text IS NULL OR email LIKE $8 || '%') \
+           AND ($8::text IS NULL OR email LIKE $8) \
          ORDER BY id LIMIT $6"
     ))
     .bind(tenant_id)
@@ -84,7 +76,12 @@ pub async fn list_filtered<'e>(
     .bind(filter.company_id)
     .bind(limit)
     .bind(filter.segment_id)
-    .bind(filter.email_prefix.as_deref().map(like_escaped))
+    .bind(
+        filter
+            .email_prefix
+            .as_deref()
+            .map(crate::like::prefix_pattern),
+    )
     .persistent(false)
     .fetch_all(db)
     .await

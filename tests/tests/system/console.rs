@@ -126,6 +126,22 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
     );
     b.assert_accessible("contacts (filtered)").await;
 
+    // Companies: a nameless one is refused in place; one with a name is shown and listed.
+    b.open("/companies").await;
+    b.expect_text("No companies match.").await;
+    b.press("New company").await;
+    b.fill("domain", "initech.example").await;
+    b.press("Save").await;
+    let (message, invalid) = b.field_error("name").await;
+    assert!(!message.is_empty() && invalid, "{message}");
+    b.fill("name", "Initech").await;
+    b.press("Save").await;
+    b.expect_text("initech.example").await;
+    b.assert_accessible("company").await;
+    b.open("/companies").await;
+    b.expect_text("Initech").await;
+    b.assert_accessible("companies").await;
+
     // Signing out ends the session: the console asks to sign in again.
     b.press("Sign out").await;
     b.expect_text("Sign in").await;

@@ -263,11 +263,15 @@ pub struct AfterWrite {
 
 /// Waits (a little) until the contacts read model shows the write at `after`; false if it
 /// has not by then.
-async fn caught_up(s: &WebState, after: Option<&str>) -> Result<bool, PageError> {
+pub async fn caught_up(
+    s: &WebState,
+    projection: &str,
+    after: Option<&str>,
+) -> Result<bool, PageError> {
     let Some(cursor) = after.and_then(|a| a.parse::<Cursor>().ok()) else {
         return Ok(true);
     };
-    projections::status::wait_for(&s.pool, "contacts", cursor, s.consistency_timeout)
+    projections::status::wait_for(&s.pool, projection, cursor, s.consistency_timeout)
         .await
         .map_err(|e| PageError::internal(&e))
 }
@@ -279,7 +283,7 @@ pub async fn show(
     PathIds(id): PathIds<ContactId>,
     Query(q): Query<AfterWrite>,
 ) -> Result<Response, PageError> {
-    let stale = !caught_up(&s, q.after.as_deref()).await?;
+    let stale = !caught_up(&s, "contacts", q.after.as_deref()).await?;
     let contact = read::get(&s.pool, me.tenant.0, id.0).await?;
     let Some(contact) = contact else {
         return Err(PageError::NotFound(if stale {

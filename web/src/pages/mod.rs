@@ -1,6 +1,7 @@
 //! The console's screens, one module per context.
 
 pub mod auth;
+pub mod companies;
 pub mod contacts;
 pub mod fields;
 pub mod home;
