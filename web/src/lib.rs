@@ -84,6 +84,8 @@ pub fn router(state: WebState) -> Router {
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
         )
+        .route("/deliveries", get(pages::deliveries::list))
+        .route("/deliveries/{id}", get(pages::deliveries::show))
         .route("/companies", get(pages::companies::list))
         .route(
             "/companies/new",

@@ -178,3 +178,17 @@ impl IntoResponse for PageError {
         }
     }
 }
+
+/// An event type as words: `ContactTagged` → `Contact tagged`.
+pub fn humanized(event_type: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in event_type.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push(' ');
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}

@@ -330,3 +330,45 @@ async fn an_owner_invites_a_viewer_who_joins_by_the_mailed_link_and_cannot_edit(
     vera.expect_text("may not do this").await;
     vera.close().await;
 }
+
+#[tokio::test]
+async fn deliveries_are_listed_filtered_and_shown_with_their_jobs_events() {
+    let app = spawn_app().await;
+    // A member of the application's own organization, where the API sends from.
+    let _ = app
+        .member(app.tenant_id, "mo@example.org", Role::Member)
+        .await;
+    let t = app
+        .published_template(
+            "email",
+            serde_json::json!({"subject": "Hi", "html": "<p>Hello</p>"}),
+        )
+        .await;
+    let sent = app
+        .send_message(serde_json::json!({"template_id": t, "to": "sent@example.org"}))
+        .await;
+    app.wait_delivery_job(&sent, "sent").await;
+    app.settle().await;
+
+    let b = Chromium::start(&app.base).await;
+    SignInPage::open(&b)
+        .await
+        .sign_in("mo@example.org", PASSWORD)
+        .await;
+    b.expect_text("as member").await;
+    b.open("/deliveries").await;
+    b.expect_text("transactional").await;
+    b.expect_text("sent").await;
+    b.assert_accessible("deliveries").await;
+    // Filtering by a status no job has empties the list, without a reload.
+    b.choose("status", "bounced").await;
+    b.expect_text("No deliveries match.").await;
+    assert!(b.path().await.contains("status=bounced"));
+    b.choose("status", "sent").await;
+    b.expect_text("transactional").await;
+    b.open(&format!("/deliveries/{sent}")).await;
+    b.expect_text("What happened").await;
+    b.expect_text("Delivery requested").await;
+    b.assert_accessible("delivery").await;
+    b.close().await;
+}

@@ -17,7 +17,7 @@ use projections::contacts::{self as read, ContactFilter, ContactRow};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::page::{render, render_with, FieldErrors, Frame, PageError};
+use crate::page::{humanized, render, render_with, FieldErrors, Frame, PageError};
 use crate::visit::{CsrfForm, Member};
 use crate::WebState;
 
@@ -237,20 +237,6 @@ fn field_values(c: &ContactRow) -> Vec<(String, String)> {
             (k.clone(), shown)
         })
         .collect()
-}
-
-/// `ContactTagged` → `Contact tagged`.
-fn humanized(event_type: &str) -> String {
-    let mut out = String::new();
-    for (i, ch) in event_type.chars().enumerate() {
-        if ch.is_uppercase() && i > 0 {
-            out.push(' ');
-            out.extend(ch.to_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 const TIMELINE: i64 = 50;

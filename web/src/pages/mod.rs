@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod companies;
 pub mod contacts;
+pub mod deliveries;
 pub mod fields;
 pub mod home;
 pub mod organizations;

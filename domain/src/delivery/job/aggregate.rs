@@ -29,6 +29,22 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status a job can be in (all but `None`), in the order of a job's life.
+    pub const ALL: [Status; 12] = [
+        Self::Requested,
+        Self::Deferred,
+        Self::Failed,
+        Self::Dispatching,
+        Self::Sent,
+        Self::InDoubt,
+        Self::Delivered,
+        Self::Bounced,
+        Self::Complained,
+        Self::Suppressed,
+        Self::GivenUp,
+        Self::Cancelled,
+    ];
+
     /// Still to be sent (a worker may dispatch it).
     pub fn pending(self) -> bool {
         matches!(self, Self::Requested | Self::Deferred | Self::Failed)
