@@ -299,3 +299,37 @@ pub async fn list<'e>(
     .await?;
     rows.into_iter().map(|(v,)| decode(v)).collect()
 }
+
+/// One day of a tenant's messages (by the day they were requested, UTC).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Day {
+    pub day: chrono::NaiveDate,
+    pub requested: i64,
+    /// Sent or delivered (the provider took them).
+    pub sent: i64,
+    pub opened: i64,
+    pub clicked: i64,
+    pub bounced: i64,
+}
+
+/// The tenant's messages per day since `since`, oldest first (days without any are absent).
+pub async fn per_day<'e>(
+    db: impl PgExecutor<'e>,
+    tenant: Uuid,
+    since: DateTime<Utc>,
+) -> Result<Vec<Day>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (requested_at AT TIME ZONE 'UTC')::date AS day, count(*) AS requested, \
+                count(*) FILTER (WHERE status IN ('sent', 'delivered') OR opens > 0) AS sent, \
+                count(*) FILTER (WHERE opens > 0) AS opened, \
+                count(*) FILTER (WHERE clicks > 0) AS clicked, \
+                count(*) FILTER (WHERE status = 'bounced') AS bounced \
+         FROM deliveries WHERE tenant_id = $1 AND requested_at >= $2 \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind(tenant)
+    .bind(since)
+    .persistent(false)
+    .fetch_all(db)
+    .await
+}

@@ -169,3 +169,19 @@ impl ContactRow {
         }
     }
 }
+
+/// How many contacts the tenant has, and how many of them were created since `since`.
+pub async fn counts<'e>(
+    db: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE created_at >= $2) FROM contacts WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .bind(since)
+    .persistent(false)
+    .fetch_one(db)
+    .await
+}

@@ -356,6 +356,11 @@ async fn deliveries_are_listed_filtered_and_shown_with_their_jobs_events() {
         .sign_in("mo@example.org", PASSWORD)
         .await;
     b.expect_text("as member").await;
+    // Home: the message counts in its figures and its day of the chart.
+    b.expect_text("1\nmessages in 30 days").await;
+    b.expect_text("1\nsent").await;
+    b.assert_accessible("home with figures").await;
+    b.screenshot("home").await;
     b.open("/deliveries").await;
     b.expect_text("transactional").await;
     b.expect_text("sent").await;
