@@ -84,6 +84,14 @@ pub fn router(state: WebState) -> Router {
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
         )
+        .route(
+            "/suppressions",
+            get(pages::suppressions::list).post(pages::suppressions::add),
+        )
+        .route(
+            "/suppressions/{id}/remove",
+            post(pages::suppressions::remove),
+        )
         .route("/deliveries", get(pages::deliveries::list))
         .route("/deliveries/{id}", get(pages::deliveries::show))
         .route("/companies", get(pages::companies::list))

@@ -375,5 +375,22 @@ async fn deliveries_are_listed_filtered_and_shown_with_their_jobs_events() {
     b.expect_text("What happened").await;
     b.expect_text("Delivery requested").await;
     b.assert_accessible("delivery").await;
+
+    // Suppressions: a bad address is refused in place; a good one is listed, then removed.
+    b.open("/suppressions").await;
+    b.expect_text("No address is suppressed").await;
+    b.assert_accessible("suppressions").await;
+    b.fill("add-address", "not an address").await;
+    b.press("Suppress").await;
+    let (message, invalid) = b.field_error("add-address").await;
+    assert!(!message.is_empty() && invalid, "{message}");
+    b.fill("add-address", "Sent@Example.org").await;
+    b.press("Suppress").await;
+    b.expect_text("sent@example.org").await;
+    b.expect_text("manual").await;
+    // Removing asks first (data-confirm); the browser's dialog is accepted.
+    b.press("Remove").await;
+    b.client.accept_alert().await.unwrap();
+    b.expect_text("No address is suppressed").await;
     b.close().await;
 }

@@ -8,4 +8,5 @@ pub mod fields;
 pub mod home;
 pub mod organizations;
 pub mod settings;
+pub mod suppressions;
 pub mod tokens;
