@@ -110,11 +110,38 @@ impl Chromium {
         self.find(css).await.text().await.unwrap()
     }
 
+    /// Opens `path` again and again until `css`'s text is `expected` (what a person does
+    /// while a background job fills a page).
+    pub async fn reload_until(&self, path: &str, css: &str, expected: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            self.open(path).await;
+            let shown = self.text_of(css).await;
+            if shown.trim() == expected {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("{css} shows {shown:?}, never {expected:?}"))
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Clicks the button (or link styled as one) whose text is `text`.
     pub async fn press(&self, text: &str) {
         let xpath =
             format!("//button[normalize-space()='{text}'] | //a[normalize-space()='{text}']");
         self.wait_for(Locator::XPath(&xpath), &format!("a button {text:?}"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Clicks the button whose `value` is `value` (one of several with the same text).
+    pub async fn press_value(&self, value: &str) {
+        self.find(&format!("button[value='{value}']"))
             .await
             .click()
             .await
@@ -262,7 +289,8 @@ impl Chromium {
     async fn fail(&self, message: &str) -> ! {
         let name = format!("failed-{}", uuid::Uuid::now_v7());
         self.screenshot(&name).await;
-        panic!("{message}\n(screenshot: target/screenshots/{name}.png)");
+        let shown = self.try_text().await.unwrap_or_default();
+        panic!("{message}\n(screenshot: target/screenshots/{name}.png; the page shows:\n{shown})");
     }
 
     /// Ends the browser session (the driver stops when dropped).

@@ -84,6 +84,13 @@ pub fn router(state: WebState) -> Router {
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
         )
+        .route("/segments", get(pages::segments::list))
+        .route(
+            "/segments/new",
+            get(pages::segments::new_form).post(pages::segments::create),
+        )
+        .route("/segments/preview", post(pages::segments::live_preview))
+        .route("/segments/{id}", get(pages::segments::show))
         .route(
             "/suppressions",
             get(pages::suppressions::list).post(pages::suppressions::add),

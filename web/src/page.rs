@@ -86,15 +86,20 @@ impl FieldErrors {
         }
     }
 
-    /// The reason `field` was refused, if it was (or one of its parts: `tags[2]`).
+    /// The reason `field` was refused, if it was (or one of its parts: `tags[2]`, `rule/all/0/field`).
     pub fn get(&self, field: &str) -> Option<&str> {
         self.by_field
             .iter()
             .find(|(k, _)| {
                 k.strip_prefix(field)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.', '/']))
             })
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The reason given for exactly `field` (not its parts).
+    pub fn exact(&self, field: &str) -> Option<&str> {
+        self.by_field.get(field).map(String::as_str)
     }
 
     pub fn set(&mut self, field: impl Into<String>, reason: impl Into<String>) {

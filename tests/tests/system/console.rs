@@ -126,6 +126,41 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
     );
     b.assert_accessible("contacts (filtered)").await;
 
+    // A dynamic segment built with the rule builder: the count follows the rule as it is
+    // edited; a bad value is marked on its condition; saved, the segment fills.
+    b.open("/segments").await;
+    b.expect_text("No segments yet.").await;
+    b.press("New segment").await;
+    b.assert_accessible("segment builder").await;
+    b.choose("c-0-what", "fields.plan").await;
+    b.choose("c-0-op", "equals").await;
+    b.fill("c-0-value", "pro").await;
+    b.expect_text("1 contacts match now").await;
+    b.press("Add a condition").await;
+    b.choose("c-1-what", "points").await;
+    b.choose("c-1-op", "gte").await;
+    b.fill("c-1-value", "lots").await;
+    b.expect_text("Fix the conditions").await;
+    b.press("Add a condition").await;
+    let (message, invalid) = b.field_error("c-1-value").await;
+    assert!(!message.is_empty() && invalid, "{message}");
+    b.press_value("remove:2").await;
+    b.expect_text("Condition").await;
+    b.press_value("remove:1").await;
+    b.choose("c-0-what", "tag").await;
+    b.choose("c-0-op", "has_tag").await;
+    b.fill("c-0-value", "beta").await;
+    b.expect_text("2 contacts match now").await;
+    b.screenshot("segment-builder").await;
+    b.fill("name", "Beta testers").await;
+    b.press("Save segment").await;
+    b.expect_text("Beta testers").await;
+    let segment = b.path().await;
+    let segment = segment.split('?').next().unwrap_or_default().to_owned();
+    b.reload_until(&segment, ".member-count", "2").await;
+    b.expect_text("alan@example.org").await;
+    b.assert_accessible("segment").await;
+
     // Companies: a nameless one is refused in place; one with a name is shown and listed.
     b.open("/companies").await;
     b.expect_text("No companies match.").await;

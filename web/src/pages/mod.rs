@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod fields;
 pub mod home;
 pub mod organizations;
+pub mod segments;
 pub mod settings;
 pub mod suppressions;
 pub mod tokens;
