@@ -197,3 +197,49 @@ pub fn humanized(event_type: &str) -> String {
     }
     out
 }
+
+/// How a form shows a command's refusal: bad fields next to themselves, a rule of the
+/// aggregate or a lost race above the form (`what` names what changed meanwhile), a failure
+/// of ours as the error page.
+pub fn command_errors<E: std::error::Error + 'static>(
+    e: commands::CommandError<E>,
+    what: &str,
+) -> Result<(StatusCode, FieldErrors), PageError> {
+    use commands::CommandError as C;
+    match e {
+        C::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
+        C::Rejected(r) => Ok((StatusCode::CONFLICT, FieldErrors::general(r.to_string()))),
+        C::Conflict => Ok((
+            StatusCode::CONFLICT,
+            FieldErrors::general(format!("The {what} changed meanwhile; try again.")),
+        )),
+        C::Technical(t) => Err(PageError::internal(t.as_ref())),
+    }
+}
+
+/// Whether HTMX asks for a part of the page (not a history restore, which needs it whole).
+pub fn wants_partial(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request")
+}
+
+/// A page token for lists ordered by `(time, id)`.
+pub fn time_key(at: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.to_rfc3339()))
+}
+
+/// The `(time, id)` of a page token; `None` for anything else.
+pub fn parse_time_key(token: &str) -> Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (at, id) = raw.split_once('|')?;
+    Some((
+        chrono::DateTime::parse_from_rfc3339(at)
+            .ok()?
+            .with_timezone(&chrono::Utc),
+        uuid::Uuid::parse_str(id).ok()?,
+    ))
+}

@@ -281,3 +281,7 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for CsrfForm<T> {
         Ok(Self(form.inner))
     }
 }
+
+/// A form with nothing but its CSRF token (a button that does one thing).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}

@@ -11,7 +11,7 @@ use http_kit::auth::session::Stage;
 use serde::Deserialize;
 
 use crate::page::{render, render_with, FieldErrors, Frame, PageError};
-use crate::visit::{safe_next, url_encode, CsrfForm, SignedIn, Visitor};
+use crate::visit::{safe_next, url_encode, CsrfForm, NoFields, SignedIn, Visitor};
 use crate::WebState;
 
 /// How an account form shows a refusal: bad fields next to themselves, the rest above the
@@ -319,14 +319,11 @@ pub async fn signup(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /logout`: the session ends on the server and its cookie is cleared.
 pub async fn logout(
     State(s): State<WebState>,
     me: SignedIn,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     s.commands.identity.accounts.log_out(&me.session).await?;
     let jar = me.visitor.jar.add(s.commands.auth.sessions.removal());

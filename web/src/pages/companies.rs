@@ -8,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use commands::companies::http::CreateCompany;
 use commands::companies::CompaniesError;
-use commands::CommandError;
 use domain::identity::Action;
 use domain::CompanyId;
 use http_kit::PathIds;
@@ -17,7 +16,7 @@ use projections::contacts::{self as contacts, ContactFilter};
 use serde::Deserialize;
 
 use super::contacts::Row;
-use crate::page::{render, render_with, FieldErrors, Frame, PageError};
+use crate::page::{command_errors, render, render_with, FieldErrors, Frame, PageError};
 use crate::visit::{url_encode, CsrfForm, Member};
 use crate::WebState;
 
@@ -83,7 +82,7 @@ pub async fn list(
         next,
         first_page: after.is_none(),
     };
-    if headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request") {
+    if crate::page::wants_partial(&headers) {
         return Ok(render(&rows));
     }
     Ok(render(&ListPage {
@@ -154,17 +153,7 @@ struct FormPage {
 }
 
 fn form_errors(e: CompaniesError) -> Result<(StatusCode, FieldErrors), PageError> {
-    match e {
-        CommandError::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
-        CommandError::Rejected(r) => {
-            Ok((StatusCode::CONFLICT, FieldErrors::general(r.to_string())))
-        }
-        CommandError::Conflict => Ok((
-            StatusCode::CONFLICT,
-            FieldErrors::general("The company changed meanwhile; try again."),
-        )),
-        CommandError::Technical(t) => Err(PageError::internal(t.as_ref())),
-    }
+    command_errors(e, "company")
 }
 
 /// `GET /companies/new`

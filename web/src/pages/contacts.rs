@@ -153,7 +153,7 @@ pub async fn list(
         next,
         first_page: after.is_none(),
     };
-    if headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request") {
+    if crate::page::wants_partial(&headers) {
         return Ok(render(&rows));
     }
     Ok(render(&ListPage {

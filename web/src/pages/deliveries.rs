@@ -5,18 +5,14 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use chrono::{DateTime, Utc};
 use domain::delivery::Status;
 use domain::DeliveryId;
 use event_store::reader::{self, Until};
 use http_kit::PathIds;
 use projections::deliveries::{self as read, DeliveryRow, Filter};
 use serde::Deserialize;
-use uuid::Uuid;
 
-use crate::page::{humanized, render, Frame, PageError};
+use crate::page::{humanized, parse_time_key, render, time_key, Frame, PageError};
 use crate::visit::{url_encode, Member};
 use crate::WebState;
 
@@ -63,16 +59,7 @@ fn one_of(v: &str, allowed: &[&str]) -> Option<String> {
 }
 
 fn key_of(r: &DeliveryRow) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", r.requested_at.to_rfc3339(), r.id))
-}
-
-fn parse_key(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token.trim()).ok()?).ok()?;
-    let (at, id) = raw.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-        Uuid::parse_str(id).ok()?,
-    ))
+    time_key(r.requested_at, r.id)
 }
 
 /// `GET /deliveries`
@@ -89,7 +76,7 @@ pub async fn list(
         source: one_of(&q.source, &SOURCES),
         ..Filter::default()
     };
-    let after = parse_key(&q.after);
+    let after = parse_time_key(&q.after);
     let mut found = read::list(&s.pool, me.tenant.0, &filter, after, PAGE + 1).await?;
     let next = (found.len() as i64 > PAGE).then(|| {
         found.truncate(PAGE as usize);
@@ -106,7 +93,7 @@ pub async fn list(
         next,
         first_page: after.is_none(),
     };
-    if headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request") {
+    if crate::page::wants_partial(&headers) {
         return Ok(render(&rows));
     }
     Ok(render(&ListPage {

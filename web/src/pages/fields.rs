@@ -11,8 +11,8 @@ use domain::field::{FieldDefinition, FieldType};
 use domain::identity::Action;
 use serde::Deserialize;
 
-use crate::page::{render_with, FieldErrors, Frame, PageError};
-use crate::visit::{CsrfForm, Member};
+use crate::page::{command_errors, render_with, FieldErrors, Frame, PageError};
+use crate::visit::{CsrfForm, Member, NoFields};
 use crate::WebState;
 
 /// Every type, as the API names it, with what the form calls it.
@@ -101,17 +101,13 @@ async fn page(
 
 fn form_errors(e: FieldsError) -> Result<(StatusCode, FieldErrors), PageError> {
     match e {
-        CommandError::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
+        // A refusal of the schema is about the key (taken, unknown, too many).
         CommandError::Rejected(r) => {
             let mut errors = FieldErrors::none();
             errors.set("key", r.to_string());
             Ok((StatusCode::CONFLICT, errors))
         }
-        CommandError::Conflict => Ok((
-            StatusCode::CONFLICT,
-            FieldErrors::general("The fields changed meanwhile; try again."),
-        )),
-        CommandError::Technical(t) => Err(PageError::internal(t.as_ref())),
+        other => command_errors(other, "fields"),
     }
 }
 
@@ -164,15 +160,12 @@ pub async fn define(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /fields/{key}/remove`: values already stored stay on the contacts.
 pub async fn remove(
     State(s): State<WebState>,
     me: Member,
     Path(key): Path<String>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     me.require(Action::Write)?;
     match s.commands.fields.remove(me.tenant, key, &me.meta).await {

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use commands::segments::{NewSegment, SegmentsError};
-use commands::CommandError;
 use domain::field::{FieldDefinition, FieldType};
 use domain::identity::Action;
 use domain::segment::rule::{FieldCondition, Op, Subject};
@@ -21,7 +20,7 @@ use projections::segments::{self as read, SegmentRow};
 use serde::Deserialize;
 
 use super::contacts::{caught_up, Row};
-use crate::page::{render, render_with, FieldErrors, Frame, PageError};
+use crate::page::{command_errors, render, render_with, FieldErrors, Frame, PageError};
 use crate::visit::{CsrfForm, Member};
 use crate::WebState;
 
@@ -242,17 +241,7 @@ struct Preview {
 }
 
 fn form_errors(e: SegmentsError) -> Result<(StatusCode, FieldErrors), PageError> {
-    match e {
-        CommandError::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
-        CommandError::Rejected(r) => {
-            Ok((StatusCode::CONFLICT, FieldErrors::general(r.to_string())))
-        }
-        CommandError::Conflict => Ok((
-            StatusCode::CONFLICT,
-            FieldErrors::general("The segment changed meanwhile; try again."),
-        )),
-        CommandError::Technical(t) => Err(PageError::internal(t.as_ref())),
-    }
+    command_errors(e, "segment")
 }
 
 async fn definitions(

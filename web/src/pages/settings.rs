@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use commands::identity::body;
 use commands::identity::organizations::{CreatedKey, KeySpec, OrganizationsError};
-use commands::CommandError;
 use domain::identity::organization::InviteStatus;
 use domain::identity::{Action, KeyKind, Role};
 use domain::{ApiKeyId, InviteId, MemberId};
@@ -16,8 +15,8 @@ use http_kit::PathIds;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::page::{render_with, FieldErrors, Frame, PageError};
-use crate::visit::{role_name, CsrfForm, Member};
+use crate::page::{command_errors, render_with, FieldErrors, Frame, PageError};
+use crate::visit::{role_name, CsrfForm, Member, NoFields};
 use crate::WebState;
 
 struct MemberRow {
@@ -132,17 +131,7 @@ fn page(me: &Member) -> SettingsPage {
 
 /// How a settings form shows a refusal.
 fn form_errors(e: OrganizationsError) -> Result<(StatusCode, FieldErrors), PageError> {
-    match e {
-        CommandError::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
-        CommandError::Rejected(r) => {
-            Ok((StatusCode::CONFLICT, FieldErrors::general(r.to_string())))
-        }
-        CommandError::Conflict => Ok((
-            StatusCode::CONFLICT,
-            FieldErrors::general("The organization changed meanwhile; try again."),
-        )),
-        CommandError::Technical(t) => Err(PageError::internal(t.as_ref())),
-    }
+    command_errors(e, "organization")
 }
 
 /// After a change: back to the page (a fresh read), or the page with the refusal.
@@ -200,15 +189,12 @@ pub async fn invite(
     answer(&me, outcome, |p| p.invite_form = (f.email, f.role))
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /settings/invites/{id}/revoke`
 pub async fn revoke_invite(
     State(s): State<WebState>,
     me: Member,
     PathIds(id): PathIds<InviteId>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     me.require(Action::ManageMembers)?;
     let outcome = s
@@ -252,7 +238,7 @@ pub async fn remove_member(
     State(s): State<WebState>,
     me: Member,
     PathIds(id): PathIds<MemberId>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     me.require(Action::ManageMembers)?;
     let outcome = s
@@ -342,7 +328,7 @@ pub async fn revoke_key(
     State(s): State<WebState>,
     me: Member,
     PathIds(id): PathIds<ApiKeyId>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     me.require(Action::ManageKeys)?;
     let outcome = s

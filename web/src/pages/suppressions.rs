@@ -5,12 +5,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use chrono::{DateTime, Utc};
 use commands::suppressions::body::AddSuppression;
 use commands::suppressions::SuppressionsError;
-use commands::CommandError;
 use domain::delivery::suppression::SuppressionReason;
 use domain::delivery::Channel;
 use domain::identity::Action;
@@ -18,10 +14,11 @@ use domain::SuppressionId;
 use http_kit::PathIds;
 use projections::suppressions::{self as read, ListFilter, SuppressionRow};
 use serde::Deserialize;
-use uuid::Uuid;
 
-use crate::page::{render, render_with, FieldErrors, Frame, PageError};
-use crate::visit::{url_encode, CsrfForm, Member};
+use crate::page::{
+    command_errors, parse_time_key, render, render_with, time_key, FieldErrors, Frame, PageError,
+};
+use crate::visit::{url_encode, CsrfForm, Member, NoFields};
 use crate::WebState;
 
 const PAGE: i64 = 50;
@@ -75,16 +72,7 @@ struct ListPage {
 }
 
 fn key_of(r: &SuppressionRow) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", r.created_at.to_rfc3339(), r.id))
-}
-
-fn parse_key(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token.trim()).ok()?).ok()?;
-    let (at, id) = raw.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-        Uuid::parse_str(id).ok()?,
-    ))
+    time_key(r.created_at, r.id)
 }
 
 async fn page(
@@ -106,7 +94,7 @@ async fn page(
         prefix: Some(q.q.trim().to_owned()).filter(|p| !p.is_empty()),
         include_removed: false,
     };
-    let after = parse_key(&q.after);
+    let after = parse_time_key(&q.after);
     let mut rows = read::list(&s.pool, me.tenant.0, &filter, after, PAGE + 1).await?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
@@ -145,17 +133,7 @@ pub async fn list(
 }
 
 fn form_errors(e: SuppressionsError) -> Result<(StatusCode, FieldErrors), PageError> {
-    match e {
-        CommandError::Invalid(i) => Ok((StatusCode::UNPROCESSABLE_ENTITY, FieldErrors::from(&i))),
-        CommandError::Rejected(r) => {
-            Ok((StatusCode::CONFLICT, FieldErrors::general(r.to_string())))
-        }
-        CommandError::Conflict => Ok((
-            StatusCode::CONFLICT,
-            FieldErrors::general("The list changed meanwhile; try again."),
-        )),
-        CommandError::Technical(t) => Err(PageError::internal(t.as_ref())),
-    }
+    command_errors(e, "list")
 }
 
 /// `POST /suppressions`: the API's body, validated the same way.
@@ -192,15 +170,12 @@ pub async fn add(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /suppressions/{id}/remove`: sending to the address is allowed again.
 pub async fn remove(
     State(s): State<WebState>,
     me: Member,
     PathIds(id): PathIds<SuppressionId>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     me.require(Action::Write)?;
     let source = me.meta.actor.clone();
