@@ -429,3 +429,142 @@ async fn deliveries_are_listed_filtered_and_shown_with_their_jobs_events() {
     b.expect_text("No address is suppressed").await;
     b.close().await;
 }
+
+/// A console form post as `b` (its session and CSRF token, from this site).
+async fn console_post(
+    app: &mauntic_tests::TestApp,
+    b: &mauntic_tests::browser::Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::StatusCode {
+    let mut form: Vec<(String, String)> = vec![("csrf".into(), b.csrf.clone().unwrap_or_default())];
+    form.extend(
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    b.http
+        .post(app.url(path))
+        .header("origin", &app.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn console_get(
+    app: &mauntic_tests::TestApp,
+    b: &mauntic_tests::browser::Browser,
+    path: &str,
+) -> reqwest::StatusCode {
+    b.http.get(app.url(path)).send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn console_routes_follow_the_role_table_and_keep_organizations_apart() {
+    let app = spawn_app().await;
+    let (_owner, org) = app.founder("owner@example.org", "Acme").await;
+    let viewer = app.member(org, "vera@example.org", Role::Viewer).await;
+    let member = app.member(org, "mia@example.org", Role::Member).await;
+
+    // Every write of the console, as a viewer: refused, whatever the form says.
+    let writes: [(&str, &[(&str, &str)]); 8] = [
+        ("/contacts/new", &[("email", "x@example.org")]),
+        ("/companies/new", &[("name", "X")]),
+        (
+            "/fields",
+            &[("key", "plan"), ("label", "Plan"), ("field_type", "text")],
+        ),
+        ("/segments/new", &[("name", "S"), ("kind", "static")]),
+        (
+            "/suppressions",
+            &[("channel", "email"), ("address", "x@example.org")],
+        ),
+        (
+            "/settings/invites",
+            &[("email", "x@example.org"), ("role", "viewer")],
+        ),
+        (
+            "/settings/keys",
+            &[("name", "k"), ("role", "viewer"), ("kind", "secret")],
+        ),
+        (
+            "/organization/switch",
+            &[("organization_id", "00000000-0000-0000-0000-000000000000")],
+        ),
+    ];
+    for (path, fields) in writes {
+        let status = console_post(&app, &viewer, path, fields).await;
+        let expected = if path == "/organization/switch" {
+            404
+        } else {
+            403
+        };
+        assert_eq!(status, expected, "viewer POST {path}");
+    }
+    assert_eq!(console_get(&app, &viewer, "/contacts").await, 200);
+    assert_eq!(console_get(&app, &viewer, "/settings").await, 403);
+    assert_eq!(console_get(&app, &viewer, "/contacts/new").await, 403);
+    // A member edits content but not the organization's members or keys.
+    assert_eq!(console_get(&app, &member, "/settings").await, 403);
+    assert_eq!(
+        console_post(
+            &app,
+            &member,
+            "/settings/keys",
+            &[("name", "k"), ("role", "viewer"), ("kind", "secret")]
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        console_post(
+            &app,
+            &member,
+            "/contacts/new",
+            &[("email", "m@example.org")]
+        )
+        .await,
+        303
+    );
+
+    // Another organization's contact does not exist here, to read or to change.
+    let (eve, _) = app.founder("eve@example.org", "Other").await;
+    let res = eve
+        .post(
+            "/api/v1/contacts",
+            serde_json::json!({"email": "secret@example.org"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let (theirs, _) = mauntic_tests::accepted(res).await;
+    assert_eq!(
+        console_get(&app, &member, &format!("/contacts/{theirs}")).await,
+        404
+    );
+    assert_eq!(
+        console_post(
+            &app,
+            &member,
+            &format!("/contacts/{theirs}/edit"),
+            &[("email", "stolen@example.org")]
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        console_get(&app, &member, &format!("/contacts/{theirs}/edit")).await,
+        404
+    );
+    // And without a session, every page sends to the sign-in page.
+    let anonymous = app.browser();
+    for path in ["/", "/contacts", "/segments", "/settings", "/deliveries"] {
+        let res = anonymous.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 303, "{path}");
+        assert!(res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login"));
+    }
+}
