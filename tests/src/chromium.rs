@@ -139,6 +139,11 @@ impl Chromium {
             .unwrap();
     }
 
+    /// Clicks the element `css`.
+    pub async fn find_and_click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
     /// Clicks the button whose `value` is `value` (one of several with the same text).
     pub async fn press_value(&self, value: &str) {
         self.find(&format!("button[value='{value}']"))

@@ -80,6 +80,15 @@ pub fn router(state: WebState) -> Router {
             get(pages::contacts::new_form).post(pages::contacts::create),
         )
         .route("/contacts/{id}", get(pages::contacts::show))
+        .route("/contacts/{id}/tags", post(pages::contacts::add_tags))
+        .route(
+            "/contacts/{id}/tags/remove",
+            post(pages::contacts::remove_tag),
+        )
+        .route(
+            "/contacts/{id}/erase",
+            get(pages::contacts::erase_form).post(pages::contacts::erase),
+        )
         .route(
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),

@@ -99,6 +99,19 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
     b.press("Save").await;
     b.expect_text("Grace Hopper").await;
 
+    // Tags on the contact's page: added, then removed with their own button.
+    b.fill("new-tags", "customer").await;
+    b.press("Add tags").await;
+    b.expect_text("customer").await;
+    b.find_and_click("button[aria-label='Remove the tag customer']")
+        .await;
+    b.expect_text("Grace Hopper").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b.text().await.contains("customer") {
+        assert!(std::time::Instant::now() < deadline, "the tag never went");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // A second contact; the tag filter narrows the list without a reload.
     let contacts = ContactsPage::open(&b).await;
     let form = contacts.new_contact().await;
@@ -176,6 +189,16 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
     b.open("/companies").await;
     b.expect_text("Initech").await;
     b.assert_accessible("companies").await;
+
+    // Erasing asks on its own page; the contact leaves the list.
+    b.open("/contacts").await;
+    b.press("alan@example.org").await;
+    b.press("Erase…").await;
+    b.expect_text("This cannot be undone").await;
+    b.assert_accessible("erase").await;
+    b.press("Erase this contact").await;
+    b.expect_text("grace@example.org").await;
+    assert!(!b.text().await.contains("alan@example.org"));
 
     // Signing out ends the session: the console asks to sign in again.
     b.press("Sign out").await;

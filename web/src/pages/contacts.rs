@@ -99,6 +99,9 @@ pub struct ListQuery {
     stage: String,
     #[serde(default)]
     after: String,
+    /// The cursor of the write that led here (read-your-writes).
+    #[serde(default)]
+    written: Option<String>,
 }
 
 #[derive(Template)]
@@ -133,6 +136,7 @@ pub async fn list(
         email_prefix: Some(q.q.trim().to_owned()).filter(|t| !t.is_empty()),
         ..ContactFilter::default()
     };
+    caught_up(&s, "contacts", q.written.as_deref()).await?;
     let after = URL_SAFE_NO_PAD
         .decode(q.after.trim())
         .ok()
@@ -184,6 +188,8 @@ struct ShowPage {
     timeline: Vec<Moment>,
     /// The read model has not shown the user's latest change yet.
     stale: bool,
+    /// A refused action's reasons.
+    errors: FieldErrors,
 }
 
 /// Consent and do-not-contact on one channel.
@@ -269,7 +275,18 @@ pub async fn show(
     PathIds(id): PathIds<ContactId>,
     Query(q): Query<AfterWrite>,
 ) -> Result<Response, PageError> {
-    let stale = !caught_up(&s, "contacts", q.after.as_deref()).await?;
+    show_page(&s, &me, id, q.after.as_deref(), FieldErrors::none()).await
+}
+
+/// The contact's page, after the write at `after` (if any), with `errors` from an action.
+async fn show_page(
+    s: &WebState,
+    me: &Member,
+    id: ContactId,
+    after: Option<&str>,
+    errors: FieldErrors,
+) -> Result<Response, PageError> {
+    let stale = !caught_up(s, "contacts", after).await?;
     let contact = read::get(&s.pool, me.tenant.0, id.0).await?;
     let Some(contact) = contact else {
         return Err(PageError::NotFound(if stale {
@@ -296,6 +313,7 @@ pub async fn show(
         timeline,
         contact,
         stale,
+        errors,
     }))
 }
 
@@ -643,5 +661,131 @@ pub async fn update(
             };
             Ok(render_with(status, &page))
         }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TagsForm {
+    /// Comma-separated.
+    #[serde(default)]
+    tags: String,
+}
+
+/// Back to the contact after a change to it, waiting for the read model there.
+fn to_contact(a: &commands::executor::Accepted) -> Response {
+    Redirect::to(&format!("/contacts/{}?after={}", a.id, a.cursor)).into_response()
+}
+
+/// A refusal of an action on the contact page, shown on the page it came from.
+async fn refused(
+    s: &WebState,
+    me: &Member,
+    id: ContactId,
+    e: ContactsError,
+) -> Result<Response, PageError> {
+    if matches!(
+        e,
+        ContactsError::Rejected(domain::contact::ContactError::NotFound)
+    ) {
+        return Err(PageError::NotFound(
+            "No such contact in this organization.".into(),
+        ));
+    }
+    let (status, errors) = form_errors(e)?;
+    let mut res = show_page(s, me, id, None, errors).await?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+/// `POST /contacts/{id}/tags`
+pub async fn add_tags(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<TagsForm>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let body = commands::contacts::body::AddTags {
+        tags: f.tags.split(',').filter_map(text).collect(),
+    };
+    let outcome = match body.validate() {
+        Ok(tags) => {
+            s.commands
+                .contacts
+                .add_tags(me.tenant, id, tags, &me.meta)
+                .await
+        }
+        Err(i) => Err(i.into()),
+    };
+    match outcome {
+        Ok(a) => Ok(to_contact(&a)),
+        Err(e) => refused(&s, &me, id, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TagForm {
+    tag: String,
+}
+
+/// `POST /contacts/{id}/tags/remove`
+pub async fn remove_tag(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<TagForm>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let outcome = match domain::contact::Tag::parse(&f.tag) {
+        Ok(tag) => {
+            let command = domain::contact::ContactCommand::RemoveTag(tag);
+            s.commands
+                .contacts
+                .execute(me.tenant, id, command, &me.meta)
+                .await
+        }
+        Err(v) => Err(commands::Invalid::from(v).into()),
+    };
+    match outcome {
+        Ok(a) => Ok(to_contact(&a)),
+        Err(e) => refused(&s, &me, id, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contacts/erase.html")]
+struct ErasePage {
+    frame: Frame,
+    contact: ContactRow,
+}
+
+/// `GET /contacts/{id}/erase`: what erasing means, and the button.
+pub async fn erase_form(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let contact = read::get(&s.pool, me.tenant.0, id.0)
+        .await?
+        .ok_or_else(|| PageError::NotFound("No such contact in this organization.".into()))?;
+    Ok(render(&ErasePage {
+        frame: me.frame(format!("Erase {}", contact.email), "contacts"),
+        contact,
+    }))
+}
+
+/// `POST /contacts/{id}/erase`: the contact's personal data is destroyed (its key shredded);
+/// the list no longer shows it.
+pub async fn erase(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(_): CsrfForm<crate::visit::NoFields>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    match s.commands.contacts.erase(me.tenant, id, &me.meta).await {
+        Ok(a) => Ok(Redirect::to(&format!("/contacts?written={}", a.cursor)).into_response()),
+        Err(e) => refused(&s, &me, id, e).await,
     }
 }
