@@ -38,6 +38,10 @@ pub struct WebState {
 
 /// The console's routes (everything under `/` that is not the API's).
 pub fn router(state: WebState) -> Router {
+    // An upload may be as large as an import may be (and its form around it).
+    let upload_limit = usize::try_from(state.commands.imports.config.max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/", get(pages::home::show))
         .route(
@@ -93,6 +97,16 @@ pub fn router(state: WebState) -> Router {
             "/contacts/{id}/edit",
             get(pages::contacts::edit_form).post(pages::contacts::update),
         )
+        .route(
+            "/imports",
+            get(pages::imports::list)
+                .post(pages::imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/imports/{id}", get(pages::imports::show))
+        .route("/imports/{id}/map", get(pages::imports::map_form))
+        .route("/imports/{id}/start", post(pages::imports::start))
+        .route("/imports/{id}/progress", get(pages::imports::progress_part))
         .route("/segments", get(pages::segments::list))
         .route(
             "/segments/new",

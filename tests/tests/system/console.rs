@@ -591,3 +591,79 @@ async fn console_routes_follow_the_role_table_and_keep_organizations_apart() {
             .starts_with("/login"));
     }
 }
+
+#[tokio::test]
+async fn a_csv_is_uploaded_mapped_with_a_preview_imported_and_its_failed_rows_shown() {
+    let app = spawn_app().await;
+    let (owner, _) = app.founder("owner@example.org", "Acme").await;
+    let res = owner
+        .post(
+            "/api/v1/fields",
+            serde_json::json!({"key": "plan", "label": "Plan", "type": "select", "options": ["free", "pro"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let dir = std::env::temp_dir().join(format!("mauntic-import-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("people.csv");
+    std::fs::write(
+        &csv,
+        "E-mail,First Name,Plan,Notes\nada@example.org,Ada,pro,x\ngrace@example.org,Grace,free,y\nnot-an-email,Bad,pro,z\n",
+    )
+    .unwrap();
+
+    let b = Chromium::start(&app.base).await;
+    SignInPage::open(&b)
+        .await
+        .sign_in("owner@example.org", PASSWORD)
+        .await;
+    b.expect_text("as owner").await;
+    b.open("/imports").await;
+    b.expect_text("No imports yet.").await;
+    b.assert_accessible("imports").await;
+    b.fill("file", csv.to_str().unwrap()).await;
+    b.press("Upload").await;
+
+    // The mapping guesses from the header and shows the first rows.
+    b.expect_text("Map the columns of people.csv").await;
+    b.expect_text("grace@example.org").await;
+    b.assert_accessible("import mapping").await;
+    b.screenshot("import-mapping").await;
+    let chosen = |id: &'static str| {
+        let b = &b;
+        async move {
+            b.client
+                .find(fantoccini::Locator::Css(&format!("#{id}")))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(chosen("map-0").await, "email");
+    assert_eq!(chosen("map-1").await, "first_name");
+    assert_eq!(chosen("map-2").await, "fields.plan");
+    assert_eq!(chosen("map-3").await, "");
+    // Without an email column the import cannot start: said on the page.
+    b.choose("map-0", "").await;
+    b.press("Start the import").await;
+    b.expect_text("no column is mapped to email").await;
+    b.choose("map-0", "email").await;
+    b.fill("tags", "imported").await;
+    b.press("Start the import").await;
+
+    // The counts follow while it runs; it ends completed, the bad row listed with its line.
+    b.expect_text("completed").await;
+    assert_eq!(b.text_of(".created").await, "2");
+    assert_eq!(b.text_of(".failed").await, "1");
+    b.expect_text("Rows that failed").await;
+    b.expect_text("not-an-email").await;
+    b.assert_accessible("import").await;
+    b.open("/contacts?tag=imported").await;
+    b.expect_text("ada@example.org").await;
+    b.expect_text("grace@example.org").await;
+    b.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod deliveries;
 pub mod fields;
 pub mod home;
+pub mod imports;
 pub mod organizations;
 pub mod segments;
 pub mod settings;
