@@ -144,6 +144,19 @@ impl Chromium {
         self.find(css).await.click().await.unwrap();
     }
 
+    /// Clicks the element `css` and waits for the page it leads to (its URL differs).
+    pub async fn click_and_follow(&self, css: &str) {
+        let before = self.client.current_url().await.unwrap();
+        self.find_and_click(css).await;
+        let deadline = Instant::now() + PATIENCE;
+        while self.client.current_url().await.ok().as_ref() == Some(&before) {
+            if Instant::now() > deadline {
+                self.fail(&format!("clicking {css} led nowhere")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Clicks the button whose `value` is `value` (one of several with the same text).
     pub async fn press_value(&self, value: &str) {
         self.find(&format!("button[value='{value}']"))

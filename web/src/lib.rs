@@ -85,6 +85,11 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/contacts/{id}", get(pages::contacts::show))
         .route("/contacts/{id}/tags", post(pages::contacts::add_tags))
+        .route("/contacts/{id}/consent", post(pages::contacts::set_consent))
+        .route(
+            "/contacts/{id}/do-not-contact",
+            post(pages::contacts::do_not_contact),
+        )
         .route(
             "/contacts/{id}/tags/remove",
             post(pages::contacts::remove_tag),

@@ -190,6 +190,28 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
     b.expect_text("Initech").await;
     b.assert_accessible("companies").await;
 
+    // Consent and do-not-contact per channel, from the contact's page.
+    b.open("/contacts").await;
+    b.press("grace@example.org").await;
+    b.choose("consent-email", "opted_in").await;
+    b.find_and_click("button[aria-label='Save consent on email']")
+        .await;
+    b.find_and_click("button[aria-label='Do not contact on sms']")
+        .await;
+    b.expect_text("Allow again").await;
+    b.expect_text("manual").await;
+    assert_eq!(
+        b.client
+            .find(fantoccini::Locator::Css("#consent-email"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("opted_in")
+    );
+
     // Erasing asks on its own page; the contact leaves the list.
     b.open("/contacts").await;
     b.press("alan@example.org").await;

@@ -196,6 +196,8 @@ struct ShowPage {
 struct ChannelState {
     channel: &'static str,
     consent: String,
+    /// `opted_in`, `opted_out` or `unknown`.
+    consent_status: String,
     do_not_contact: String,
 }
 
@@ -216,6 +218,10 @@ fn channels(c: &ContactRow) -> Vec<ChannelState> {
                 .as_str()
                 .unwrap_or("not given")
                 .replace('_', " "),
+            consent_status: c.consent[channel]["status"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned(),
             do_not_contact: c.do_not_contact[channel]["reason"]
                 .as_str()
                 .map(|r| r.replace('_', " "))
@@ -786,6 +792,88 @@ pub async fn erase(
     me.require(Action::Write)?;
     match s.commands.contacts.erase(me.tenant, id, &me.meta).await {
         Ok(a) => Ok(Redirect::to(&format!("/contacts?written={}", a.cursor)).into_response()),
+        Err(e) => refused(&s, &me, id, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    channel: String,
+    status: String,
+}
+
+/// A value of a closed vocabulary from a form, by its name in the API.
+fn named<T: serde::de::DeserializeOwned>(field: &str, raw: &str) -> Result<T, commands::Invalid> {
+    serde_json::from_value(raw.trim().into())
+        .map_err(|_| commands::Invalid::one(field, format!("{raw:?} is not one of the choices")))
+}
+
+/// `POST /contacts/{id}/consent`: what the contact said about a channel, recorded by a member.
+pub async fn set_consent(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<ConsentForm>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let command = named("channel", &f.channel).and_then(|channel| {
+        Ok(domain::contact::ContactCommand::SetConsent {
+            channel,
+            status: named("status", &f.status)?,
+            source: format!("console ({})", me.user.email),
+            at: chrono::Utc::now(),
+        })
+    });
+    let outcome = match command {
+        Ok(c) => {
+            s.commands
+                .contacts
+                .execute(me.tenant, id, c, &me.meta)
+                .await
+        }
+        Err(i) => Err(i.into()),
+    };
+    match outcome {
+        Ok(a) => Ok(to_contact(&a)),
+        Err(e) => refused(&s, &me, id, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReachForm {
+    channel: String,
+    /// `stop` marks the channel do-not-contact; `allow` lifts the mark.
+    action: String,
+}
+
+/// `POST /contacts/{id}/do-not-contact`
+pub async fn do_not_contact(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<ReachForm>,
+) -> Result<Response, PageError> {
+    use domain::contact::ContactCommand as C;
+    me.require(Action::Write)?;
+    let command = named("channel", &f.channel).map(|channel| match f.action.as_str() {
+        "allow" => C::RemoveDoNotContact(channel),
+        _ => C::AddDoNotContact {
+            channel,
+            reason: domain::contact::DncReason::Manual,
+            note: Some(format!("set in the console by {}", me.user.email)),
+        },
+    });
+    let outcome = match command {
+        Ok(c) => {
+            s.commands
+                .contacts
+                .execute(me.tenant, id, c, &me.meta)
+                .await
+        }
+        Err(i) => Err(i.into()),
+    };
+    match outcome {
+        Ok(a) => Ok(to_contact(&a)),
         Err(e) => refused(&s, &me, id, e).await,
     }
 }
