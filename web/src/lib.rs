@@ -86,6 +86,16 @@ pub fn router(state: WebState) -> Router {
         .route("/contacts/{id}", get(pages::contacts::show))
         .route("/contacts/{id}/tags", post(pages::contacts::add_tags))
         .route("/contacts/{id}/consent", post(pages::contacts::set_consent))
+        .route("/contacts/{id}/stage", post(pages::contacts::set_stage))
+        .route(
+            "/contacts/{id}/points",
+            post(pages::contacts::change_points),
+        )
+        .route("/contacts/{id}/notes", post(pages::contacts::add_note))
+        .route(
+            "/contacts/{id}/notes/{note}/remove",
+            post(pages::contacts::remove_note),
+        )
         .route(
             "/contacts/{id}/do-not-contact",
             post(pages::contacts::do_not_contact),

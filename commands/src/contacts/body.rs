@@ -203,3 +203,30 @@ impl AddTags {
         c.finish(Some(tags))
     }
 }
+
+/// A stage's name: at most 64 characters (`PUT /contacts/{id}/stage`, the console).
+pub fn stage(raw: &str) -> Result<String, Invalid> {
+    domain::contact::short_text("stage", raw, 64).map_err(Invalid::from)
+}
+
+/// A note's text: at most 10,000 characters.
+pub fn note(raw: &str) -> Result<String, Invalid> {
+    domain::contact::short_text("text", raw, 10_000).map_err(Invalid::from)
+}
+
+/// A change of points: not zero, with a reason of at most 200 characters.
+pub fn points(delta: i64, reason: &str) -> Result<domain::contact::ContactCommand, Invalid> {
+    let reason = domain::contact::short_text("reason", reason, 200).map_err(Invalid::from);
+    match (delta, reason) {
+        (0, Ok(_)) => Err(Invalid::one("delta", "add or subtract at least one point")),
+        (0, Err(mut i)) => {
+            i.0.push(InvalidValue::new(
+                "delta",
+                "add or subtract at least one point",
+            ));
+            Err(i)
+        }
+        (_, Err(i)) => Err(i),
+        (delta, Ok(reason)) => Ok(domain::contact::ContactCommand::ChangePoints { delta, reason }),
+    }
+}

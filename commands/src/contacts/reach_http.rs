@@ -232,7 +232,7 @@ pub async fn set_stage(
     PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<SetStage>,
 ) -> Result<Json<Accepted>, Problem> {
-    let stage = short_text("stage", &b.stage, 64).map_err(invalid)?;
+    let stage = super::body::stage(&b.stage)?;
     run(&s, &ctx, id, ContactCommand::ChangeStage(stage)).await
 }
 
@@ -261,23 +261,8 @@ pub async fn change_points(
     PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<ChangePoints>,
 ) -> Result<Json<Accepted>, Problem> {
-    if b.delta == 0 {
-        return Err(Problem::validation(
-            "delta",
-            "add or subtract at least one point",
-        ));
-    }
-    let reason = short_text("reason", &b.reason, 200).map_err(invalid)?;
-    run(
-        &s,
-        &ctx,
-        id,
-        ContactCommand::ChangePoints {
-            delta: b.delta,
-            reason,
-        },
-    )
-    .await
+    let command = super::body::points(b.delta, &b.reason)?;
+    run(&s, &ctx, id, command).await
 }
 
 /// `PUT /api/v1/contacts/{id}/owner`
@@ -342,7 +327,7 @@ pub async fn add_note(
     PathIds(id): PathIds<ContactId>,
     ApiJson(b): ApiJson<AddNote>,
 ) -> Result<(axum::http::StatusCode, Json<Accepted>), Problem> {
-    let text = short_text("text", &b.text, 10_000).map_err(invalid)?;
+    let text = super::body::note(&b.text)?;
     let note_id = Uuid::now_v7();
     let Json(a) = run(&s, &ctx, id, ContactCommand::AddNote { note_id, text }).await?;
     Ok((

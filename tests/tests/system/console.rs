@@ -212,6 +212,32 @@ async fn a_marketer_signs_up_founds_an_organization_and_keeps_contacts() {
         Some("opted_in")
     );
 
+    // Stage, points (a bad number refused in place) and notes.
+    b.fill("stage", "lead").await;
+    b.click_and_follow("#stage ~ button").await;
+    b.fill("delta", "lots").await;
+    b.press("Change points").await;
+    let (message, invalid) = b.field_error("delta").await;
+    assert!(message.contains("whole number") && invalid, "{message}");
+    b.fill("delta", "10").await;
+    b.fill("reason", "webinar").await;
+    b.click_and_follow("#reason ~ button").await;
+    assert_eq!(b.text_of(".points").await, "10");
+    b.fill("note-text", "Met at the fair").await;
+    b.press("Add note").await;
+    b.expect_text("Met at the fair").await;
+    assert_eq!(
+        b.client
+            .find(fantoccini::Locator::Css("#stage"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("lead")
+    );
+
     // Erasing asks on its own page; the contact leaves the list.
     b.open("/contacts").await;
     b.press("alan@example.org").await;

@@ -190,6 +190,7 @@ struct ShowPage {
     stale: bool,
     /// A refused action's reasons.
     errors: FieldErrors,
+    notes: Vec<projections::notes::NoteRow>,
 }
 
 /// Consent and do-not-contact on one channel.
@@ -292,7 +293,8 @@ async fn show_page(
     after: Option<&str>,
     errors: FieldErrors,
 ) -> Result<Response, PageError> {
-    let stale = !caught_up(s, "contacts", after).await?;
+    let stale =
+        !caught_up(s, "contacts", after).await? | !caught_up(s, "contact_notes", after).await?;
     let contact = read::get(&s.pool, me.tenant.0, id.0).await?;
     let Some(contact) = contact else {
         return Err(PageError::NotFound(if stale {
@@ -317,6 +319,7 @@ async fn show_page(
         channels: channels(&contact),
         fields: field_values(&contact),
         timeline,
+        notes: projections::notes::of(&s.pool, me.tenant.0, id.0).await?,
         contact,
         stale,
         errors,
@@ -876,4 +879,108 @@ pub async fn do_not_contact(
         Ok(a) => Ok(to_contact(&a)),
         Err(e) => refused(&s, &me, id, e).await,
     }
+}
+
+/// Runs `command` on the contact (checked already), back to its page or its refusal.
+async fn act(
+    s: &WebState,
+    me: &Member,
+    id: ContactId,
+    command: Result<domain::contact::ContactCommand, commands::Invalid>,
+) -> Result<Response, PageError> {
+    me.require(Action::Write)?;
+    let outcome = match command {
+        Ok(c) => {
+            s.commands
+                .contacts
+                .execute(me.tenant, id, c, &me.meta)
+                .await
+        }
+        Err(i) => Err(i.into()),
+    };
+    match outcome {
+        Ok(a) => Ok(to_contact(&a)),
+        Err(e) => refused(s, me, id, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StageForm {
+    #[serde(default)]
+    stage: String,
+}
+
+/// `POST /contacts/{id}/stage`
+pub async fn set_stage(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<StageForm>,
+) -> Result<Response, PageError> {
+    let command =
+        commands::contacts::body::stage(&f.stage).map(domain::contact::ContactCommand::ChangeStage);
+    act(&s, &me, id, command).await
+}
+
+#[derive(Deserialize)]
+pub struct PointsForm {
+    #[serde(default)]
+    delta: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /contacts/{id}/points`
+pub async fn change_points(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<PointsForm>,
+) -> Result<Response, PageError> {
+    let command = match f.delta.trim().parse::<i64>() {
+        Ok(delta) => commands::contacts::body::points(delta, &f.reason),
+        Err(_) => Err(commands::Invalid::one(
+            "delta",
+            "a whole number, e.g. 10 or -5",
+        )),
+    };
+    act(&s, &me, id, command).await
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /contacts/{id}/notes`
+pub async fn add_note(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds(id): PathIds<ContactId>,
+    CsrfForm(f): CsrfForm<NoteForm>,
+) -> Result<Response, PageError> {
+    let command = commands::contacts::body::note(&f.text).map(|text| {
+        domain::contact::ContactCommand::AddNote {
+            note_id: Uuid::now_v7(),
+            text,
+        }
+    });
+    act(&s, &me, id, command).await
+}
+
+/// `POST /contacts/{id}/notes/{note}/remove`
+pub async fn remove_note(
+    State(s): State<WebState>,
+    me: Member,
+    PathIds((id, note)): PathIds<(ContactId, domain::NoteId)>,
+    CsrfForm(_): CsrfForm<crate::visit::NoFields>,
+) -> Result<Response, PageError> {
+    act(
+        &s,
+        &me,
+        id,
+        Ok(domain::contact::ContactCommand::RemoveNote(note.0)),
+    )
+    .await
 }
