@@ -150,6 +150,7 @@ pub fn router(state: WebState) -> Router {
             get(pages::fields::list).post(pages::fields::define),
         )
         .route("/fields/{key}/remove", post(pages::fields::remove))
+        .route("/audit", get(pages::audit::list))
         .route("/settings", get(pages::settings::show))
         .route("/settings/invites", post(pages::settings::invite))
         .route(

@@ -576,6 +576,8 @@ async fn console_routes_follow_the_role_table_and_keep_organizations_apart() {
     }
     assert_eq!(console_get(&app, &viewer, "/contacts").await, 200);
     assert_eq!(console_get(&app, &viewer, "/settings").await, 403);
+    assert_eq!(console_get(&app, &viewer, "/audit").await, 403);
+    assert_eq!(console_get(&app, &member, "/audit").await, 403);
     assert_eq!(console_get(&app, &viewer, "/contacts/new").await, 403);
     // A member edits content but not the organization's members or keys.
     assert_eq!(console_get(&app, &member, "/settings").await, 403);

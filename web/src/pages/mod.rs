@@ -1,5 +1,6 @@
 //! The console's screens, one module per context.
 
+pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod contacts;
