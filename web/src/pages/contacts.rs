@@ -744,21 +744,10 @@ pub async fn remove_tag(
     PathIds(id): PathIds<ContactId>,
     CsrfForm(f): CsrfForm<TagForm>,
 ) -> Result<Response, PageError> {
-    me.require(Action::Write)?;
-    let outcome = match domain::contact::Tag::parse(&f.tag) {
-        Ok(tag) => {
-            let command = domain::contact::ContactCommand::RemoveTag(tag);
-            s.commands
-                .contacts
-                .execute(me.tenant, id, command, &me.meta)
-                .await
-        }
-        Err(v) => Err(commands::Invalid::from(v).into()),
-    };
-    match outcome {
-        Ok(a) => Ok(to_contact(&a)),
-        Err(e) => refused(&s, &me, id, e).await,
-    }
+    let command = domain::contact::Tag::parse(&f.tag)
+        .map(domain::contact::ContactCommand::RemoveTag)
+        .map_err(commands::Invalid::from);
+    act(&s, &me, id, command).await
 }
 
 #[derive(Template)]
@@ -818,7 +807,6 @@ pub async fn set_consent(
     PathIds(id): PathIds<ContactId>,
     CsrfForm(f): CsrfForm<ConsentForm>,
 ) -> Result<Response, PageError> {
-    me.require(Action::Write)?;
     let command = named("channel", &f.channel).and_then(|channel| {
         Ok(domain::contact::ContactCommand::SetConsent {
             channel,
@@ -827,19 +815,7 @@ pub async fn set_consent(
             at: chrono::Utc::now(),
         })
     });
-    let outcome = match command {
-        Ok(c) => {
-            s.commands
-                .contacts
-                .execute(me.tenant, id, c, &me.meta)
-                .await
-        }
-        Err(i) => Err(i.into()),
-    };
-    match outcome {
-        Ok(a) => Ok(to_contact(&a)),
-        Err(e) => refused(&s, &me, id, e).await,
-    }
+    act(&s, &me, id, command).await
 }
 
 #[derive(Deserialize)]
@@ -857,7 +833,6 @@ pub async fn do_not_contact(
     CsrfForm(f): CsrfForm<ReachForm>,
 ) -> Result<Response, PageError> {
     use domain::contact::ContactCommand as C;
-    me.require(Action::Write)?;
     let command = named("channel", &f.channel).map(|channel| match f.action.as_str() {
         "allow" => C::RemoveDoNotContact(channel),
         _ => C::AddDoNotContact {
@@ -866,19 +841,7 @@ pub async fn do_not_contact(
             note: Some(format!("set in the console by {}", me.user.email)),
         },
     });
-    let outcome = match command {
-        Ok(c) => {
-            s.commands
-                .contacts
-                .execute(me.tenant, id, c, &me.meta)
-                .await
-        }
-        Err(i) => Err(i.into()),
-    };
-    match outcome {
-        Ok(a) => Ok(to_contact(&a)),
-        Err(e) => refused(&s, &me, id, e).await,
-    }
+    act(&s, &me, id, command).await
 }
 
 /// Runs `command` on the contact (checked already), back to its page or its refusal.
