@@ -94,9 +94,22 @@ impl Chromium {
 
     /// Types `value` into the input with id `id` (clearing it first).
     pub async fn fill(&self, id: &str, value: &str) {
-        let input = self.find(&format!("#{id}")).await;
-        input.clear().await.unwrap();
-        input.send_keys(value).await.unwrap();
+        // The page may be replaced between finding the input and typing: find it again.
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let input = self.find(&format!("#{id}")).await;
+            let typed = match input.clear().await {
+                Ok(()) => input.send_keys(value).await,
+                Err(e) => Err(e),
+            };
+            match typed {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => {
+                    self.fail(&format!("#{id} could not be filled: {e}")).await
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     /// Chooses the option with value `value` in the select with id `id`.
@@ -139,9 +152,18 @@ impl Chromium {
             .unwrap();
     }
 
-    /// Clicks the element `css`.
+    /// Clicks the element `css` (found again if the page was replaced meanwhile).
     pub async fn find_and_click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => {
+                    self.fail(&format!("{css} could not be clicked: {e}")).await
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     /// Clicks the element `css` and waits for the page it leads to (its URL differs).
